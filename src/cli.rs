@@ -1,0 +1,146 @@
+//! The command line: argument parsing, running a command, and exit codes.
+//!
+//! Owns: the mapping from outcomes to exit codes, in one place — 0 success, 1 the command
+//! failed, 2 the schedule file (or the command line) is wrong. Prints each error once.
+
+use crate::clock::{Clock, SystemClock};
+use crate::config::{self, ConfigError, Schedule};
+use crate::{plan, report};
+use chrono::{DateTime, Utc};
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "pacs-warden",
+    version,
+    about = "Keeps a task-queue worker fit for scheduled PACS queries",
+    long_about = "Keeps a task-queue worker (OpenREM's Celery worker) fit for scheduled PACS \
+                  queries: restarts it a lead time before each query, DST-correct, without \
+                  blind kills.\n\nExit codes: 0 success, 1 the command failed, 2 the schedule \
+                  file or the command line is wrong."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Validate a schedule file and show a short summary.
+    ///
+    /// Prints every problem as FILE:LINE:COL: field: message and exits 2 when there is any.
+    Check(ConfigArg),
+    /// List the upcoming restarts (a dry run: nothing is touched).
+    Plan(PlanArgs),
+}
+
+#[derive(Debug, Args)]
+struct ConfigArg {
+    /// The schedule file (YAML).
+    #[arg(long, short = 'c', value_name = "FILE")]
+    config: PathBuf,
+}
+
+#[derive(Debug, Args)]
+struct PlanArgs {
+    #[command(flatten)]
+    config: ConfigArg,
+    /// List restarts at or after this instant (RFC 3339, e.g. 2026-03-29T00:00:00+00:00).
+    /// Default: now.
+    #[arg(long, value_name = "RFC3339", value_parser = parse_instant)]
+    from: Option<DateTime<Utc>>,
+    /// How many restarts to list.
+    #[arg(long, value_name = "N", conflicts_with = "until", default_value_t = 10)]
+    count: usize,
+    /// List the restarts before this instant (RFC 3339) instead of a count.
+    #[arg(long, value_name = "RFC3339", value_parser = parse_instant)]
+    until: Option<DateTime<Utc>>,
+    /// Print one JSON array instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+fn parse_instant(text: &str) -> Result<DateTime<Utc>, String> {
+    DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| {
+            format!("`{text}` is not an RFC 3339 time ({e}); write e.g. 2026-03-29T06:00:00+01:00")
+        })
+}
+
+/// Exit statuses, named.
+mod exit {
+    pub const OK: u8 = 0;
+    pub const CONFIG: u8 = 2;
+}
+
+/// Runs pacs-warden with the process's arguments and the system clock.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    ExitCode::from(run(cli, &SystemClock))
+}
+
+/// Runs a parsed command line; returns the exit status.
+pub fn run(cli: Cli, clock: &dyn Clock) -> u8 {
+    match cli.command {
+        Command::Check(args) => check(&args.config, clock),
+        Command::Plan(args) => plan_cmd(&args, clock),
+    }
+}
+
+fn load(path: &std::path::Path) -> Result<Schedule, u8> {
+    config::load(path).map_err(|e| {
+        match &e {
+            ConfigError::Read { .. } => eprintln!("error: {e}"),
+            ConfigError::Invalid { path, problems } => {
+                eprintln!("{e}");
+                eprintln!(
+                    "error: {}: {} {} found",
+                    path.display(),
+                    problems.len(),
+                    if problems.len() == 1 {
+                        "problem"
+                    } else {
+                        "problems"
+                    }
+                );
+            }
+        }
+        exit::CONFIG
+    })
+}
+
+fn check(path: &std::path::Path, clock: &dyn Clock) -> u8 {
+    let schedule = match load(path) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let now = clock.now();
+    let next = plan::restarts(&schedule, now).next();
+    print!(
+        "{}",
+        report::check_summary(path, &schedule, next.as_ref(), now)
+    );
+    exit::OK
+}
+
+fn plan_cmd(args: &PlanArgs, clock: &dyn Clock) -> u8 {
+    let schedule = match load(&args.config.config) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let from = args.from.unwrap_or_else(|| clock.now());
+    let all = plan::restarts(&schedule, from);
+    let restarts: Vec<_> = match args.until {
+        Some(until) => all.take_while(|r| r.at < until).collect(),
+        None => all.take(args.count).collect(),
+    };
+    if args.json {
+        println!("{}", report::plan_json(&schedule, &restarts));
+    } else {
+        print!("{}", report::plan_table(&schedule, &restarts, from));
+    }
+    exit::OK
+}

@@ -1,0 +1,207 @@
+//! The schedule file: what a valid one holds, and loading it.
+//!
+//! Owns: the validated model (`Schedule`, `Query`, `Worker`) and `load`, which reads a file and
+//! returns either a `Schedule` or every problem found, each with its line and column. Parsing is
+//! in `yaml.rs`, checking in `validate.rs`; both are pure (no clock, no processes). The only I/O
+//! is reading the file and asking the machine for its default time zone.
+
+mod validate;
+pub mod yaml;
+
+use crate::cron::CronSpec;
+use chrono::{NaiveTime, Weekday};
+use chrono_tz::Tz;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub use crate::zone::ZoneSource;
+pub use validate::{validate, DEFAULT_GRACE, DEFAULT_LEAD, DEFAULT_READY_TIMEOUT};
+
+/// A valid schedule file.
+#[derive(Debug, Clone)]
+pub struct Schedule {
+    /// The zone wall-clock times are read in.
+    pub timezone: Tz,
+    pub timezone_source: ZoneSource,
+    /// How long before a query its workers are restarted.
+    pub lead: Duration,
+    /// A restart less than this after the previous kept one is merged into it.
+    pub merge_within: Duration,
+    pub queries: Vec<Query>,
+    pub workers: Vec<Worker>,
+}
+
+/// One PACS query of the schedule.
+#[derive(Debug, Clone)]
+pub struct Query {
+    pub name: String,
+    pub when: When,
+    /// Indexes into `Schedule::workers` of the workers this query needs.
+    pub workers: Vec<usize>,
+}
+
+/// When a query runs, in wall-clock time.
+#[derive(Debug, Clone)]
+pub enum When {
+    Cron(CronSpec),
+    /// Fixed times of day on the given weekdays.
+    At {
+        times: Vec<NaiveTime>,
+        days: Days,
+    },
+}
+
+/// A set of weekdays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Days(u8);
+
+impl Days {
+    pub const ALL: Days = Days(0x7f);
+
+    pub fn empty() -> Days {
+        Days(0)
+    }
+
+    pub fn insert(&mut self, day: Weekday) {
+        self.0 |= 1 << day.num_days_from_monday();
+    }
+
+    pub fn contains(self, day: Weekday) -> bool {
+        self.0 & (1 << day.num_days_from_monday()) != 0
+    }
+}
+
+impl When {
+    /// Appends the wall-clock times of `date` at which the query runs, ascending.
+    pub fn times_on(&self, date: chrono::NaiveDate, out: &mut Vec<NaiveTime>) {
+        use chrono::Datelike;
+        match self {
+            When::Cron(spec) => spec.times_on(date, out),
+            When::At { times, days } => {
+                if days.contains(date.weekday()) {
+                    out.extend_from_slice(times);
+                }
+            }
+        }
+    }
+}
+
+/// A process pacs-warden keeps fit (the Celery worker, for example).
+#[derive(Debug, Clone)]
+pub struct Worker {
+    pub name: String,
+    pub workdir: Option<PathBuf>,
+    pub env: Vec<(String, String)>,
+    /// How to recognise this worker's processes.
+    pub matcher: ProcessMatch,
+    pub pidfile: Option<PathBuf>,
+    pub stop: StopSpec,
+    pub start: StartSpec,
+    pub ready: Option<ReadySpec>,
+}
+
+/// Which processes are this worker's.
+#[derive(Debug, Clone)]
+pub struct ProcessMatch {
+    /// Process image name (Linux comm, Windows image name), compared without `.exe` and case.
+    pub image: String,
+    /// Every one of these must occur in the process's command line.
+    pub args_contain: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct StopSpec {
+    /// Asks the worker to stop (its exit code is only logged).
+    pub command: Option<Vec<String>>,
+    /// How long to wait for the worker's processes to exit before killing them.
+    pub grace: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct StartSpec {
+    pub command: Vec<String>,
+    /// stdout and stderr of the worker are appended here.
+    pub log: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ReadySpec {
+    /// Succeeds (exit 0) once the worker serves.
+    pub command: Vec<String>,
+    pub timeout: Duration,
+}
+
+/// One thing wrong with a schedule file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub line: usize,
+    pub col: usize,
+    /// Where in the file's structure: `queries[1].cron`, `lead`, …
+    pub field: String,
+    pub message: String,
+}
+
+/// Why a schedule file could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{}: cannot read the schedule file: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{}", Problems { path, problems })]
+    Invalid {
+        path: PathBuf,
+        problems: Vec<Problem>,
+    },
+}
+
+/// Formats problems one per line: `FILE:LINE:COL: field: message`.
+pub struct Problems<'a> {
+    pub path: &'a Path,
+    pub problems: &'a [Problem],
+}
+
+impl fmt::Display for Problems<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, p) in self.problems.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(
+                f,
+                "{}:{}:{}: {}: {}",
+                self.path.display(),
+                p.line,
+                p.col,
+                p.field,
+                p.message
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// Reads and validates the schedule file at `path`.
+pub fn load(path: &Path) -> Result<Schedule, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    validate(&text, crate::zone::machine_zone).map_err(|problems| ConfigError::Invalid {
+        path: path.to_path_buf(),
+        problems,
+    })
+}
+
+impl Schedule {
+    /// The names of the workers behind `indexes`.
+    pub fn worker_names(&self, indexes: &[usize]) -> Vec<&str> {
+        indexes
+            .iter()
+            .map(|&i| self.workers[i].name.as_str())
+            .collect()
+    }
+}

@@ -1,0 +1,795 @@
+//! Checking a parsed schedule file and building the `Schedule` from it.
+//!
+//! Owns: every rule about which keys exist, what their values may be, and the message a person
+//! gets when one is wrong. Collects all problems instead of stopping at the first. Pure: the
+//! machine's zone comes in as a function so tests choose it.
+
+use super::yaml::{self, Key, Node, Pos, Value};
+use super::{
+    Days, Problem, ProcessMatch, Query, ReadySpec, Schedule, StartSpec, StopSpec, When, Worker,
+    ZoneSource,
+};
+use crate::cron::CronSpec;
+use chrono::{NaiveTime, Weekday};
+use chrono_tz::Tz;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub const DEFAULT_LEAD: Duration = Duration::from_secs(15 * 60);
+pub const DEFAULT_GRACE: Duration = Duration::from_secs(10);
+pub const DEFAULT_READY_TIMEOUT: Duration = Duration::from_secs(60);
+/// Lead and merge window are bounded so that a restart stays within a day of its query.
+const MAX_WINDOW: Duration = Duration::from_secs(24 * 3600);
+
+const TOP_KEYS: &[&str] = &["timezone", "lead", "merge_within", "queries", "workers"];
+const QUERY_KEYS: &[&str] = &["name", "cron", "at", "days", "workers"];
+const WORKER_KEYS: &[&str] = &[
+    "name", "workdir", "env", "match", "pidfile", "stop", "start", "ready",
+];
+const MATCH_KEYS: &[&str] = &["image", "args_contain"];
+const STOP_KEYS: &[&str] = &["command", "grace"];
+const START_KEYS: &[&str] = &["command", "log"];
+const READY_KEYS: &[&str] = &["command", "timeout"];
+
+/// Validates the text of a schedule file. `machine_zone` is asked only when the file has no
+/// `timezone:`.
+pub fn validate(
+    text: &str,
+    machine_zone: impl FnOnce() -> Option<(Tz, &'static str)>,
+) -> Result<Schedule, Vec<Problem>> {
+    let root = match yaml::parse(text) {
+        Ok(root) => root,
+        Err(e) => {
+            return Err(vec![Problem {
+                line: e.pos.line,
+                col: e.pos.col,
+                field: "yaml".into(),
+                message: e.message,
+            }])
+        }
+    };
+    let mut cx = Checker::default();
+    let schedule = cx.schedule(&root, machine_zone);
+    match schedule {
+        Some(s) if cx.problems.is_empty() => Ok(s),
+        _ => {
+            cx.problems.sort_by_key(|p| (p.line, p.col));
+            Err(cx.problems)
+        }
+    }
+}
+
+#[derive(Default)]
+struct Checker {
+    problems: Vec<Problem>,
+}
+
+/// A mapping's entries, looked up by key.
+struct Map<'a> {
+    entries: &'a [(Key, Node)],
+    pos: Pos,
+}
+
+impl<'a> Map<'a> {
+    fn get(&self, key: &str) -> Option<&'a Node> {
+        self.entries
+            .iter()
+            .find(|(k, _)| k.text == key)
+            .map(|(_, v)| v)
+    }
+}
+
+fn join(path: &str, key: &str) -> String {
+    if path.is_empty() {
+        key.to_string()
+    } else {
+        format!("{path}.{key}")
+    }
+}
+
+impl Checker {
+    fn problem(&mut self, pos: Pos, field: &str, message: impl Into<String>) {
+        self.problems.push(Problem {
+            line: pos.line,
+            col: pos.col,
+            field: field.to_string(),
+            message: message.into(),
+        });
+    }
+
+    /// `node` as a mapping whose keys are all in `allowed`; unknown keys are reported.
+    fn map<'a>(&mut self, node: &'a Node, field: &str, allowed: &[&str]) -> Option<Map<'a>> {
+        let Value::Map(entries) = &node.value else {
+            self.problem(
+                node.pos,
+                field,
+                format!(
+                    "expected a mapping with keys {}, found {}",
+                    allowed.join(", "),
+                    node.kind()
+                ),
+            );
+            return None;
+        };
+        for (key, _) in entries {
+            if !allowed.contains(&key.text.as_str()) {
+                self.problem(
+                    key.pos,
+                    &join(field, &key.text),
+                    format!(
+                        "unknown key `{}`; allowed keys here: {}",
+                        key.text,
+                        allowed.join(", ")
+                    ),
+                );
+            }
+        }
+        Some(Map {
+            entries,
+            pos: node.pos,
+        })
+    }
+
+    fn required<'a>(&mut self, map: &Map<'a>, key: &str, field: &str) -> Option<&'a Node> {
+        let node = map.get(key);
+        if node.is_none() {
+            self.problem(map.pos, &join(field, key), format!("`{key}` is required"));
+        }
+        node
+    }
+
+    /// A non-empty string.
+    fn string<'a>(&mut self, node: &'a Node, field: &str, what: &str) -> Option<&'a str> {
+        match node.as_scalar() {
+            Some(s) if !s.trim().is_empty() => Some(s),
+            _ => {
+                self.problem(
+                    node.pos,
+                    field,
+                    format!("expected {what}, found {}", node.kind()),
+                );
+                None
+            }
+        }
+    }
+
+    fn seq<'a>(&mut self, node: &'a Node, field: &str, what: &str) -> Option<&'a [Node]> {
+        match &node.value {
+            Value::Seq(items) => Some(items),
+            _ => {
+                self.problem(
+                    node.pos,
+                    field,
+                    format!("expected a list of {what}, found {}", node.kind()),
+                );
+                None
+            }
+        }
+    }
+
+    fn duration(&mut self, node: &Node, field: &str) -> Option<Duration> {
+        let text = self.string(node, field, "a duration such as 15m, 1h 30m or 90s")?;
+        match parse_duration(text) {
+            Ok(d) => Some(d),
+            Err(why) => {
+                self.problem(
+                    node.pos,
+                    field,
+                    format!("`{text}` is not a duration ({why}); write e.g. 15m, 1h 30m, 90s or 0"),
+                );
+                None
+            }
+        }
+    }
+
+    fn path(&mut self, node: &Node, field: &str) -> Option<PathBuf> {
+        self.string(node, field, "a path").map(PathBuf::from)
+    }
+
+    /// An argument list: a non-empty list of strings, run directly (never through a shell).
+    fn command(&mut self, node: &Node, field: &str) -> Option<Vec<String>> {
+        if let Some(s) = node.as_scalar() {
+            self.problem(
+                node.pos,
+                field,
+                format!(
+                    "expected a list of arguments such as [celery, -A, openremproject, …], found \
+                     the string `{s}`; commands are run directly, never through a shell, so \
+                     write each argument as its own list item"
+                ),
+            );
+            return None;
+        }
+        let items = self.seq(node, field, "arguments")?;
+        if items.is_empty() {
+            self.problem(
+                node.pos,
+                field,
+                "the command is empty; give the program and its arguments",
+            );
+            return None;
+        }
+        let mut args = Vec::new();
+        for (i, item) in items.iter().enumerate() {
+            let f = format!("{field}[{i}]");
+            match item.as_scalar() {
+                Some(s) if i > 0 || !s.trim().is_empty() => args.push(s.to_string()),
+                Some(_) => self.problem(item.pos, &f, "the program name is empty"),
+                None => self.problem(
+                    item.pos,
+                    &f,
+                    format!("expected an argument string, found {}", item.kind()),
+                ),
+            }
+        }
+        (args.len() == items.len()).then_some(args)
+    }
+
+    fn schedule(
+        &mut self,
+        root: &Node,
+        machine_zone: impl FnOnce() -> Option<(Tz, &'static str)>,
+    ) -> Option<Schedule> {
+        let top = self.map(root, "", TOP_KEYS)?;
+
+        let zone = match top.get("timezone") {
+            Some(node) => self
+                .string(
+                    node,
+                    "timezone",
+                    "an IANA time zone name such as Europe/London",
+                )
+                .and_then(|name| match name.parse::<Tz>() {
+                    Ok(tz) => Some((tz, ZoneSource::File)),
+                    Err(_) => {
+                        self.problem(
+                            node.pos,
+                            "timezone",
+                            format!(
+                                "unknown time zone `{name}`; use an IANA name such as \
+                                 Europe/London, America/New_York or UTC (names are case-sensitive)"
+                            ),
+                        );
+                        None
+                    }
+                }),
+            None => match machine_zone() {
+                Some((tz, how)) => Some((tz, ZoneSource::Machine(how))),
+                None => {
+                    self.problem(
+                        top.pos,
+                        "timezone",
+                        "this machine's time zone could not be determined; add `timezone:` \
+                         with an IANA name such as Europe/London",
+                    );
+                    None
+                }
+            },
+        };
+
+        let lead = self.window(&top, "lead", DEFAULT_LEAD);
+        let merge_within = match top.get("merge_within") {
+            Some(_) => self.window(&top, "merge_within", DEFAULT_LEAD),
+            None => lead,
+        };
+
+        let workers = match top.get("workers") {
+            Some(node) => self.workers(node),
+            None => Some(Vec::new()),
+        };
+
+        let queries = self
+            .required(&top, "queries", "")
+            .and_then(|node| self.queries(node, workers.as_deref().unwrap_or(&[])));
+
+        let (timezone, timezone_source) = zone?;
+        Some(Schedule {
+            timezone,
+            timezone_source,
+            lead: lead?,
+            merge_within: merge_within?,
+            queries: queries?,
+            workers: workers?,
+        })
+    }
+
+    /// `lead` or `merge_within`: a duration of at most 24 hours.
+    fn window(&mut self, top: &Map<'_>, key: &str, default: Duration) -> Option<Duration> {
+        let Some(node) = top.get(key) else {
+            return Some(default);
+        };
+        let d = self.duration(node, key)?;
+        if d > MAX_WINDOW {
+            self.problem(
+                node.pos,
+                key,
+                format!(
+                    "{} is too long; at most 24h is allowed",
+                    humantime::format_duration(d)
+                ),
+            );
+            return None;
+        }
+        Some(d)
+    }
+
+    fn queries(&mut self, node: &Node, workers: &[Worker]) -> Option<Vec<Query>> {
+        let items = self.seq(node, "queries", "queries (each with a name and cron or at)")?;
+        if items.is_empty() {
+            self.problem(
+                node.pos,
+                "queries",
+                "the schedule has no queries; add at least one with a name and cron or at",
+            );
+            return None;
+        }
+        let mut seen: HashMap<&str, usize> = HashMap::new();
+        let mut out = Vec::new();
+        let mut ok = true;
+        for (i, item) in items.iter().enumerate() {
+            let field = format!("queries[{i}]");
+            // Names are compared even when the rest of a query is wrong.
+            if let Some((key, name)) = name_of(item) {
+                if let Some(line) = seen.get(name) {
+                    self.problem(
+                        key,
+                        &format!("{field}.name"),
+                        format!(
+                            "duplicate query name `{name}` (also used at line {line}); names must be unique"
+                        ),
+                    );
+                    ok = false;
+                } else {
+                    seen.insert(name, key.line);
+                }
+            }
+            match self.query(item, &field, workers) {
+                Some(q) => out.push(q),
+                None => ok = false,
+            }
+        }
+        ok.then_some(out)
+    }
+
+    fn query(&mut self, node: &Node, field: &str, workers: &[Worker]) -> Option<Query> {
+        let map = self.map(node, field, QUERY_KEYS)?;
+        let name = self
+            .required(&map, "name", field)
+            .and_then(|n| self.string(n, &join(field, "name"), "a non-empty name"))
+            .map(str::to_string);
+
+        let when = match (map.get("cron"), map.get("at")) {
+            (Some(_), Some(at)) => {
+                self.problem(at.pos, field, "a query has either `cron` or `at`, not both");
+                None
+            }
+            (None, None) => {
+                self.problem(
+                    map.pos,
+                    field,
+                    "a query needs `cron` (a crontab expression) or `at` (daily times); found neither",
+                );
+                None
+            }
+            (Some(cron), None) => {
+                if let Some(days) = map.get("days") {
+                    self.problem(
+                        days.pos,
+                        &join(field, "days"),
+                        "`days` goes with `at`; with `cron`, put the days in its day-of-week field",
+                    );
+                }
+                let f = join(field, "cron");
+                self.string(cron, &f, "a crontab expression such as \"30 6 * * 1-5\"")
+                    .and_then(|text| match CronSpec::parse(text) {
+                        Ok(spec) if !spec.ever_matches() => {
+                            self.problem(
+                                cron.pos,
+                                &f,
+                                format!("`{text}` never runs: no date has that day and month"),
+                            );
+                            None
+                        }
+                        Ok(spec) => Some(When::Cron(spec)),
+                        Err(e) => {
+                            self.problem(cron.pos, &f, format!("`{text}`: {e}"));
+                            None
+                        }
+                    })
+            }
+            (None, Some(at)) => {
+                let times = self.at_times(at, &join(field, "at"));
+                let days = match map.get("days") {
+                    Some(days) => self.days(days, &join(field, "days")),
+                    None => Some(Days::ALL),
+                };
+                Some(When::At {
+                    times: times?,
+                    days: days?,
+                })
+            }
+        };
+
+        let needs = match map.get("workers") {
+            None => Some((0..workers.len()).collect()),
+            Some(list) => self.worker_refs(list, &join(field, "workers"), workers),
+        };
+        Some(Query {
+            name: name?,
+            when: when?,
+            workers: needs?,
+        })
+    }
+
+    fn at_times(&mut self, node: &Node, field: &str) -> Option<Vec<NaiveTime>> {
+        let items: Vec<&Node> = match &node.value {
+            Value::Scalar(_) => vec![node],
+            Value::Seq(items) if !items.is_empty() => items.iter().collect(),
+            _ => {
+                self.problem(
+                    node.pos,
+                    field,
+                    format!(
+                        "expected a list of times such as [\"06:30\", \"18:00:30\"], found {}",
+                        node.kind()
+                    ),
+                );
+                return None;
+            }
+        };
+        let mut times = Vec::new();
+        let mut ok = true;
+        for (i, item) in items.iter().enumerate() {
+            let f = if matches!(node.value, Value::Seq(_)) {
+                format!("{field}[{i}]")
+            } else {
+                field.to_string()
+            };
+            let parsed = item.as_scalar().and_then(parse_time_of_day);
+            match parsed {
+                Some(t) => times.push(t),
+                None => {
+                    self.problem(
+                        item.pos,
+                        &f,
+                        format!(
+                            "`{}` is not a time of day; write HH:MM or HH:MM:SS in 24-hour time, \
+                             00:00 to 23:59:59",
+                            item.as_scalar().unwrap_or("")
+                        ),
+                    );
+                    ok = false;
+                }
+            }
+        }
+        times.sort();
+        times.dedup();
+        ok.then_some(times)
+    }
+
+    fn days(&mut self, node: &Node, field: &str) -> Option<Days> {
+        let items = self.seq(node, field, "weekdays such as [mon, wed, fri]")?;
+        if items.is_empty() {
+            self.problem(
+                node.pos,
+                field,
+                "the list of days is empty; leave `days` out to mean every day",
+            );
+            return None;
+        }
+        let mut days = Days::empty();
+        let mut ok = true;
+        for (i, item) in items.iter().enumerate() {
+            match item.as_scalar().and_then(parse_weekday) {
+                Some(day) => days.insert(day),
+                None => {
+                    self.problem(
+                        item.pos,
+                        &format!("{field}[{i}]"),
+                        format!(
+                            "`{}` is not a weekday; allowed: mon, tue, wed, thu, fri, sat, sun",
+                            item.as_scalar().unwrap_or(item.kind())
+                        ),
+                    );
+                    ok = false;
+                }
+            }
+        }
+        ok.then_some(days)
+    }
+
+    fn worker_refs(&mut self, node: &Node, field: &str, workers: &[Worker]) -> Option<Vec<usize>> {
+        let items = self.seq(node, field, "worker names")?;
+        let mut out = Vec::new();
+        let mut ok = true;
+        for (i, item) in items.iter().enumerate() {
+            let f = format!("{field}[{i}]");
+            let Some(name) = self.string(item, &f, "a worker name") else {
+                ok = false;
+                continue;
+            };
+            match workers.iter().position(|w| w.name == name) {
+                Some(w) if !out.contains(&w) => out.push(w),
+                Some(_) => {}
+                None => {
+                    let known: Vec<&str> = workers.iter().map(|w| w.name.as_str()).collect();
+                    self.problem(
+                        item.pos,
+                        &f,
+                        if known.is_empty() {
+                            format!("unknown worker `{name}`; the file defines no workers")
+                        } else {
+                            format!(
+                                "unknown worker `{name}`; workers defined: {}",
+                                known.join(", ")
+                            )
+                        },
+                    );
+                    ok = false;
+                }
+            }
+        }
+        ok.then_some(out)
+    }
+
+    fn workers(&mut self, node: &Node) -> Option<Vec<Worker>> {
+        let items = self.seq(node, "workers", "workers")?;
+        let mut out: Vec<Worker> = Vec::new();
+        let mut ok = true;
+        for (i, item) in items.iter().enumerate() {
+            let field = format!("workers[{i}]");
+            match self.worker(item, &field) {
+                Some(w) => {
+                    if out.iter().any(|o| o.name == w.name) {
+                        self.problem(
+                            name_of(item).map_or(item.pos, |(pos, _)| pos),
+                            &join(&field, "name"),
+                            format!("duplicate worker name `{}`; names must be unique", w.name),
+                        );
+                        ok = false;
+                    }
+                    out.push(w);
+                }
+                None => ok = false,
+            }
+        }
+        ok.then_some(out)
+    }
+
+    fn worker(&mut self, node: &Node, field: &str) -> Option<Worker> {
+        let map = self.map(node, field, WORKER_KEYS)?;
+        let name = self
+            .required(&map, "name", field)
+            .and_then(|n| self.string(n, &join(field, "name"), "a non-empty name"))
+            .map(str::to_string);
+        let workdir = map
+            .get("workdir")
+            .map(|n| self.path(n, &join(field, "workdir")));
+        let pidfile = map
+            .get("pidfile")
+            .map(|n| self.path(n, &join(field, "pidfile")));
+        let env = match map.get("env") {
+            None => Some(Vec::new()),
+            Some(n) => self.env(n, &join(field, "env")),
+        };
+
+        let matcher = self.required(&map, "match", field).and_then(|n| {
+            let f = join(field, "match");
+            let m = self.map(n, &f, MATCH_KEYS)?;
+            let image = self
+                .required(&m, "image", &f)
+                .and_then(|i| {
+                    self.string(i, &join(&f, "image"), "a process image name such as celery")
+                })
+                .map(|s| s.to_string());
+            let args_contain = match m.get("args_contain") {
+                None => Some(Vec::new()),
+                Some(a) => self.strings(a, &join(&f, "args_contain")),
+            };
+            Some(ProcessMatch {
+                image: image?,
+                args_contain: args_contain?,
+            })
+        });
+
+        let stop = match map.get("stop") {
+            None => Some(StopSpec {
+                command: None,
+                grace: super::DEFAULT_GRACE,
+            }),
+            Some(n) => {
+                let f = join(field, "stop");
+                self.map(n, &f, STOP_KEYS).and_then(|m| {
+                    let command = m
+                        .get("command")
+                        .map(|c| self.command(c, &join(&f, "command")));
+                    let grace = match m.get("grace") {
+                        None => Some(super::DEFAULT_GRACE),
+                        Some(g) => self.duration(g, &join(&f, "grace")),
+                    };
+                    Some(StopSpec {
+                        command: command.transpose_all()?,
+                        grace: grace?,
+                    })
+                })
+            }
+        };
+
+        let start = self.required(&map, "start", field).and_then(|n| {
+            let f = join(field, "start");
+            let m = self.map(n, &f, START_KEYS)?;
+            let command = self
+                .required(&m, "command", &f)
+                .and_then(|c| self.command(c, &join(&f, "command")));
+            let log = m.get("log").map(|l| self.path(l, &join(&f, "log")));
+            Some(StartSpec {
+                command: command?,
+                log: log.transpose_all()?,
+            })
+        });
+
+        let ready = match map.get("ready") {
+            None => Some(None),
+            Some(n) => {
+                let f = join(field, "ready");
+                self.map(n, &f, READY_KEYS).and_then(|m| {
+                    let command = self
+                        .required(&m, "command", &f)
+                        .and_then(|c| self.command(c, &join(&f, "command")));
+                    let timeout = match m.get("timeout") {
+                        None => Some(super::DEFAULT_READY_TIMEOUT),
+                        Some(t) => self.duration(t, &join(&f, "timeout")),
+                    };
+                    Some(Some(ReadySpec {
+                        command: command?,
+                        timeout: timeout?,
+                    }))
+                })
+            }
+        };
+
+        Some(Worker {
+            name: name?,
+            workdir: workdir.transpose_all()?,
+            env: env?,
+            matcher: matcher?,
+            pidfile: pidfile.transpose_all()?,
+            stop: stop?,
+            start: start?,
+            ready: ready?,
+        })
+    }
+
+    fn env(&mut self, node: &Node, field: &str) -> Option<Vec<(String, String)>> {
+        let Value::Map(entries) = &node.value else {
+            self.problem(
+                node.pos,
+                field,
+                format!("expected a mapping of NAME: value, found {}", node.kind()),
+            );
+            return None;
+        };
+        let mut out = Vec::new();
+        let mut ok = true;
+        for (key, value) in entries {
+            let f = join(field, &key.text);
+            if key.text.is_empty() || key.text.contains('=') {
+                self.problem(
+                    key.pos,
+                    &f,
+                    "an environment variable name must be non-empty and without `=`",
+                );
+                ok = false;
+            }
+            match value.as_scalar() {
+                Some(v) => out.push((key.text.clone(), v.to_string())),
+                None => {
+                    self.problem(
+                        value.pos,
+                        &f,
+                        format!("expected a string value, found {}", value.kind()),
+                    );
+                    ok = false;
+                }
+            }
+        }
+        ok.then_some(out)
+    }
+
+    /// One string or a list of strings.
+    fn strings(&mut self, node: &Node, field: &str) -> Option<Vec<String>> {
+        match &node.value {
+            Value::Scalar(s) if !s.is_empty() => Some(vec![s.clone()]),
+            Value::Seq(items) => {
+                let mut out = Vec::new();
+                for (i, item) in items.iter().enumerate() {
+                    out.push(
+                        self.string(item, &format!("{field}[{i}]"), "a string")?
+                            .to_string(),
+                    );
+                }
+                Some(out)
+            }
+            _ => {
+                self.problem(
+                    node.pos,
+                    field,
+                    format!(
+                        "expected a string or a list of strings, found {}",
+                        node.kind()
+                    ),
+                );
+                None
+            }
+        }
+    }
+}
+
+/// The position and text of a mapping's non-empty `name` value.
+fn name_of(node: &Node) -> Option<(Pos, &str)> {
+    let Value::Map(entries) = &node.value else {
+        return None;
+    };
+    entries
+        .iter()
+        .find(|(k, _)| k.text == "name")
+        .and_then(|(_, v)| v.as_scalar().filter(|s| !s.is_empty()).map(|s| (v.pos, s)))
+}
+
+/// `Option<Option<T>>` where the inner `None` means "present but invalid": keeps an absent
+/// optional key valid while letting an invalid one fail the whole.
+trait TransposeAll<T> {
+    fn transpose_all(self) -> Option<Option<T>>;
+}
+
+impl<T> TransposeAll<T> for Option<Option<T>> {
+    fn transpose_all(self) -> Option<Option<T>> {
+        match self {
+            None => Some(None),
+            Some(Some(v)) => Some(Some(v)),
+            Some(None) => None,
+        }
+    }
+}
+
+/// Parses a humantime duration; a bare `0` is zero.
+pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    if text == "0" {
+        return Ok(Duration::ZERO);
+    }
+    humantime::parse_duration(text).map_err(|e| e.to_string())
+}
+
+fn parse_time_of_day(text: &str) -> Option<NaiveTime> {
+    let parts: Vec<&str> = text.trim().split(':').collect();
+    let num = |s: &str, max: u32| -> Option<u32> {
+        ((1..=2).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| s.parse().ok())
+            .flatten()
+            .filter(|v| *v <= max)
+    };
+    let (h, m, s) = match parts.as_slice() {
+        [h, m] if m.len() == 2 => (num(h, 23)?, num(m, 59)?, 0),
+        [h, m, s] if m.len() == 2 && s.len() == 2 => (num(h, 23)?, num(m, 59)?, num(s, 59)?),
+        _ => return None,
+    };
+    NaiveTime::from_hms_opt(h, m, s)
+}
+
+fn parse_weekday(text: &str) -> Option<Weekday> {
+    let lower = text.trim().to_ascii_lowercase();
+    let all = [
+        ("mon", "monday", Weekday::Mon),
+        ("tue", "tuesday", Weekday::Tue),
+        ("wed", "wednesday", Weekday::Wed),
+        ("thu", "thursday", Weekday::Thu),
+        ("fri", "friday", Weekday::Fri),
+        ("sat", "saturday", Weekday::Sat),
+        ("sun", "sunday", Weekday::Sun),
+    ];
+    all.iter()
+        .find(|(short, long, _)| lower == *short || lower == *long)
+        .map(|(_, _, d)| *d)
+}

@@ -1,0 +1,20 @@
+//! pacs-warden keeps a task-queue worker (OpenREM's Celery worker) fit for scheduled PACS
+//! queries: it restarts the worker a lead time before each query.
+//!
+//! Layout:
+//! - `config`: the schedule file — its model, the YAML reader (`config::yaml`, the one module
+//!   that parses YAML) and the validator that reports every problem with its line and column.
+//! - `cron`: crontab expressions with crontab(5) meaning (0/7 = Sunday, day fields ORed).
+//! - `zone`: the default time zone and the DST rules for turning wall-clock times into instants.
+//! - `plan`: the pure planner, schedule + instant → restarts.
+//! - `clock`: the one seam through which "now" enters.
+//! - `report`: how plans and summaries are shown to people and to scripts.
+//! - `cli`: the command line; maps errors to exit codes in one place.
+
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod cron;
+pub mod plan;
+pub mod report;
+pub mod zone;

@@ -1,0 +1,3 @@
+fn main() -> std::process::ExitCode {
+    pacs_warden::cli::main()
+}

@@ -1,0 +1,245 @@
+//! The planner: schedule + "now" → the restarts to run, in order.
+//!
+//! Owns: the pinned rules that turn queries into restart instants (wall-clock times in the
+//! schedule's zone, DST gaps and folds, `lead`, sharing, merging). Pure: no clock, no files, no
+//! processes; `from` is a parameter, so tests use any instant.
+//!
+//! Pipeline: `Fires` (each query's instants, ascending) → `Grouped` (queries with the same
+//! restart instant share one restart) → `Merged` (a restart less than `merge_within` after the
+//! previous kept one joins it). Merging is defined over the whole timeline, so `restarts` first
+//! finds an instant before `from` where the chain of merges provably restarts (`anchor`).
+
+use crate::config::Schedule;
+use crate::zone::instant_of;
+use chrono::{DateTime, NaiveDate, NaiveTime, TimeDelta, Utc};
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+
+/// One planned restart.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Restart {
+    pub at: DateTime<Utc>,
+    /// The query runs it serves, ordered by time then by their order in the file.
+    pub fires: Vec<Fire>,
+}
+
+/// One run of a query.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Fire {
+    pub at: DateTime<Utc>,
+    /// Index into `Schedule::queries`.
+    pub query: usize,
+}
+
+impl Restart {
+    /// Indexes of the workers this restart touches: every worker a served query needs, in the
+    /// order of the file.
+    pub fn workers(&self, schedule: &Schedule) -> Vec<usize> {
+        let mut needed = vec![false; schedule.workers.len()];
+        for fire in &self.fires {
+            for &w in &schedule.queries[fire.query].workers {
+                needed[w] = true;
+            }
+        }
+        (0..needed.len()).filter(|&w| needed[w]).collect()
+    }
+}
+
+/// The restarts at or after `from`, in order, as if the planner had always been running.
+pub fn restarts(schedule: &Schedule, from: DateTime<Utc>) -> impl Iterator<Item = Restart> + '_ {
+    restarts_anchored(schedule, anchor(schedule, from), from)
+}
+
+/// The restarts at or after `from` when the chain of merges is taken to start at `anchor`
+/// (the first restart at or after `anchor` is kept). `restarts` finds the right anchor; this is
+/// public so tests can compare against a reference that starts at a known instant.
+pub fn restarts_anchored(
+    schedule: &Schedule,
+    anchor: DateTime<Utc>,
+    from: DateTime<Utc>,
+) -> impl Iterator<Item = Restart> + '_ {
+    let merge_within = delta(schedule.merge_within);
+    Merged {
+        inner: Grouped {
+            inner: Fires::new(schedule, anchor).peekable(),
+            lead: delta(schedule.lead),
+        },
+        merge_within,
+        current: None,
+    }
+    .skip_while(move |r| r.at < from)
+}
+
+/// Look-back windows for the start of the merge chain. Lead and merge window are at most a day,
+/// so the first window is always wide enough to tell.
+const ANCHOR_WINDOWS: [i64; 3] = [1, 7, 35];
+
+/// An instant at or before `from` at which a restart is certainly kept: a restart preceded by a
+/// gap of at least `merge_within` starts a new chain whatever came before it.
+///
+/// When restarts never leave such a gap for 35 days (a query every few minutes with a long
+/// merge window), the chain is taken to start 35 days before `from`.
+fn anchor(schedule: &Schedule, from: DateTime<Utc>) -> DateTime<Utc> {
+    let m = delta(schedule.merge_within);
+    if m.is_zero() {
+        return from;
+    }
+    let lead = delta(schedule.lead);
+    let mut window_start = from;
+    for days in ANCHOR_WINDOWS {
+        window_start = from - TimeDelta::days(days);
+        // `prev` starts at the window's start: nothing lies between it and the first restart.
+        let mut prev = window_start;
+        let mut found = None;
+        let mut last_at = None;
+        for fire in Fires::new(schedule, window_start) {
+            let at = fire.at - lead;
+            if at >= from {
+                break;
+            }
+            if last_at == Some(at) {
+                continue; // shares the previous restart
+            }
+            if at - prev >= m {
+                found = Some(at);
+            }
+            prev = at;
+            last_at = Some(at);
+        }
+        if from - prev >= m {
+            // The first restart at or after `from` follows a quiet gap.
+            return from;
+        }
+        if let Some(at) = found {
+            return at;
+        }
+    }
+    window_start
+}
+
+fn delta(d: std::time::Duration) -> TimeDelta {
+    TimeDelta::from_std(d).expect("validated durations are at most a day")
+}
+
+/// Query instants whose restart instant (instant − lead) is at or after a start, ascending.
+///
+/// Works through local calendar days. Instants of one day are not always ascending (a time in a
+/// DST gap moves later), nor always after the previous day's, so each day's instants go into a
+/// heap and are released once no later day can produce an earlier one.
+struct Fires<'a> {
+    schedule: &'a Schedule,
+    lead: TimeDelta,
+    start: DateTime<Utc>,
+    next_date: NaiveDate,
+    last_date: NaiveDate,
+    heap: BinaryHeap<Reverse<Fire>>,
+    times: Vec<NaiveTime>,
+}
+
+/// No zone is ahead of UTC by more than this, so the instants of a local day D are all after
+/// D 00:00 (read as UTC) minus this margin.
+const MAX_OFFSET: TimeDelta = TimeDelta::hours(26);
+
+/// How far ahead the planner looks before giving up: validation guarantees every query runs
+/// within any 28-year cycle.
+const HORIZON_DAYS: i64 = 366 * 29;
+
+impl<'a> Fires<'a> {
+    fn new(schedule: &'a Schedule, start: DateTime<Utc>) -> Self {
+        let lead = delta(schedule.lead);
+        let first = (start + lead).naive_utc().date() - TimeDelta::days(2);
+        Fires {
+            schedule,
+            lead,
+            start,
+            next_date: first,
+            last_date: first + TimeDelta::days(HORIZON_DAYS),
+            heap: BinaryHeap::new(),
+            times: Vec::new(),
+        }
+    }
+
+    fn fill_day(&mut self) {
+        let date = self.next_date;
+        self.next_date = date + TimeDelta::days(1);
+        for (i, query) in self.schedule.queries.iter().enumerate() {
+            self.times.clear();
+            query.when.times_on(date, &mut self.times);
+            for &time in &self.times {
+                let at = instant_of(&self.schedule.timezone, date.and_time(time));
+                if at - self.lead >= self.start {
+                    self.heap.push(Reverse(Fire { at, query: i }));
+                }
+            }
+        }
+    }
+}
+
+impl Iterator for Fires<'_> {
+    type Item = Fire;
+
+    fn next(&mut self) -> Option<Fire> {
+        loop {
+            let released_before = self.next_date.and_time(NaiveTime::MIN).and_utc() - MAX_OFFSET;
+            if let Some(Reverse(first)) = self.heap.peek() {
+                if first.at < released_before || self.next_date > self.last_date {
+                    return self.heap.pop().map(|Reverse(f)| f);
+                }
+            } else if self.next_date > self.last_date {
+                return None;
+            }
+            self.fill_day();
+        }
+    }
+}
+
+/// Fires sharing a restart instant become one restart.
+struct Grouped<'a> {
+    inner: std::iter::Peekable<Fires<'a>>,
+    lead: TimeDelta,
+}
+
+impl Iterator for Grouped<'_> {
+    type Item = Restart;
+
+    fn next(&mut self) -> Option<Restart> {
+        let first = self.inner.next()?;
+        let mut fires = vec![first];
+        while let Some(f) = self.inner.next_if(|f| f.at == first.at) {
+            fires.push(f);
+        }
+        Some(Restart {
+            at: first.at - self.lead,
+            fires,
+        })
+    }
+}
+
+/// Restarts less than `merge_within` after the previous kept restart join it.
+struct Merged<'a> {
+    inner: Grouped<'a>,
+    merge_within: TimeDelta,
+    current: Option<Restart>,
+}
+
+impl Iterator for Merged<'_> {
+    type Item = Restart;
+
+    fn next(&mut self) -> Option<Restart> {
+        loop {
+            let Some(next) = self.inner.next() else {
+                return self.current.take();
+            };
+            match &mut self.current {
+                Some(kept) if next.at - kept.at < self.merge_within => {
+                    kept.fires.extend(next.fires);
+                }
+                _ => {
+                    if let Some(done) = self.current.replace(next) {
+                        return Some(done);
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,254 @@
+//! How plans and summaries are shown: a table for people, JSON for scripts.
+//!
+//! Owns: formatting only. Takes computed restarts and a schedule; decides nothing.
+
+use crate::config::Schedule;
+use crate::plan::Restart;
+use chrono::{DateTime, SecondsFormat, TimeDelta, Timelike, Utc};
+use serde::Serialize;
+use std::fmt::Write as _;
+
+/// "2d 3h", "8h 45m", "4m 10s", "now": the two largest units of a span.
+pub fn human_span(span: TimeDelta) -> String {
+    let secs = span.num_seconds();
+    if secs <= 0 {
+        return "now".into();
+    }
+    let units = [(86_400, "d"), (3_600, "h"), (60, "m"), (1, "s")];
+    let i = units
+        .iter()
+        .position(|(size, _)| secs >= *size)
+        .expect("secs >= 1");
+    let (size, name) = units[i];
+    let mut out = format!("{}{name}", secs / size);
+    if let Some((smaller, small_name)) = units.get(i + 1) {
+        let rest = secs % size / smaller;
+        if rest > 0 {
+            let _ = write!(out, " {rest}{small_name}");
+        }
+    }
+    out
+}
+
+/// A duration as the schedule file writes it ("15m", "1h 30m", "0s").
+pub fn file_duration(d: std::time::Duration) -> String {
+    if d.is_zero() {
+        "0s".into()
+    } else {
+        humantime::format_duration(d).to_string()
+    }
+}
+
+fn local_time(schedule: &Schedule, at: DateTime<Utc>) -> String {
+    let local = at.with_timezone(&schedule.timezone);
+    if local.second() == 0 {
+        local.format("%a %Y-%m-%d %H:%M %Z").to_string()
+    } else {
+        local.format("%a %Y-%m-%d %H:%M:%S %Z").to_string()
+    }
+}
+
+/// One query run as "name HH:MM", with the date when it is not the restart's local date.
+fn fire_label(schedule: &Schedule, restart: &Restart, fire: &crate::plan::Fire) -> String {
+    let tz = &schedule.timezone;
+    let at = fire.at.with_timezone(tz);
+    let time = if at.second() == 0 {
+        at.format("%H:%M")
+    } else {
+        at.format("%H:%M:%S")
+    };
+    let same_day = at.date_naive() == restart.at.with_timezone(tz).date_naive();
+    let name = &schedule.queries[fire.query].name;
+    if same_day {
+        format!("{name} {time}")
+    } else {
+        format!("{name} {} {time}", at.format("%a %Y-%m-%d"))
+    }
+}
+
+/// The `plan` table.
+pub fn plan_table(schedule: &Schedule, restarts: &[Restart], from: DateTime<Utc>) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "Restarts from {} (time zone {}, lead {}, merge within {}):",
+        local_time(schedule, from),
+        schedule.timezone.name(),
+        file_duration(schedule.lead),
+        file_duration(schedule.merge_within),
+    );
+    if restarts.is_empty() {
+        out.push_str("  none in this range\n");
+        return out;
+    }
+    let rows: Vec<[String; 4]> = restarts
+        .iter()
+        .map(|r| {
+            let workers = schedule.worker_names(&r.workers(schedule));
+            [
+                local_time(schedule, r.at),
+                human_span(r.at - from),
+                if workers.is_empty() {
+                    "-".into()
+                } else {
+                    workers.join(",")
+                },
+                r.fires
+                    .iter()
+                    .map(|f| fire_label(schedule, r, f))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            ]
+        })
+        .collect();
+    let header = ["RESTART AT", "IN", "WORKERS", "QUERIES"];
+    let mut widths = header.map(str::len);
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut line = |cells: [&str; 4]| {
+        let _ = writeln!(
+            out,
+            "{:<w0$}  {:<w1$}  {:<w2$}  {}",
+            cells[0],
+            cells[1],
+            cells[2],
+            cells[3],
+            w0 = widths[0],
+            w1 = widths[1],
+            w2 = widths[2]
+        );
+    };
+    line(header);
+    for row in &rows {
+        line([&row[0], &row[1], &row[2], &row[3]]);
+    }
+    out
+}
+
+#[derive(Serialize)]
+struct JsonRestart<'a> {
+    restart_at: String,
+    queries: Vec<JsonQuery<'a>>,
+    workers: Vec<&'a str>,
+}
+
+#[derive(Serialize)]
+struct JsonQuery<'a> {
+    name: &'a str,
+    at: String,
+}
+
+fn rfc3339(schedule: &Schedule, at: DateTime<Utc>) -> String {
+    at.with_timezone(&schedule.timezone)
+        .to_rfc3339_opts(SecondsFormat::Secs, false)
+}
+
+/// The `plan --json` array.
+pub fn plan_json(schedule: &Schedule, restarts: &[Restart]) -> String {
+    let items: Vec<JsonRestart<'_>> = restarts
+        .iter()
+        .map(|r| JsonRestart {
+            restart_at: rfc3339(schedule, r.at),
+            queries: r
+                .fires
+                .iter()
+                .map(|f| JsonQuery {
+                    name: &schedule.queries[f.query].name,
+                    at: rfc3339(schedule, f.at),
+                })
+                .collect(),
+            workers: schedule.worker_names(&r.workers(schedule)),
+        })
+        .collect();
+    serde_json::to_string_pretty(&items).expect("plain data serialises")
+}
+
+/// The `check` summary for a valid file.
+pub fn check_summary(
+    path: &std::path::Path,
+    schedule: &Schedule,
+    next: Option<&Restart>,
+    now: DateTime<Utc>,
+) -> String {
+    let mut out = String::new();
+    let zone = match &schedule.timezone_source {
+        crate::config::ZoneSource::File => schedule.timezone.name().to_string(),
+        crate::config::ZoneSource::Machine(how) => {
+            format!("{} (this machine's, from {how})", schedule.timezone.name())
+        }
+    };
+    let names: Vec<&str> = schedule.queries.iter().map(|q| q.name.as_str()).collect();
+    let _ = writeln!(out, "{}: OK", path.display());
+    let _ = writeln!(
+        out,
+        "  {} {}: {}",
+        names.len(),
+        if names.len() == 1 { "query" } else { "queries" },
+        names.join(", ")
+    );
+    let workers: Vec<&str> = schedule.workers.iter().map(|w| w.name.as_str()).collect();
+    let _ = writeln!(
+        out,
+        "  {} {}{}",
+        workers.len(),
+        if workers.len() == 1 {
+            "worker"
+        } else {
+            "workers"
+        },
+        if workers.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", workers.join(", "))
+        }
+    );
+    let _ = writeln!(
+        out,
+        "  time zone {zone}, lead {}, merge within {}",
+        file_duration(schedule.lead),
+        file_duration(schedule.merge_within)
+    );
+    match next {
+        Some(r) => {
+            let _ = writeln!(
+                out,
+                "  next restart: {} (in {}) for {}",
+                local_time(schedule, r.at),
+                human_span(r.at - now),
+                r.fires
+                    .iter()
+                    .map(|f| fire_label(schedule, r, f))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+        None => out.push_str("  no restart is planned\n"),
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spans_read_naturally() {
+        let cases = [
+            (0, "now"),
+            (45, "45s"),
+            (60, "1m"),
+            (250, "4m 10s"),
+            (3600, "1h"),
+            (3630, "1h"),
+            (31_500, "8h 45m"),
+            (86_400 + 3 * 3600 + 59, "1d 3h"),
+            (2 * 86_400 + 30, "2d"),
+        ];
+        for (secs, want) in cases {
+            assert_eq!(human_span(TimeDelta::seconds(secs)), want, "{secs}");
+        }
+    }
+}
