@@ -127,7 +127,9 @@ impl Checker {
         }
         Some(Map {
             entries,
-            pos: node.pos,
+            // A block mapping's own position is where its first value starts; its first key is
+            // where a person looks for it.
+            pos: entries.first().map_or(node.pos, |(k, _)| k.pos),
         })
     }
 
@@ -305,8 +307,8 @@ impl Checker {
                 node.pos,
                 key,
                 format!(
-                    "{} is too long; at most 24h is allowed",
-                    humantime::format_duration(d)
+                    "`{}` is too long; at most 24h is allowed",
+                    node.as_scalar().unwrap_or_default()
                 ),
             );
             return None;

@@ -99,13 +99,19 @@ fn convert(node: &Marked) -> Node {
         Marked::Mapping(map) => Value::Map(
             map.iter()
                 .map(|(k, v)| {
-                    (
-                        Key {
-                            pos: pos_of(k.span().start()),
-                            text: k.as_str().to_string(),
-                        },
-                        convert(v),
-                    )
+                    let key = Key {
+                        pos: pos_of(k.span().start()),
+                        text: k.as_str().to_string(),
+                    };
+                    let mut value = convert(v);
+                    // The parser places an empty value where the next token starts, often on
+                    // the next line; the key is where a person looks for it.
+                    if matches!(&value.value, Value::Scalar(s) if s.is_empty())
+                        && value.pos.line != key.pos.line
+                    {
+                        value.pos = key.pos;
+                    }
+                    (key, value)
                 })
                 .collect(),
         ),
