@@ -8,6 +8,7 @@ use crate::config::{self, ConfigError, Schedule};
 use crate::{plan, report};
 use chrono::{DateTime, Utc};
 use clap::{Args, Parser, Subcommand};
+use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -73,6 +74,7 @@ fn parse_instant(text: &str) -> Result<DateTime<Utc>, String> {
 /// Exit statuses, named.
 mod exit {
     pub const OK: u8 = 0;
+    pub const FAILED: u8 = 1;
     pub const CONFIG: u8 = 2;
 }
 
@@ -137,10 +139,19 @@ fn plan_cmd(args: &PlanArgs, clock: &dyn Clock) -> u8 {
         Some(until) => all.take_while(|r| r.at < until).collect(),
         None => all.take(args.count).collect(),
     };
-    if args.json {
-        println!("{}", report::plan_json(&schedule, &restarts));
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let written = if args.json {
+        report::write_plan_json(&mut out, &schedule, &restarts).and_then(|()| writeln!(out))
     } else {
-        print!("{}", report::plan_table(&schedule, &restarts, from));
+        out.write_all(report::plan_table(&schedule, &restarts, from).as_bytes())
+    };
+    match written.and_then(|()| out.flush()) {
+        Ok(()) => exit::OK,
+        // A closed pipe (`plan | head`) is the reader's choice, not a failure.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => exit::OK,
+        Err(e) => {
+            eprintln!("error: cannot write the plan: {e}");
+            exit::FAILED
+        }
     }
-    exit::OK
 }
