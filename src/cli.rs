@@ -35,6 +35,23 @@ enum Command {
     Check(ConfigArg),
     /// List the upcoming restarts (a dry run: nothing is touched).
     Plan(PlanArgs),
+    /// Restart workers now: ask them to stop, wait for them, kill what is left (verified
+    /// processes only), clear a stale pid file, start and confirm.
+    ///
+    /// Exits 0 only if every worker ended up started (and ready, where `ready` is set).
+    Restart(RestartArgs),
+}
+
+#[derive(Debug, Args)]
+struct RestartArgs {
+    #[command(flatten)]
+    config: ConfigArg,
+    /// The workers to restart (default: all).
+    #[arg(value_name = "WORKER")]
+    workers: Vec<String>,
+    /// Print each step and the processes it would touch; change nothing.
+    #[arg(long)]
+    dry_run: bool,
 }
 
 #[derive(Debug, Args)]
@@ -89,6 +106,88 @@ pub fn run(cli: Cli, clock: &dyn Clock) -> u8 {
     match cli.command {
         Command::Check(args) => check(&args.config, clock),
         Command::Plan(args) => plan_cmd(&args, clock),
+        Command::Restart(args) => restart_cmd(&args, clock),
+    }
+}
+
+/// The workers named on the command line (all when none), or the exit status of the error.
+fn select_workers<'s>(
+    schedule: &'s Schedule,
+    path: &std::path::Path,
+    names: &[String],
+) -> Result<Vec<&'s config::Worker>, u8> {
+    if schedule.workers.is_empty() {
+        eprintln!(
+            "error: {}: the schedule defines no workers; add a `workers:` section",
+            path.display()
+        );
+        return Err(exit::CONFIG);
+    }
+    if names.is_empty() {
+        return Ok(schedule.workers.iter().collect());
+    }
+    let mut out = Vec::new();
+    for name in names {
+        match schedule.workers.iter().find(|w| &w.name == name) {
+            Some(w) => out.push(w),
+            None => {
+                let known: Vec<&str> = schedule.workers.iter().map(|w| w.name.as_str()).collect();
+                eprintln!(
+                    "error: {}: no worker named `{name}`; workers defined: {}",
+                    path.display(),
+                    known.join(", ")
+                );
+                return Err(exit::CONFIG);
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn restart_cmd(args: &RestartArgs, clock: &dyn Clock) -> u8 {
+    let path = &args.config.config;
+    let schedule = match load(path) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let workers = match select_workers(&schedule, path, &args.workers) {
+        Ok(w) => w,
+        Err(code) => return code,
+    };
+    let store = crate::state::Store::new(schedule.state_dir());
+    if args.dry_run {
+        println!("Dry run: nothing will be changed.");
+        for w in workers {
+            print!("{}", crate::sequence::describe(&schedule, w, &store));
+        }
+        return exit::OK;
+    }
+    crate::logging::init();
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return exit::FAILED;
+        }
+    };
+    let mut all_ok = true;
+    for w in workers {
+        let outcome = runtime.block_on(crate::sequence::restart(&schedule, w, &store, clock));
+        println!(
+            "{}: {} ({:.2} s)",
+            w.name,
+            outcome.summary(),
+            outcome.elapsed.as_secs_f64()
+        );
+        all_ok &= outcome.ok();
+    }
+    if all_ok {
+        exit::OK
+    } else {
+        exit::FAILED
     }
 }
 

@@ -7,6 +7,11 @@
 //! - `cron`: crontab expressions with crontab(5) meaning (0/7 = Sunday, day fields ORed).
 //! - `zone`: the default time zone and the DST rules for turning wall-clock times into instants.
 //! - `plan`: the pure planner, schedule + instant → restarts.
+//! - `process`: process identity (PID + start time), the `match` rule, process trees, and the
+//!   platform seam (`process::os`: detached start, verified kill).
+//! - `sequence`: one worker's restart sequence (stop, wait, kill, pid file, start, confirm).
+//! - `state`: the state directory: what was started, the last outcomes, per-worker locks.
+//! - `logging`: tracing set-up for the commands.
 //! - `clock`: the one seam through which "now" enters.
 //! - `report`: how plans and summaries are shown to people and to scripts.
 //! - `cli`: the command line; maps errors to exit codes in one place.
@@ -15,6 +20,10 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod cron;
+pub mod logging;
 pub mod plan;
+pub mod process;
 pub mod report;
+pub mod sequence;
+pub mod state;
 pub mod zone;

@@ -30,6 +30,12 @@ pub struct Schedule {
     pub merge_within: Duration,
     pub queries: Vec<Query>,
     pub workers: Vec<Worker>,
+    /// `state_dir:` as written, if given.
+    pub state_dir: Option<PathBuf>,
+    /// The schedule file (empty when validated from text).
+    pub path: PathBuf,
+    /// Relative paths in the file are relative to this: the schedule file's directory.
+    pub base_dir: PathBuf,
 }
 
 /// One PACS query of the schedule.
@@ -190,13 +196,55 @@ pub fn load(path: &Path) -> Result<Schedule, ConfigError> {
         path: path.to_path_buf(),
         source,
     })?;
-    validate(&text, crate::zone::machine_zone).map_err(|problems| ConfigError::Invalid {
-        path: path.to_path_buf(),
-        problems,
-    })
+    let mut schedule =
+        validate(&text, crate::zone::machine_zone).map_err(|problems| ConfigError::Invalid {
+            path: path.to_path_buf(),
+            problems,
+        })?;
+    schedule.path = path.to_path_buf();
+    schedule.base_dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    Ok(schedule)
 }
 
 impl Schedule {
+    /// `p` as the OS should open it: relative paths are relative to the schedule file.
+    pub fn resolve(&self, p: &Path) -> PathBuf {
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            self.base_dir.join(p)
+        }
+    }
+
+    /// Where pacs-warden keeps its state and locks for this schedule: `state_dir:`, or
+    /// `<schedule file>.state` beside the file.
+    pub fn state_dir(&self) -> PathBuf {
+        match &self.state_dir {
+            Some(dir) => self.resolve(dir),
+            None => {
+                let mut name = self
+                    .path
+                    .file_name()
+                    .map(|n| n.to_os_string())
+                    .unwrap_or_else(|| "schedule".into());
+                name.push(".state");
+                self.base_dir.join(name)
+            }
+        }
+    }
+
+    /// The directory a worker's commands run in: its `workdir`, else the schedule's directory.
+    pub fn workdir(&self, worker: &Worker) -> PathBuf {
+        worker
+            .workdir
+            .as_deref()
+            .map(|w| self.resolve(w))
+            .unwrap_or_else(|| self.base_dir.clone())
+    }
+
     /// The names of the workers behind `indexes`.
     pub fn worker_names(&self, indexes: &[usize]) -> Vec<&str> {
         indexes

@@ -22,7 +22,14 @@ pub const DEFAULT_READY_TIMEOUT: Duration = Duration::from_secs(60);
 /// Lead and merge window are bounded so that a restart stays within a day of its query.
 const MAX_WINDOW: Duration = Duration::from_secs(24 * 3600);
 
-const TOP_KEYS: &[&str] = &["timezone", "lead", "merge_within", "queries", "workers"];
+const TOP_KEYS: &[&str] = &[
+    "timezone",
+    "lead",
+    "merge_within",
+    "queries",
+    "workers",
+    "state_dir",
+];
 const QUERY_KEYS: &[&str] = &["name", "cron", "at", "days", "workers"];
 const WORKER_KEYS: &[&str] = &[
     "name", "workdir", "env", "match", "pidfile", "stop", "start", "ready",
@@ -285,6 +292,11 @@ impl Checker {
             .required(&top, "queries", "")
             .and_then(|node| self.queries(node, workers.as_deref().unwrap_or(&[])));
 
+        let state_dir = top
+            .get("state_dir")
+            .map(|n| self.path(n, "state_dir"))
+            .transpose_all();
+
         let (timezone, timezone_source) = zone?;
         Some(Schedule {
             timezone,
@@ -293,6 +305,9 @@ impl Checker {
             merge_within: merge_within?,
             queries: queries?,
             workers: workers?,
+            state_dir: state_dir?,
+            path: PathBuf::new(),
+            base_dir: PathBuf::from("."),
         })
     }
 

@@ -1,0 +1,201 @@
+//! A harmless stand-in for a Celery worker, for the demo schedule and the tests.
+//!
+//! `pacs-demo-worker run --pidfile P [--children N] [--ignore-stop] [--stop-delay D]
+//!                       [--ready-after D] [--exit-after D] [--name NAME]`
+//!   writes its PID to P (refusing, like Celery, when P names a live process), starts N child
+//!   processes, and runs until asked to stop. A stop request is the file `P.stop`: the worker
+//!   removes it, waits `--stop-delay` (a task finishing), stops its children, removes P and
+//!   exits 0. `--ignore-stop` ignores requests (a busy or hung worker); `--exit-after` exits 1
+//!   after a while (a crash); `--ready-after` creates `P.ready` once "serving".
+//! `pacs-demo-worker stop --pidfile P [--block D] [--exit-code N]`
+//!   asks the worker to stop, then (like `celery control shutdown`) may block and fail anyway.
+//! `pacs-demo-worker ping --pidfile P`
+//!   exits 0 when the worker named in P runs and is ready, 69 otherwise (like `celery inspect
+//!   ping`).
+//!
+//! Only the standard library and pacs-warden's own process helpers: it runs wherever
+//! pacs-warden runs, Windows included.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitCode};
+use std::time::{Duration, Instant};
+
+const POLL: Duration = Duration::from_millis(20);
+
+struct Args {
+    rest: Vec<String>,
+}
+
+impl Args {
+    fn flag(&mut self, name: &str) -> bool {
+        match self.rest.iter().position(|a| a == name) {
+            Some(i) => {
+                self.rest.remove(i);
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn value(&mut self, name: &str) -> Option<String> {
+        let i = self.rest.iter().position(|a| a == name)?;
+        self.rest.remove(i);
+        (i < self.rest.len()).then(|| self.rest.remove(i))
+    }
+
+    fn duration(&mut self, name: &str) -> Option<Duration> {
+        self.value(name).map(|v| {
+            humantime::parse_duration(&v).unwrap_or_else(|e| die(&format!("{name} {v}: {e}")))
+        })
+    }
+}
+
+fn die(msg: &str) -> ! {
+    eprintln!("pacs-demo-worker: {msg}");
+    std::process::exit(2)
+}
+
+fn sidecar(pidfile: &Path, suffix: &str) -> PathBuf {
+    let mut s = pidfile.as_os_str().to_owned();
+    s.push(suffix);
+    PathBuf::from(s)
+}
+
+fn main() -> ExitCode {
+    let mut all: Vec<String> = std::env::args().skip(1).collect();
+    if all.is_empty() {
+        die("usage: pacs-demo-worker run|stop|ping|child --pidfile FILE [options]");
+    }
+    let command = all.remove(0);
+    let mut args = Args { rest: all };
+    match command.as_str() {
+        "run" => run(&mut args),
+        "stop" => stop(&mut args),
+        "ping" => ping(&mut args),
+        "child" => child(&mut args),
+        other => die(&format!("unknown command {other}")),
+    }
+}
+
+fn pidfile(args: &mut Args) -> PathBuf {
+    args.value("--pidfile")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| die("--pidfile FILE is required"))
+}
+
+fn read_pid(path: &Path) -> Option<u32> {
+    std::fs::read_to_string(path).ok()?.trim().parse().ok()
+}
+
+fn run(args: &mut Args) -> ExitCode {
+    let pidfile = pidfile(args);
+    let children: usize = args
+        .value("--children")
+        .map(|n| n.parse().unwrap_or_else(|_| die("--children N")))
+        .unwrap_or(0);
+    let ignore_stop = args.flag("--ignore-stop");
+    let stop_delay = args.duration("--stop-delay").unwrap_or_default();
+    let ready_after = args.duration("--ready-after").unwrap_or_default();
+    let exit_after = args.duration("--exit-after");
+    let name = args.value("--name").unwrap_or_else(|| "demo".into());
+
+    if let Some(pid) = read_pid(&pidfile) {
+        if pacs_warden::process::identify(pid).is_some() {
+            eprintln!(
+                "pacs-demo-worker {name}: Pidfile ({}) already exists. Seems we're already running? (pid: {pid})",
+                pidfile.display()
+            );
+            return ExitCode::from(73);
+        }
+        eprintln!("pacs-demo-worker {name}: stale pidfile exists - removing it");
+    }
+    let me = std::process::id();
+    // Write then rename, so a reader never sees a half-written pid file.
+    let tmp = sidecar(&pidfile, ".tmp");
+    if let Err(e) =
+        std::fs::write(&tmp, format!("{me}\n")).and_then(|()| std::fs::rename(&tmp, &pidfile))
+    {
+        die(&format!("cannot write {}: {e}", pidfile.display()));
+    }
+    let exe = std::env::current_exe().unwrap_or_else(|e| die(&e.to_string()));
+    let mut kids: Vec<Child> = (0..children)
+        .map(|i| {
+            Command::new(&exe)
+                .args(["child", "--name", &format!("{name}-child-{i}")])
+                .spawn()
+                .unwrap_or_else(|e| die(&format!("cannot start a child: {e}")))
+        })
+        .collect();
+    println!(
+        "pacs-demo-worker {name}: pid {me} serving with {} children",
+        kids.len()
+    );
+
+    let stop_file = sidecar(&pidfile, ".stop");
+    let ready_file = sidecar(&pidfile, ".ready");
+    let started = Instant::now();
+    let mut ready = false;
+    loop {
+        std::thread::sleep(POLL);
+        if !ready && started.elapsed() >= ready_after {
+            let _ = std::fs::write(&ready_file, b"ready\n");
+            ready = true;
+        }
+        if exit_after.is_some_and(|d| started.elapsed() >= d) {
+            println!("pacs-demo-worker {name}: crashing as asked");
+            return ExitCode::from(1);
+        }
+        if stop_file.exists() {
+            if ignore_stop {
+                continue;
+            }
+            let _ = std::fs::remove_file(&stop_file);
+            println!("pacs-demo-worker {name}: stop requested; finishing in {stop_delay:?}");
+            std::thread::sleep(stop_delay);
+            for kid in &mut kids {
+                let _ = kid.kill();
+                let _ = kid.wait();
+            }
+            let _ = std::fs::remove_file(&ready_file);
+            let _ = std::fs::remove_file(&pidfile);
+            println!("pacs-demo-worker {name}: stopped");
+            return ExitCode::SUCCESS;
+        }
+    }
+}
+
+fn child(_args: &mut Args) -> ExitCode {
+    // Runs until killed, like a pool process that does not notice its parent is gone.
+    loop {
+        std::thread::sleep(Duration::from_secs(3600));
+    }
+}
+
+fn stop(args: &mut Args) -> ExitCode {
+    let pidfile = pidfile(args);
+    let block = args.duration("--block").unwrap_or_default();
+    let code: u8 = args
+        .value("--exit-code")
+        .map(|c| c.parse().unwrap_or_else(|_| die("--exit-code N")))
+        .unwrap_or(0);
+    if let Err(e) = std::fs::write(sidecar(&pidfile, ".stop"), b"stop\n") {
+        die(&format!("cannot ask the worker to stop: {e}"));
+    }
+    std::thread::sleep(block);
+    if code != 0 {
+        eprintln!("Error: No nodes replied within time constraint");
+    }
+    ExitCode::from(code)
+}
+
+fn ping(args: &mut Args) -> ExitCode {
+    let pidfile = pidfile(args);
+    let alive = read_pid(&pidfile).is_some_and(|pid| pacs_warden::process::identify(pid).is_some());
+    if alive && sidecar(&pidfile, ".ready").exists() {
+        println!("pong");
+        ExitCode::SUCCESS
+    } else {
+        eprintln!("Error: No nodes replied within time constraint");
+        ExitCode::from(69)
+    }
+}

@@ -1,0 +1,102 @@
+//! The platform seam: the same functions on every OS, chosen here once.
+//!
+//! - `spawn_detached`: start a program so it outlives pacs-warden, without a console window and
+//!   out of pacs-warden's signal group / job, stdout and stderr appended to a log file.
+//! - `kill_verified`: end one process, but only if it is still the process identified (PID and
+//!   start time), through a handle that pins it, so a reused PID is never hit.
+
+#[cfg(unix)]
+#[path = "unix.rs"]
+mod imp;
+#[cfg(windows)]
+#[path = "windows.rs"]
+mod imp;
+
+use super::ProcId;
+use std::path::{Path, PathBuf};
+
+pub use imp::kill_verified;
+
+/// A process started by `spawn_detached`. Keep `child` to learn when it exits; dropping it
+/// leaves the process running (it is reaped in the background).
+#[derive(Debug)]
+pub struct Spawned {
+    pub id: ProcId,
+    pub child: tokio::process::Child,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum KillError {
+    /// The PID is gone or now belongs to another process: nothing was done.
+    #[error("process {0} is no longer running")]
+    NotRunning(u32),
+    #[error("cannot kill process {pid}: {source}")]
+    Os {
+        pid: u32,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// What to start.
+#[derive(Debug, Clone)]
+pub struct SpawnSpec<'a> {
+    pub command: &'a [String],
+    pub workdir: &'a Path,
+    pub env: &'a [(String, String)],
+    /// stdout and stderr are appended here; `None` discards them.
+    pub log: Option<&'a Path>,
+}
+
+/// Starts `spec` detached (see the module doc) and returns its identity.
+pub fn spawn_detached(spec: &SpawnSpec<'_>) -> std::io::Result<Spawned> {
+    let (program, args) = spec
+        .command
+        .split_first()
+        .ok_or_else(|| std::io::Error::other("empty command"))?;
+    let mut cmd = tokio::process::Command::new(program);
+    cmd.args(args)
+        .current_dir(spec.workdir)
+        .envs(spec.env.iter().map(|(k, v)| (k, v)))
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(false);
+    match spec.log {
+        Some(log) => {
+            let file = open_log(log)?;
+            cmd.stdout(file.try_clone()?).stderr(file);
+        }
+        None => {
+            cmd.stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null());
+        }
+    }
+    let child = imp::spawn(cmd)?;
+    let pid = child
+        .id()
+        .ok_or_else(|| std::io::Error::other("the started process exited at once"))?;
+    // The start time comes from the OS, as every later check reads it.
+    let id = super::identify(pid).ok_or_else(|| {
+        std::io::Error::other(format!("process {pid} exited right after it was started"))
+    })?;
+    Ok(Spawned { id, child })
+}
+
+/// Opens a log file for appending, creating it (not its directory).
+pub fn open_log(path: &Path) -> std::io::Result<std::fs::File> {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", path.display())))
+}
+
+/// `program` resolved the way the OS will: a bare name through PATH, a relative path with a
+/// separator against `base`.
+pub fn resolve_program(program: &str, base: &Path) -> PathBuf {
+    let path = Path::new(program);
+    if path.is_absolute() || path.components().count() == 1 {
+        path.to_path_buf()
+    } else {
+        base.join(path)
+    }
+}

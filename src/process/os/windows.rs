@@ -1,0 +1,85 @@
+//! Windows: detached start without a console window, out of the caller's job where allowed;
+//! kill through a process handle whose creation time was checked (never `taskkill /PID`).
+
+use super::KillError;
+use crate::process::ProcId;
+use windows_sys::Win32::Foundation::{CloseHandle, FILETIME, HANDLE};
+use windows_sys::Win32::System::Threading::{
+    GetProcessTimes, OpenProcess, TerminateProcess, CREATE_BREAKAWAY_FROM_JOB,
+    CREATE_NEW_PROCESS_GROUP, CREATE_NO_WINDOW, PROCESS_QUERY_LIMITED_INFORMATION,
+    PROCESS_TERMINATE,
+};
+
+pub(super) fn spawn(mut cmd: tokio::process::Command) -> std::io::Result<tokio::process::Child> {
+    // A hidden console of its own, its own Ctrl-Break group, and out of Task Scheduler's job
+    // so that the task ending does not end the worker. Breakaway is refused in jobs that do
+    // not allow it; then start without it.
+    let base = CREATE_NO_WINDOW | CREATE_NEW_PROCESS_GROUP;
+    cmd.creation_flags(base | CREATE_BREAKAWAY_FROM_JOB);
+    match cmd.spawn() {
+        Ok(child) => Ok(child),
+        Err(e) if e.raw_os_error() == Some(5) => {
+            cmd.creation_flags(base);
+            cmd.spawn()
+        }
+        Err(e) => Err(e),
+    }
+}
+
+struct Handle(HANDLE);
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        // SAFETY: the handle came from OpenProcess and is closed once.
+        unsafe { CloseHandle(self.0) };
+    }
+}
+
+/// Seconds since the Unix epoch at which the process behind `h` was created.
+fn creation_time(h: &Handle) -> std::io::Result<u64> {
+    let zero = FILETIME {
+        dwLowDateTime: 0,
+        dwHighDateTime: 0,
+    };
+    let (mut created, mut exited, mut kernel, mut user) = (zero, zero, zero, zero);
+    // SAFETY: valid handle and out-pointers.
+    let ok = unsafe { GetProcessTimes(h.0, &mut created, &mut exited, &mut kernel, &mut user) };
+    if ok == 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    let ticks = (u64::from(created.dwHighDateTime) << 32) | u64::from(created.dwLowDateTime);
+    Ok((ticks / 10_000_000).saturating_sub(11_644_473_600))
+}
+
+/// Terminates `id` if it is still that process. The open handle keeps the PID from being
+/// reused between the check and the kill.
+pub fn kill_verified(id: ProcId) -> Result<(), KillError> {
+    // SAFETY: plain call; a null result is handled.
+    let raw = unsafe {
+        OpenProcess(
+            PROCESS_TERMINATE | PROCESS_QUERY_LIMITED_INFORMATION,
+            0,
+            id.pid,
+        )
+    };
+    if raw.is_null() {
+        return Err(KillError::NotRunning(id.pid));
+    }
+    let h = Handle(raw);
+    let created = creation_time(&h).map_err(|source| KillError::Os {
+        pid: id.pid,
+        source,
+    })?;
+    // sysinfo rounds the same FILETIME to seconds; allow one second either way.
+    if created.abs_diff(id.start_time) > 1 {
+        return Err(KillError::NotRunning(id.pid));
+    }
+    // SAFETY: valid handle with PROCESS_TERMINATE.
+    if unsafe { TerminateProcess(h.0, 1) } == 0 {
+        return Err(KillError::Os {
+            pid: id.pid,
+            source: std::io::Error::last_os_error(),
+        });
+    }
+    Ok(())
+}

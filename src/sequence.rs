@@ -1,0 +1,672 @@
+//! The restart sequence of one worker: stop, wait, kill what is left, clear a stale pid file,
+//! start, confirm.
+//!
+//! Owns: the order of the steps and their safety rules (only verified processes are killed, a
+//! live worker's pid file is never removed, one worker's sequences never overlap — also across
+//! processes, through the state directory's lock). Reads the OS through `process`; knows
+//! nothing of schedules' times.
+
+use crate::clock::Clock;
+use crate::config::{Schedule, Worker};
+use crate::process::{self, ProcId, ProcessInfo, Snapshot, SpawnSpec};
+use crate::state::{SequenceRecord, Store};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime};
+use tracing::{debug, info, warn};
+
+/// How often the sequence looks at the worker's processes while it waits for them.
+const POLL: Duration = Duration::from_millis(25);
+/// How long killed processes get to disappear before the sequence gives up.
+const KILL_WAIT: Duration = Duration::from_secs(5);
+/// How long a new worker must stay up before it counts as started.
+const SETTLE: Duration = Duration::from_millis(500);
+/// Pause between two tries of the `ready` command.
+const READY_RETRY: Duration = Duration::from_millis(500);
+
+/// How the old worker went away.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Stopped {
+    /// No process of the worker was running.
+    NotRunning,
+    /// Every process exited by itself after the stop request.
+    Exited { pids: Vec<u32>, after: Duration },
+    /// Some were still running after `grace` and were killed.
+    Killed { exited: Vec<u32>, killed: Vec<u32> },
+}
+
+/// Why a sequence failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SequenceError {
+    #[error(
+        "processes {pids:?} of the worker survived being killed; not starting a second worker"
+    )]
+    Survivors { pids: Vec<u32> },
+    #[error("the pid file {} names process {pid}, which is still the running worker; not starting a second one", path.display())]
+    LivePidfile { path: PathBuf, pid: u32 },
+    #[error("cannot remove the stale pid file {}: {source}", path.display())]
+    Pidfile {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot start {program}: {source}")]
+    Start {
+        program: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the new worker (pid {pid}) exited within {settle:?} of starting; see its log")]
+    ExitedAtStart { pid: u32, settle: Duration },
+    #[error("the worker (pid {pid}) did not become ready within {timeout:?}: {last}")]
+    NotReady {
+        pid: u32,
+        timeout: Duration,
+        last: String,
+    },
+    #[error("state directory: {0}")]
+    State(#[source] std::io::Error),
+}
+
+/// The result of one worker's sequence.
+#[derive(Debug)]
+pub struct Outcome {
+    pub worker: String,
+    pub stopped: Option<Stopped>,
+    pub started: Option<ProcId>,
+    /// From the stop request to the new worker's start.
+    pub stop_to_start: Option<Duration>,
+    pub elapsed: Duration,
+    /// Another pacs-warden ran this worker's sequence while this one waited for it.
+    pub satisfied_by: Option<SequenceRecord>,
+    pub result: Result<(), SequenceError>,
+}
+
+impl Outcome {
+    pub fn ok(&self) -> bool {
+        match &self.satisfied_by {
+            Some(record) => record.ok,
+            None => self.result.is_ok(),
+        }
+    }
+
+    /// One line for logs and the state file.
+    pub fn summary(&self) -> String {
+        if let Some(record) = &self.satisfied_by {
+            return format!("satisfied by a concurrent restart: {}", record.summary);
+        }
+        let stopped = match &self.stopped {
+            None => String::new(),
+            Some(Stopped::NotRunning) => "was not running; ".into(),
+            Some(Stopped::Exited { pids, after }) => {
+                format!("{pids:?} exited after {}; ", ms(*after))
+            }
+            Some(Stopped::Killed { exited, killed }) => {
+                format!("{exited:?} exited, {killed:?} killed after grace; ")
+            }
+        };
+        match (&self.result, self.started) {
+            (Ok(()), Some(id)) => format!("{stopped}started pid {}", id.pid),
+            (Ok(()), None) => format!("{stopped}done"),
+            (Err(e), _) => format!("{stopped}FAILED: {e}"),
+        }
+    }
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.0} ms", d.as_secs_f64() * 1e3)
+}
+
+/// Why a process counts as the worker's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Because {
+    /// pacs-warden started it (same PID and start time as recorded).
+    StartedByUs,
+    /// The pid file names it, it matches `match`, and it started before the file was written.
+    Pidfile,
+    /// It matches `match`.
+    Matches,
+}
+
+/// The worker's running processes: verified roots and, through them, their whole tree.
+#[derive(Debug, Clone)]
+pub struct Found {
+    pub roots: Vec<(ProcessInfo, Because)>,
+    /// Roots and descendants, deepest first.
+    pub tree: Vec<ProcessInfo>,
+}
+
+/// Finds `worker`'s processes in `snap`. Never counts pacs-warden itself or its ancestors.
+pub fn find_worker(
+    worker: &Worker,
+    snap: &Snapshot,
+    started: Option<ProcId>,
+    pidfile: Option<&Path>,
+) -> Found {
+    let me = std::process::id();
+    let mut excluded = vec![me];
+    let mut cursor = snap.get(me).and_then(|p| p.parent);
+    while let Some(pid) = cursor {
+        if excluded.contains(&pid) {
+            break;
+        }
+        excluded.push(pid);
+        cursor = snap.get(pid).and_then(|p| p.parent);
+    }
+
+    let mut roots: Vec<(ProcessInfo, Because)> = Vec::new();
+    let mut add = |p: &ProcessInfo, why: Because| {
+        if !excluded.contains(&p.id.pid) && !roots.iter().any(|(r, _)| r.id == p.id) {
+            roots.push((p.clone(), why));
+        }
+    };
+    if let Some(id) = started {
+        if let Some(p) = snap.get(id.pid).filter(|p| p.id == id) {
+            add(p, Because::StartedByUs);
+        }
+    }
+    if let Some(path) = pidfile {
+        if let Some((pid, written)) = read_pidfile(path) {
+            if let Some(p) = snap.get(pid) {
+                // start_time has whole seconds: allow the second it was written in.
+                let started_before = written.is_none_or(|w| p.id.start_time <= w + 1);
+                if process::matches(&worker.matcher, p) && started_before {
+                    add(p, Because::Pidfile);
+                }
+            }
+        }
+    }
+    for p in &snap.processes {
+        if process::matches(&worker.matcher, p) {
+            add(p, Because::Matches);
+        }
+    }
+    let ids: Vec<ProcId> = roots.iter().map(|(p, _)| p.id).collect();
+    let tree = snap
+        .tree(&ids)
+        .into_iter()
+        .filter(|p| !excluded.contains(&p.id.pid))
+        .collect();
+    Found { roots, tree }
+}
+
+/// The PID in a pid file and when the file was last written (Unix seconds).
+fn read_pidfile(path: &Path) -> Option<(u32, Option<u64>)> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let pid = text.trim().parse().ok()?;
+    let written = std::fs::metadata(path)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
+        .map(|d| d.as_secs());
+    Some((pid, written))
+}
+
+/// Runs the sequence for `worker` now. `dry_run` describes each step on `out` instead.
+pub async fn restart(
+    schedule: &Schedule,
+    worker: &Worker,
+    store: &Store,
+    clock: &dyn Clock,
+) -> Outcome {
+    let requested_at = clock.now();
+    let began = Instant::now();
+    let name = worker.name.clone();
+    let mut outcome = Outcome {
+        worker: name.clone(),
+        stopped: None,
+        started: None,
+        stop_to_start: None,
+        elapsed: Duration::ZERO,
+        satisfied_by: None,
+        result: Ok(()),
+    };
+
+    let (_lock, waited) = match store.lock_worker(&name).await {
+        Ok(l) => l,
+        Err(e) => {
+            outcome.result = Err(SequenceError::State(e));
+            return outcome;
+        }
+    };
+    if waited {
+        let last = store.read().workers.get(&name).and_then(|w| w.last.clone());
+        if let Some(record) = last.filter(|r| r.finished_at >= requested_at) {
+            info!(worker = %name, summary = %record.summary, "a concurrent restart finished while waiting; not restarting again");
+            outcome.satisfied_by = Some(record);
+            outcome.elapsed = began.elapsed();
+            return outcome;
+        }
+    }
+
+    let began_at = clock.now();
+    let steps = Steps {
+        schedule,
+        worker,
+        store,
+    };
+    outcome.result = steps.run(&mut outcome).await;
+    outcome.elapsed = began.elapsed();
+    let record = SequenceRecord {
+        began_at,
+        finished_at: clock.now(),
+        ok: outcome.result.is_ok(),
+        summary: outcome.summary(),
+    };
+    let started = outcome.started;
+    if let Err(e) = store.update(|s| {
+        let w = s.workers.entry(name.clone()).or_default();
+        if started.is_some() {
+            w.started = started;
+        }
+        w.last = Some(record);
+    }) {
+        warn!(worker = %name, error = %e, "cannot record the sequence in the state directory");
+    }
+    match &outcome.result {
+        Ok(()) => {
+            info!(worker = %name, elapsed = %ms(outcome.elapsed), "restart done: {}", outcome.summary())
+        }
+        Err(_) => {
+            warn!(worker = %name, elapsed = %ms(outcome.elapsed), "restart failed: {}", outcome.summary())
+        }
+    }
+    outcome
+}
+
+struct Steps<'a> {
+    schedule: &'a Schedule,
+    worker: &'a Worker,
+    store: &'a Store,
+}
+
+impl Steps<'_> {
+    fn pidfile(&self) -> Option<PathBuf> {
+        self.worker
+            .pidfile
+            .as_deref()
+            .map(|p| self.schedule.resolve(p))
+    }
+
+    fn workdir(&self) -> PathBuf {
+        self.schedule.workdir(self.worker)
+    }
+
+    fn command(&self, args: &[String]) -> Vec<String> {
+        let mut out = args.to_vec();
+        out[0] = process::resolve_program(&args[0], &self.workdir())
+            .to_string_lossy()
+            .into_owned();
+        out
+    }
+
+    fn find(&self) -> Found {
+        let started = self
+            .store
+            .read()
+            .workers
+            .get(&self.worker.name)
+            .and_then(|w| w.started);
+        find_worker(
+            self.worker,
+            &Snapshot::take(),
+            started,
+            self.pidfile().as_deref(),
+        )
+    }
+
+    async fn run(&self, outcome: &mut Outcome) -> Result<(), SequenceError> {
+        let w = &self.worker.name;
+        let found = self.find();
+        let stop_began = Instant::now();
+        if found.tree.is_empty() {
+            info!(worker = %w, "worker is not running");
+            outcome.stopped = Some(Stopped::NotRunning);
+        } else {
+            let pids: Vec<u32> = found.tree.iter().map(|p| p.id.pid).collect();
+            for (p, why) in &found.roots {
+                info!(worker = %w, pid = p.id.pid, because = ?why, cmdline = %p.cmdline_text(), "found worker process");
+            }
+            info!(worker = %w, ?pids, "stopping the worker (its process tree)");
+            outcome.stopped = Some(self.stop(&found).await?);
+        }
+        self.clear_pidfile()?;
+        let id = self.start().await?;
+        outcome.stop_to_start = Some(stop_began.elapsed());
+        outcome.started = Some(id);
+        self.confirm(id).await
+    }
+
+    /// Steps 1–3: ask, wait up to `grace`, kill what is left.
+    async fn stop(&self, found: &Found) -> Result<Stopped, SequenceError> {
+        let w = &self.worker.name;
+        let ids: Vec<ProcId> = found.tree.iter().map(|p| p.id).collect();
+        let t0 = Instant::now();
+        let stop_cmd = self.worker.stop.command.as_ref().map(|c| self.command(c));
+        let mut asker = match &stop_cmd {
+            Some(cmd) => {
+                info!(worker = %w, command = ?cmd, "running the stop command");
+                match self.spawn_helper(cmd, false) {
+                    Ok(child) => Some(child),
+                    Err(e) => {
+                        warn!(worker = %w, error = %e, "the stop command could not be run; the worker will be killed after grace");
+                        None
+                    }
+                }
+            }
+            None => {
+                info!(worker = %w, grace = ?self.worker.stop.grace, "no stop command; waiting out grace before killing");
+                None
+            }
+        };
+
+        let grace = self.worker.stop.grace;
+        let mut running = ids.clone();
+        loop {
+            running = still_running(&running);
+            if let Some(child) = &mut asker {
+                if let Ok(Some(status)) = child.try_wait() {
+                    info!(worker = %w, status = %status, after = %ms(t0.elapsed()), "stop command finished (its exit status is not trusted)");
+                    asker = None;
+                }
+            }
+            if running.is_empty() || t0.elapsed() >= grace {
+                break;
+            }
+            tokio::time::sleep(POLL).await;
+        }
+        if let Some(mut child) = asker {
+            // The worker is gone (or grace is over): the command's answer no longer matters.
+            let _ = child.start_kill();
+            let _ = child.wait().await;
+            debug!(worker = %w, "stop command abandoned");
+        }
+
+        if running.is_empty() {
+            let after = t0.elapsed();
+            info!(worker = %w, after = %ms(after), "every worker process exited");
+            return Ok(Stopped::Exited {
+                pids: ids.iter().map(|i| i.pid).collect(),
+                after,
+            });
+        }
+
+        // Kill what is left of the tree, including children started meanwhile.
+        let tree = Snapshot::take().tree(&running);
+        let killed: Vec<u32> = tree.iter().map(|p| p.id.pid).collect();
+        warn!(worker = %w, pids = ?killed, grace = ?grace, "still running after grace; killing");
+        for p in &tree {
+            match process::kill_verified(p.id) {
+                Ok(()) => debug!(worker = %w, pid = p.id.pid, "killed"),
+                Err(process::KillError::NotRunning(_)) => {}
+                Err(e) => warn!(worker = %w, error = %e, "kill failed"),
+            }
+        }
+        let gone_by = Instant::now() + KILL_WAIT;
+        let mut left: Vec<ProcId> = tree.iter().map(|p| p.id).collect();
+        while !left.is_empty() && Instant::now() < gone_by {
+            tokio::time::sleep(POLL).await;
+            left = still_running(&left);
+        }
+        if !left.is_empty() {
+            return Err(SequenceError::Survivors {
+                pids: left.iter().map(|i| i.pid).collect(),
+            });
+        }
+        let exited = ids
+            .iter()
+            .map(|i| i.pid)
+            .filter(|p| !killed.contains(p))
+            .collect();
+        Ok(Stopped::Killed { exited, killed })
+    }
+
+    /// Step 4: remove the pid file if stale; refuse if it names the live worker.
+    fn clear_pidfile(&self) -> Result<(), SequenceError> {
+        let Some(path) = self.pidfile() else {
+            return Ok(());
+        };
+        let w = &self.worker.name;
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                debug!(worker = %w, pidfile = %path.display(), "no pid file");
+                return Ok(());
+            }
+            Err(e) => {
+                return Err(SequenceError::Pidfile { path, source: e });
+            }
+        };
+        let why = match text.trim().parse::<u32>() {
+            Err(_) => "it does not hold a PID".to_string(),
+            Ok(pid) => {
+                let snap = Snapshot::take();
+                match snap.get(pid) {
+                    None => format!("process {pid} is gone"),
+                    Some(p) if process::matches(&self.worker.matcher, p) => {
+                        return Err(SequenceError::LivePidfile { path, pid });
+                    }
+                    Some(p) => format!(
+                        "PID {pid} now belongs to an unrelated process ({}), which is left alone",
+                        p.name
+                    ),
+                }
+            }
+        };
+        std::fs::remove_file(&path).map_err(|source| SequenceError::Pidfile {
+            path: path.clone(),
+            source,
+        })?;
+        info!(worker = %w, pidfile = %path.display(), "removed the stale pid file: {why}");
+        Ok(())
+    }
+
+    /// Step 5: start the worker detached.
+    async fn start(&self) -> Result<ProcId, SequenceError> {
+        let w = &self.worker.name;
+        let command = self.command(&self.worker.start.command);
+        let log = self
+            .worker
+            .start
+            .log
+            .as_deref()
+            .map(|l| self.schedule.resolve(l));
+        let workdir = self.workdir();
+        let spec = SpawnSpec {
+            command: &command,
+            workdir: &workdir,
+            env: &self.worker.env,
+            log: log.as_deref(),
+        };
+        let spawned = process::spawn_detached(&spec).map_err(|source| SequenceError::Start {
+            program: command[0].clone(),
+            source,
+        })?;
+        info!(worker = %w, pid = spawned.id.pid, command = ?command, log = ?log, "started the worker");
+        // Dropping the handle leaves the worker running; tokio reaps it when it exits.
+        drop(spawned.child);
+        Ok(spawned.id)
+    }
+
+    /// Step 6: still alive after a short settle time, and ready if `ready` is set.
+    async fn confirm(&self, id: ProcId) -> Result<(), SequenceError> {
+        let w = &self.worker.name;
+        tokio::time::sleep(SETTLE).await;
+        if !process::is_running(id) {
+            return Err(SequenceError::ExitedAtStart {
+                pid: id.pid,
+                settle: SETTLE,
+            });
+        }
+        let Some(ready) = &self.worker.ready else {
+            return Ok(());
+        };
+        let command = self.command(&ready.command);
+        let t0 = Instant::now();
+        let deadline = t0 + ready.timeout;
+        let mut last = String::from("never ran");
+        let mut tries = 0;
+        while Instant::now() < deadline {
+            tries += 1;
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.spawn_helper(&command, true) {
+                Ok(child) => match tokio::time::timeout(left, child.wait_with_output()).await {
+                    Ok(Ok(out)) if out.status.success() => {
+                        info!(worker = %w, after = %ms(t0.elapsed()), tries, "worker is ready");
+                        return Ok(());
+                    }
+                    Ok(Ok(out)) => {
+                        last = format!(
+                            "ready command exited with {}: {}",
+                            out.status,
+                            String::from_utf8_lossy(&out.stderr).trim()
+                        );
+                    }
+                    Ok(Err(e)) => last = format!("ready command failed: {e}"),
+                    Err(_) => last = "ready command timed out".into(),
+                },
+                Err(e) => last = format!("cannot run the ready command: {e}"),
+            }
+            if !process::is_running(id) {
+                return Err(SequenceError::ExitedAtStart {
+                    pid: id.pid,
+                    settle: t0.elapsed(),
+                });
+            }
+            tokio::time::sleep(READY_RETRY.min(deadline.saturating_duration_since(Instant::now())))
+                .await;
+        }
+        Err(SequenceError::NotReady {
+            pid: id.pid,
+            timeout: ready.timeout,
+            last,
+        })
+    }
+
+    /// Runs a stop or ready command as a child of pacs-warden (killed if abandoned). Output is
+    /// captured only when `capture` (the caller then reads it to the end).
+    fn spawn_helper(
+        &self,
+        command: &[String],
+        capture: bool,
+    ) -> std::io::Result<tokio::process::Child> {
+        let output = || {
+            if capture {
+                std::process::Stdio::piped()
+            } else {
+                std::process::Stdio::null()
+            }
+        };
+        tokio::process::Command::new(&command[0])
+            .args(&command[1..])
+            .current_dir(self.workdir())
+            .envs(self.worker.env.iter().map(|(k, v)| (k, v)))
+            .stdin(std::process::Stdio::null())
+            .stdout(output())
+            .stderr(output())
+            .kill_on_drop(true)
+            .spawn()
+    }
+}
+
+/// The processes of `ids` that still run (same PID and start time, not a zombie).
+fn still_running(ids: &[ProcId]) -> Vec<ProcId> {
+    ids.iter()
+        .copied()
+        .filter(|id| process::is_running(*id))
+        .collect()
+}
+
+/// Describes, without doing anything, what the sequence would do now.
+pub fn describe(schedule: &Schedule, worker: &Worker, store: &Store) -> String {
+    use std::fmt::Write as _;
+    let steps = Steps {
+        schedule,
+        worker,
+        store,
+    };
+    let mut out = String::new();
+    let w = &worker.name;
+    let found = steps.find();
+    let _ = writeln!(out, "worker {w}:");
+    if found.tree.is_empty() {
+        let _ = writeln!(out, "  1-3. not running: nothing to stop");
+    } else {
+        for (p, why) in &found.roots {
+            let _ = writeln!(
+                out,
+                "  found pid {} ({why:?}): {}",
+                p.id.pid,
+                p.cmdline_text()
+            );
+        }
+        let pids: Vec<u32> = found.tree.iter().map(|p| p.id.pid).collect();
+        match &worker.stop.command {
+            Some(c) => {
+                let _ = writeln!(
+                    out,
+                    "  1. would run the stop command {:?}",
+                    steps.command(c)
+                );
+            }
+            None => {
+                let _ = writeln!(out, "  1. no stop command");
+            }
+        }
+        let _ = writeln!(
+            out,
+            "  2. would wait up to {} for pids {pids:?} to exit",
+            crate::report::file_duration(worker.stop.grace)
+        );
+        let _ = writeln!(
+            out,
+            "  3. would kill those still running then (children first)"
+        );
+    }
+    match steps.pidfile() {
+        Some(path) => match read_pidfile(&path) {
+            Some((pid, _)) => {
+                let _ = writeln!(
+                    out,
+                    "  4. pid file {} holds {pid}: would remove it once that process is not the worker",
+                    path.display()
+                );
+            }
+            None => {
+                let _ = writeln!(
+                    out,
+                    "  4. pid file {}: absent or empty, nothing to remove",
+                    path.display()
+                );
+            }
+        },
+        None => {
+            let _ = writeln!(out, "  4. no pid file configured");
+        }
+    }
+    let _ = writeln!(
+        out,
+        "  5. would start {:?} in {}{}",
+        steps.command(&worker.start.command),
+        steps.workdir().display(),
+        worker
+            .start
+            .log
+            .as_deref()
+            .map(|l| format!(", output appended to {}", schedule.resolve(l).display()))
+            .unwrap_or_default()
+    );
+    match &worker.ready {
+        Some(r) => {
+            let _ = writeln!(
+                out,
+                "  6. would check it stays up, then run {:?} until it succeeds (up to {})",
+                steps.command(&r.command),
+                crate::report::file_duration(r.timeout)
+            );
+        }
+        None => {
+            let _ = writeln!(out, "  6. would check it stays up for {}", ms(SETTLE));
+        }
+    }
+    out
+}

@@ -1,0 +1,141 @@
+//! What pacs-warden remembers between runs, and the locks that keep two pacs-warden processes
+//! from restarting the same worker at once.
+//!
+//! Owns: the state directory of a schedule (`Schedule::state_dir`): `state.json` (per worker:
+//! the process pacs-warden started, the last sequence and its outcome) and one lock file per
+//! worker. Locks are OS file locks, released by the OS when a process dies, so a crash never
+//! leaves one stuck.
+
+use crate::process::ProcId;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct State {
+    #[serde(default)]
+    pub workers: BTreeMap<String, WorkerState>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct WorkerState {
+    /// The worker process pacs-warden started last.
+    pub started: Option<ProcId>,
+    /// The last restart sequence.
+    pub last: Option<SequenceRecord>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SequenceRecord {
+    pub began_at: DateTime<Utc>,
+    pub finished_at: DateTime<Utc>,
+    pub ok: bool,
+    /// One line a person reads: what happened.
+    pub summary: String,
+}
+
+/// A schedule's state directory.
+#[derive(Debug, Clone)]
+pub struct Store {
+    dir: PathBuf,
+}
+
+impl Store {
+    pub fn new(dir: PathBuf) -> Store {
+        Store { dir }
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn ensure_dir(&self) -> std::io::Result<()> {
+        std::fs::create_dir_all(&self.dir).map_err(|e| {
+            std::io::Error::new(
+                e.kind(),
+                format!(
+                    "cannot create the state directory {}: {e}",
+                    self.dir.display()
+                ),
+            )
+        })
+    }
+
+    /// The saved state; an absent or unreadable file is an empty state (it only speeds up
+    /// recognising workers; every process is verified anyway).
+    pub fn read(&self) -> State {
+        std::fs::read(self.dir.join("state.json"))
+            .ok()
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+            .unwrap_or_default()
+    }
+
+    /// Changes the state under a lock and writes it atomically (temp file + rename).
+    pub fn update(&self, change: impl FnOnce(&mut State)) -> std::io::Result<()> {
+        self.ensure_dir()?;
+        let lock = File::create(self.dir.join("state.lock"))?;
+        lock.lock()?;
+        let mut state = self.read();
+        change(&mut state);
+        let tmp = self
+            .dir
+            .join(format!("state.json.{}.tmp", std::process::id()));
+        {
+            let mut f = File::create(&tmp)?;
+            f.write_all(&serde_json::to_vec_pretty(&state).map_err(std::io::Error::other)?)?;
+            f.sync_all()?;
+        }
+        std::fs::rename(&tmp, self.dir.join("state.json"))?;
+        drop(lock);
+        Ok(())
+    }
+
+    /// Takes the restart lock of `worker`, waiting while another sequence holds it. Returns the
+    /// guard and whether it had to wait.
+    pub async fn lock_worker(&self, worker: &str) -> std::io::Result<(WorkerLock, bool)> {
+        self.ensure_dir()?;
+        let path = self.dir.join(format!("{}.lock", sanitize(worker)));
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)?;
+        match file.try_lock() {
+            Ok(()) => Ok((WorkerLock { _file: file }, false)),
+            Err(std::fs::TryLockError::WouldBlock) => {
+                tracing::info!(
+                    worker,
+                    lock = %path.display(),
+                    "another restart of this worker is running; waiting for it to finish"
+                );
+                let file = tokio::task::spawn_blocking(move || file.lock().map(|()| file))
+                    .await
+                    .map_err(std::io::Error::other)??;
+                Ok((WorkerLock { _file: file }, true))
+            }
+            Err(std::fs::TryLockError::Error(e)) => Err(e),
+        }
+    }
+}
+
+/// Held while a worker's restart sequence runs; dropping it releases the lock.
+#[derive(Debug)]
+pub struct WorkerLock {
+    _file: File,
+}
+
+/// A worker name made safe for a file name.
+fn sanitize(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
