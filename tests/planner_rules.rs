@@ -363,3 +363,21 @@ fn rule5_chains_across_days_and_dense_schedules_agree_with_planning_from_earlier
         .all(|w| (w[1].at - w[0].at).num_minutes() == 15));
     assert!(early.iter().all(|r| r.fires.len() == 3));
 }
+
+#[test]
+fn rule2_two_wall_times_on_one_instant_are_one_run() {
+    // 01:30 does not exist in London on 2026-03-29 and is read as 01:30 GMT = 02:30 BST, the
+    // query's other time: the query runs once.
+    let got = plan(
+        "timezone: Europe/London\nmerge_within: 0\nqueries:\n  - name: q\n    at: [\"01:30\", \"02:30\"]\n",
+        "2026-03-29T00:00:00Z",
+        2,
+    );
+    assert_eq!(
+        got,
+        [
+            "2026-03-29T02:15:00+01:00 <- q@2026-03-29T02:30:00+01:00",
+            "2026-03-30T01:15:00+01:00 <- q@2026-03-30T01:30:00+01:00",
+        ]
+    );
+}

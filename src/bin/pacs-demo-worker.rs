@@ -43,6 +43,13 @@ impl Args {
         (i < self.rest.len()).then(|| self.rest.remove(i))
     }
 
+    /// Refuses arguments nobody asked for, before anything is done.
+    fn finish(&self) {
+        if !self.rest.is_empty() {
+            die(&format!("unknown arguments {:?}", self.rest));
+        }
+    }
+
     fn duration(&mut self, name: &str) -> Option<Duration> {
         self.value(name).map(|v| {
             humantime::parse_duration(&v).unwrap_or_else(|e| die(&format!("{name} {v}: {e}")))
@@ -98,6 +105,7 @@ fn run(args: &mut Args) -> ExitCode {
     let ready_after = args.duration("--ready-after").unwrap_or_default();
     let exit_after = args.duration("--exit-after");
     let name = args.value("--name").unwrap_or_else(|| "demo".into());
+    args.finish();
 
     if let Some(pid) = read_pid(&pidfile) {
         if pacs_warden::process::identify(pid).is_some() {
@@ -164,7 +172,9 @@ fn run(args: &mut Args) -> ExitCode {
     }
 }
 
-fn child(_args: &mut Args) -> ExitCode {
+fn child(args: &mut Args) -> ExitCode {
+    let _ = args.value("--name");
+    args.finish();
     // Runs until killed, like a pool process that does not notice its parent is gone.
     loop {
         std::thread::sleep(Duration::from_secs(3600));
@@ -178,6 +188,7 @@ fn stop(args: &mut Args) -> ExitCode {
         .value("--exit-code")
         .map(|c| c.parse().unwrap_or_else(|_| die("--exit-code N")))
         .unwrap_or(0);
+    args.finish();
     if let Err(e) = std::fs::write(sidecar(&pidfile, ".stop"), b"stop\n") {
         die(&format!("cannot ask the worker to stop: {e}"));
     }
@@ -190,6 +201,7 @@ fn stop(args: &mut Args) -> ExitCode {
 
 fn ping(args: &mut Args) -> ExitCode {
     let pidfile = pidfile(args);
+    args.finish();
     let alive = read_pid(&pidfile).is_some_and(|pid| pacs_warden::process::identify(pid).is_some());
     if alive && sidecar(&pidfile, ".ready").exists() {
         println!("pong");

@@ -1,0 +1,413 @@
+//! The restart sequence on real processes: the demo worker (`pacs-demo-worker`) plays the
+//! Celery worker — it writes a pid file, starts children, obeys or ignores stop requests — and
+//! every check of "gone" or "alive" asks the OS.
+
+use pacs_warden::clock::SystemClock;
+use pacs_warden::config::{self, Schedule};
+use pacs_warden::process::{identify, Snapshot};
+use pacs_warden::sequence::{restart, Outcome, Stopped};
+use pacs_warden::state::Store;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+const WARDEN: &str = env!("CARGO_BIN_EXE_pacs-warden");
+const WORKER: &str = env!("CARGO_BIN_EXE_pacs-demo-worker");
+
+/// A schedule with one demo worker in a fresh directory (with a space in its name). Kills every
+/// process carrying its tag when dropped, so a failed test leaves nothing behind.
+struct Fixture {
+    dir: tempfile::TempDir,
+    tag: String,
+}
+
+impl Fixture {
+    fn new(tag: &str) -> Fixture {
+        let dir = tempfile::Builder::new()
+            .prefix("seq test ")
+            .tempdir()
+            .unwrap();
+        Fixture {
+            dir,
+            tag: format!("{tag}-{}", std::process::id()),
+        }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn pidfile(&self) -> PathBuf {
+        self.path("worker.pid")
+    }
+
+    /// Writes the schedule: `run_args` and `stop` are extra arguments of the demo worker's
+    /// `run` and `stop` commands (`stop: None` leaves the stop command out).
+    fn schedule(&self, run_args: &[&str], stop: Option<&[&str]>, grace: &str) -> Schedule {
+        let q = |s: &str| format!("'{}'", s.replace('\'', "''"));
+        let list = |items: Vec<String>| format!("[{}]", items.join(", "));
+        let mut run = vec![
+            q(WORKER),
+            "run".into(),
+            "--name".into(),
+            q(&self.tag),
+            "--pidfile".into(),
+            "worker.pid".into(),
+        ];
+        run.extend(run_args.iter().map(|a| q(a)));
+        let stop_yaml = match stop {
+            Some(extra) => {
+                let mut cmd = vec![
+                    q(WORKER),
+                    "stop".into(),
+                    "--pidfile".into(),
+                    "worker.pid".into(),
+                ];
+                cmd.extend(extra.iter().map(|a| q(a)));
+                format!("      command: {}\n", list(cmd))
+            }
+            None => String::new(),
+        };
+        let yaml = format!(
+            "timezone: UTC\nqueries:\n  - name: q\n    at: [\"06:00\"]\nworkers:\n  - name: w\n    match: {{image: pacs-demo-worker, args_contain: \"--name {tag}\"}}\n    pidfile: worker.pid\n    stop:\n{stop_yaml}      grace: {grace}\n    start:\n      command: {run}\n      log: worker out.log\n    ready:\n      command: [{worker}, ping, --pidfile, worker.pid]\n      timeout: 20s\n",
+            tag = self.tag,
+            run = list(run),
+            worker = q(WORKER),
+        );
+        let path = self.path("schedule.yaml");
+        std::fs::write(&path, yaml).unwrap();
+        config::load(&path).unwrap()
+    }
+
+    /// PIDs of live processes carrying this fixture's tag.
+    fn live_pids(&self) -> Vec<u32> {
+        Snapshot::take()
+            .processes
+            .iter()
+            .filter(|p| p.cmdline_text().contains(&self.tag))
+            .map(|p| p.id.pid)
+            .collect()
+    }
+}
+
+impl Drop for Fixture {
+    fn drop(&mut self) {
+        for p in Snapshot::take().processes {
+            if p.cmdline_text().contains(&self.tag) {
+                let _ = pacs_warden::process::kill_verified(p.id);
+            }
+        }
+    }
+}
+
+async fn run(s: &Schedule) -> Outcome {
+    let store = Store::new(s.state_dir());
+    restart(s, &s.workers[0], &store, &SystemClock).await
+}
+
+/// Waits (bounded) until `cond` holds.
+fn eventually(what: &str, cond: impl Fn() -> bool) {
+    let t0 = Instant::now();
+    while !cond() {
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn assert_all_gone(pids: &[u32]) {
+    for &pid in pids {
+        assert!(identify(pid).is_none(), "process {pid} is still running");
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_worker_that_obeys_is_restarted_as_soon_as_it_exits_not_after_grace() {
+    let f = Fixture::new("obey");
+    // Celery-like stop command: blocks 10 s and exits 69 even though the worker stopped.
+    let s = f.schedule(
+        &["--children", "2"],
+        Some(&["--block", "10s", "--exit-code", "69"]),
+        "30s",
+    );
+    let first = run(&s).await;
+    assert!(first.ok(), "{}", first.summary());
+    assert_eq!(first.stopped, Some(Stopped::NotRunning));
+    let old = f.live_pids();
+    assert_eq!(old.len(), 3, "worker and two children: {old:?}");
+
+    let second = run(&s).await;
+    assert!(second.ok(), "{}", second.summary());
+    match &second.stopped {
+        Some(Stopped::Exited { pids, after }) => {
+            let mut pids = pids.clone();
+            pids.sort();
+            let mut want = old.clone();
+            want.sort();
+            assert_eq!(pids, want);
+            // The worker exits within a poll or two of the request; grace is 30 s and the stop
+            // command blocks 10 s. The bound is loose for a loaded 2-core machine.
+            assert!(*after < Duration::from_secs(5), "took {after:?}");
+        }
+        other => panic!("expected the worker to exit by itself: {other:?}"),
+    }
+    let stop_to_start = second.stop_to_start.unwrap();
+    assert!(
+        stop_to_start < Duration::from_secs(5),
+        "stop → start took {stop_to_start:?}"
+    );
+    assert_all_gone(&old);
+    let new = second.started.unwrap();
+    assert!(identify(new.pid).is_some());
+    assert_eq!(
+        std::fs::read_to_string(f.pidfile()).unwrap().trim(),
+        new.pid.to_string()
+    );
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_worker_that_ignores_the_stop_request_is_killed_after_grace_with_its_children() {
+    let f = Fixture::new("ignore");
+    let s = f.schedule(&["--children", "2", "--ignore-stop"], Some(&[]), "1s");
+    assert!(run(&s).await.ok());
+    let old = f.live_pids();
+    assert_eq!(old.len(), 3, "{old:?}");
+
+    let t0 = Instant::now();
+    let out = run(&s).await;
+    assert!(out.ok(), "{}", out.summary());
+    assert!(
+        t0.elapsed() >= Duration::from_secs(1),
+        "grace was not waited out"
+    );
+    match &out.stopped {
+        Some(Stopped::Killed { killed, .. }) => assert_eq!(killed.len(), 3, "{killed:?}"),
+        other => panic!("expected a kill: {other:?}"),
+    }
+    assert_all_gone(&old);
+    // The killed worker left its pid file behind (like SIGKILLed Celery); the new worker could
+    // only start because the stale file was removed.
+    let new = out.started.unwrap();
+    assert_eq!(
+        std::fs::read_to_string(f.pidfile()).unwrap().trim(),
+        new.pid.to_string()
+    );
+    assert_eq!(f.live_pids().len(), 3);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_stale_pid_file_with_a_dead_pid_is_removed() {
+    let f = Fixture::new("stale");
+    let s = f.schedule(&[], Some(&[]), "5s");
+    // A PID that certainly belonged to a process that has exited.
+    let mut gone = Command::new(WORKER).arg("--bogus").spawn().unwrap();
+    let dead_pid = gone.id();
+    gone.wait().unwrap();
+    std::fs::write(f.pidfile(), format!("{dead_pid}\n")).unwrap();
+    let out = run(&s).await;
+    assert!(out.ok(), "{}", out.summary());
+    assert_eq!(
+        std::fs::read_to_string(f.pidfile()).unwrap().trim(),
+        out.started.unwrap().pid.to_string()
+    );
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_pid_file_naming_an_unrelated_live_process_leaves_that_process_alive() {
+    let f = Fixture::new("reused");
+    let s = f.schedule(&[], Some(&[]), "2s");
+    // An unrelated process holds the PID in the pid file (as after PID reuse).
+    let mut bystander = Command::new(WORKER)
+        .args(["child", "--name", "bystander"])
+        .spawn()
+        .unwrap();
+    std::fs::write(f.pidfile(), format!("{}\n", bystander.id())).unwrap();
+    let out = run(&s).await;
+    assert!(out.ok(), "{}", out.summary());
+    assert_eq!(out.stopped, Some(Stopped::NotRunning));
+    assert!(
+        bystander.try_wait().unwrap().is_none(),
+        "the unrelated process was killed"
+    );
+    assert!(identify(bystander.id()).is_some());
+    // The pid file now names the new worker (the demo worker, like Celery, refuses to start
+    // while its pid file names a live process).
+    assert_eq!(
+        std::fs::read_to_string(f.pidfile()).unwrap().trim(),
+        out.started.unwrap().pid.to_string()
+    );
+    bystander.kill().unwrap();
+    bystander.wait().unwrap();
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_failing_stop_command_still_leads_to_a_clean_restart() {
+    let f = Fixture::new("badstop");
+    let s = f.schedule(
+        &["--children", "1"],
+        Some(&["--exit-code", "3", "--no-such-flag"]),
+        "1s",
+    );
+    assert!(run(&s).await.ok());
+    let old = f.live_pids();
+    // The stop command fails before asking anything (the demo worker refuses the unknown
+    // flag and exits 2): the worker is killed after grace.
+    let out = run(&s).await;
+    assert!(out.ok(), "{}", out.summary());
+    assert!(
+        matches!(out.stopped, Some(Stopped::Killed { .. })),
+        "{:?}",
+        out.stopped
+    );
+    assert_all_gone(&old);
+    assert_eq!(f.live_pids().len(), 2);
+
+    // A stop command that cannot even be started behaves the same.
+    let mut yaml = std::fs::read_to_string(f.path("schedule.yaml")).unwrap();
+    yaml = yaml.replacen(
+        &format!("command: ['{WORKER}', stop"),
+        "command: ['/nonexistent/celery', stop",
+        1,
+    );
+    std::fs::write(f.path("schedule.yaml"), yaml).unwrap();
+    let s = config::load(&f.path("schedule.yaml")).unwrap();
+    let old = f.live_pids();
+    let out = run(&s).await;
+    assert!(out.ok(), "{}", out.summary());
+    assert_all_gone(&old);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_worker_that_never_becomes_ready_fails_the_sequence() {
+    let f = Fixture::new("notready");
+    let s = f.schedule(&["--ready-after", "1h"], Some(&[]), "2s");
+    let mut s = s;
+    s.workers[0].ready.as_mut().unwrap().timeout = Duration::from_secs(2);
+    let out = run(&s).await;
+    assert!(!out.ok());
+    let msg = out.summary();
+    assert!(msg.contains("did not become ready within 2s"), "{msg}");
+}
+
+fn warden(args: &[&str], config: &Path) -> std::process::Output {
+    Command::new(WARDEN)
+        .args(args)
+        .arg("--config")
+        .arg(config)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn a_missing_start_command_is_a_clear_error() {
+    let f = Fixture::new("nostart");
+    let path = f.path("schedule.yaml");
+    std::fs::write(
+        &path,
+        "timezone: UTC\nqueries:\n  - name: q\n    at: [\"06:00\"]\nworkers:\n  - name: w\n    match: {image: celery}\n    start:\n      log: x.log\n",
+    )
+    .unwrap();
+    let out = warden(&["restart"], &path);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(":9:7: workers[0].start.command: `command` is required"),
+        "{err}"
+    );
+    // An empty command and a command written as one string are refused too.
+    std::fs::write(
+        &path,
+        "timezone: UTC\nqueries:\n  - name: q\n    at: [\"06:00\"]\nworkers:\n  - name: w\n    match: {image: celery}\n    start:\n      command: []\n  - name: v\n    match: {image: celery}\n    start:\n      command: celery worker -n v\n",
+    )
+    .unwrap();
+    let out = warden(&["check"], &path);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(":9:16: workers[0].start.command: the command is empty"),
+        "{err}"
+    );
+    assert!(
+        err.contains(":13:16: workers[1].start.command: expected a list of arguments"),
+        "{err}"
+    );
+}
+
+#[test]
+fn restart_command_exit_status_and_unknown_workers() {
+    let f = Fixture::new("cli");
+    let _ = f.schedule(&[], Some(&[]), "2s");
+    let path = f.path("schedule.yaml");
+    let out = warden(&["restart", "nosuch"], &path);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr)
+        .contains("no worker named `nosuch`; workers defined: w"));
+
+    let out = warden(&["restart", "--dry-run"], &path);
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("not running: nothing to stop"), "{text}");
+    assert!(f.live_pids().is_empty(), "a dry run started something");
+
+    let out = warden(&["restart", "w"], &path);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let pids = f.live_pids();
+    assert_eq!(pids.len(), 1);
+    let out = warden(&["restart", "--dry-run"], &path);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains(&format!("found pid {}", pids[0])), "{text}");
+    assert_eq!(f.live_pids(), pids, "a dry run touched the worker");
+}
+
+#[test]
+fn two_concurrent_restarts_do_not_overlap() {
+    let f = Fixture::new("concurrent");
+    // A slow stop (the worker takes 1.5 s to finish its "task") makes the overlap window wide.
+    let _ = f.schedule(&["--stop-delay", "1500ms"], Some(&[]), "10s");
+    let path = f.path("schedule.yaml");
+    assert_eq!(warden(&["restart"], &path).status.code(), Some(0));
+    let spawn = || {
+        Command::new(WARDEN)
+            .args(["restart", "--config"])
+            .arg(&path)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let a = spawn();
+    std::thread::sleep(Duration::from_millis(200));
+    let b = spawn();
+    let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
+    assert_eq!(
+        a.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&a.stderr)
+    );
+    assert_eq!(
+        b.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&b.stderr)
+    );
+    let b_out = String::from_utf8_lossy(&b.stdout);
+    assert!(
+        b_out.contains("satisfied by a concurrent restart"),
+        "the second request should wait for the first and be satisfied by it: {b_out}"
+    );
+    assert!(
+        String::from_utf8_lossy(&b.stderr).contains("another restart of this worker is running"),
+        "{}",
+        String::from_utf8_lossy(&b.stderr)
+    );
+    // Exactly one worker runs afterwards.
+    eventually("one worker", || f.live_pids().len() == 1);
+}
