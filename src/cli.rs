@@ -40,6 +40,30 @@ enum Command {
     ///
     /// Exits 0 only if every worker ended up started (and ready, where `ready` is set).
     Restart(RestartArgs),
+    /// Run the daemon: restart the workers at start and before every query, follow edits of
+    /// the schedule file. What Task Scheduler or systemd starts at boot.
+    Run(RunArgs),
+    /// Show whether the daemon runs, each worker's processes, the last restart of each and the
+    /// next restarts.
+    Status(StatusArgs),
+}
+
+#[derive(Debug, Args)]
+struct RunArgs {
+    #[command(flatten)]
+    config: ConfigArg,
+    /// Log what would be done at each time; touch no process.
+    #[arg(long)]
+    dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+struct StatusArgs {
+    #[command(flatten)]
+    config: ConfigArg,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -107,7 +131,96 @@ pub fn run(cli: Cli, clock: &dyn Clock) -> u8 {
         Command::Check(args) => check(&args.config, clock),
         Command::Plan(args) => plan_cmd(&args, clock),
         Command::Restart(args) => restart_cmd(&args, clock),
+        Command::Run(args) => run_cmd(&args),
+        Command::Status(args) => status_cmd(&args, clock),
     }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, u8> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            eprintln!("error: cannot start the async runtime: {e}");
+            exit::FAILED
+        })
+}
+
+fn run_cmd(args: &RunArgs) -> u8 {
+    use crate::daemon::{self, DaemonError, Options};
+    let path = &args.config.config;
+    let schedule = match load(path) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let log_file = schedule
+        .log
+        .as_ref()
+        .map(|l| (schedule.resolve(&l.file), l));
+    if let Err(e) = crate::logging::init_daemon(log_file.as_ref().map(|(p, l)| (p.as_path(), *l))) {
+        eprintln!("error: {}: {e}", path.display());
+        return exit::CONFIG;
+    }
+    let runtime = match runtime() {
+        Ok(r) => r,
+        Err(code) => return code,
+    };
+    let result = runtime.block_on(async {
+        let (tx, rx) = tokio::sync::mpsc::channel(4);
+        let mut signals = match crate::os::Signals::new() {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("error: cannot listen for stop requests: {e}");
+                return Ok(Err(exit::FAILED));
+            }
+        };
+        tokio::spawn(async move {
+            loop {
+                let event = signals.recv().await;
+                tracing::info!(?event, "request from the operating system");
+                if tx.send(event.into()).await.is_err() {
+                    break;
+                }
+            }
+        });
+        let opts = Options {
+            config: path.clone(),
+            dry_run: args.dry_run,
+        };
+        daemon::run(opts, std::sync::Arc::new(SystemClock), rx)
+            .await
+            .map(Ok)
+    });
+    match result {
+        Ok(Ok(())) => exit::OK,
+        Ok(Err(code)) => code,
+        Err(DaemonError::Config(e)) => {
+            eprintln!("{e}");
+            exit::CONFIG
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            exit::FAILED
+        }
+    }
+}
+
+fn status_cmd(args: &StatusArgs, clock: &dyn Clock) -> u8 {
+    let path = &args.config.config;
+    let schedule = match load(path) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let status = crate::status::gather(&schedule, clock.now());
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&status).expect("plain data")
+        );
+    } else {
+        print!("{}", crate::status::render(&schedule, &status));
+    }
+    exit::OK
 }
 
 /// The workers named on the command line (all when none), or the exit status of the error.
@@ -163,15 +276,9 @@ fn restart_cmd(args: &RestartArgs, clock: &dyn Clock) -> u8 {
         return exit::OK;
     }
     crate::logging::init();
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match runtime() {
         Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return exit::FAILED;
-        }
+        Err(code) => return code,
     };
     let mut all_ok = true;
     for w in workers {

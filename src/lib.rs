@@ -7,11 +7,15 @@
 //! - `cron`: crontab expressions with crontab(5) meaning (0/7 = Sunday, day fields ORed).
 //! - `zone`: the default time zone and the DST rules for turning wall-clock times into instants.
 //! - `plan`: the pure planner, schedule + instant → restarts.
-//! - `process`: process identity (PID + start time), the `match` rule, process trees, and the
-//!   platform seam (`process::os`: detached start, verified kill).
+//! - `process`: process identity (PID + start time), the `match` rule, process trees.
+//! - `os`: the platform seam, the only place with `cfg(unix)`/`cfg(windows)`: detached start,
+//!   verified kill, signals.
 //! - `sequence`: one worker's restart sequence (stop, wait, kill, pid file, start, confirm).
+//! - `daemon`: `run` — the event loop (timers that follow the wall clock, schedule edits,
+//!   signals) and the single-instance lock; `daemon::timeline` decides what is due (pure).
 //! - `state`: the state directory: what was started, the last outcomes, per-worker locks.
-//! - `logging`: tracing set-up for the commands.
+//! - `status`: what `pacs-warden status` gathers and shows.
+//! - `logging`: tracing set-up: stderr, and the daemon's rotating log file.
 //! - `clock`: the one seam through which "now" enters.
 //! - `report`: how plans and summaries are shown to people and to scripts.
 //! - `cli`: the command line; maps errors to exit codes in one place.
@@ -20,10 +24,13 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod cron;
+pub mod daemon;
 pub mod logging;
+pub mod os;
 pub mod plan;
 pub mod process;
 pub mod report;
 pub mod sequence;
 pub mod state;
+pub mod status;
 pub mod zone;

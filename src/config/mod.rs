@@ -30,6 +30,11 @@ pub struct Schedule {
     pub merge_within: Duration,
     pub queries: Vec<Query>,
     pub workers: Vec<Worker>,
+    /// Restart every worker when the daemon starts (unless it is still the one pacs-warden
+    /// started and it still runs).
+    pub restart_at_boot: bool,
+    /// The daemon's log file, if any.
+    pub log: Option<LogSpec>,
     /// `state_dir:` as written, if given.
     pub state_dir: Option<PathBuf>,
     /// The schedule file (empty when validated from text).
@@ -138,6 +143,24 @@ pub struct ReadySpec {
     pub timeout: Duration,
 }
 
+/// The daemon's log file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogSpec {
+    pub file: PathBuf,
+    pub rotation: Rotation,
+    /// How many rotated files to keep.
+    pub keep: usize,
+    /// A tracing filter such as `info` or `pacs_warden=debug`; `RUST_LOG` overrides it.
+    pub level: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rotation {
+    Daily,
+    Hourly,
+    Never,
+}
+
 /// One thing wrong with a schedule file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
@@ -202,10 +225,12 @@ pub fn load(path: &Path) -> Result<Schedule, ConfigError> {
             problems,
         })?;
     schedule.path = path.to_path_buf();
-    schedule.base_dir = match path.parent() {
+    let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     };
+    // Absolute, so that relative paths mean the same in a worker started in its `workdir`.
+    schedule.base_dir = std::path::absolute(&dir).unwrap_or(dir);
     Ok(schedule)
 }
 

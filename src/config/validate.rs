@@ -6,8 +6,8 @@
 
 use super::yaml::{self, Key, Node, Pos, Value};
 use super::{
-    Days, Problem, ProcessMatch, Query, ReadySpec, Schedule, StartSpec, StopSpec, When, Worker,
-    ZoneSource,
+    Days, LogSpec, Problem, ProcessMatch, Query, ReadySpec, Rotation, Schedule, StartSpec,
+    StopSpec, When, Worker, ZoneSource,
 };
 use crate::cron::CronSpec;
 use chrono::{NaiveTime, Weekday};
@@ -29,7 +29,10 @@ const TOP_KEYS: &[&str] = &[
     "queries",
     "workers",
     "state_dir",
+    "restart_at_boot",
+    "log",
 ];
+const LOG_KEYS: &[&str] = &["file", "rotation", "keep", "level"];
 const QUERY_KEYS: &[&str] = &["name", "cron", "at", "days", "workers"];
 const WORKER_KEYS: &[&str] = &[
     "name", "workdir", "env", "match", "pidfile", "stop", "start", "ready",
@@ -297,6 +300,12 @@ impl Checker {
             .map(|n| self.path(n, "state_dir"))
             .transpose_all();
 
+        let restart_at_boot = match top.get("restart_at_boot") {
+            None => Some(true),
+            Some(n) => self.boolean(n, "restart_at_boot"),
+        };
+        let log = top.get("log").map(|n| self.log(n)).transpose_all();
+
         let (timezone, timezone_source) = zone?;
         Some(Schedule {
             timezone,
@@ -306,8 +315,87 @@ impl Checker {
             queries: queries?,
             workers: workers?,
             state_dir: state_dir?,
+            restart_at_boot: restart_at_boot?,
+            log: log?,
             path: PathBuf::new(),
             base_dir: PathBuf::from("."),
+        })
+    }
+
+    fn boolean(&mut self, node: &Node, field: &str) -> Option<bool> {
+        match node.as_scalar().map(str::to_ascii_lowercase).as_deref() {
+            Some("true" | "yes" | "on") => Some(true),
+            Some("false" | "no" | "off") => Some(false),
+            _ => {
+                self.problem(
+                    node.pos,
+                    field,
+                    format!("expected true or false, found {}", describe(node)),
+                );
+                None
+            }
+        }
+    }
+
+    fn log(&mut self, node: &Node) -> Option<LogSpec> {
+        let map = self.map(node, "log", LOG_KEYS)?;
+        let file = self
+            .required(&map, "file", "log")
+            .and_then(|n| self.path(n, "log.file"));
+        let rotation = match map.get("rotation") {
+            None => Some(Rotation::Daily),
+            Some(n) => match n.as_scalar().map(str::to_ascii_lowercase).as_deref() {
+                Some("daily") => Some(Rotation::Daily),
+                Some("hourly") => Some(Rotation::Hourly),
+                Some("never") => Some(Rotation::Never),
+                _ => {
+                    self.problem(
+                        n.pos,
+                        "log.rotation",
+                        format!("expected daily, hourly or never, found {}", describe(n)),
+                    );
+                    None
+                }
+            },
+        };
+        let keep = match map.get("keep") {
+            None => Some(14),
+            Some(n) => match n.as_scalar().and_then(|s| s.parse::<usize>().ok()) {
+                Some(k) if k >= 1 => Some(k),
+                _ => {
+                    self.problem(
+                        n.pos,
+                        "log.keep",
+                        format!(
+                            "expected a number of files, at least 1, found {}",
+                            describe(n)
+                        ),
+                    );
+                    None
+                }
+            },
+        };
+        let level = match map.get("level") {
+            None => Some(None),
+            Some(n) => self.string(n, "log.level", "a level such as info or debug").and_then(|l| {
+                match tracing_subscriber::EnvFilter::try_new(l) {
+                    Ok(_) => Some(Some(l.to_string())),
+                    Err(e) => {
+                        self.problem(
+                            n.pos,
+                            "log.level",
+                            format!("`{l}` is not a log level or filter ({e}); use error, warn, info, debug or trace"),
+                        );
+                        None
+                    }
+                }
+            }),
+        };
+        Some(LogSpec {
+            file: file?,
+            rotation: rotation?,
+            keep: keep?,
+            level: level?,
         })
     }
 
@@ -740,6 +828,14 @@ impl Checker {
                 None
             }
         }
+    }
+}
+
+/// A node for messages: a scalar quoted, anything else by kind.
+fn describe(node: &Node) -> String {
+    match node.as_scalar() {
+        Some(s) if !s.is_empty() => format!("`{s}`"),
+        _ => node.kind().to_string(),
     }
 }
 

@@ -4,9 +4,7 @@
 //! Owns: process identity (PID + start time, because PIDs are reused), the `match` rule, and
 //! the worker's process tree. The pure parts (`matches`, `tree`) take a snapshot and decide;
 //! `Snapshot::take` reads the OS through sysinfo. Everything that differs by platform is in
-//! `os/` behind one set of functions; no `cfg` outside it.
-
-mod os;
+//! `crate::os` behind one set of functions; no `cfg` here.
 
 use crate::config::ProcessMatch;
 use std::collections::{HashMap, HashSet};
@@ -14,7 +12,9 @@ use std::ffi::OsStr;
 use std::path::Path;
 use sysinfo::{ProcessRefreshKind, ProcessStatus, ProcessesToUpdate, System, UpdateKind};
 
-pub use os::{kill_verified, resolve_program, spawn_detached, KillError, SpawnSpec, Spawned};
+pub use crate::os::{
+    kill_verified, resolve_program, spawn_detached, KillError, SpawnSpec, Spawned,
+};
 
 /// A process's identity: its PID and when it started (whole seconds since the Unix epoch, as
 /// the OS reports it). A PID alone can belong to another process tomorrow.

@@ -70,3 +70,29 @@ fn check(rc: i32, pid: u32) -> Result<(), KillError> {
         Err(KillError::Os { pid, source })
     }
 }
+
+/// The daemon's OS events: SIGINT/SIGTERM ask it to stop, SIGHUP to reload the schedule.
+pub struct Signals {
+    int: tokio::signal::unix::Signal,
+    term: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    pub fn new() -> std::io::Result<Signals> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(Signals {
+            int: signal(SignalKind::interrupt())?,
+            term: signal(SignalKind::terminate())?,
+            hup: signal(SignalKind::hangup())?,
+        })
+    }
+
+    pub async fn recv(&mut self) -> super::OsEvent {
+        tokio::select! {
+            _ = self.int.recv() => super::OsEvent::Stop("SIGINT"),
+            _ = self.term.recv() => super::OsEvent::Stop("SIGTERM"),
+            _ = self.hup.recv() => super::OsEvent::Reload("SIGHUP"),
+        }
+    }
+}

@@ -4,6 +4,7 @@
 //!   out of pacs-warden's signal group / job, stdout and stderr appended to a log file.
 //! - `kill_verified`: end one process, but only if it is still the process identified (PID and
 //!   start time), through a handle that pins it, so a reused PID is never hit.
+//! - `Signals`: the OS's requests to the daemon (stop, reload) as `OsEvent`s.
 
 #[cfg(unix)]
 #[path = "unix.rs"]
@@ -12,10 +13,19 @@ mod imp;
 #[path = "windows.rs"]
 mod imp;
 
-use super::ProcId;
+use crate::process::ProcId;
 use std::path::{Path, PathBuf};
 
-pub use imp::kill_verified;
+pub use imp::{kill_verified, Signals};
+
+/// A request from the OS to the daemon.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OsEvent {
+    /// Stop (the name of the signal or event, for the log).
+    Stop(&'static str),
+    /// Reload the schedule file.
+    Reload(&'static str),
+}
 
 /// A process started by `spawn_detached`. Keep `child` to learn when it exits; dropping it
 /// leaves the process running (it is reaped in the background).
@@ -75,7 +85,7 @@ pub fn spawn_detached(spec: &SpawnSpec<'_>) -> std::io::Result<Spawned> {
         .id()
         .ok_or_else(|| std::io::Error::other("the started process exited at once"))?;
     // The start time comes from the OS, as every later check reads it.
-    let id = super::identify(pid).ok_or_else(|| {
+    let id = crate::process::identify(pid).ok_or_else(|| {
         std::io::Error::other(format!("process {pid} exited right after it was started"))
     })?;
     Ok(Spawned { id, child })

@@ -83,3 +83,33 @@ pub fn kill_verified(id: ProcId) -> Result<(), KillError> {
     }
     Ok(())
 }
+
+/// The daemon's OS events: Ctrl-C, Ctrl-Break, console close and system shutdown ask it to
+/// stop. (A service stop arrives through the service control handler instead.)
+pub struct Signals {
+    c: tokio::signal::windows::CtrlC,
+    brk: tokio::signal::windows::CtrlBreak,
+    close: tokio::signal::windows::CtrlClose,
+    shutdown: tokio::signal::windows::CtrlShutdown,
+}
+
+impl Signals {
+    pub fn new() -> std::io::Result<Signals> {
+        use tokio::signal::windows;
+        Ok(Signals {
+            c: windows::ctrl_c()?,
+            brk: windows::ctrl_break()?,
+            close: windows::ctrl_close()?,
+            shutdown: windows::ctrl_shutdown()?,
+        })
+    }
+
+    pub async fn recv(&mut self) -> super::OsEvent {
+        tokio::select! {
+            _ = self.c.recv() => super::OsEvent::Stop("Ctrl-C"),
+            _ = self.brk.recv() => super::OsEvent::Stop("Ctrl-Break"),
+            _ = self.close.recv() => super::OsEvent::Stop("console close"),
+            _ = self.shutdown.recv() => super::OsEvent::Stop("system shutdown"),
+        }
+    }
+}

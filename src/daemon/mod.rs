@@ -1,0 +1,428 @@
+//! The daemon (`pacs-warden run`): restart at boot, restart on time, follow schedule edits.
+//!
+//! Owns: the event loop — one `select!` over the next deadline, schedule edits, OS requests
+//! and finished sequences — and the single-instance lock. Decisions about what is due are in
+//! `timeline` (pure); the sequences themselves in `crate::sequence`.
+
+mod timeline;
+mod watch;
+
+pub use timeline::{Due, Timeline, ON_TIME};
+
+use crate::clock::Clock;
+use crate::config::{self, ConfigError, Problems, Schedule};
+use crate::os::OsEvent;
+use crate::plan::Restart;
+use crate::process;
+use crate::sequence;
+use crate::state::Store;
+use chrono::{DateTime, TimeDelta, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::HashSet;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+use tracing::{error, info, warn};
+
+/// The longest the daemon sleeps without looking at the wall clock again: after the machine
+/// slept or the clock was stepped, a restart is at most this late in being noticed.
+pub const MAX_SLEEP: Duration = Duration::from_secs(60);
+/// Edits arrive as bursts of events (truncate, write, rename): wait this long for the burst to
+/// end before reading the file.
+const DEBOUNCE: Duration = Duration::from_millis(150);
+
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("another pacs-warden is already running for {}{}", schedule.display(), holder.as_ref().map(|h| format!(" (pid {}, since {})", h.pid, h.since.to_rfc3339())).unwrap_or_default())]
+    AlreadyRunning {
+        schedule: PathBuf,
+        holder: Option<DaemonInfo>,
+    },
+    #[error("state directory {}: {source}", dir.display())]
+    State {
+        dir: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Who holds a schedule's daemon lock; kept in `daemon.json` beside it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct DaemonInfo {
+    pub pid: u32,
+    pub since: DateTime<Utc>,
+    pub dry_run: bool,
+}
+
+/// The single-instance lock of one schedule file. Released by the OS if the daemon dies.
+pub struct InstanceLock {
+    _file: File,
+    info_path: PathBuf,
+}
+
+impl Drop for InstanceLock {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.info_path);
+    }
+}
+
+/// Takes the daemon lock of `schedule`'s state directory.
+pub fn lock_instance(schedule: &Schedule, info: &DaemonInfo) -> Result<InstanceLock, DaemonError> {
+    let dir = schedule.state_dir();
+    let state_err = |source| DaemonError::State {
+        dir: dir.clone(),
+        source,
+    };
+    std::fs::create_dir_all(&dir).map_err(state_err)?;
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.join("daemon.lock"))
+        .map_err(state_err)?;
+    let info_path = dir.join("daemon.json");
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            return Err(DaemonError::AlreadyRunning {
+                schedule: schedule.path.clone(),
+                holder: running_daemon(&dir),
+            })
+        }
+        Err(std::fs::TryLockError::Error(e)) => return Err(state_err(e)),
+    }
+    let json = serde_json::to_vec_pretty(info).map_err(|e| state_err(e.into()))?;
+    std::fs::write(&info_path, json).map_err(state_err)?;
+    Ok(InstanceLock {
+        _file: file,
+        info_path,
+    })
+}
+
+/// The daemon running for the state directory `dir`, if any (the lock is held).
+pub fn running_daemon(dir: &Path) -> Option<DaemonInfo> {
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(dir.join("daemon.lock"))
+        .ok()?;
+    match file.try_lock() {
+        Ok(()) => None,
+        Err(_) => std::fs::read(dir.join("daemon.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok()),
+    }
+}
+
+/// Requests to a running daemon (from OS signals or from tests).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Request {
+    Stop,
+    Reload,
+}
+
+impl From<OsEvent> for Request {
+    fn from(e: OsEvent) -> Request {
+        match e {
+            OsEvent::Stop(_) => Request::Stop,
+            OsEvent::Reload(_) => Request::Reload,
+        }
+    }
+}
+
+pub struct Options {
+    pub config: PathBuf,
+    pub dry_run: bool,
+}
+
+/// Runs the daemon until a `Stop` request. Returns an error only when it cannot start (bad
+/// schedule, another instance); once running, bad edits and failed restarts are logged.
+pub async fn run(
+    opts: Options,
+    clock: Arc<dyn Clock>,
+    mut requests: mpsc::Receiver<Request>,
+) -> Result<(), DaemonError> {
+    let schedule = Arc::new(config::load(&opts.config)?);
+    let _lock = if opts.dry_run {
+        None
+    } else {
+        Some(lock_instance(
+            &schedule,
+            &DaemonInfo {
+                pid: std::process::id(),
+                since: clock.now(),
+                dry_run: false,
+            },
+        )?)
+    };
+    let mut d = Daemon {
+        path: opts.config.clone(),
+        schedule,
+        store: None,
+        clock,
+        dry_run: opts.dry_run,
+        running: JoinSet::new(),
+        in_flight: HashSet::new(),
+    };
+    d.store = Some(Store::new(d.schedule.state_dir()));
+    info!(
+        schedule = %d.path.display(),
+        pid = std::process::id(),
+        dry_run = d.dry_run,
+        "pacs-warden daemon started"
+    );
+
+    let (_watch, mut edits) = match watch::watch(&d.path) {
+        Ok((w, rx)) => (Some(w), rx),
+        Err(e) => {
+            warn!(error = %e, "cannot watch the schedule file for edits; send SIGHUP or restart the daemon after editing it");
+            (None, mpsc::unbounded_channel().1)
+        }
+    };
+
+    d.boot();
+    let mut timeline = Timeline::new(d.clock.now());
+    d.log_next(&timeline, "next restarts");
+
+    loop {
+        let now = d.clock.now();
+        let mut to_run: Vec<(Restart, TimeDelta)> = Vec::new();
+        for due in timeline.advance(&d.schedule, now) {
+            match due {
+                Due::Run { restart, late } => to_run.push((restart, late)),
+                Due::Skip { restart } => warn!(
+                    restart_at = %d.local(restart.at),
+                    queries = %d.query_names(&restart),
+                    "skipped a restart: its query had already begun when the clock reached it (the machine slept or the clock jumped)"
+                ),
+            }
+        }
+        if !to_run.is_empty() {
+            d.run_due(&to_run);
+            d.log_next(&timeline, "next restart");
+        }
+
+        let sleep_for = match timeline.next(&d.schedule) {
+            Some(next) => (next.at - d.clock.now())
+                .to_std()
+                .unwrap_or(Duration::ZERO)
+                .min(MAX_SLEEP),
+            None => MAX_SLEEP,
+        };
+        tokio::select! {
+            _ = tokio::time::sleep(sleep_for) => {}
+            request = requests.recv() => match request {
+                Some(Request::Reload) => d.reload(&timeline),
+                Some(Request::Stop) | None => break,
+            },
+            Some(()) = edits.recv() => {
+                tokio::time::sleep(DEBOUNCE).await;
+                while edits.try_recv().is_ok() {}
+                d.reload(&timeline);
+            }
+            Some(done) = d.running.join_next(), if !d.running.is_empty() => d.finished(done),
+        }
+    }
+
+    if !d.running.is_empty() {
+        info!(count = d.running.len(), "stopping: letting running restart sequences finish (send the stop request again to abandon them)");
+        loop {
+            tokio::select! {
+                done = d.running.join_next() => match done {
+                    Some(done) => d.finished(done),
+                    None => break,
+                },
+                request = requests.recv() => if matches!(request, Some(Request::Stop) | None) {
+                    warn!("abandoning running restart sequences; the workers may need `pacs-warden restart`");
+                    d.running.abort_all();
+                    while d.running.join_next().await.is_some() {}
+                    break;
+                },
+            }
+        }
+    }
+    info!("pacs-warden daemon stopped; the workers keep running");
+    Ok(())
+}
+
+struct Daemon {
+    path: PathBuf,
+    schedule: Arc<Schedule>,
+    store: Option<Store>,
+    clock: Arc<dyn Clock>,
+    dry_run: bool,
+    running: JoinSet<(String, bool)>,
+    in_flight: HashSet<String>,
+}
+
+impl Daemon {
+    fn store(&self) -> &Store {
+        self.store.as_ref().expect("set at start")
+    }
+
+    fn local(&self, at: DateTime<Utc>) -> String {
+        at.with_timezone(&self.schedule.timezone)
+            .format("%Y-%m-%d %H:%M:%S %Z")
+            .to_string()
+    }
+
+    fn query_names(&self, r: &Restart) -> String {
+        r.fires
+            .iter()
+            .map(|f| self.schedule.queries[f.query].name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// At start: adopt workers this pacs-warden started that still run; restart the others if
+    /// `restart_at_boot`.
+    fn boot(&mut self) {
+        let state = self.store().read();
+        let mut to_restart = Vec::new();
+        for (i, w) in self.schedule.workers.iter().enumerate() {
+            let started = state.workers.get(&w.name).and_then(|s| s.started);
+            match started.filter(|id| process::is_running(*id)) {
+                Some(id) => {
+                    info!(worker = %w.name, pid = id.pid, "worker started earlier by pacs-warden is running; adopting it (no boot restart)")
+                }
+                None if self.schedule.restart_at_boot => to_restart.push(i),
+                None => {
+                    info!(worker = %w.name, "restart_at_boot is false: not restarting at start")
+                }
+            }
+        }
+        if !to_restart.is_empty() {
+            info!("boot restart");
+            self.launch(&to_restart, "boot");
+        }
+    }
+
+    fn run_due(&mut self, due: &[(Restart, TimeDelta)]) {
+        let mut workers: Vec<usize> = Vec::new();
+        for (restart, late) in due {
+            info!(
+                restart_at = %self.local(restart.at),
+                late_ms = late.num_milliseconds(),
+                queries = %self.query_names(restart),
+                "restart due"
+            );
+            for w in restart.workers(&self.schedule) {
+                if !workers.contains(&w) {
+                    workers.push(w);
+                }
+            }
+        }
+        self.launch(&workers, "planned");
+    }
+
+    /// Starts the sequences of `workers`, each at most once at a time.
+    fn launch(&mut self, workers: &[usize], why: &'static str) {
+        for &i in workers {
+            let worker = &self.schedule.workers[i];
+            if self.dry_run {
+                info!(worker = %worker.name, why, "dry run: would restart now:\n{}", sequence::describe(&self.schedule, worker, self.store()).trim_end());
+                continue;
+            }
+            if !self.in_flight.insert(worker.name.clone()) {
+                info!(worker = %worker.name, "a restart of this worker is already running; this one is merged into it");
+                continue;
+            }
+            let schedule = Arc::clone(&self.schedule);
+            let store = self.store().clone();
+            let clock = Arc::clone(&self.clock);
+            let name = worker.name.clone();
+            self.running.spawn(async move {
+                let worker = &schedule.workers[i];
+                let outcome = sequence::restart(&schedule, worker, &store, clock.as_ref()).await;
+                (name, outcome.ok())
+            });
+        }
+    }
+
+    fn finished(&mut self, done: Result<(String, bool), tokio::task::JoinError>) {
+        match done {
+            Ok((name, _ok)) => {
+                self.in_flight.remove(&name);
+            }
+            Err(e) => {
+                error!(error = %e, "a restart sequence ended abnormally");
+                // We no longer know which worker: let every one be restarted again.
+                self.in_flight.clear();
+            }
+        }
+    }
+
+    /// Reads the schedule again; swaps it in only if valid.
+    fn reload(&mut self, timeline: &Timeline) {
+        match config::load(&self.path) {
+            Ok(new) => {
+                let before = self.upcoming(&self.schedule, timeline);
+                let new = Arc::new(new);
+                let after = self.upcoming(&new, timeline);
+                self.schedule = new;
+                if before == after {
+                    info!("schedule reloaded; the upcoming restarts are unchanged");
+                } else {
+                    info!(
+                        "schedule reloaded; upcoming restarts were:\n{}\n  and now are:\n{}",
+                        before.join("\n"),
+                        after.join("\n")
+                    );
+                }
+            }
+            Err(ConfigError::Read { source, .. })
+                if source.kind() == std::io::ErrorKind::NotFound =>
+            {
+                warn!(schedule = %self.path.display(), "the schedule file is missing (deleted, or being replaced); keeping the last good schedule");
+            }
+            Err(ConfigError::Invalid { path, problems }) => {
+                error!(
+                    "the edited schedule is invalid; keeping the last good schedule:\n{}",
+                    Problems {
+                        path: &path,
+                        problems: &problems
+                    }
+                );
+            }
+            Err(e) => {
+                error!(error = %e, "cannot read the schedule; keeping the last good schedule")
+            }
+        }
+    }
+
+    /// The next few restarts after the timeline, one line each, for change logs.
+    fn upcoming(&self, schedule: &Schedule, timeline: &Timeline) -> Vec<String> {
+        crate::plan::restarts(schedule, timeline.checked() + TimeDelta::nanoseconds(1))
+            .take(5)
+            .map(|r| {
+                let names: Vec<&str> = r
+                    .fires
+                    .iter()
+                    .map(|f| schedule.queries[f.query].name.as_str())
+                    .collect();
+                format!(
+                    "  {} for {}",
+                    r.at.with_timezone(&schedule.timezone)
+                        .format("%Y-%m-%d %H:%M:%S %Z"),
+                    names.join(", ")
+                )
+            })
+            .collect()
+    }
+
+    fn log_next(&self, timeline: &Timeline, what: &str) {
+        match timeline.next(&self.schedule) {
+            Some(r) => info!(
+                restart_at = %self.local(r.at),
+                queries = %self.query_names(&r),
+                workers = ?self.schedule.worker_names(&r.workers(&self.schedule)),
+                "{what}"
+            ),
+            None => info!("no restart is planned"),
+        }
+    }
+}

@@ -1,0 +1,174 @@
+//! `pacs-warden status`: the daemon, the workers' processes, the last sequences, the next
+//! restarts.
+//!
+//! Owns: gathering those facts (from the state directory, the process table and the planner)
+//! and showing them. Changes nothing.
+
+use crate::config::Schedule;
+use crate::daemon::{running_daemon, DaemonInfo};
+use crate::process::Snapshot;
+use crate::report::human_span;
+use crate::sequence::find_worker;
+use crate::state::{SequenceRecord, Store};
+use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
+use serde::Serialize;
+use std::fmt::Write as _;
+
+#[derive(Debug, Serialize)]
+pub struct Status {
+    pub schedule: String,
+    pub now: String,
+    /// The daemon holding this schedule's lock, if one runs.
+    pub daemon: Option<DaemonInfo>,
+    pub workers: Vec<WorkerStatus>,
+    pub next_restarts: Vec<NextRestart>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct WorkerStatus {
+    pub name: String,
+    pub running: bool,
+    /// The worker's processes (roots and children).
+    pub pids: Vec<u32>,
+    /// When its oldest process started.
+    pub since: Option<String>,
+    pub uptime_seconds: Option<i64>,
+    /// The process pacs-warden started last is among them.
+    pub started_by_pacs_warden: bool,
+    pub last_restart: Option<SequenceRecord>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct NextRestart {
+    pub restart_at: String,
+    pub queries: Vec<String>,
+    pub workers: Vec<String>,
+}
+
+fn rfc3339(schedule: &Schedule, t: DateTime<Utc>) -> String {
+    t.with_timezone(&schedule.timezone)
+        .to_rfc3339_opts(SecondsFormat::Secs, false)
+}
+
+pub fn gather(schedule: &Schedule, now: DateTime<Utc>) -> Status {
+    let store = Store::new(schedule.state_dir());
+    let state = store.read();
+    let snap = Snapshot::take();
+    let workers = schedule
+        .workers
+        .iter()
+        .map(|w| {
+            let saved = state.workers.get(&w.name);
+            let started = saved.and_then(|s| s.started);
+            let pidfile = w.pidfile.as_deref().map(|p| schedule.resolve(p));
+            let found = find_worker(w, &snap, started, pidfile.as_deref());
+            let oldest = found.tree.iter().map(|p| p.id.start_time).min();
+            let since = oldest.and_then(|s| DateTime::<Utc>::from_timestamp(s as i64, 0));
+            WorkerStatus {
+                name: w.name.clone(),
+                running: !found.tree.is_empty(),
+                pids: found.tree.iter().rev().map(|p| p.id.pid).collect(),
+                since: since.map(|t| rfc3339(schedule, t)),
+                uptime_seconds: since.map(|t| (now - t).num_seconds()),
+                started_by_pacs_warden: started.is_some_and(|id| snap.contains(id)),
+                last_restart: saved.and_then(|s| s.last.clone()),
+            }
+        })
+        .collect();
+    let next_restarts = crate::plan::restarts(schedule, now)
+        .take(5)
+        .map(|r| NextRestart {
+            restart_at: rfc3339(schedule, r.at),
+            queries: r
+                .fires
+                .iter()
+                .map(|f| schedule.queries[f.query].name.clone())
+                .collect(),
+            workers: schedule
+                .worker_names(&r.workers(schedule))
+                .into_iter()
+                .map(String::from)
+                .collect(),
+        })
+        .collect();
+    Status {
+        schedule: schedule.path.display().to_string(),
+        now: rfc3339(schedule, now),
+        daemon: running_daemon(store.dir()),
+        workers,
+        next_restarts,
+    }
+}
+
+pub fn render(schedule: &Schedule, s: &Status) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "Schedule {} (time zone {})",
+        s.schedule,
+        schedule.timezone.name()
+    );
+    match &s.daemon {
+        Some(d) => {
+            let _ = writeln!(
+                out,
+                "Daemon: running, pid {}, since {}",
+                d.pid,
+                d.since
+                    .with_timezone(&schedule.timezone)
+                    .format("%Y-%m-%d %H:%M:%S %Z")
+            );
+        }
+        None => out.push_str("Daemon: not running\n"),
+    }
+    for w in &s.workers {
+        if w.running {
+            let _ = writeln!(
+                out,
+                "Worker {}: running, pids {:?}, up {}{}",
+                w.name,
+                w.pids,
+                human_span(TimeDelta::seconds(w.uptime_seconds.unwrap_or(0))),
+                if w.started_by_pacs_warden {
+                    " (started by pacs-warden)"
+                } else {
+                    ""
+                }
+            );
+        } else {
+            let _ = writeln!(out, "Worker {}: not running", w.name);
+        }
+        match &w.last_restart {
+            Some(r) => {
+                let _ = writeln!(
+                    out,
+                    "  last restart {}: {} — {}",
+                    r.finished_at
+                        .with_timezone(&schedule.timezone)
+                        .format("%Y-%m-%d %H:%M:%S %Z"),
+                    if r.ok { "ok" } else { "FAILED" },
+                    r.summary
+                );
+            }
+            None => out.push_str("  no restart recorded\n"),
+        }
+    }
+    out.push_str("Next restarts:\n");
+    if s.next_restarts.is_empty() {
+        out.push_str("  none planned\n");
+    }
+    for r in &s.next_restarts {
+        let _ = writeln!(
+            out,
+            "  {}  {}  (workers: {})",
+            r.restart_at,
+            r.queries.join(", "),
+            if r.workers.is_empty() {
+                "-".to_string()
+            } else {
+                r.workers.join(", ")
+            }
+        );
+    }
+    out
+}
