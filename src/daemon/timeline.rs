@@ -72,3 +72,124 @@ impl Timeline {
         restarts(schedule, self.checked + TimeDelta::nanoseconds(1)).next()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::validate;
+
+    /// Queries every 10 minutes (:00, :10, …), lead 2 min: restarts at :08, :18, …
+    fn schedule() -> Schedule {
+        validate(
+            "timezone: UTC\nlead: 2m\nqueries:\n  - name: q\n    cron: \"*/10 * * * *\"\n",
+            || None,
+        )
+        .unwrap()
+    }
+
+    fn t(hms: &str) -> DateTime<Utc> {
+        format!("2026-05-01T{hms}Z").parse().unwrap()
+    }
+
+    /// The decisions as ("run"|"skip", restart instant).
+    fn kinds(due: &[Due]) -> Vec<(&'static str, DateTime<Utc>)> {
+        due.iter()
+            .map(|d| match d {
+                Due::Run { restart, .. } => ("run", restart.at),
+                Due::Skip { restart } => ("skip", restart.at),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn on_time_restarts_run_once() {
+        let s = schedule();
+        let mut tl = Timeline::new(t("10:00:00"));
+        assert_eq!(tl.next(&s).unwrap().at, t("10:08:00"));
+        assert!(tl.advance(&s, t("10:07:59.999")).is_empty());
+        let due = tl.advance(&s, t("10:08:00.003"));
+        assert_eq!(kinds(&due), [("run", t("10:08:00"))]);
+        let Due::Run { late, .. } = &due[0] else {
+            unreachable!()
+        };
+        assert_eq!(late.num_milliseconds(), 3);
+        // Decided once: a later look does not repeat it.
+        assert!(tl.advance(&s, t("10:09:00")).is_empty());
+        assert_eq!(tl.next(&s).unwrap().at, t("10:18:00"));
+    }
+
+    #[test]
+    fn catch_up_runs_a_restart_whose_query_is_still_ahead() {
+        // The machine slept from 10:00 to 10:09: the 10:08 restart's query (10:10) is ahead.
+        let s = schedule();
+        let mut tl = Timeline::new(t("10:00:00"));
+        assert_eq!(
+            kinds(&tl.advance(&s, t("10:09:00"))),
+            [("run", t("10:08:00"))]
+        );
+    }
+
+    #[test]
+    fn a_restart_whose_query_has_begun_is_skipped() {
+        // Asleep from 10:00 to 10:15: the 10:10 query is running; restarting would kill it.
+        let s = schedule();
+        let mut tl = Timeline::new(t("10:00:00"));
+        assert_eq!(
+            kinds(&tl.advance(&s, t("10:15:00"))),
+            [("skip", t("10:08:00"))]
+        );
+        assert_eq!(tl.next(&s).unwrap().at, t("10:18:00"));
+    }
+
+    #[test]
+    fn a_forward_step_over_several_restarts_skips_the_begun_and_runs_the_pending() {
+        let s = schedule();
+        let mut tl = Timeline::new(t("10:00:00"));
+        assert_eq!(
+            kinds(&tl.advance(&s, t("10:39:00"))),
+            [
+                ("skip", t("10:08:00")),
+                ("skip", t("10:18:00")),
+                ("skip", t("10:28:00")),
+                ("run", t("10:38:00")),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_backward_step_repeats_nothing_and_fires_nothing_early() {
+        let s = schedule();
+        let mut tl = Timeline::new(t("10:00:00"));
+        assert_eq!(
+            kinds(&tl.advance(&s, t("10:08:01"))),
+            [("run", t("10:08:00"))]
+        );
+        // The clock is stepped back by 5 minutes: 10:08 must not run again.
+        assert!(tl.advance(&s, t("10:03:01")).is_empty());
+        assert!(tl.advance(&s, t("10:08:30")).is_empty());
+        assert!(tl.advance(&s, t("10:17:59")).is_empty());
+        assert_eq!(
+            kinds(&tl.advance(&s, t("10:18:00"))),
+            [("run", t("10:18:00"))]
+        );
+    }
+
+    #[test]
+    fn with_lead_zero_a_slightly_late_wake_up_still_runs() {
+        let s = validate(
+            "timezone: UTC\nlead: 0\nqueries:\n  - name: q\n    at: [\"10:10\"]\n",
+            || None,
+        )
+        .unwrap();
+        let mut tl = Timeline::new(t("10:00:00"));
+        assert_eq!(
+            kinds(&tl.advance(&s, t("10:10:00.040"))),
+            [("run", t("10:10:00"))]
+        );
+        let mut tl = Timeline::new(t("10:00:00"));
+        assert_eq!(
+            kinds(&tl.advance(&s, t("10:10:05"))),
+            [("skip", t("10:10:00"))]
+        );
+    }
+}

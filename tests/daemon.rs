@@ -1,0 +1,307 @@
+//! The real `pacs-warden run` with seconds-resolution schedules (6-field cron) and the demo
+//! worker: boot restart, restarts on time, live edits (valid, invalid, delete + re-create),
+//! single instance, stop and adoption. Timing bounds are generous: 2 noisy cores.
+
+use pacs_warden::process::Snapshot;
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const WARDEN: &str = env!("CARGO_BIN_EXE_pacs-warden");
+const WORKER: &str = env!("CARGO_BIN_EXE_pacs-demo-worker");
+const PATIENCE: Duration = Duration::from_secs(30);
+
+struct Setup {
+    dir: tempfile::TempDir,
+    tag: String,
+}
+
+impl Setup {
+    fn new(tag: &str) -> Setup {
+        Setup {
+            dir: tempfile::Builder::new()
+                .prefix("daemon test ")
+                .tempdir()
+                .unwrap(),
+            tag: format!("{tag}-{}", std::process::id()),
+        }
+    }
+
+    fn config(&self) -> PathBuf {
+        self.dir.path().join("schedule.yaml")
+    }
+
+    /// The schedule text: one query `cron`, the demo worker, and `extra` top-level lines.
+    fn yaml(&self, cron: &str, extra: &str) -> String {
+        let w = format!("'{}'", WORKER.replace('\'', "''"));
+        format!(
+            "timezone: UTC\nlead: 1s\n{extra}queries:\n  - name: q\n    cron: \"{cron}\"\nworkers:\n  - name: w\n    match: {{image: pacs-demo-worker, args_contain: \"--name {tag}\"}}\n    pidfile: w.pid\n    stop:\n      command: [{w}, stop, --pidfile, w.pid]\n      grace: 5s\n    start:\n      command: [{w}, run, --name, {tag}, --pidfile, w.pid, --children, \"1\"]\n      log: w.log\n",
+            tag = self.tag
+        )
+    }
+
+    fn write(&self, text: &str) {
+        // Like an editor: write a new file, rename it over the old one.
+        let tmp = self.dir.path().join(".schedule.yaml.swp");
+        std::fs::write(&tmp, text).unwrap();
+        std::fs::rename(&tmp, self.config()).unwrap();
+    }
+
+    fn start(&self) -> Daemon {
+        let mut child = Command::new(WARDEN)
+            .args(["run", "--config"])
+            .arg(self.config())
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let lines = Arc::new(Mutex::new(Vec::<String>::new()));
+        let sink = Arc::clone(&lines);
+        let stderr = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                sink.lock().unwrap().push(line);
+            }
+        });
+        Daemon {
+            child,
+            lines,
+            seen: 0,
+        }
+    }
+
+    /// Live worker roots (not children) carrying this test's tag.
+    fn workers(&self) -> Vec<u32> {
+        Snapshot::take()
+            .processes
+            .iter()
+            .filter(|p| {
+                p.cmdline_text()
+                    .contains(&format!("run --name {}", self.tag))
+            })
+            .map(|p| p.id.pid)
+            .collect()
+    }
+}
+
+impl Drop for Setup {
+    fn drop(&mut self) {
+        for p in Snapshot::take().processes {
+            if p.cmdline_text().contains(&self.tag) {
+                let _ = pacs_warden::process::kill_verified(p.id);
+            }
+        }
+    }
+}
+
+struct Daemon {
+    child: Child,
+    lines: Arc<Mutex<Vec<String>>>,
+    /// Lines before this index have been matched already.
+    seen: usize,
+}
+
+impl Daemon {
+    /// Waits for the next log line (after those already matched) containing `needle`.
+    fn expect(&mut self, needle: &str) -> String {
+        let t0 = Instant::now();
+        loop {
+            {
+                let lines = self.lines.lock().unwrap();
+                if let Some(i) = lines[self.seen..].iter().position(|l| l.contains(needle)) {
+                    self.seen += i + 1;
+                    return lines[self.seen - 1].clone();
+                }
+            }
+            if t0.elapsed() > PATIENCE {
+                panic!(
+                    "no log line with {needle:?} within {PATIENCE:?}; log:\n{}",
+                    self.lines.lock().unwrap().join("\n")
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn log(&self) -> String {
+        self.lines.lock().unwrap().join("\n")
+    }
+
+    #[cfg(unix)]
+    fn terminate(&mut self) -> std::process::ExitStatus {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let t0 = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                t0.elapsed() < PATIENCE,
+                "the daemon did not stop on SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn late_ms(line: &str) -> i64 {
+    let v = line.split("late_ms=").nth(1).unwrap();
+    v.split_whitespace().next().unwrap().parse().unwrap()
+}
+
+#[test]
+fn boot_restart_then_restarts_on_time() {
+    let s = Setup::new("ontime");
+    s.write(&s.yaml("*/4 * * * * *", ""));
+    let mut d = s.start();
+    d.expect("boot restart");
+    d.expect("restart done: was not running; started pid");
+    let first = s.workers();
+    assert_eq!(first.len(), 1, "{}", d.log());
+    for _ in 0..2 {
+        let due = d.expect("restart due");
+        // Restarts are 4 s apart; a wake-up more than a second late would be a bug.
+        assert!(late_ms(&due) < 1000, "{due}");
+        d.expect("restart done:");
+    }
+    let last = s.workers();
+    assert_eq!(last.len(), 1, "exactly one worker: {last:?}\n{}", d.log());
+    assert_ne!(first, last, "the worker was not restarted");
+}
+
+#[test]
+fn an_edit_changes_the_next_restart() {
+    let s = Setup::new("edit");
+    // 03:00:00 daily: nothing happens during the test unless the edit takes effect.
+    s.write(&s.yaml("0 0 3 * * *", "restart_at_boot: false\n"));
+    let mut d = s.start();
+    d.expect("restart_at_boot is false");
+    d.expect("next restarts");
+    s.write(&s.yaml("*/3 * * * * *", "restart_at_boot: false\n"));
+    let reloaded = d.expect("schedule reloaded");
+    assert!(reloaded.contains("upcoming restarts were"), "{reloaded}");
+    d.expect("restart due");
+    d.expect("restart done: was not running; started pid");
+}
+
+#[test]
+fn an_invalid_edit_is_logged_and_the_old_schedule_still_fires() {
+    let s = Setup::new("invalid");
+    let good = s.yaml("*/3 * * * * *", "restart_at_boot: false\n");
+    s.write(&good);
+    let mut d = s.start();
+    d.expect("next restarts");
+    s.write(
+        &good
+            .replace("*/3 * * * * *", "*/3 * * * * * *")
+            .replace("lead: 1s", "leed: 1s"),
+    );
+    let rejected = d.expect("the edited schedule is invalid; keeping the last good schedule");
+    let _ = rejected;
+    // The check-style lines follow, naming file, line and field.
+    d.expect("schedule.yaml:2:1: leed: unknown key `leed`");
+    d.expect("queries[0].cron: `*/3 * * * * * *`: expected 5 fields");
+    d.expect("restart due");
+    d.expect("restart done:");
+}
+
+#[test]
+fn deleting_and_recreating_the_file_is_survived() {
+    let s = Setup::new("delete");
+    s.write(&s.yaml("0 0 3 * * *", "restart_at_boot: false\n"));
+    let mut d = s.start();
+    d.expect("next restarts");
+    std::fs::remove_file(s.config()).unwrap();
+    d.expect("the schedule file is missing");
+    std::thread::sleep(Duration::from_millis(500));
+    std::fs::write(
+        s.config(),
+        s.yaml("*/3 * * * * *", "restart_at_boot: false\n"),
+    )
+    .unwrap();
+    d.expect("schedule reloaded");
+    d.expect("restart due");
+    d.expect("restart done:");
+}
+
+#[test]
+fn a_second_instance_is_refused() {
+    let s = Setup::new("single");
+    s.write(&s.yaml("0 0 3 * * *", "restart_at_boot: false\n"));
+    let mut d = s.start();
+    d.expect("next restarts");
+    let out = Command::new(WARDEN)
+        .args(["run", "--config"])
+        .arg(s.config())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!(
+            "another pacs-warden is already running for {} (pid {}",
+            s.config().display(),
+            d.child.id()
+        )),
+        "{err}"
+    );
+    // `status` names the running daemon.
+    let out = Command::new(WARDEN)
+        .args(["status", "--config"])
+        .arg(s.config())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(&format!("Daemon: running, pid {}", d.child.id())),
+        "{text}"
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn sigterm_leaves_the_worker_running_and_a_new_daemon_adopts_it() {
+    let s = Setup::new("adopt");
+    s.write(&s.yaml("0 0 3 * * *", ""));
+    let mut d = s.start();
+    d.expect("restart done: was not running; started pid");
+    let workers = s.workers();
+    assert_eq!(workers.len(), 1);
+    let status = d.terminate();
+    assert!(status.success(), "{status:?}\n{}", d.log());
+    assert!(d.log().contains("the workers keep running"), "{}", d.log());
+    assert_eq!(
+        s.workers(),
+        workers,
+        "SIGTERM to the daemon touched the worker"
+    );
+
+    let mut again = s.start();
+    let adopted = again.expect("adopting it");
+    assert!(
+        adopted.contains(&format!("pid={}", workers[0])),
+        "{adopted}"
+    );
+    again.expect("next restarts");
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(s.workers(), workers, "a duplicate worker was started");
+    assert!(
+        !again.log().contains("started the worker"),
+        "{}",
+        again.log()
+    );
+}
