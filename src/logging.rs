@@ -6,15 +6,24 @@
 use crate::config::{LogSpec, Rotation};
 use std::path::Path;
 use tracing_appender::rolling::{self, RollingFileAppender};
+use tracing_subscriber::filter::Targets;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
-use tracing_subscriber::{fmt, EnvFilter, Layer};
+use tracing_subscriber::{fmt, Layer};
 
-fn filter(level: Option<&str>) -> EnvFilter {
-    EnvFilter::try_from_default_env()
+/// A `RUST_LOG`-style filter (`info`, `warn,pacs_warden=debug`). `Targets` rather than
+/// `EnvFilter`: the same syntax for levels and targets without a regex engine, which keeps the
+/// idle daemon's memory down.
+pub fn parse_filter(text: &str) -> Result<Targets, String> {
+    text.parse::<Targets>().map_err(|e| e.to_string())
+}
+
+fn filter(level: Option<&str>) -> Targets {
+    std::env::var("RUST_LOG")
         .ok()
-        .or_else(|| level.and_then(|l| EnvFilter::try_new(l).ok()))
-        .unwrap_or_else(|| EnvFilter::new("info"))
+        .and_then(|l| parse_filter(&l).ok())
+        .or_else(|| level.and_then(|l| parse_filter(l).ok()))
+        .unwrap_or_else(|| Targets::new().with_default(tracing::Level::INFO))
 }
 
 fn stderr_layer<S>() -> impl Layer<S>

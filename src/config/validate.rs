@@ -378,7 +378,7 @@ impl Checker {
         let level = match map.get("level") {
             None => Some(None),
             Some(n) => self.string(n, "log.level", "a level such as info or debug").and_then(|l| {
-                match tracing_subscriber::EnvFilter::try_new(l) {
+                match crate::logging::parse_filter(l) {
                     Ok(_) => Some(Some(l.to_string())),
                     Err(e) => {
                         self.problem(

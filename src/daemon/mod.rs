@@ -27,8 +27,9 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tracing::{error, info, warn};
 
-/// The longest the daemon sleeps without looking at the wall clock again: after the machine
-/// slept or the clock was stepped, a restart is at most this late in being noticed.
+/// Where the wall-clock timer cannot notice clock steps itself (not Linux), the longest the
+/// daemon sleeps without looking at the clock again: after the machine slept or the clock was
+/// stepped, a restart is at most this late in being noticed.
 pub const MAX_SLEEP: Duration = Duration::from_secs(60);
 /// Edits arrive as bursts of events (truncate, write, rename): wait this long for the burst to
 /// end before reading the file.
@@ -184,6 +185,10 @@ pub async fn run(
         }
     };
 
+    let mut timer = crate::os::WallTimer::new().map_err(|source| DaemonError::State {
+        dir: d.schedule.state_dir(),
+        source,
+    })?;
     d.boot();
     let mut timeline = Timeline::new(d.clock.now());
     d.log_next(&timeline, "next restarts");
@@ -206,15 +211,14 @@ pub async fn run(
             d.log_next(&timeline, "next restart");
         }
 
-        let sleep_for = match timeline.next(&d.schedule) {
-            Some(next) => (next.at - d.clock.now())
-                .to_std()
-                .unwrap_or(Duration::ZERO)
-                .min(MAX_SLEEP),
-            None => MAX_SLEEP,
+        // Sleep until the next restart by the wall clock. The timer also wakes when the clock
+        // is stepped; where it cannot (not Linux), it wakes at least every MAX_SLEEP.
+        let wake_at = match timeline.next(&d.schedule) {
+            Some(next) => next.at,
+            None => d.clock.now() + TimeDelta::days(1),
         };
         tokio::select! {
-            _ = tokio::time::sleep(sleep_for) => {}
+            _ = timer.sleep_until(wake_at, MAX_SLEEP) => {}
             request = requests.recv() => match request {
                 Some(Request::Reload) => d.reload(&timeline),
                 Some(Request::Stop) | None => break,
@@ -306,7 +310,7 @@ impl Daemon {
         for (restart, late) in due {
             info!(
                 restart_at = %self.local(restart.at),
-                late_ms = late.num_milliseconds(),
+                late_ms = late.num_microseconds().unwrap_or(i64::MAX) as f64 / 1000.0,
                 queries = %self.query_names(restart),
                 "restart due"
             );

@@ -5,6 +5,7 @@
 //! - `kill_verified`: end one process, but only if it is still the process identified (PID and
 //!   start time), through a handle that pins it, so a reused PID is never hit.
 //! - `Signals`: the OS's requests to the daemon (stop, reload) as `OsEvent`s.
+//! - `WallTimer`: sleep until a wall-clock instant, waking when the clock is stepped.
 
 #[cfg(unix)]
 #[path = "unix.rs"]
@@ -16,7 +17,7 @@ mod imp;
 use crate::process::ProcId;
 use std::path::{Path, PathBuf};
 
-pub use imp::{kill_verified, Signals};
+pub use imp::{kill_verified, Signals, WallTimer};
 
 /// A request from the OS to the daemon.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

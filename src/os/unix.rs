@@ -96,3 +96,115 @@ impl Signals {
         }
     }
 }
+
+/// Sleeps until a wall-clock instant. On Linux a `timerfd` on CLOCK_REALTIME with an absolute
+/// deadline: it fires at the deadline even across suspend, and wakes early when the clock is
+/// set, so the daemon wakes only when something is due. Elsewhere a monotonic sleep, at most
+/// `max` long so that the caller re-reads the clock regularly.
+pub struct WallTimer {
+    #[cfg(target_os = "linux")]
+    fd: tokio::io::unix::AsyncFd<std::os::fd::OwnedFd>,
+}
+
+impl WallTimer {
+    pub fn new() -> std::io::Result<WallTimer> {
+        #[cfg(target_os = "linux")]
+        {
+            use std::os::fd::{FromRawFd, OwnedFd};
+            // SAFETY: plain syscall; the result is checked.
+            let fd = unsafe {
+                libc::timerfd_create(libc::CLOCK_REALTIME, libc::TFD_NONBLOCK | libc::TFD_CLOEXEC)
+            };
+            if fd < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            // SAFETY: the kernel just gave us this descriptor.
+            let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+            // SAFETY: the OwnedFd is moved into the AsyncFd and stays open, as the same
+            // descriptor, for the AsyncFd's whole life.
+            let fd =
+                unsafe { tokio::io::unix::AsyncFd::register(fd) }.map_err(std::io::Error::from)?;
+            Ok(WallTimer { fd })
+        }
+        #[cfg(not(target_os = "linux"))]
+        Ok(WallTimer {})
+    }
+
+    /// Returns when the wall clock reaches `deadline` (Unix time), when the clock is stepped,
+    /// or — on systems without timerfd — after at most `max`. Callers re-read the clock.
+    pub async fn sleep_until(
+        &mut self,
+        deadline: chrono::DateTime<chrono::Utc>,
+        max: std::time::Duration,
+    ) {
+        #[cfg(target_os = "linux")]
+        {
+            let _ = max;
+            if self.arm(deadline).is_err() {
+                // Should not happen; fall back to a bounded monotonic sleep.
+                return bounded_sleep(deadline, max).await;
+            }
+            loop {
+                let Ok(mut guard) = self.fd.readable().await else {
+                    return bounded_sleep(deadline, max).await;
+                };
+                let mut buf = [0u8; 8];
+                // SAFETY: reading 8 bytes into a local buffer from our own descriptor.
+                let n = unsafe {
+                    libc::read(
+                        std::os::fd::AsRawFd::as_raw_fd(self.fd.get_ref()),
+                        buf.as_mut_ptr().cast(),
+                        buf.len(),
+                    )
+                };
+                if n >= 0 {
+                    return; // expired
+                }
+                match std::io::Error::last_os_error().raw_os_error() {
+                    Some(libc::EAGAIN) => guard.clear_ready(),
+                    // ECANCELED: the clock was set; the caller re-plans. Anything else: same.
+                    _ => return,
+                }
+            }
+        }
+        #[cfg(not(target_os = "linux"))]
+        bounded_sleep(deadline, max).await
+    }
+
+    #[cfg(target_os = "linux")]
+    fn arm(&self, deadline: chrono::DateTime<chrono::Utc>) -> std::io::Result<()> {
+        let spec = libc::itimerspec {
+            it_interval: libc::timespec {
+                tv_sec: 0,
+                tv_nsec: 0,
+            },
+            it_value: libc::timespec {
+                // A deadline at the epoch or before would disarm the timer: keep it positive.
+                tv_sec: deadline.timestamp().max(1) as libc::time_t,
+                tv_nsec: deadline.timestamp_subsec_nanos() as libc::c_long,
+            },
+        };
+        // SAFETY: valid descriptor and spec; the old value is not wanted.
+        let rc = unsafe {
+            libc::timerfd_settime(
+                std::os::fd::AsRawFd::as_raw_fd(self.fd.get_ref()),
+                libc::TFD_TIMER_ABSTIME | libc::TFD_TIMER_CANCEL_ON_SET,
+                &spec,
+                std::ptr::null_mut(),
+            )
+        };
+        if rc == 0 {
+            Ok(())
+        } else {
+            Err(std::io::Error::last_os_error())
+        }
+    }
+}
+
+/// A monotonic sleep toward `deadline`, at most `max`.
+async fn bounded_sleep(deadline: chrono::DateTime<chrono::Utc>, max: std::time::Duration) {
+    let left = (deadline - chrono::Utc::now())
+        .to_std()
+        .unwrap_or(std::time::Duration::ZERO);
+    tokio::time::sleep(left.min(max)).await
+}

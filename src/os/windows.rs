@@ -113,3 +113,24 @@ impl Signals {
         }
     }
 }
+
+/// Sleeps toward a wall-clock instant: a monotonic sleep of at most `max`, after which the
+/// caller re-reads the clock (so a clock change or a resume is noticed within `max`).
+pub struct WallTimer;
+
+impl WallTimer {
+    pub fn new() -> std::io::Result<WallTimer> {
+        Ok(WallTimer)
+    }
+
+    pub async fn sleep_until(
+        &mut self,
+        deadline: chrono::DateTime<chrono::Utc>,
+        max: std::time::Duration,
+    ) {
+        let left = (deadline - chrono::Utc::now())
+            .to_std()
+            .unwrap_or(std::time::Duration::ZERO);
+        tokio::time::sleep(left.min(max)).await
+    }
+}
