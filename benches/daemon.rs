@@ -5,7 +5,8 @@
 //! 2. Lateness of restarts: a `--dry-run` daemon with a restart every second for 110 s; each
 //!    "restart due" line carries how late the timer fired (`late_ms`).
 //!
-//! Linux only (reads /proc). Run: `cargo bench --bench daemon` (about 3 minutes).
+//! Linux only (reads /proc). Run: `cargo bench --bench daemon` (about 3 minutes), or one part:
+//! `cargo bench --bench daemon -- idle` / `-- lateness`.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -150,10 +151,19 @@ fn lateness() {
     );
 }
 
+/// `cargo bench --bench daemon [idle|lateness]`: both parts by default.
 fn main() {
-    if std::env::args().any(|a| a == "--list") {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|a| a == "--list") {
         return;
     }
-    idle();
-    lateness();
+    let wants = |part: &str| {
+        !args.iter().any(|a| a == "idle" || a == "lateness") || args.iter().any(|a| a == part)
+    };
+    if wants("idle") {
+        idle();
+    }
+    if wants("lateness") {
+        lateness();
+    }
 }
