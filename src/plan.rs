@@ -33,7 +33,7 @@ pub struct Fire {
 
 impl Restart {
     /// Indexes of the workers this restart touches: every worker a served query needs, in the
-    /// order of the file.
+    /// order of the file, except keep-alive services (`restart_before_queries: false`).
     pub fn workers(&self, schedule: &Schedule) -> Vec<usize> {
         let mut needed = vec![false; schedule.workers.len()];
         for fire in &self.fires {
@@ -41,7 +41,9 @@ impl Restart {
                 needed[w] = true;
             }
         }
-        (0..needed.len()).filter(|&w| needed[w]).collect()
+        (0..needed.len())
+            .filter(|&w| needed[w] && schedule.workers[w].restart_before_queries)
+            .collect()
     }
 }
 

@@ -361,6 +361,8 @@ impl Steps<'_> {
 
         let grace = self.worker.stop.grace;
         let mut running = ids.clone();
+        let mut last_sent = Instant::now();
+        let mut sent = 1;
         loop {
             running = still_running(&running);
             if let Some(child) = &mut asker {
@@ -371,6 +373,20 @@ impl Steps<'_> {
             }
             if running.is_empty() || t0.elapsed() >= grace {
                 break;
+            }
+            // Ask again every `repeat`: a busy worker may have missed (or let expire) the
+            // earlier request.
+            if let (Some(repeat), Some(cmd)) = (self.worker.stop.repeat, &stop_cmd) {
+                if last_sent.elapsed() >= repeat {
+                    if let Some(mut old) = asker.take() {
+                        let _ = old.start_kill();
+                        let _ = old.wait().await;
+                    }
+                    sent += 1;
+                    info!(worker = %w, pids = ?running.iter().map(|i| i.pid).collect::<Vec<_>>(), time = sent, "still running; sending the stop command again");
+                    asker = self.spawn_helper(cmd, false).ok();
+                    last_sent = Instant::now();
+                }
             }
             tokio::time::sleep(POLL).await;
         }

@@ -26,6 +26,21 @@ pub struct WorkerState {
     pub started: Option<ProcId>,
     /// The last restart sequence.
     pub last: Option<SequenceRecord>,
+    /// What crash supervision has done (written by the daemon).
+    #[serde(default)]
+    pub supervision: Option<SupervisionRecord>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SupervisionRecord {
+    /// Restarts done by supervision since the daemon started.
+    pub restarts: u32,
+    /// Crashes or failed starts since the worker last ran stably.
+    pub failures_in_a_row: u32,
+    /// The current wait before the next retry.
+    pub backoff_seconds: u64,
+    pub last_crash: Option<DateTime<Utc>>,
+    pub gave_up: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]

@@ -9,7 +9,7 @@ use crate::daemon::{running_daemon, DaemonInfo};
 use crate::process::Snapshot;
 use crate::report::human_span;
 use crate::sequence::find_worker;
-use crate::state::{SequenceRecord, Store};
+use crate::state::{SequenceRecord, Store, SupervisionRecord};
 use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
 use serde::Serialize;
 use std::fmt::Write as _;
@@ -36,6 +36,8 @@ pub struct WorkerStatus {
     /// The process pacs-warden started last is among them.
     pub started_by_pacs_warden: bool,
     pub last_restart: Option<SequenceRecord>,
+    /// What crash supervision has done (while a daemon runs or ran).
+    pub supervision: Option<SupervisionRecord>,
 }
 
 #[derive(Debug, Serialize)]
@@ -72,6 +74,7 @@ pub fn gather(schedule: &Schedule, now: DateTime<Utc>) -> Status {
                 uptime_seconds: since.map(|t| (now - t).num_seconds()),
                 started_by_pacs_warden: started.is_some_and(|id| snap.contains(id)),
                 last_restart: saved.and_then(|s| s.last.clone()),
+                supervision: saved.and_then(|s| s.supervision.clone()),
             }
         })
         .collect();
@@ -151,6 +154,25 @@ pub fn render(schedule: &Schedule, s: &Status) -> String {
                 );
             }
             None => out.push_str("  no restart recorded\n"),
+        }
+        if let Some(sup) = &w.supervision {
+            let _ = writeln!(
+                out,
+                "  supervision: {} crash restart{}, {} failure{} in a row, backoff {}s{}{}",
+                sup.restarts,
+                if sup.restarts == 1 { "" } else { "s" },
+                sup.failures_in_a_row,
+                if sup.failures_in_a_row == 1 { "" } else { "s" },
+                sup.backoff_seconds,
+                sup.last_crash
+                    .map(|t| format!(
+                        ", last crash {}",
+                        t.with_timezone(&schedule.timezone)
+                            .format("%Y-%m-%d %H:%M:%S %Z")
+                    ))
+                    .unwrap_or_default(),
+                if sup.gave_up { ", GAVE UP" } else { "" }
+            );
         }
     }
     out.push_str("Next restarts:\n");

@@ -1,6 +1,6 @@
 //! A harmless stand-in for a Celery worker, for the demo schedule and the tests.
 //!
-//! `pacs-demo-worker run --pidfile P [--children N] [--ignore-stop] [--stop-delay D]
+//! `pacs-demo-worker run --pidfile P [--children N] [--ignore-stop] [--ignore-stops N] [--stop-delay D]
 //!                       [--ready-after D] [--exit-after D] [--name NAME]`
 //!   writes its PID to P (refusing, like Celery, when P names a live process), starts N child
 //!   processes, and runs until asked to stop. A stop request is the file `P.stop`: the worker
@@ -12,6 +12,10 @@
 //! `pacs-demo-worker ping --pidfile P`
 //!   exits 0 when the worker named in P runs and is ready, 69 otherwise (like `celery inspect
 //!   ping`).
+//!
+//! `pacs-demo-worker record --out FILE`
+//!   appends its `PACS_WARDEN_*` environment variables and its stdin to FILE (an alert command
+//!   for tests).
 //!
 //! Only the standard library and pacs-warden's own process helpers: it runs wherever
 //! pacs-warden runs, Windows included.
@@ -80,6 +84,7 @@ fn main() -> ExitCode {
         "stop" => stop(&mut args),
         "ping" => ping(&mut args),
         "child" => child(&mut args),
+        "record" => record(&mut args),
         other => die(&format!("unknown command {other}")),
     }
 }
@@ -101,6 +106,10 @@ fn run(args: &mut Args) -> ExitCode {
         .map(|n| n.parse().unwrap_or_else(|_| die("--children N")))
         .unwrap_or(0);
     let ignore_stop = args.flag("--ignore-stop");
+    let mut ignore_stops: u32 = args
+        .value("--ignore-stops")
+        .map(|n| n.parse().unwrap_or_else(|_| die("--ignore-stops N")))
+        .unwrap_or(0);
     let stop_delay = args.duration("--stop-delay").unwrap_or_default();
     let ready_after = args.duration("--ready-after").unwrap_or_default();
     let exit_after = args.duration("--exit-after");
@@ -157,6 +166,14 @@ fn run(args: &mut Args) -> ExitCode {
             if ignore_stop {
                 continue;
             }
+            if ignore_stops > 0 {
+                // A busy worker that misses this request (it is consumed, as an expired
+                // control message would be).
+                ignore_stops -= 1;
+                let _ = std::fs::remove_file(&stop_file);
+                println!("pacs-demo-worker {name}: busy; stop request missed");
+                continue;
+            }
             let _ = std::fs::remove_file(&stop_file);
             println!("pacs-demo-worker {name}: stop requested; finishing in {stop_delay:?}");
             std::thread::sleep(stop_delay);
@@ -210,4 +227,32 @@ fn ping(args: &mut Args) -> ExitCode {
         eprintln!("Error: No nodes replied within time constraint");
         ExitCode::from(69)
     }
+}
+
+fn record(args: &mut Args) -> ExitCode {
+    use std::io::{Read, Write};
+    let out = args
+        .value("--out")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| die("--out FILE is required"));
+    args.finish();
+    let mut text = String::new();
+    let mut vars: Vec<(String, String)> = std::env::vars()
+        .filter(|(k, _)| k.starts_with("PACS_WARDEN_"))
+        .collect();
+    vars.sort();
+    for (k, v) in vars {
+        text.push_str(&format!("{k}={v}\n"));
+    }
+    let mut stdin = String::new();
+    let _ = std::io::stdin().read_to_string(&mut stdin);
+    text.push_str(&format!("stdin={stdin}\n"));
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&out)
+        .unwrap_or_else(|e| die(&format!("{}: {e}", out.display())));
+    f.write_all(text.as_bytes())
+        .unwrap_or_else(|e| die(&e.to_string()));
+    ExitCode::SUCCESS
 }

@@ -35,6 +35,9 @@ pub struct Schedule {
     pub restart_at_boot: bool,
     /// The daemon's log file, if any.
     pub log: Option<LogSpec>,
+    /// Run on events a person must hear about (failed restart, supervision gave up, rejected
+    /// edit).
+    pub alert: Option<AlertSpec>,
     /// `state_dir:` as written, if given.
     pub state_dir: Option<PathBuf>,
     /// The schedule file (empty when validated from text).
@@ -110,6 +113,11 @@ pub struct Worker {
     pub stop: StopSpec,
     pub start: StartSpec,
     pub ready: Option<ReadySpec>,
+    /// Start the worker again when it dies between planned restarts.
+    pub supervise: bool,
+    /// Restart it before queries; `false` makes it a keep-alive service (Flower, say): started
+    /// at boot and supervised, never restarted on the schedule.
+    pub restart_before_queries: bool,
 }
 
 /// Which processes are this worker's.
@@ -127,6 +135,9 @@ pub struct StopSpec {
     pub command: Option<Vec<String>>,
     /// How long to wait for the worker's processes to exit before killing them.
     pub grace: Duration,
+    /// Send the stop command again this often while waiting (a busy solo Celery worker reads
+    /// control messages only between tasks, and they expire).
+    pub repeat: Option<Duration>,
 }
 
 #[derive(Debug, Clone)]
@@ -141,6 +152,13 @@ pub struct ReadySpec {
     /// Succeeds (exit 0) once the worker serves.
     pub command: Vec<String>,
     pub timeout: Duration,
+}
+
+/// How to raise an alert.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlertSpec {
+    /// Gets the event as `PACS_WARDEN_*` environment variables and as JSON on stdin.
+    pub command: Vec<String>,
 }
 
 /// The daemon's log file.

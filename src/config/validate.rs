@@ -6,8 +6,8 @@
 
 use super::yaml::{self, Key, Node, Pos, Value};
 use super::{
-    Days, LogSpec, Problem, ProcessMatch, Query, ReadySpec, Rotation, Schedule, StartSpec,
-    StopSpec, When, Worker, ZoneSource,
+    AlertSpec, Days, LogSpec, Problem, ProcessMatch, Query, ReadySpec, Rotation, Schedule,
+    StartSpec, StopSpec, When, Worker, ZoneSource,
 };
 use crate::cron::CronSpec;
 use chrono::{NaiveTime, Weekday};
@@ -31,14 +31,25 @@ const TOP_KEYS: &[&str] = &[
     "state_dir",
     "restart_at_boot",
     "log",
+    "alert",
 ];
+const ALERT_KEYS: &[&str] = &["command"];
 const LOG_KEYS: &[&str] = &["file", "rotation", "keep", "level"];
 const QUERY_KEYS: &[&str] = &["name", "cron", "at", "days", "workers"];
 const WORKER_KEYS: &[&str] = &[
-    "name", "workdir", "env", "match", "pidfile", "stop", "start", "ready",
+    "name",
+    "workdir",
+    "env",
+    "match",
+    "pidfile",
+    "stop",
+    "start",
+    "ready",
+    "supervise",
+    "restart_before_queries",
 ];
 const MATCH_KEYS: &[&str] = &["image", "args_contain"];
-const STOP_KEYS: &[&str] = &["command", "grace"];
+const STOP_KEYS: &[&str] = &["command", "grace", "repeat"];
 const START_KEYS: &[&str] = &["command", "log"];
 const READY_KEYS: &[&str] = &["command", "timeout"];
 
@@ -305,6 +316,16 @@ impl Checker {
             Some(n) => self.boolean(n, "restart_at_boot"),
         };
         let log = top.get("log").map(|n| self.log(n)).transpose_all();
+        let alert = top
+            .get("alert")
+            .map(|n| {
+                let m = self.map(n, "alert", ALERT_KEYS)?;
+                let command = self
+                    .required(&m, "command", "alert")
+                    .and_then(|c| self.command(c, "alert.command"))?;
+                Some(AlertSpec { command })
+            })
+            .transpose_all();
 
         let (timezone, timezone_source) = zone?;
         Some(Schedule {
@@ -317,6 +338,7 @@ impl Checker {
             state_dir: state_dir?,
             restart_at_boot: restart_at_boot?,
             log: log?,
+            alert: alert?,
             path: PathBuf::new(),
             base_dir: PathBuf::from("."),
         })
@@ -702,6 +724,7 @@ impl Checker {
             None => Some(StopSpec {
                 command: None,
                 grace: super::DEFAULT_GRACE,
+                repeat: None,
             }),
             Some(n) => {
                 let f = join(field, "stop");
@@ -713,9 +736,21 @@ impl Checker {
                         None => Some(super::DEFAULT_GRACE),
                         Some(g) => self.duration(g, &join(&f, "grace")),
                     };
+                    let repeat = match m.get("repeat") {
+                        None => Some(None),
+                        Some(r) => match self.duration(r, &join(&f, "repeat")) {
+                            Some(d) if d.is_zero() => {
+                                self.problem(r.pos, &join(&f, "repeat"), "must be more than 0; leave it out to send the stop command once");
+                                None
+                            }
+                            Some(d) => Some(Some(d)),
+                            None => None,
+                        },
+                    };
                     Some(StopSpec {
                         command: command.transpose_all()?,
                         grace: grace?,
+                        repeat: repeat?,
                     })
                 })
             }
@@ -754,7 +789,17 @@ impl Checker {
             }
         };
 
+        let supervise = match map.get("supervise") {
+            None => Some(true),
+            Some(n) => self.boolean(n, &join(field, "supervise")),
+        };
+        let restart_before_queries = match map.get("restart_before_queries") {
+            None => Some(true),
+            Some(n) => self.boolean(n, &join(field, "restart_before_queries")),
+        };
         Some(Worker {
+            supervise: supervise?,
+            restart_before_queries: restart_before_queries?,
             name: name?,
             workdir: workdir.transpose_all()?,
             env: env?,

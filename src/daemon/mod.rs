@@ -14,16 +14,18 @@ use crate::config::{self, ConfigError, Problems, Schedule};
 use crate::os::OsEvent;
 use crate::plan::Restart;
 use crate::process;
+use crate::process::ProcId;
 use crate::sequence;
 use crate::state::Store;
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
+use tokio::task::AbortHandle;
 use tokio::task::JoinSet;
 use tracing::{error, info, warn};
 
@@ -168,6 +170,9 @@ pub async fn run(
         dry_run: opts.dry_run,
         running: JoinSet::new(),
         in_flight: HashSet::new(),
+        watchers: JoinSet::new(),
+        watching: HashMap::new(),
+        supervision: HashMap::new(),
     };
     d.store = Some(Store::new(d.schedule.state_dir()));
     info!(
@@ -217,6 +222,7 @@ pub async fn run(
             Some(next) => next.at,
             None => d.clock.now() + TimeDelta::days(1),
         };
+        let next_retry = d.next_retry();
         tokio::select! {
             _ = timer.sleep_until(wake_at, MAX_SLEEP) => {}
             request = requests.recv() => match request {
@@ -229,6 +235,12 @@ pub async fn run(
                 d.reload(&timeline);
             }
             Some(done) = d.running.join_next(), if !d.running.is_empty() => d.finished(done),
+            Some(exited) = d.watchers.join_next(), if !d.watchers.is_empty() => {
+                if let Ok((name, id)) = exited {
+                    d.exited(&name, id);
+                }
+            }
+            _ = sleep_until_retry(next_retry) => d.retry_due(),
         }
     }
 
@@ -259,8 +271,51 @@ struct Daemon {
     store: Option<Store>,
     clock: Arc<dyn Clock>,
     dry_run: bool,
-    running: JoinSet<(String, bool)>,
+    running: JoinSet<Finished>,
     in_flight: HashSet<String>,
+    /// One exit waiter per supervised worker process.
+    watchers: JoinSet<(String, ProcId)>,
+    watching: HashMap<String, (ProcId, AbortHandle)>,
+    supervision: HashMap<String, Supervision>,
+}
+
+/// What a finished sequence reports back to the loop.
+struct Finished {
+    worker: String,
+    started: Option<ProcId>,
+    ok: bool,
+    summary: String,
+}
+
+/// Crash supervision of one worker: exponential backoff, reset after a stable period, and a
+/// limit after which it gives up (until the next planned restart succeeds).
+#[derive(Debug, Default)]
+struct Supervision {
+    /// Crashes (or failed starts) since the worker last ran stably.
+    failures: u32,
+    /// Restarts done by supervision, in all.
+    restarts: u32,
+    started_at: Option<tokio::time::Instant>,
+    retry_at: Option<tokio::time::Instant>,
+    backoff: Duration,
+    last_crash: Option<DateTime<Utc>>,
+    gave_up: bool,
+}
+
+/// First retry after a crash; doubles each time.
+pub const BACKOFF_FIRST: Duration = Duration::from_secs(1);
+/// The longest wait between retries.
+pub const BACKOFF_MAX: Duration = Duration::from_secs(300);
+/// A worker that has run this long without crashing starts again from `BACKOFF_FIRST`.
+pub const STABLE_AFTER: Duration = Duration::from_secs(600);
+/// Consecutive failures after which supervision gives up (and raises an alert).
+pub const GIVE_UP_AFTER: u32 = 10;
+
+async fn sleep_until_retry(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
 }
 
 impl Daemon {
@@ -287,17 +342,22 @@ impl Daemon {
     fn boot(&mut self) {
         let state = self.store().read();
         let mut to_restart = Vec::new();
+        let mut adopted: Vec<(String, ProcId)> = Vec::new();
         for (i, w) in self.schedule.workers.iter().enumerate() {
             let started = state.workers.get(&w.name).and_then(|s| s.started);
             match started.filter(|id| process::is_running(*id)) {
                 Some(id) => {
-                    info!(worker = %w.name, pid = id.pid, "worker started earlier by pacs-warden is running; adopting it (no boot restart)")
+                    info!(worker = %w.name, pid = id.pid, "worker started earlier by pacs-warden is running; adopting it (no boot restart)");
+                    adopted.push((w.name.clone(), id));
                 }
                 None if self.schedule.restart_at_boot => to_restart.push(i),
                 None => {
                     info!(worker = %w.name, "restart_at_boot is false: not restarting at start")
                 }
             }
+        }
+        for (name, id) in adopted {
+            self.watch(&name, id);
         }
         if !to_restart.is_empty() {
             info!("boot restart");
@@ -335,31 +395,212 @@ impl Daemon {
                 info!(worker = %worker.name, "a restart of this worker is already running; this one is merged into it");
                 continue;
             }
+            let name = worker.name.clone();
+            // The sequence stops the worker on purpose: that exit is not a crash.
+            if let Some((_, handle)) = self.watching.remove(&name) {
+                handle.abort();
+            }
+            self.supervision.entry(name.clone()).or_default().retry_at = None;
             let schedule = Arc::clone(&self.schedule);
             let store = self.store().clone();
             let clock = Arc::clone(&self.clock);
-            let name = worker.name.clone();
             self.running.spawn(async move {
                 let worker = &schedule.workers[i];
                 let outcome = sequence::restart(&schedule, worker, &store, clock.as_ref()).await;
-                (name, outcome.ok())
+                let started = match outcome.started {
+                    Some(id) => Some(id),
+                    // Satisfied by a concurrent restart: watch what it started.
+                    None => store.read().workers.get(&name).and_then(|w| w.started),
+                };
+                Finished {
+                    ok: outcome.ok(),
+                    summary: outcome.summary(),
+                    started,
+                    worker: name,
+                }
             });
         }
     }
 
-    fn finished(&mut self, done: Result<(String, bool), tokio::task::JoinError>) {
-        match done {
-            Ok((name, _ok)) => {
-                self.in_flight.remove(&name);
-            }
+    fn finished(&mut self, done: Result<Finished, tokio::task::JoinError>) {
+        let done = match done {
+            Ok(done) => done,
             Err(e) => {
                 error!(error = %e, "a restart sequence ended abnormally");
                 // We no longer know which worker: let every one be restarted again.
                 self.in_flight.clear();
+                return;
             }
+        };
+        self.in_flight.remove(&done.worker);
+        let Some(index) = self
+            .schedule
+            .workers
+            .iter()
+            .position(|w| w.name == done.worker)
+        else {
+            return; // removed from the schedule meanwhile
+        };
+        let supervise = self.schedule.workers[index].supervise;
+        match done.started.filter(|id| process::is_running(*id)) {
+            Some(id) if done.ok => {
+                let sup = self.supervision.entry(done.worker.clone()).or_default();
+                sup.started_at = Some(tokio::time::Instant::now());
+                sup.gave_up = false;
+                self.watch(&done.worker, id);
+            }
+            running => {
+                self.alert("restart_failed", Some(&done.worker), &done.summary);
+                if let Some(id) = running {
+                    // Started but not ready: keep an eye on it while retrying.
+                    self.watch(&done.worker, id);
+                }
+                if supervise {
+                    self.schedule_retry(&done.worker, "the restart failed");
+                }
+            }
+        }
+        self.save_supervision(&done.worker);
+    }
+
+    /// Waits (in the background) for `id`, `name`'s worker process, to exit.
+    fn watch(&mut self, name: &str, id: ProcId) {
+        if let Some((_, old)) = self.watching.remove(name) {
+            old.abort();
+        }
+        let owned = name.to_string();
+        let handle = self.watchers.spawn(async move {
+            crate::os::wait_exit(id).await;
+            (owned, id)
+        });
+        self.watching.insert(name.to_string(), (id, handle));
+    }
+
+    /// A watched worker process exited.
+    fn exited(&mut self, name: &str, id: ProcId) {
+        if self.watching.get(name).map(|(w, _)| *w) != Some(id) || self.in_flight.contains(name) {
+            return; // stale watcher, or a restart is stopping it on purpose
+        }
+        self.watching.remove(name);
+        let Some(worker) = self.schedule.workers.iter().find(|w| w.name == name) else {
+            return;
+        };
+        if !worker.supervise {
+            warn!(worker = %name, pid = id.pid, "the worker exited; `supervise: false`, so it stays down until the next planned restart");
+            return;
+        }
+        warn!(worker = %name, pid = id.pid, "the worker exited unexpectedly (crash)");
+        self.supervision
+            .entry(name.to_string())
+            .or_default()
+            .last_crash = Some(self.clock.now());
+        self.schedule_retry(name, "it crashed");
+        self.save_supervision(name);
+    }
+
+    fn schedule_retry(&mut self, name: &str, why: &str) {
+        let now = tokio::time::Instant::now();
+        let sup = self.supervision.entry(name.to_string()).or_default();
+        if sup.gave_up {
+            return;
+        }
+        if sup
+            .started_at
+            .is_some_and(|t| now.duration_since(t) >= STABLE_AFTER)
+        {
+            sup.failures = 0;
+        }
+        sup.failures += 1;
+        if sup.failures > GIVE_UP_AFTER {
+            sup.gave_up = true;
+            sup.retry_at = None;
+            let message = format!(
+                "worker {name} failed {GIVE_UP_AFTER} times in a row; supervision GAVE UP. It stays down until the next planned restart or `pacs-warden restart`"
+            );
+            error!(worker = %name, "{message}");
+            self.alert("supervision_gave_up", Some(name), &message);
+            return;
+        }
+        let backoff = BACKOFF_FIRST
+            .saturating_mul(1 << (sup.failures - 1).min(16))
+            .min(BACKOFF_MAX);
+        sup.backoff = backoff;
+        sup.retry_at = Some(now + backoff);
+        warn!(
+            worker = %name,
+            attempt = sup.failures,
+            "{why}; starting it again in {}",
+            crate::report::file_duration(backoff)
+        );
+    }
+
+    fn next_retry(&self) -> Option<tokio::time::Instant> {
+        self.supervision.values().filter_map(|s| s.retry_at).min()
+    }
+
+    fn retry_due(&mut self) {
+        let now = tokio::time::Instant::now();
+        let due: Vec<usize> = self
+            .schedule
+            .workers
+            .iter()
+            .enumerate()
+            .filter(|(_, w)| {
+                self.supervision
+                    .get(&w.name)
+                    .and_then(|s| s.retry_at)
+                    .is_some_and(|at| at <= now)
+            })
+            .map(|(i, _)| i)
+            .collect();
+        for &i in &due {
+            let sup = self
+                .supervision
+                .entry(self.schedule.workers[i].name.clone())
+                .or_default();
+            sup.retry_at = None;
+            sup.restarts += 1;
+        }
+        if !due.is_empty() {
+            self.launch(&due, "supervision");
         }
     }
 
+    /// Records a worker's supervision state for `status`.
+    fn save_supervision(&self, name: &str) {
+        let Some(sup) = self.supervision.get(name) else {
+            return;
+        };
+        let record = crate::state::SupervisionRecord {
+            restarts: sup.restarts,
+            failures_in_a_row: sup.failures,
+            backoff_seconds: sup.backoff.as_secs(),
+            last_crash: sup.last_crash,
+            gave_up: sup.gave_up,
+        };
+        if let Err(e) = self.store().update(|s| {
+            s.workers.entry(name.to_string()).or_default().supervision = Some(record);
+        }) {
+            warn!(error = %e, "cannot record supervision state");
+        }
+    }
+
+    /// Runs `alert.command`, if set, with the event in the environment and as JSON on stdin.
+    fn alert(&self, event: &'static str, worker: Option<&str>, message: &str) {
+        let Some(alert) = &self.schedule.alert else {
+            return;
+        };
+        let payload = Alert {
+            event,
+            worker: worker.map(str::to_string),
+            message: message.to_string(),
+            schedule: self.path.display().to_string(),
+            time: self.clock.now().to_rfc3339(),
+        };
+        let command = alert.command.clone();
+        let cwd = self.schedule.base_dir.clone();
+        tokio::spawn(run_alert(command, cwd, payload));
+    }
     /// Reads the schedule again; swaps it in only if valid.
     fn reload(&mut self, timeline: &Timeline) {
         match config::load(&self.path) {
@@ -384,13 +625,13 @@ impl Daemon {
                 warn!(schedule = %self.path.display(), "the schedule file is missing (deleted, or being replaced); keeping the last good schedule");
             }
             Err(ConfigError::Invalid { path, problems }) => {
-                error!(
-                    "the edited schedule is invalid; keeping the last good schedule:\n{}",
-                    Problems {
-                        path: &path,
-                        problems: &problems
-                    }
-                );
+                let text = Problems {
+                    path: &path,
+                    problems: &problems,
+                }
+                .to_string();
+                error!("the edited schedule is invalid; keeping the last good schedule:\n{text}");
+                self.alert("schedule_rejected", None, &text);
             }
             Err(e) => {
                 error!(error = %e, "cannot read the schedule; keeping the last good schedule")
@@ -428,5 +669,59 @@ impl Daemon {
             ),
             None => info!("no restart is planned"),
         }
+    }
+}
+
+/// An alert as `alert.command` receives it (JSON on stdin; also `PACS_WARDEN_*` variables).
+#[derive(Debug, Clone, Serialize)]
+pub struct Alert {
+    /// `restart_failed`, `supervision_gave_up` or `schedule_rejected`.
+    pub event: &'static str,
+    pub worker: Option<String>,
+    pub message: String,
+    pub schedule: String,
+    pub time: String,
+}
+
+/// How long an alert command may run.
+const ALERT_TIMEOUT: Duration = Duration::from_secs(60);
+
+async fn run_alert(command: Vec<String>, cwd: PathBuf, alert: Alert) {
+    use tokio::io::AsyncWriteExt;
+    let program = crate::process::resolve_program(&command[0], &cwd);
+    let spawned = tokio::process::Command::new(&program)
+        .args(&command[1..])
+        .current_dir(&cwd)
+        .env("PACS_WARDEN_EVENT", alert.event)
+        .env("PACS_WARDEN_WORKER", alert.worker.as_deref().unwrap_or(""))
+        .env("PACS_WARDEN_MESSAGE", &alert.message)
+        .env("PACS_WARDEN_SCHEDULE", &alert.schedule)
+        .env("PACS_WARDEN_TIME", &alert.time)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn();
+    let mut child = match spawned {
+        Ok(c) => c,
+        Err(e) => {
+            error!(event = alert.event, error = %e, "cannot run the alert command");
+            return;
+        }
+    };
+    if let Some(mut stdin) = child.stdin.take() {
+        let json = serde_json::to_vec(&alert).unwrap_or_default();
+        let _ = stdin.write_all(&json).await;
+    }
+    match tokio::time::timeout(ALERT_TIMEOUT, child.wait_with_output()).await {
+        Ok(Ok(out)) if out.status.success() => info!(event = alert.event, "alert sent"),
+        Ok(Ok(out)) => {
+            error!(event = alert.event, status = %out.status, stderr = %String::from_utf8_lossy(&out.stderr).trim(), "the alert command failed")
+        }
+        Ok(Err(e)) => error!(event = alert.event, error = %e, "the alert command failed"),
+        Err(_) => error!(
+            event = alert.event,
+            "the alert command did not finish within 60 s; killed"
+        ),
     }
 }

@@ -19,6 +19,21 @@ use std::path::{Path, PathBuf};
 
 pub use imp::{kill_verified, Signals, WallTimer};
 
+/// How often `wait_exit` looks where it cannot wait on the process itself.
+const EXIT_POLL: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Returns when the process `id` has exited (a zombie counts as exited). On Linux this waits
+/// on a pidfd and costs nothing while the process runs; elsewhere it checks every 2 seconds.
+pub async fn wait_exit(id: ProcId) {
+    #[cfg(target_os = "linux")]
+    if imp::wait_exit(id).await.is_ok() {
+        return;
+    }
+    while crate::process::is_running(id) {
+        tokio::time::sleep(EXIT_POLL).await;
+    }
+}
+
 /// A request from the OS to the daemon.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OsEvent {

@@ -208,3 +208,32 @@ async fn bounded_sleep(deadline: chrono::DateTime<chrono::Utc>, max: std::time::
         .unwrap_or(std::time::Duration::ZERO);
     tokio::time::sleep(left.min(max)).await
 }
+
+/// Returns when the process `id` exits, waiting on a pidfd (which becomes readable when the
+/// process ends): no polling. `Err` when a pidfd cannot be had; the caller then polls.
+#[cfg(target_os = "linux")]
+pub(super) async fn wait_exit(id: ProcId) -> std::io::Result<()> {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    // SAFETY: plain syscall with integer arguments.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, id.pid as libc::pid_t, 0) };
+    if fd < 0 {
+        let err = std::io::Error::last_os_error();
+        return if err.raw_os_error() == Some(libc::ESRCH) {
+            Ok(()) // already gone
+        } else {
+            Err(err)
+        };
+    }
+    // SAFETY: the kernel just gave us this descriptor.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
+    if identify(id.pid) != Some(id) {
+        return Ok(()); // the PID is gone or now another process's
+    }
+    // SAFETY: the OwnedFd moves into the AsyncFd and stays open for its whole life.
+    let fd = unsafe {
+        tokio::io::unix::AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE)
+    }
+    .map_err(std::io::Error::from)?;
+    let _ready = fd.readable().await?;
+    Ok(())
+}

@@ -1,0 +1,330 @@
+//! Crash supervision, repeated stop requests, keep-alive services and alerts, with the real
+//! daemon and the demo worker. Bounds are generous: 2 noisy cores.
+
+use pacs_warden::process::{identify, kill_verified, Snapshot};
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const WARDEN: &str = env!("CARGO_BIN_EXE_pacs-warden");
+const WORKER: &str = env!("CARGO_BIN_EXE_pacs-demo-worker");
+const PATIENCE: Duration = Duration::from_secs(40);
+
+fn q(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+struct Setup {
+    dir: tempfile::TempDir,
+    tag: String,
+}
+
+impl Setup {
+    fn new(tag: &str) -> Setup {
+        Setup {
+            dir: tempfile::Builder::new()
+                .prefix("supervise ")
+                .tempdir()
+                .unwrap(),
+            tag: format!("{tag}-{}", std::process::id()),
+        }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// A worker entry named `name` running the demo worker with `run_args`.
+    fn worker(&self, name: &str, run_args: &str, extra: &str) -> String {
+        let w = q(WORKER);
+        format!(
+            "  - name: {name}\n    match: {{image: pacs-demo-worker, args_contain: \"--name {tag}-{name} \"}}\n    pidfile: {name}.pid\n    stop:\n      command: [{w}, stop, --pidfile, {name}.pid]\n      grace: 5s\n    start:\n      command: [{w}, run, --name, {tag}-{name}, --pidfile, {name}.pid{run_args}]\n{extra}",
+            tag = self.tag
+        )
+    }
+
+    fn write(&self, text: &str) {
+        std::fs::write(self.path("schedule.yaml"), text).unwrap();
+    }
+
+    fn alert_yaml(&self) -> String {
+        format!(
+            "alert:\n  command: [{}, record, --out, alerts.txt]\n",
+            q(WORKER)
+        )
+    }
+
+    /// The root process of worker `name`, if it runs.
+    fn root(&self, name: &str) -> Option<pacs_warden::process::ProcId> {
+        let needle = format!("run --name {}-{name} ", self.tag);
+        Snapshot::take()
+            .processes
+            .iter()
+            .find(|p| format!("{} ", p.cmdline_text()).contains(&needle))
+            .map(|p| p.id)
+    }
+
+    fn start(&self) -> Daemon {
+        let mut child = Command::new(WARDEN)
+            .args(["run", "--config"])
+            .arg(self.path("schedule.yaml"))
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let lines = Arc::new(Mutex::new(Vec::<String>::new()));
+        let sink = Arc::clone(&lines);
+        let stderr = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                sink.lock().unwrap().push(line);
+            }
+        });
+        Daemon {
+            child,
+            lines,
+            seen: 0,
+        }
+    }
+}
+
+impl Drop for Setup {
+    fn drop(&mut self) {
+        for p in Snapshot::take().processes {
+            if p.cmdline_text().contains(&self.tag) {
+                let _ = kill_verified(p.id);
+            }
+        }
+    }
+}
+
+struct Daemon {
+    child: Child,
+    lines: Arc<Mutex<Vec<String>>>,
+    seen: usize,
+}
+
+impl Daemon {
+    fn expect(&mut self, needle: &str) -> String {
+        let t0 = Instant::now();
+        loop {
+            {
+                let lines = self.lines.lock().unwrap();
+                if let Some(i) = lines[self.seen..].iter().position(|l| l.contains(needle)) {
+                    self.seen += i + 1;
+                    return lines[self.seen - 1].clone();
+                }
+            }
+            assert!(
+                t0.elapsed() < PATIENCE,
+                "no log line with {needle:?}; log:\n{}",
+                self.lines.lock().unwrap().join("\n")
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+const FAR: &str = "timezone: UTC\nqueries:\n  - name: q\n    cron: \"0 0 3 * * *\"\n";
+
+#[test]
+fn a_killed_worker_comes_back_and_the_backoff_grows() {
+    let s = Setup::new("crash");
+    s.write(&format!(
+        "{FAR}workers:\n{}",
+        s.worker("w", ", --children, \"1\"", "")
+    ));
+    let mut d = s.start();
+    d.expect("restart done: was not running; started pid");
+    let first = s.root("w").expect("worker running");
+
+    let killed_at = Instant::now();
+    kill_verified(first).unwrap();
+    d.expect("the worker exited unexpectedly (crash)");
+    let detected = killed_at.elapsed();
+    let retry = d.expect("starting it again in");
+    assert!(
+        retry.contains("it crashed; starting it again in 1s"),
+        "{retry}"
+    );
+    d.expect("restart done:");
+    let second = s.root("w").expect("worker running again");
+    assert_ne!(first, second);
+    // Noticed within 5 s (a pidfd on Linux: at once), back after the 1 s backoff.
+    assert!(
+        detected < Duration::from_secs(5),
+        "noticed after {detected:?}"
+    );
+    assert!(killed_at.elapsed() < Duration::from_secs(15));
+    assert!(identify(first.pid).is_none());
+
+    // A second crash soon after: the wait doubles.
+    kill_verified(second).unwrap();
+    let retry = d.expect("starting it again in");
+    assert!(retry.contains("starting it again in 2s"), "{retry}");
+    d.expect("restart done:");
+    assert!(s.root("w").is_some());
+
+    let out = Command::new(WARDEN)
+        .args(["status", "--config"])
+        .arg(s.path("schedule.yaml"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("supervision: 2 crash restarts, 2 failures in a row, backoff 2s, last crash"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_worker_that_keeps_failing_to_start_is_retried_with_growing_waits_and_alerts() {
+    let s = Setup::new("flaky");
+    // Exits 200 ms after every start: each start fails its settle check.
+    s.write(&format!(
+        "{FAR}{}workers:\n{}",
+        s.alert_yaml(),
+        s.worker("w", ", --exit-after, 200ms", "")
+    ));
+    let mut d = s.start();
+    for wait in ["1s", "2s", "4s"] {
+        let line = d.expect("starting it again in");
+        assert!(
+            line.contains(&format!("the restart failed; starting it again in {wait}")),
+            "{line}"
+        );
+    }
+    let alerts = std::fs::read_to_string(s.path("alerts.txt")).unwrap();
+    assert!(
+        alerts.contains("PACS_WARDEN_EVENT=restart_failed"),
+        "{alerts}"
+    );
+    assert!(alerts.contains("PACS_WARDEN_WORKER=w\n"), "{alerts}");
+    assert!(alerts.contains("\"event\":\"restart_failed\""), "{alerts}");
+    assert!(alerts.contains("exited within"), "{alerts}");
+}
+
+#[test]
+fn a_keep_alive_service_is_not_restarted_on_schedule_but_after_a_crash() {
+    let s = Setup::new("flower");
+    s.write(&format!(
+        "timezone: UTC\nlead: 1s\nqueries:\n  - name: q\n    cron: \"*/3 * * * * *\"\nworkers:\n{}{}",
+        s.worker("celery", "", ""),
+        s.worker("flower", "", "    restart_before_queries: false\n")
+    ));
+    let mut d = s.start();
+    d.expect("boot restart");
+    d.expect("restart done:");
+    d.expect("restart done:");
+    let flower = s.root("flower").unwrap();
+    let celery = s.root("celery").unwrap();
+    for _ in 0..2 {
+        d.expect("restart due");
+        d.expect("restart done:");
+    }
+    assert_eq!(
+        s.root("flower"),
+        Some(flower),
+        "the keep-alive service was restarted on schedule"
+    );
+    assert_ne!(
+        s.root("celery"),
+        Some(celery),
+        "the worker was not restarted on schedule"
+    );
+    kill_verified(flower).unwrap();
+    let crash = d.expect("the worker exited unexpectedly (crash)");
+    assert!(crash.contains("worker=flower"), "{crash}");
+    let t0 = Instant::now();
+    loop {
+        if s.root("flower").is_some_and(|p| p != flower) {
+            break;
+        }
+        assert!(t0.elapsed() < PATIENCE, "flower did not come back");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn an_invalid_edit_raises_an_alert() {
+    let s = Setup::new("alert");
+    let good = format!(
+        "{FAR}restart_at_boot: false\n{}workers:\n{}",
+        s.alert_yaml(),
+        s.worker("w", "", "")
+    );
+    s.write(&good);
+    let mut d = s.start();
+    d.expect("next restarts");
+    s.write(&good.replace("cron: \"0 0 3 * * *\"", "cron: \"61 * * * *\""));
+    d.expect("the edited schedule is invalid");
+    let t0 = Instant::now();
+    let alerts = loop {
+        let text = std::fs::read_to_string(s.path("alerts.txt")).unwrap_or_default();
+        if text.contains("stdin=") {
+            break text;
+        }
+        assert!(t0.elapsed() < PATIENCE, "no alert was recorded");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(
+        alerts.contains("PACS_WARDEN_EVENT=schedule_rejected"),
+        "{alerts}"
+    );
+    assert!(
+        alerts.contains("queries[0].cron: `61 * * * *`: minute field: 61 is out of range"),
+        "{alerts}"
+    );
+    assert!(
+        alerts.contains("\"event\":\"schedule_rejected\""),
+        "{alerts}"
+    );
+}
+
+#[test]
+fn the_stop_command_is_repeated_and_a_worker_that_finishes_later_is_not_killed() {
+    let s = Setup::new("repeat");
+    // The worker misses the first two stop requests (busy), then obeys the third.
+    s.write(&format!(
+        "{FAR}workers:\n{}",
+        s.worker("w", ", --ignore-stops, \"2\"", "").replace(
+            "      grace: 5s\n",
+            "      grace: 20s\n      repeat: 400ms\n"
+        )
+    ));
+    let cfg = s.path("schedule.yaml");
+    let run = |args: &[&str]| {
+        Command::new(WARDEN)
+            .args(args)
+            .arg("--config")
+            .arg(&cfg)
+            .output()
+            .unwrap()
+    };
+    assert_eq!(run(&["restart"]).status.code(), Some(0));
+    let old = s.root("w").unwrap();
+    let out = run(&["restart"]);
+    assert_eq!(out.status.code(), Some(0));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stdout.contains("] exited after"),
+        "not killed: {stdout}\n{stderr}"
+    );
+    assert_eq!(
+        stderr.matches("sending the stop command again").count(),
+        2,
+        "{stderr}"
+    );
+    assert!(identify(old.pid).is_none());
+}
