@@ -353,12 +353,26 @@ impl Steps<'_> {
                     }
                 }
             }
+            None if self.worker.stop.signal.is_some() => None,
             None => {
                 info!(worker = %w, grace = ?self.worker.stop.grace, "no stop command; waiting out grace before killing");
                 None
             }
         };
 
+        if let Some(signal) = self.worker.stop.signal {
+            // To the top of each tree only: a pool's children are the parent's to stop.
+            let top = found
+                .roots
+                .iter()
+                .filter(|(p, _)| !found.tree.iter().any(|t| Some(t.id.pid) == p.parent));
+            for (p, _) in top {
+                match crate::os::stop_signal(p.id, signal) {
+                    Ok(()) => info!(worker = %w, pid = p.id.pid, ?signal, "sent the stop signal"),
+                    Err(e) => warn!(worker = %w, error = %e, "cannot send the stop signal"),
+                }
+            }
+        }
         let grace = self.worker.stop.grace;
         let mut running = ids.clone();
         let mut last_sent = Instant::now();

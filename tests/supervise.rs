@@ -328,3 +328,47 @@ fn the_stop_command_is_repeated_and_a_worker_that_finishes_later_is_not_killed()
     );
     assert!(identify(old.pid).is_none());
 }
+
+#[cfg(unix)]
+#[test]
+fn a_stop_signal_ends_the_worker_without_waiting_out_grace() {
+    let s = Setup::new("signal");
+    // No stop command: only SIGTERM to the verified worker process, then up to 30 s of grace.
+    s.write(&format!(
+        "{FAR}workers:\n{}",
+        s.worker("w", "", "")
+            .replace(
+                "      grace: 5s\n",
+                "      signal: TERM\n      grace: 30s\n"
+            )
+            .replace(
+                &format!("      command: [{}, stop, --pidfile, w.pid]\n", q(WORKER)),
+                ""
+            )
+    ));
+    let cfg = s.path("schedule.yaml");
+    let run = || {
+        Command::new(WARDEN)
+            .args(["restart", "--config"])
+            .arg(&cfg)
+            .output()
+            .unwrap()
+    };
+    assert_eq!(run().status.code(), Some(0));
+    let old = s.root("w").unwrap();
+    let t0 = Instant::now();
+    let out = run();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("sent the stop signal"));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("] exited after"));
+    assert!(
+        t0.elapsed() < Duration::from_secs(15),
+        "grace was waited out"
+    );
+    assert!(identify(old.pid).is_none());
+}

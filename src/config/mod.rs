@@ -135,9 +135,23 @@ pub struct StopSpec {
     pub command: Option<Vec<String>>,
     /// How long to wait for the worker's processes to exit before killing them.
     pub grace: Duration,
+    /// Also send this signal to the worker's own processes to ask it to stop (Unix only).
+    pub signal: Option<StopSignal>,
     /// Send the stop command again this often while waiting (a busy solo Celery worker reads
     /// control messages only between tasks, and they expire).
     pub repeat: Option<Duration>,
+}
+
+/// A signal that asks a worker to stop (Unix).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopSignal {
+    /// Celery: warm shutdown (finish the running task).
+    Term,
+    /// Huey: graceful stop.
+    Int,
+    /// Celery: cold shutdown (the running task is lost).
+    Quit,
+    Hup,
 }
 
 #[derive(Debug, Clone)]

@@ -7,7 +7,7 @@
 use super::yaml::{self, Key, Node, Pos, Value};
 use super::{
     AlertSpec, Days, LogSpec, Problem, ProcessMatch, Query, ReadySpec, Rotation, Schedule,
-    StartSpec, StopSpec, When, Worker, ZoneSource,
+    StartSpec, StopSignal, StopSpec, When, Worker, ZoneSource,
 };
 use crate::cron::CronSpec;
 use chrono::{NaiveTime, Weekday};
@@ -49,7 +49,7 @@ const WORKER_KEYS: &[&str] = &[
     "restart_before_queries",
 ];
 const MATCH_KEYS: &[&str] = &["image", "args_contain"];
-const STOP_KEYS: &[&str] = &["command", "grace", "repeat"];
+const STOP_KEYS: &[&str] = &["command", "signal", "grace", "repeat"];
 const START_KEYS: &[&str] = &["command", "log"];
 const READY_KEYS: &[&str] = &["command", "timeout"];
 
@@ -353,6 +353,32 @@ impl Checker {
                     node.pos,
                     field,
                     format!("expected true or false, found {}", describe(node)),
+                );
+                None
+            }
+        }
+    }
+
+    fn stop_signal(&mut self, node: &Node, field: &str) -> Option<StopSignal> {
+        if cfg!(windows) {
+            self.problem(
+                node.pos,
+                field,
+                "signals are not available on Windows; use stop.command (and grace)",
+            );
+            return None;
+        }
+        let text = node.as_scalar().unwrap_or_default().to_ascii_uppercase();
+        match text.trim_start_matches("SIG") {
+            "TERM" => Some(StopSignal::Term),
+            "INT" => Some(StopSignal::Int),
+            "QUIT" => Some(StopSignal::Quit),
+            "HUP" => Some(StopSignal::Hup),
+            _ => {
+                self.problem(
+                    node.pos,
+                    field,
+                    format!("expected TERM, INT, QUIT or HUP, found {}", describe(node)),
                 );
                 None
             }
@@ -723,6 +749,7 @@ impl Checker {
         let stop = match map.get("stop") {
             None => Some(StopSpec {
                 command: None,
+                signal: None,
                 grace: super::DEFAULT_GRACE,
                 repeat: None,
             }),
@@ -747,8 +774,13 @@ impl Checker {
                             None => None,
                         },
                     };
+                    let signal = match m.get("signal") {
+                        None => Some(None),
+                        Some(n) => self.stop_signal(n, &join(&f, "signal")).map(Some),
+                    };
                     Some(StopSpec {
                         command: command.transpose_all()?,
+                        signal: signal?,
                         grace: grace?,
                         repeat: repeat?,
                     })

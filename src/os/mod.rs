@@ -19,6 +19,24 @@ use std::path::{Path, PathBuf};
 
 pub use imp::{kill_verified, Signals, WallTimer};
 
+/// Sends a stop signal to `id` if it is still that process. Unix only: Windows has no
+/// signals (validation refuses `stop.signal` there).
+pub fn stop_signal(id: ProcId, signal: crate::config::StopSignal) -> Result<(), KillError> {
+    #[cfg(unix)]
+    return imp::stop_signal(id, signal);
+    #[cfg(not(unix))]
+    {
+        let _ = signal;
+        Err(KillError::Os {
+            pid: id.pid,
+            source: std::io::Error::new(
+                std::io::ErrorKind::Unsupported,
+                "signals are not available on Windows",
+            ),
+        })
+    }
+}
+
 /// How often `wait_exit` looks where it cannot wait on the process itself.
 const EXIT_POLL: std::time::Duration = std::time::Duration::from_secs(2);
 

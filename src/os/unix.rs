@@ -18,6 +18,23 @@ pub(super) fn spawn(mut cmd: tokio::process::Command) -> std::io::Result<tokio::
 
 /// Sends SIGKILL to `id` if it is still that process.
 pub fn kill_verified(id: ProcId) -> Result<(), KillError> {
+    signal_verified(id, libc::SIGKILL)
+}
+
+/// Sends a stop signal (`TERM`, `INT`, `QUIT` or `HUP`) to `id` if it is still that process.
+pub(super) fn stop_signal(id: ProcId, signal: crate::config::StopSignal) -> Result<(), KillError> {
+    use crate::config::StopSignal;
+    let sig = match signal {
+        StopSignal::Term => libc::SIGTERM,
+        StopSignal::Int => libc::SIGINT,
+        StopSignal::Quit => libc::SIGQUIT,
+        StopSignal::Hup => libc::SIGHUP,
+    };
+    signal_verified(id, sig)
+}
+
+/// Sends `sig` to `id` if it is still that process (same PID and start time).
+fn signal_verified(id: ProcId, sig: libc::c_int) -> Result<(), KillError> {
     #[cfg(target_os = "linux")]
     {
         // A pidfd pins the process: once open, the PID cannot be reused for another process
@@ -36,7 +53,7 @@ pub fn kill_verified(id: ProcId) -> Result<(), KillError> {
                 libc::syscall(
                     libc::SYS_pidfd_send_signal,
                     fd.as_raw_fd(),
-                    libc::SIGKILL,
+                    sig,
                     std::ptr::null::<libc::siginfo_t>(),
                     0,
                 )
@@ -53,10 +70,7 @@ pub fn kill_verified(id: ProcId) -> Result<(), KillError> {
         return Err(KillError::NotRunning(id.pid));
     }
     // SAFETY: plain syscall.
-    check(
-        unsafe { libc::kill(id.pid as libc::pid_t, libc::SIGKILL) },
-        id.pid,
-    )
+    check(unsafe { libc::kill(id.pid as libc::pid_t, sig) }, id.pid)
 }
 
 fn check(rc: i32, pid: u32) -> Result<(), KillError> {
