@@ -372,3 +372,39 @@ fn a_stop_signal_ends_the_worker_without_waiting_out_grace() {
     );
     assert!(identify(old.pid).is_none());
 }
+
+#[test]
+fn a_worker_not_ready_when_its_query_begins_raises_an_alert() {
+    let s = Setup::new("notready");
+    let ready = format!(
+        "    ready:\n      command: [{}, ping, --pidfile, w.pid]\n      timeout: 1s\n    supervise: false\n",
+        q(WORKER)
+    );
+    // Never ready; a query every 4 s with a 2 s lead; no boot restart.
+    s.write(&format!(
+        "timezone: UTC\nlead: 2s\nrestart_at_boot: false\n{}queries:\n  - name: q\n    cron: \"*/4 * * * * *\"\nworkers:\n{}",
+        s.alert_yaml(),
+        s.worker("w", ", --ready-after, 1h", &ready)
+    ));
+    let mut d = s.start();
+    d.expect("restart due");
+    d.expect("restart failed:");
+    let line = d.expect("is starting but worker w is not ready");
+    assert!(
+        line.contains("query q is starting but worker w is not ready (its last restart failed)"),
+        "{line}"
+    );
+    let t0 = Instant::now();
+    loop {
+        let text = std::fs::read_to_string(s.path("alerts.txt")).unwrap_or_default();
+        if text.contains("PACS_WARDEN_EVENT=not_ready_at_query") {
+            assert!(text.contains("PACS_WARDEN_EVENT=restart_failed"), "{text}");
+            break;
+        }
+        assert!(
+            t0.elapsed() < PATIENCE,
+            "no not_ready_at_query alert: {text}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

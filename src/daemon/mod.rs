@@ -173,6 +173,7 @@ pub async fn run(
         watchers: JoinSet::new(),
         watching: HashMap::new(),
         supervision: HashMap::new(),
+        query_checks: Vec::new(),
     };
     d.store = Some(Store::new(d.schedule.state_dir()));
     info!(
@@ -215,6 +216,7 @@ pub async fn run(
             d.run_due(&to_run);
             d.log_next(&timeline, "next restart");
         }
+        d.check_queries(now);
 
         // Sleep until the next restart by the wall clock. The timer also wakes when the clock
         // is stepped; where it cannot (not Linux), it wakes at least every MAX_SLEEP.
@@ -222,6 +224,13 @@ pub async fn run(
             Some(next) => next.at,
             None => d.clock.now() + TimeDelta::days(1),
         };
+        // Also wake when a query served by a restart begins, to check its workers are ready.
+        let wake_at = d
+            .query_checks
+            .iter()
+            .map(|c| c.at)
+            .min()
+            .map_or(wake_at, |q| q.min(wake_at));
         let next_retry = d.next_retry();
         tokio::select! {
             _ = timer.sleep_until(wake_at, MAX_SLEEP) => {}
@@ -277,6 +286,15 @@ struct Daemon {
     watchers: JoinSet<(String, ProcId)>,
     watching: HashMap<String, (ProcId, AbortHandle)>,
     supervision: HashMap<String, Supervision>,
+    /// Queries served by restarts already run, to check at their start.
+    query_checks: Vec<QueryCheck>,
+}
+
+/// A query whose workers must be ready when it begins.
+struct QueryCheck {
+    at: DateTime<Utc>,
+    query: String,
+    workers: Vec<String>,
 }
 
 /// What a finished sequence reports back to the loop.
@@ -368,6 +386,21 @@ impl Daemon {
     fn run_due(&mut self, due: &[(Restart, TimeDelta)]) {
         let mut workers: Vec<usize> = Vec::new();
         for (restart, late) in due {
+            let needs: Vec<String> = self
+                .schedule
+                .worker_names(&restart.workers(&self.schedule))
+                .into_iter()
+                .map(String::from)
+                .collect();
+            for fire in &restart.fires {
+                if !self.dry_run && !needs.is_empty() {
+                    self.query_checks.push(QueryCheck {
+                        at: fire.at,
+                        query: self.schedule.queries[fire.query].name.clone(),
+                        workers: needs.clone(),
+                    });
+                }
+            }
             info!(
                 restart_at = %self.local(restart.at),
                 late_ms = late.num_microseconds().unwrap_or(i64::MAX) as f64 / 1000.0,
@@ -461,6 +494,44 @@ impl Daemon {
             }
         }
         self.save_supervision(&done.worker);
+    }
+
+    /// At a served query's start: alert for each of its workers that is not ready (its last
+    /// restart failed or is still running, or its process is gone).
+    fn check_queries(&mut self, now: DateTime<Utc>) {
+        let (due, later): (Vec<QueryCheck>, Vec<QueryCheck>) =
+            self.query_checks.drain(..).partition(|c| c.at <= now);
+        self.query_checks = later;
+        if due.is_empty() {
+            return;
+        }
+        let state = self.store().read();
+        for check in due {
+            for name in &check.workers {
+                let saved = state.workers.get(name);
+                let ok = saved.and_then(|w| w.last.as_ref()).is_some_and(|l| l.ok);
+                let alive = saved
+                    .and_then(|w| w.started)
+                    .is_some_and(process::is_running);
+                let restarting = self.in_flight.contains(name);
+                if ok && alive && !restarting {
+                    continue;
+                }
+                let message = format!(
+                    "query {} is starting but worker {name} is not ready ({})",
+                    check.query,
+                    if restarting {
+                        "its restart is still running"
+                    } else if !alive {
+                        "it is not running"
+                    } else {
+                        "its last restart failed"
+                    }
+                );
+                error!(worker = %name, query = %check.query, "{message}");
+                self.alert("not_ready_at_query", Some(name), &message);
+            }
+        }
     }
 
     /// Waits (in the background) for `id`, `name`'s worker process, to exit.
@@ -675,7 +746,7 @@ impl Daemon {
 /// An alert as `alert.command` receives it (JSON on stdin; also `PACS_WARDEN_*` variables).
 #[derive(Debug, Clone, Serialize)]
 pub struct Alert {
-    /// `restart_failed`, `supervision_gave_up` or `schedule_rejected`.
+    /// `restart_failed`, `not_ready_at_query`, `supervision_gave_up` or `schedule_rejected`.
     pub event: &'static str,
     pub worker: Option<String>,
     pub message: String,
