@@ -700,3 +700,80 @@ pub fn describe(schedule: &Schedule, worker: &Worker, store: &Store) -> String {
     }
     out
 }
+
+/// How long one busy probe may take.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Asks whether `worker` is in the middle of work, with its `busy` command. Anything but a
+/// clear "idle" answer counts as busy: a solo Celery worker does not answer while it works.
+/// Returns `None` when the worker has no `busy` probe.
+pub async fn is_busy(schedule: &Schedule, worker: &Worker) -> Option<(bool, String)> {
+    let busy = worker.busy.as_ref()?;
+    let steps = Steps {
+        schedule,
+        worker,
+        store: &Store::new(schedule.state_dir()),
+    };
+    let command = steps.command(&busy.command);
+    let answer = match steps.spawn_helper(&command, true) {
+        Err(e) => (true, format!("cannot run the busy probe: {e}")),
+        Ok(child) => match tokio::time::timeout(PROBE_TIMEOUT, child.wait_with_output()).await {
+            Err(_) => (true, "no answer within 30 s".to_string()),
+            Ok(Err(e)) => (true, format!("the busy probe failed: {e}")),
+            Ok(Ok(out)) if !out.status.success() => {
+                (true, format!("no answer (exit status {})", out.status))
+            }
+            Ok(Ok(out)) => {
+                let text = String::from_utf8_lossy(&out.stdout);
+                match busy.idle_when {
+                    crate::config::IdleWhen::ExitZero => (false, "idle".to_string()),
+                    crate::config::IdleWhen::CeleryActiveEmpty => {
+                        if celery_active_is_empty(&text) {
+                            (false, "idle (no active tasks)".to_string())
+                        } else {
+                            (true, format!("active tasks: {}", text.trim()))
+                        }
+                    }
+                }
+            }
+        },
+    };
+    Some(answer)
+}
+
+/// Whether `celery inspect active --json` output says no task is running: a JSON object whose
+/// every value is an empty list. Anything else (tasks, or output it cannot read) is "busy".
+fn celery_active_is_empty(text: &str) -> bool {
+    let Some(start) = text.find('{') else {
+        return false;
+    };
+    match serde_json::from_str::<serde_json::Value>(text[start..].trim()) {
+        Ok(serde_json::Value::Object(nodes)) => {
+            !nodes.is_empty()
+                && nodes
+                    .values()
+                    .all(|v| v.as_array().is_some_and(|a| a.is_empty()))
+        }
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::celery_active_is_empty;
+
+    #[test]
+    fn celery_inspect_active_output() {
+        assert!(celery_active_is_empty(r#"{"default@host": []}"#));
+        assert!(celery_active_is_empty(
+            "->  x\n{\"a@h\": [], \"b@h\": []}\n"
+        ));
+        assert!(!celery_active_is_empty(
+            r#"{"default@host": [{"id": "1", "name": "openrem.qr", "args": []}]}"#
+        ));
+        assert!(!celery_active_is_empty("{}"));
+        assert!(!celery_active_is_empty(
+            "Error: No nodes replied within time constraint"
+        ));
+    }
+}

@@ -408,3 +408,47 @@ fn a_worker_not_ready_when_its_query_begins_raises_an_alert() {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// A worker with a busy probe (`pacs-demo-worker active`), queries every 8 s with a 4 s lead.
+fn busy_schedule(s: &Setup) -> String {
+    let busy = format!(
+        "    busy:\n      command: [{}, active, --pidfile, w.pid]\n      idle_when: celery-active-empty\n      every: 500ms\n",
+        q(WORKER)
+    );
+    format!(
+        "timezone: UTC\nlead: 4s\nqueries:\n  - name: q\n    cron: \"*/8 * * * * *\"\nworkers:\n{}",
+        s.worker("w", "", &busy)
+    )
+}
+
+#[test]
+fn a_busy_worker_s_planned_restart_waits_until_it_is_idle() {
+    let s = Setup::new("busy");
+    s.write(&busy_schedule(&s));
+    let mut d = s.start();
+    d.expect("restart done: was not running"); // boot restart (not probed)
+    let first = s.root("w").unwrap();
+    std::fs::write(s.path("w.pid.busy"), "busy").unwrap();
+    d.expect("restart due");
+    d.expect("worker is busy; restart deferred");
+    assert_eq!(s.root("w"), Some(first), "restarted while busy");
+    d.expect("worker is busy; restart deferred");
+    std::fs::remove_file(s.path("w.pid.busy")).unwrap();
+    d.expect("worker is idle; restarting it now");
+    d.expect("restart done:");
+    assert_ne!(s.root("w"), Some(first));
+}
+
+#[test]
+fn a_worker_still_busy_when_its_query_begins_is_restarted_gracefully_then() {
+    let s = Setup::new("stillbusy");
+    s.write(&busy_schedule(&s));
+    let mut d = s.start();
+    d.expect("restart done: was not running");
+    std::fs::write(s.path("w.pid.busy"), "busy").unwrap();
+    d.expect("restart due");
+    d.expect("worker is busy; restart deferred");
+    let line = d.expect("still busy, and its query begins now: restarting anyway");
+    assert!(line.contains("worker=w"), "{line}");
+    d.expect("restart done:");
+}

@@ -13,6 +13,10 @@
 //!   exits 0 when the worker named in P runs and is ready, 69 otherwise (like `celery inspect
 //!   ping`).
 //!
+//! `pacs-demo-worker active --pidfile P`
+//!   like `celery inspect active --json` for a solo worker: prints `{"demo@host": []}` when the
+//!   worker runs and is idle; no answer (exit 69) while the file `P.busy` exists (busy) or when
+//!   it does not run.
 //! `pacs-demo-worker record --out FILE`
 //!   appends its `PACS_WARDEN_*` environment variables and its stdin to FILE (an alert command
 //!   for tests).
@@ -85,6 +89,7 @@ fn main() -> ExitCode {
         "ping" => ping(&mut args),
         "child" => child(&mut args),
         "record" => record(&mut args),
+        "active" => active(&mut args),
         other => die(&format!("unknown command {other}")),
     }
 }
@@ -255,4 +260,17 @@ fn record(args: &mut Args) -> ExitCode {
     f.write_all(text.as_bytes())
         .unwrap_or_else(|e| die(&e.to_string()));
     ExitCode::SUCCESS
+}
+
+fn active(args: &mut Args) -> ExitCode {
+    let pidfile = pidfile(args);
+    args.finish();
+    let alive = read_pid(&pidfile).is_some_and(|pid| pacs_warden::process::identify(pid).is_some());
+    if alive && !sidecar(&pidfile, ".busy").exists() {
+        println!("{{\"demo@host\": []}}");
+        ExitCode::SUCCESS
+    } else {
+        eprintln!("Error: No nodes replied within time constraint");
+        ExitCode::from(69)
+    }
 }

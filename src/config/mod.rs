@@ -113,6 +113,8 @@ pub struct Worker {
     pub stop: StopSpec,
     pub start: StartSpec,
     pub ready: Option<ReadySpec>,
+    /// Before a planned restart, ask whether the worker is busy; if so, wait.
+    pub busy: Option<BusySpec>,
     /// Start the worker again when it dies between planned restarts.
     pub supervise: bool,
     /// Restart it before queries; `false` makes it a keep-alive service (Flower, say): started
@@ -140,6 +142,26 @@ pub struct StopSpec {
     /// Send the stop command again this often while waiting (a busy solo Celery worker reads
     /// control messages only between tasks, and they expire).
     pub repeat: Option<Duration>,
+}
+
+/// How to ask a worker whether it is in the middle of work.
+#[derive(Debug, Clone)]
+pub struct BusySpec {
+    pub command: Vec<String>,
+    pub idle_when: IdleWhen,
+    /// How often to ask again while it is busy.
+    pub every: Duration,
+}
+
+/// How to read the busy probe's answer. Any failure to answer (non-zero exit, no reply in
+/// time) means busy: a solo Celery worker does not answer while it runs a task.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdleWhen {
+    /// Idle when the command exits 0.
+    ExitZero,
+    /// Idle when it exits 0 and prints a JSON object whose values are all empty lists, as
+    /// `celery inspect active --json` does for an idle worker: `{"default@host": []}`.
+    CeleryActiveEmpty,
 }
 
 /// A signal that asks a worker to stop (Unix).

@@ -6,8 +6,8 @@
 
 use super::yaml::{self, Key, Node, Pos, Value};
 use super::{
-    AlertSpec, Days, LogSpec, Problem, ProcessMatch, Query, ReadySpec, Rotation, Schedule,
-    StartSpec, StopSignal, StopSpec, When, Worker, ZoneSource,
+    AlertSpec, BusySpec, Days, IdleWhen, LogSpec, Problem, ProcessMatch, Query, ReadySpec,
+    Rotation, Schedule, StartSpec, StopSignal, StopSpec, When, Worker, ZoneSource,
 };
 use crate::cron::CronSpec;
 use chrono::{NaiveTime, Weekday};
@@ -47,7 +47,9 @@ const WORKER_KEYS: &[&str] = &[
     "ready",
     "supervise",
     "restart_before_queries",
+    "busy",
 ];
+const BUSY_KEYS: &[&str] = &["command", "idle_when", "every"];
 const MATCH_KEYS: &[&str] = &["image", "args_contain"];
 const STOP_KEYS: &[&str] = &["command", "signal", "grace", "repeat"];
 const START_KEYS: &[&str] = &["command", "log"];
@@ -821,6 +823,46 @@ impl Checker {
             }
         };
 
+        let busy = match map.get("busy") {
+            None => Some(None),
+            Some(n) => {
+                let f = join(field, "busy");
+                self.map(n, &f, BUSY_KEYS).and_then(|m| {
+                    let command = self
+                        .required(&m, "command", &f)
+                        .and_then(|c| self.command(c, &join(&f, "command")));
+                    let idle_when = match m.get("idle_when") {
+                        None => Some(IdleWhen::ExitZero),
+                        Some(v) => match v.as_scalar() {
+                            Some("exit-zero") => Some(IdleWhen::ExitZero),
+                            Some("celery-active-empty") => Some(IdleWhen::CeleryActiveEmpty),
+                            _ => {
+                                self.problem(
+                                    v.pos,
+                                    &join(&f, "idle_when"),
+                                    format!(
+                                        "expected exit-zero or celery-active-empty, found {}",
+                                        describe(v)
+                                    ),
+                                );
+                                None
+                            }
+                        },
+                    };
+                    let every = match m.get("every") {
+                        None => Some(Duration::from_secs(30)),
+                        Some(e) => self
+                            .duration(e, &join(&f, "every"))
+                            .filter(|d| !d.is_zero()),
+                    };
+                    Some(Some(BusySpec {
+                        command: command?,
+                        idle_when: idle_when?,
+                        every: every?,
+                    }))
+                })
+            }
+        };
         let supervise = match map.get("supervise") {
             None => Some(true),
             Some(n) => self.boolean(n, &join(field, "supervise")),
@@ -830,6 +872,7 @@ impl Checker {
             Some(n) => self.boolean(n, &join(field, "restart_before_queries")),
         };
         Some(Worker {
+            busy: busy?,
             supervise: supervise?,
             restart_before_queries: restart_before_queries?,
             name: name?,

@@ -174,6 +174,8 @@ pub async fn run(
         watching: HashMap::new(),
         supervision: HashMap::new(),
         query_checks: Vec::new(),
+        deferred: HashMap::new(),
+        probes: JoinSet::new(),
     };
     d.store = Some(Store::new(d.schedule.state_dir()));
     info!(
@@ -232,6 +234,7 @@ pub async fn run(
             .min()
             .map_or(wake_at, |q| q.min(wake_at));
         let next_retry = d.next_retry();
+        let next_probe = d.next_probe();
         tokio::select! {
             _ = timer.sleep_until(wake_at, MAX_SLEEP) => {}
             request = requests.recv() => match request {
@@ -250,6 +253,12 @@ pub async fn run(
                 }
             }
             _ = sleep_until_retry(next_retry) => d.retry_due(),
+            Some(answer) = d.probes.join_next(), if !d.probes.is_empty() => {
+                if let Ok((name, busy, why)) = answer {
+                    d.probed(name, busy, why);
+                }
+            }
+            _ = sleep_until_retry(next_probe) => d.probe_due(),
         }
     }
 
@@ -288,6 +297,17 @@ struct Daemon {
     supervision: HashMap<String, Supervision>,
     /// Queries served by restarts already run, to check at their start.
     query_checks: Vec<QueryCheck>,
+    /// Planned restarts waiting for a busy worker to become idle.
+    deferred: HashMap<String, Deferred>,
+    probes: JoinSet<(String, bool, String)>,
+}
+
+/// A planned restart deferred because its worker was busy.
+struct Deferred {
+    /// Its first query's start: restart then even if still busy.
+    until: DateTime<Utc>,
+    /// When to ask again (`None` while a probe is running).
+    next_probe: Option<tokio::time::Instant>,
 }
 
 /// A query whose workers must be ready when it begins.
@@ -407,13 +427,96 @@ impl Daemon {
                 queries = %self.query_names(restart),
                 "restart due"
             );
+            let first_query = restart
+                .fires
+                .iter()
+                .map(|f| f.at)
+                .min()
+                .unwrap_or(restart.at);
             for w in restart.workers(&self.schedule) {
-                if !workers.contains(&w) {
+                if self.schedule.workers[w].busy.is_some() && !self.dry_run {
+                    // Busy-aware: ask first; the answer arrives in `probed`.
+                    let name = self.schedule.workers[w].name.clone();
+                    let until = self
+                        .deferred
+                        .get(&name)
+                        .map_or(first_query, |d| d.until.min(first_query));
+                    self.deferred.insert(
+                        name,
+                        Deferred {
+                            until,
+                            next_probe: None,
+                        },
+                    );
+                    self.probe(w);
+                } else if !workers.contains(&w) {
                     workers.push(w);
                 }
             }
         }
         self.launch(&workers, "planned");
+    }
+
+    /// Asks (in the background) whether worker `w` is busy.
+    fn probe(&mut self, w: usize) {
+        let schedule = Arc::clone(&self.schedule);
+        self.probes.spawn(async move {
+            let answer = sequence::is_busy(&schedule, &schedule.workers[w]).await;
+            let name = schedule.workers[w].name.clone();
+            let (busy, why) = answer.unwrap_or((false, "no busy probe".into()));
+            (name, busy, why)
+        });
+    }
+
+    /// A busy probe answered.
+    fn probed(&mut self, name: String, busy: bool, why: String) {
+        let Some(w) = self.schedule.workers.iter().position(|x| x.name == name) else {
+            self.deferred.remove(&name);
+            return;
+        };
+        let Some(deferred) = self.deferred.get_mut(&name) else {
+            return;
+        };
+        let now = self.clock.now();
+        if !busy {
+            info!(worker = %name, answer = %why, "worker is idle; restarting it now");
+        } else if now >= deferred.until {
+            warn!(worker = %name, answer = %why, "still busy, and its query begins now: restarting anyway; the stop is graceful (the worker gets `grace` to finish)");
+        } else {
+            let every = self.schedule.workers[w]
+                .busy
+                .as_ref()
+                .map_or(Duration::from_secs(30), |b| b.every);
+            let until = (deferred.until - now).to_std().unwrap_or_default();
+            let wait = every.min(until);
+            deferred.next_probe = Some(tokio::time::Instant::now() + wait);
+            info!(worker = %name, answer = %why, "worker is busy; restart deferred, asking again in {}", crate::report::file_duration(Duration::from_secs(wait.as_secs().max(1))));
+            return;
+        }
+        self.deferred.remove(&name);
+        self.launch(&[w], "planned");
+    }
+
+    fn next_probe(&self) -> Option<tokio::time::Instant> {
+        self.deferred.values().filter_map(|d| d.next_probe).min()
+    }
+
+    fn probe_due(&mut self) {
+        let now = tokio::time::Instant::now();
+        let due: Vec<String> = self
+            .deferred
+            .iter()
+            .filter(|(_, d)| d.next_probe.is_some_and(|t| t <= now))
+            .map(|(n, _)| n.clone())
+            .collect();
+        for name in due {
+            if let Some(d) = self.deferred.get_mut(&name) {
+                d.next_probe = None;
+            }
+            if let Some(w) = self.schedule.workers.iter().position(|x| x.name == name) {
+                self.probe(w);
+            }
+        }
     }
 
     /// Starts the sequences of `workers`, each at most once at a time.
