@@ -1,0 +1,155 @@
+//! End to end, the case pacs-warden exists for: a long task (a PACS retrieve) is running on a
+//! REAL solo Celery worker when the daemon's planned restart comes due. The task must finish
+//! (not be lost or killed) and the worker must be restarted right after it.
+//!
+//! The solo worker cannot read the shutdown request while it works; the daemon sends it again
+//! every `stop.repeat` and waits up to `grace`, watching the worker's processes, so the worker
+//! reads a request once its task ends, exits warmly, and the new worker starts.
+//!
+//! Unix only, like `tests/e2e_celery.rs` (see there), and it needs what `scripts/test`
+//! installs.
+
+#![cfg(unix)]
+
+#[path = "celery/support.rs"]
+mod support;
+
+use pacs_warden::process::identify;
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use support::World;
+
+const WARDEN: &str = env!("CARGO_BIN_EXE_pacs-warden");
+const PATIENCE: Duration = Duration::from_secs(90);
+
+/// Waits for the next daemon log line after `seen` containing `needle`.
+fn wait_for(lines: &Arc<Mutex<Vec<String>>>, seen: &mut usize, needle: &str) -> String {
+    let t0 = Instant::now();
+    loop {
+        {
+            let all = lines.lock().unwrap();
+            if let Some(i) = all[*seen..].iter().position(|l| l.contains(needle)) {
+                *seen += i + 1;
+                return all[*seen - 1].clone();
+            }
+        }
+        assert!(
+            t0.elapsed() < PATIENCE,
+            "no daemon log line with {needle:?}:\n{}",
+            lines.lock().unwrap().join("\n")
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn a_long_task_running_at_a_planned_restart_completes_and_the_worker_is_restarted_after_it() {
+    let world = World::new("90s");
+    let original = std::fs::read_to_string(&world.schedule_path).unwrap();
+    // Resend the shutdown request every 2 s while the worker is busy.
+    let with_repeat =
+        original.replace("      grace: 90s\n", "      grace: 90s\n      repeat: 2s\n");
+    assert_ne!(with_repeat, original);
+    std::fs::write(&world.schedule_path, &with_repeat).unwrap();
+
+    let mut daemon = Command::new(WARDEN)
+        .args(["run", "--config"])
+        .arg(&world.schedule_path)
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines = Arc::new(Mutex::new(Vec::<String>::new()));
+    let sink = Arc::clone(&lines);
+    let stderr = daemon.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            sink.lock().unwrap().push(line);
+        }
+    });
+    struct KillOnDrop(std::process::Child);
+    impl Drop for KillOnDrop {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _daemon = KillOnDrop(daemon);
+    let mut seen = 0;
+
+    // The boot restart starts the worker.
+    wait_for(
+        &lines,
+        &mut seen,
+        "restart done: was not running; started pid",
+    );
+    world.wait_ready(Duration::from_secs(60));
+    let old: Vec<u32> = world.worker_tree().iter().map(|p| p.id.pid).collect();
+    assert!(!old.is_empty());
+
+    // A 12-second task, sent now; its result is awaited by a separate client.
+    let python = world.tools.python.to_string_lossy().into_owned();
+    let client = world
+        .command(&[
+            python,
+            "-c".into(),
+            "from e2e_app import slow; print('result', slow.delay(12).get(timeout=120))".into(),
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(2)); // the task is running
+
+    // A query 8 s from now with a 5 s lead: the planned restart comes due in ~3 s, while the
+    // task still has ~7 s to go.
+    let query_at = chrono::Utc::now() + chrono::TimeDelta::seconds(8);
+    let edited = with_repeat.replace(
+        "queries:\n  - name: q\n    at: [\"06:00\"]\n",
+        &format!(
+            "lead: 5s\nqueries:\n  - name: q\n    at: [\"{}\"]\n",
+            query_at.format("%H:%M:%S")
+        ),
+    );
+    assert_ne!(edited, with_repeat);
+    std::fs::write(&world.schedule_path, &edited).unwrap();
+    wait_for(&lines, &mut seen, "schedule reloaded");
+    let due_at = Instant::now();
+    wait_for(&lines, &mut seen, "restart due");
+
+    // The task finishes and returns its result: it was neither lost nor killed.
+    let out = client.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("result 12"),
+        "the long task did not complete: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // The worker exited by itself after the task (warm shutdown), and was restarted then.
+    let done = wait_for(&lines, &mut seen, "restart done:");
+    assert!(
+        done.contains("exited after"),
+        "the worker was killed: {done}"
+    );
+    assert!(!done.contains("killed"), "{done}");
+    let log = lines.lock().unwrap().join("\n");
+    assert!(
+        log.contains("sending the stop command again"),
+        "the stop request was not repeated while the worker was busy:\n{log}"
+    );
+    // It waited for the task: the restart ended well after it came due.
+    assert!(due_at.elapsed() > Duration::from_secs(3), "{done}");
+    for pid in old {
+        assert!(
+            identify(pid).is_none(),
+            "old worker process {pid} still runs"
+        );
+    }
+    world.wait_ready(Duration::from_secs(60));
+    let ran = world.add(20, 22, Duration::from_secs(30));
+    assert!(ran.ok() && ran.stdout.contains("42"), "{ran}");
+}
