@@ -29,6 +29,19 @@ pub struct WorkerState {
     /// What crash supervision has done (written by the daemon).
     #[serde(default)]
     pub supervision: Option<SupervisionRecord>,
+    /// A planned restart waiting for the busy worker to become idle (written by the daemon).
+    #[serde(default)]
+    pub deferred: Option<DeferralRecord>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct DeferralRecord {
+    pub since: DateTime<Utc>,
+    /// The restart happens by then at the latest (its query's start).
+    pub until: DateTime<Utc>,
+    /// The busy probe's last answer.
+    pub answer: String,
+    pub deferrals: u32,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]

@@ -9,7 +9,7 @@ use crate::daemon::{running_daemon, DaemonInfo};
 use crate::process::Snapshot;
 use crate::report::human_span;
 use crate::sequence::find_worker;
-use crate::state::{SequenceRecord, Store, SupervisionRecord};
+use crate::state::{DeferralRecord, SequenceRecord, Store, SupervisionRecord};
 use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
 use serde::Serialize;
 use std::fmt::Write as _;
@@ -38,6 +38,8 @@ pub struct WorkerStatus {
     pub last_restart: Option<SequenceRecord>,
     /// What crash supervision has done (while a daemon runs or ran).
     pub supervision: Option<SupervisionRecord>,
+    /// A planned restart waiting for the worker to become idle.
+    pub deferred: Option<DeferralRecord>,
 }
 
 #[derive(Debug, Serialize)]
@@ -75,6 +77,7 @@ pub fn gather(schedule: &Schedule, now: DateTime<Utc>) -> Status {
                 started_by_pacs_warden: started.is_some_and(|id| snap.contains(id)),
                 last_restart: saved.and_then(|s| s.last.clone()),
                 supervision: saved.and_then(|s| s.supervision.clone()),
+                deferred: saved.and_then(|s| s.deferred.clone()),
             }
         })
         .collect();
@@ -154,6 +157,22 @@ pub fn render(schedule: &Schedule, s: &Status) -> String {
                 );
             }
             None => out.push_str("  no restart recorded\n"),
+        }
+        if let Some(d) = &w.deferred {
+            let local = |t: DateTime<Utc>| {
+                t.with_timezone(&schedule.timezone)
+                    .format("%Y-%m-%d %H:%M:%S %Z")
+                    .to_string()
+            };
+            let _ = writeln!(
+                out,
+                "  planned restart DEFERRED since {} ({} time{}; busy: {}); restarts by {} at the latest",
+                local(d.since),
+                d.deferrals,
+                if d.deferrals == 1 { "" } else { "s" },
+                d.answer,
+                local(d.until)
+            );
         }
         if let Some(sup) = &w.supervision {
             let _ = writeln!(

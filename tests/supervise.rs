@@ -224,10 +224,17 @@ fn a_keep_alive_service_is_not_restarted_on_schedule_but_after_a_crash() {
     ));
     let mut d = s.start();
     d.expect("boot restart");
-    d.expect("restart done:");
-    d.expect("restart done:");
-    let flower = s.root("flower").unwrap();
-    let celery = s.root("celery").unwrap();
+    let t0 = Instant::now();
+    let (flower, celery) = loop {
+        if let (Some(f), Some(c)) = (s.root("flower"), s.root("celery")) {
+            break (f, c);
+        }
+        assert!(
+            t0.elapsed() < PATIENCE,
+            "the boot restart did not start both"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
     for _ in 0..2 {
         d.expect("restart due");
         d.expect("restart done:");
@@ -433,6 +440,14 @@ fn a_busy_worker_s_planned_restart_waits_until_it_is_idle() {
     d.expect("worker is busy; restart deferred");
     assert_eq!(s.root("w"), Some(first), "restarted while busy");
     d.expect("worker is busy; restart deferred");
+    let out = Command::new(WARDEN)
+        .args(["status", "--config"])
+        .arg(s.path("schedule.yaml"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("planned restart DEFERRED since"), "{text}");
+    assert!(text.contains("busy: no answer (exit status"), "{text}");
     std::fs::remove_file(s.path("w.pid.busy")).unwrap();
     d.expect("worker is idle; restarting it now");
     d.expect("restart done:");

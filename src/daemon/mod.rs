@@ -491,9 +491,12 @@ impl Daemon {
             let wait = every.min(until);
             deferred.next_probe = Some(tokio::time::Instant::now() + wait);
             info!(worker = %name, answer = %why, "worker is busy; restart deferred, asking again in {}", crate::report::file_duration(Duration::from_secs(wait.as_secs().max(1))));
+            let until = deferred.until;
+            self.save_deferral(&name, Some((until, why)));
             return;
         }
         self.deferred.remove(&name);
+        self.save_deferral(&name, None);
         self.launch(&[w], "planned");
     }
 
@@ -737,6 +740,22 @@ impl Daemon {
         }
         if !due.is_empty() {
             self.launch(&due, "supervision");
+        }
+    }
+
+    /// Records (or clears) a worker's deferred restart for `status`.
+    fn save_deferral(&self, name: &str, deferral: Option<(DateTime<Utc>, String)>) {
+        let now = self.clock.now();
+        if let Err(e) = self.store().update(|s| {
+            let w = s.workers.entry(name.to_string()).or_default();
+            w.deferred = deferral.map(|(until, answer)| crate::state::DeferralRecord {
+                since: w.deferred.as_ref().map_or(now, |d| d.since),
+                deferrals: w.deferred.as_ref().map_or(1, |d| d.deferrals + 1),
+                until,
+                answer,
+            });
+        }) {
+            warn!(error = %e, "cannot record the deferral");
         }
     }
 
