@@ -10,6 +10,8 @@
 //! - `process`: process identity (PID + start time), the `match` rule, process trees.
 //! - `os`: the platform seam, the only place with `cfg(unix)`/`cfg(windows)`: detached start,
 //!   verified kill, signals.
+//! - `query_run`: one run of a query pacs-warden runs itself (`command:`), after its workers
+//!   are ready.
 //! - `sequence`: one worker's restart sequence (stop, wait, kill, pid file, start, confirm).
 //! - `daemon`: `run` — the event loop (timers that follow the wall clock, schedule edits,
 //!   signals) and the single-instance lock; `daemon::timeline` decides what is due (pure).
@@ -29,6 +31,7 @@ pub mod logging;
 pub mod os;
 pub mod plan;
 pub mod process;
+pub mod query_run;
 pub mod report;
 pub mod sequence;
 pub mod state;

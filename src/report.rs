@@ -52,9 +52,14 @@ fn local_time(schedule: &Schedule, at: DateTime<Utc>) -> String {
 /// date of its restart). Hot in `plan --until` over a year, so no strftime here.
 fn fire_label(schedule: &Schedule, restart_day: NaiveDate, fire: &crate::plan::Fire) -> String {
     let at = fire.at.with_timezone(&schedule.timezone);
-    let name = &schedule.queries[fire.query].name;
+    let query = &schedule.queries[fire.query];
+    let name = &query.name;
     let mut out = String::with_capacity(name.len() + 20);
     out.push_str(name);
+    // `*`: pacs-warden runs this query itself (`command:`).
+    if query.run.is_some() {
+        out.push('*');
+    }
     out.push(' ');
     if at.date_naive() != restart_day {
         let _ = write!(out, "{} ", at.format("%a %Y-%m-%d"));
@@ -91,6 +96,9 @@ pub fn plan_table(schedule: &Schedule, restarts: &[Restart], from: DateTime<Utc>
     if restarts.is_empty() {
         out.push_str("  none in this range\n");
         return out;
+    }
+    if schedule.queries.iter().any(|q| q.run.is_some()) {
+        out.push_str("(queries marked * are run by pacs-warden itself)\n");
     }
     let rows: Vec<[String; 4]> = restarts
         .iter()
@@ -146,6 +154,8 @@ struct JsonRestart<'a> {
 struct JsonQuery<'a> {
     name: &'a str,
     at: String,
+    /// pacs-warden runs this query itself (`command:`).
+    runs: bool,
 }
 
 fn rfc3339(schedule: &Schedule, at: DateTime<Utc>) -> String {
@@ -169,6 +179,7 @@ pub fn write_plan_json(
                 .map(|f| JsonQuery {
                     name: &schedule.queries[f.query].name,
                     at: rfc3339(schedule, f.at),
+                    runs: schedule.queries[f.query].run.is_some(),
                 })
                 .collect(),
             workers: schedule.worker_names(&r.workers(schedule)),

@@ -18,6 +18,9 @@ use std::path::{Path, PathBuf};
 pub struct State {
     #[serde(default)]
     pub workers: BTreeMap<String, WorkerState>,
+    /// The last run of each query pacs-warden runs itself.
+    #[serde(default)]
+    pub queries: BTreeMap<String, crate::query_run::QueryRecord>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -155,8 +158,8 @@ pub struct WorkerLock {
     _file: File,
 }
 
-/// A worker name made safe for a file name.
-fn sanitize(name: &str) -> String {
+/// A worker or query name made safe for a file name.
+pub(crate) fn sanitize(name: &str) -> String {
     name.chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' {

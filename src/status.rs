@@ -21,7 +21,15 @@ pub struct Status {
     /// The daemon holding this schedule's lock, if one runs.
     pub daemon: Option<DaemonInfo>,
     pub workers: Vec<WorkerStatus>,
+    /// The last run of each query pacs-warden runs itself.
+    pub queries: Vec<QueryStatus>,
     pub next_restarts: Vec<NextRestart>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct QueryStatus {
+    pub name: String,
+    pub last_run: Option<crate::query_run::QueryRecord>,
 }
 
 #[derive(Debug, Serialize)]
@@ -102,6 +110,15 @@ pub fn gather(schedule: &Schedule, now: DateTime<Utc>) -> Status {
         now: rfc3339(schedule, now),
         daemon: running_daemon(store.dir()),
         workers,
+        queries: schedule
+            .queries
+            .iter()
+            .filter(|q| q.run.is_some())
+            .map(|q| QueryStatus {
+                name: q.name.clone(),
+                last_run: state.queries.get(&q.name).cloned(),
+            })
+            .collect(),
         next_restarts,
     }
 }
@@ -192,6 +209,24 @@ pub fn render(schedule: &Schedule, s: &Status) -> String {
                     .unwrap_or_default(),
                 if sup.gave_up { ", GAVE UP" } else { "" }
             );
+        }
+    }
+    for q in &s.queries {
+        match &q.last_run {
+            Some(r) => {
+                let _ = writeln!(
+                    out,
+                    "Query {} (run by pacs-warden): last run {} — {}",
+                    q.name,
+                    r.finished_at
+                        .with_timezone(&schedule.timezone)
+                        .format("%Y-%m-%d %H:%M:%S %Z"),
+                    r.summary
+                );
+            }
+            None => {
+                let _ = writeln!(out, "Query {} (run by pacs-warden): not run yet", q.name);
+            }
         }
     }
     out.push_str("Next restarts:\n");

@@ -102,7 +102,7 @@ fn unknown_keys_are_named_with_the_allowed_ones() {
     );
     assert_problems(
         "timezone: UTC\nqueries:\n  - name: q\n    at: [\"06:00\"]\n    when: now\n",
-        &["F:5:5: queries[0].when: unknown key `when`; allowed keys here: name, cron, at, days, workers"],
+        &["F:5:5: queries[0].when: unknown key `when`; allowed keys here: name, cron, at, days, workers, command, workdir, env, timeout, log, overlap, ready_wait"],
     );
 }
 
@@ -313,10 +313,10 @@ fn plan_json_carries_the_zone_offset() {
         v,
         serde_json::json!([
             {"restart_at": "2026-06-01T06:15:00+01:00",
-             "queries": [{"name": "ct-weekday", "at": "2026-06-01T06:30:00+01:00"}],
+             "queries": [{"name": "ct-weekday", "at": "2026-06-01T06:30:00+01:00", "runs": false}],
              "workers": []},
             {"restart_at": "2026-06-01T06:45:00+01:00",
-             "queries": [{"name": "dx-daily", "at": "2026-06-01T07:00:00+01:00"}],
+             "queries": [{"name": "dx-daily", "at": "2026-06-01T07:00:00+01:00", "runs": false}],
              "workers": []}
         ])
     );

@@ -17,6 +17,8 @@
 //!   like `celery inspect active --json` for a solo worker: prints `{"demo@host": []}` when the
 //!   worker runs and is idle; no answer (exit 69) while the file `P.busy` exists (busy) or when
 //!   it does not run.
+//! `pacs-demo-worker sleep D [--say TEXT] [--exit-code N]`
+//!   prints TEXT, sleeps D and exits N (a stand-in PACS query command).
 //! `pacs-demo-worker record --out FILE`
 //!   appends its `PACS_WARDEN_*` environment variables and its stdin to FILE (an alert command
 //!   for tests).
@@ -90,6 +92,7 @@ fn main() -> ExitCode {
         "child" => child(&mut args),
         "record" => record(&mut args),
         "active" => active(&mut args),
+        "sleep" => sleep(&mut args),
         other => die(&format!("unknown command {other}")),
     }
 }
@@ -273,4 +276,23 @@ fn active(args: &mut Args) -> ExitCode {
         eprintln!("Error: No nodes replied within time constraint");
         ExitCode::from(69)
     }
+}
+
+fn sleep(args: &mut Args) -> ExitCode {
+    if args.rest.is_empty() {
+        die("usage: pacs-demo-worker sleep DURATION [--say TEXT] [--exit-code N]");
+    }
+    let d = args.rest.remove(0);
+    let d = humantime::parse_duration(&d).unwrap_or_else(|e| die(&format!("{d}: {e}")));
+    let say = args.value("--say");
+    let code: u8 = args
+        .value("--exit-code")
+        .map(|c| c.parse().unwrap_or_else(|_| die("--exit-code N")))
+        .unwrap_or(0);
+    args.finish();
+    if let Some(text) = say {
+        println!("{text}");
+    }
+    std::thread::sleep(d);
+    ExitCode::from(code)
 }

@@ -53,6 +53,33 @@ pub struct Query {
     pub when: When,
     /// Indexes into `Schedule::workers` of the workers this query needs.
     pub workers: Vec<usize>,
+    /// The query itself, when pacs-warden runs it (`command:`).
+    pub run: Option<QueryRun>,
+}
+
+/// How pacs-warden runs a query itself.
+#[derive(Debug, Clone)]
+pub struct QueryRun {
+    pub command: Vec<String>,
+    pub workdir: Option<PathBuf>,
+    pub env: Vec<(String, String)>,
+    /// Killed after this long.
+    pub timeout: Duration,
+    /// Output appended here; default `<state dir>/queries/<name>.log`.
+    pub log: Option<PathBuf>,
+    /// What to do when the previous run is still going.
+    pub overlap: Overlap,
+    /// How long to wait for the query's workers to be ready before running anyway.
+    pub ready_wait: Duration,
+}
+
+/// When a query's previous run has not finished at its next time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Overlap {
+    /// Skip this run (logged).
+    Skip,
+    /// Run it as soon as the previous one ends.
+    Wait,
 }
 
 /// When a query runs, in wall-clock time.

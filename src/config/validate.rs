@@ -6,8 +6,8 @@
 
 use super::yaml::{self, Key, Node, Pos, Value};
 use super::{
-    AlertSpec, BusySpec, Days, IdleWhen, LogSpec, Problem, ProcessMatch, Query, ReadySpec,
-    Rotation, Schedule, StartSpec, StopSignal, StopSpec, When, Worker, ZoneSource,
+    AlertSpec, BusySpec, Days, IdleWhen, LogSpec, Overlap, Problem, ProcessMatch, Query, QueryRun,
+    ReadySpec, Rotation, Schedule, StartSpec, StopSignal, StopSpec, When, Worker, ZoneSource,
 };
 use crate::cron::CronSpec;
 use chrono::{NaiveTime, Weekday};
@@ -35,7 +35,22 @@ const TOP_KEYS: &[&str] = &[
 ];
 const ALERT_KEYS: &[&str] = &["command"];
 const LOG_KEYS: &[&str] = &["file", "rotation", "keep", "level"];
-const QUERY_KEYS: &[&str] = &["name", "cron", "at", "days", "workers"];
+const QUERY_KEYS: &[&str] = &[
+    "name",
+    "cron",
+    "at",
+    "days",
+    "workers",
+    "command",
+    "workdir",
+    "env",
+    "timeout",
+    "log",
+    "overlap",
+    "ready_wait",
+];
+/// The keys that only make sense with a query's `command`.
+const QUERY_RUN_KEYS: &[&str] = &["workdir", "env", "timeout", "log", "overlap", "ready_wait"];
 const WORKER_KEYS: &[&str] = &[
     "name",
     "workdir",
@@ -570,10 +585,76 @@ impl Checker {
             None => Some((0..workers.len()).collect()),
             Some(list) => self.worker_refs(list, &join(field, "workers"), workers),
         };
+        let run = match map.get("command") {
+            None => {
+                for key in QUERY_RUN_KEYS {
+                    if let Some(n) = map.get(key) {
+                        self.problem(
+                            n.pos,
+                            &join(field, key),
+                            format!(
+                                "`{key}` goes with `command` (a query pacs-warden runs itself)"
+                            ),
+                        );
+                    }
+                }
+                Some(None)
+            }
+            Some(c) => {
+                let command = self.command(c, &join(field, "command"));
+                let workdir = map
+                    .get("workdir")
+                    .map(|n| self.path(n, &join(field, "workdir")))
+                    .transpose_all();
+                let env = match map.get("env") {
+                    None => Some(Vec::new()),
+                    Some(n) => self.env(n, &join(field, "env")),
+                };
+                let timeout = match map.get("timeout") {
+                    None => Some(Duration::from_secs(12 * 3600)),
+                    Some(n) => self.duration(n, &join(field, "timeout")),
+                };
+                let ready_wait = match map.get("ready_wait") {
+                    None => Some(Duration::from_secs(15 * 60)),
+                    Some(n) => self.duration(n, &join(field, "ready_wait")),
+                };
+                let log = map
+                    .get("log")
+                    .map(|n| self.path(n, &join(field, "log")))
+                    .transpose_all();
+                let overlap = match map.get("overlap") {
+                    None => Some(Overlap::Skip),
+                    Some(n) => match n.as_scalar() {
+                        Some("skip") => Some(Overlap::Skip),
+                        Some("wait") => Some(Overlap::Wait),
+                        _ => {
+                            self.problem(
+                                n.pos,
+                                &join(field, "overlap"),
+                                format!("expected skip or wait, found {}", describe(n)),
+                            );
+                            None
+                        }
+                    },
+                };
+                (|| {
+                    Some(Some(QueryRun {
+                        command: command?,
+                        workdir: workdir?,
+                        env: env?,
+                        timeout: timeout?,
+                        log: log?,
+                        overlap: overlap?,
+                        ready_wait: ready_wait?,
+                    }))
+                })()
+            }
+        };
         Some(Query {
             name: name?,
             when: when?,
             workers: needs?,
+            run: run?,
         })
     }
 

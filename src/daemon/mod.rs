@@ -176,6 +176,10 @@ pub async fn run(
         query_checks: Vec::new(),
         deferred: HashMap::new(),
         probes: JoinSet::new(),
+        queries_checked: DateTime::<Utc>::MIN_UTC,
+        query_runs: JoinSet::new(),
+        queries_running: HashSet::new(),
+        queries_waiting: HashMap::new(),
     };
     d.store = Some(Store::new(d.schedule.state_dir()));
     info!(
@@ -199,6 +203,7 @@ pub async fn run(
     })?;
     d.boot();
     let mut timeline = Timeline::new(d.clock.now());
+    d.queries_checked = timeline.checked();
     d.log_next(&timeline, "next restarts");
 
     loop {
@@ -219,6 +224,7 @@ pub async fn run(
             d.log_next(&timeline, "next restart");
         }
         d.check_queries(now);
+        d.run_due_queries(now);
 
         // Sleep until the next restart by the wall clock. The timer also wakes when the clock
         // is stepped; where it cannot (not Linux), it wakes at least every MAX_SLEEP.
@@ -231,6 +237,7 @@ pub async fn run(
             .query_checks
             .iter()
             .map(|c| c.at)
+            .chain(d.next_query_run())
             .min()
             .map_or(wake_at, |q| q.min(wake_at));
         let next_retry = d.next_retry();
@@ -259,6 +266,11 @@ pub async fn run(
                 }
             }
             _ = sleep_until_retry(next_probe) => d.probe_due(),
+            Some(done) = d.query_runs.join_next(), if !d.query_runs.is_empty() => {
+                if let Ok((name, record)) = done {
+                    d.query_finished(name, record);
+                }
+            }
         }
     }
 
@@ -300,6 +312,13 @@ struct Daemon {
     /// Planned restarts waiting for a busy worker to become idle.
     deferred: HashMap<String, Deferred>,
     probes: JoinSet<(String, bool, String)>,
+    /// Every query run at or before this instant has been started (or skipped).
+    queries_checked: DateTime<Utc>,
+    /// Query runs in progress, by query name.
+    query_runs: JoinSet<(String, crate::query_run::QueryRecord)>,
+    queries_running: HashSet<String>,
+    /// Runs waiting for the previous run of the same query (`overlap: wait`).
+    queries_waiting: HashMap<String, Vec<(usize, DateTime<Utc>)>>,
 }
 
 /// A planned restart deferred because its worker was busy.
@@ -602,6 +621,122 @@ impl Daemon {
         self.save_supervision(&done.worker);
     }
 
+    /// The query runs (queries with `command:`) after `queries_checked`, in time order.
+    fn query_runs_after(
+        &self,
+        after: DateTime<Utc>,
+    ) -> impl Iterator<Item = crate::plan::Fire> + '_ {
+        // A run belongs to a restart up to lead + merge window earlier.
+        let back = TimeDelta::from_std(self.schedule.lead + self.schedule.merge_within)
+            .unwrap_or_default();
+        crate::plan::restarts(&self.schedule, after - back)
+            .flat_map(|r| r.fires)
+            .filter(move |f| f.at > after)
+            .filter(|f| self.schedule.queries[f.query].run.is_some())
+    }
+
+    fn next_query_run(&self) -> Option<DateTime<Utc>> {
+        if !self.schedule.queries.iter().any(|q| q.run.is_some()) {
+            return None;
+        }
+        self.query_runs_after(self.queries_checked)
+            .next()
+            .map(|f| f.at)
+    }
+
+    /// Starts the query runs that came due.
+    fn run_due_queries(&mut self, now: DateTime<Utc>) {
+        if now <= self.queries_checked || !self.schedule.queries.iter().any(|q| q.run.is_some()) {
+            self.queries_checked = self.queries_checked.max(now);
+            return;
+        }
+        let due: Vec<crate::plan::Fire> = self
+            .query_runs_after(self.queries_checked)
+            .take_while(|f| f.at <= now)
+            .collect();
+        self.queries_checked = now;
+        for fire in due {
+            self.start_query(fire.query, fire.at);
+        }
+    }
+
+    fn start_query(&mut self, index: usize, at: DateTime<Utc>) {
+        let query = &self.schedule.queries[index];
+        let name = query.name.clone();
+        if self.dry_run {
+            info!(query = %name, command = ?query.run.as_ref().map(|r| &r.command), "dry run: would run the query now");
+            return;
+        }
+        if self.queries_running.contains(&name) {
+            match query.run.as_ref().map(|r| r.overlap) {
+                Some(crate::config::Overlap::Wait) => {
+                    info!(query = %name, "the previous run is still going; this one waits for it (overlap: wait)");
+                    self.queries_waiting
+                        .entry(name)
+                        .or_default()
+                        .push((index, at));
+                }
+                _ => {
+                    warn!(query = %name, "the previous run is still going; this run is skipped (overlap: skip)");
+                    let record = crate::query_run::QueryRecord {
+                        scheduled_at: at,
+                        started_at: None,
+                        finished_at: self.clock.now(),
+                        outcome: "skipped".into(),
+                        exit_code: None,
+                        duration_seconds: 0.0,
+                        summary: "skipped: the previous run was still going".into(),
+                    };
+                    self.save_query(&name, &record);
+                }
+            }
+            return;
+        }
+        self.queries_running.insert(name.clone());
+        let schedule = Arc::clone(&self.schedule);
+        let clock = Arc::clone(&self.clock);
+        self.query_runs.spawn(async move {
+            let record = crate::query_run::run(schedule, index, at, clock).await;
+            (name, record)
+        });
+    }
+
+    fn query_finished(&mut self, name: String, record: crate::query_run::QueryRecord) {
+        self.queries_running.remove(&name);
+        if record.outcome == "not run" {
+            self.alert(
+                "query_not_run",
+                None,
+                &format!("query {name}: {}", record.summary),
+            );
+        } else if !record.ok() {
+            self.alert(
+                "query_failed",
+                None,
+                &format!("query {name}: {}", record.summary),
+            );
+        }
+        self.save_query(&name, &record);
+        let next = self.queries_waiting.get_mut(&name).and_then(|w| {
+            if w.is_empty() {
+                None
+            } else {
+                Some(w.remove(0))
+            }
+        });
+        if let Some((index, at)) = next {
+            self.start_query(index, at);
+        }
+    }
+
+    fn save_query(&self, name: &str, record: &crate::query_run::QueryRecord) {
+        if let Err(e) = self.store().update(|s| {
+            s.queries.insert(name.to_string(), record.clone());
+        }) {
+            warn!(error = %e, "cannot record the query run");
+        }
+    }
+
     /// At a served query's start: alert for each of its workers that is not ready (its last
     /// restart failed or is still running, or its process is gone).
     fn check_queries(&mut self, now: DateTime<Utc>) {
@@ -868,7 +1003,8 @@ impl Daemon {
 /// An alert as `alert.command` receives it (JSON on stdin; also `PACS_WARDEN_*` variables).
 #[derive(Debug, Clone, Serialize)]
 pub struct Alert {
-    /// `restart_failed`, `not_ready_at_query`, `supervision_gave_up` or `schedule_rejected`.
+    /// `restart_failed`, `not_ready_at_query`, `supervision_gave_up`, `schedule_rejected`,
+    /// `query_not_run` or `query_failed`.
     pub event: &'static str,
     pub worker: Option<String>,
     pub message: String,
