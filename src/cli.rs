@@ -46,6 +46,40 @@ enum Command {
     /// Show whether the daemon runs, each worker's processes, the last restart of each and the
     /// next restarts.
     Status(StatusArgs),
+    /// Print the `queries:` of a schedule file from today's crontab or Task Scheduler tasks,
+    /// so the query times are typed once. Writes nothing unless --output is given.
+    Import(ImportArgs),
+}
+
+#[derive(Debug, Args)]
+struct ImportArgs {
+    /// What the file is: a crontab, or a Task Scheduler task exported with
+    /// `schtasks /Query /XML /TN NAME`.
+    #[arg(value_enum)]
+    kind: ImportKind,
+    /// The crontab or the exported task (XML, UTF-16 or UTF-8).
+    file: PathBuf,
+    /// An entry is a query when its command contains this text.
+    #[arg(long = "match", value_name = "TEXT", default_value = "openrem_qr.py")]
+    match_text: String,
+    /// Read the crontab as a system crontab (/etc/crontab, /etc/cron.d: a user field).
+    #[arg(long, conflicts_with = "user")]
+    system: bool,
+    /// Read the crontab as a user crontab (`crontab -e`).
+    #[arg(long)]
+    user: bool,
+    /// Write the schedule to this file instead of printing it.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    output: Option<PathBuf>,
+    /// Overwrite --output if it exists.
+    #[arg(long, requires = "output")]
+    force: bool,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum ImportKind {
+    Crontab,
+    Schtasks,
 }
 
 #[derive(Debug, Args)]
@@ -133,6 +167,103 @@ pub fn run(cli: Cli, clock: &dyn Clock) -> u8 {
         Command::Restart(args) => restart_cmd(&args, clock),
         Command::Run(args) => run_cmd(&args),
         Command::Status(args) => status_cmd(&args, clock),
+        Command::Import(args) => import_cmd(&args, clock),
+    }
+}
+
+fn import_cmd(args: &ImportArgs, clock: &dyn Clock) -> u8 {
+    use crate::import;
+    let path = &args.file;
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("error: {}: cannot read: {e}", path.display());
+            return exit::CONFIG;
+        }
+    };
+    let opts = import::Options {
+        match_text: args.match_text.clone(),
+        system: match (args.system, args.user) {
+            (true, _) => Some(true),
+            (_, true) => Some(false),
+            _ => None,
+        },
+        today: Some(clock.now().date_naive()),
+    };
+    let imported = match args.kind {
+        ImportKind::Crontab => match String::from_utf8(bytes) {
+            Ok(text) => import::import_crontab(&text, &opts),
+            Err(e) => {
+                eprintln!("error: {}: not UTF-8 text: {e}", path.display());
+                return exit::CONFIG;
+            }
+        },
+        ImportKind::Schtasks => {
+            import::decode_xml_bytes(&bytes).and_then(|xml| import::import_schtasks(&xml, &opts))
+        }
+    };
+    let imported = match imported {
+        Ok(i) => i,
+        Err(e) => {
+            eprintln!("{}", e.display_with(path));
+            eprintln!("error: {}: nothing was imported", path.display());
+            return exit::CONFIG;
+        }
+    };
+    if imported.queries.is_empty() {
+        // No schedule to write: say why.
+        for note in &imported.notes {
+            eprintln!("note: {note}");
+        }
+        for skip in &imported.skipped {
+            eprintln!(
+                "skipped line {}: {} ({})",
+                skip.line, skip.what, skip.reason
+            );
+        }
+        eprintln!("{}: no query found; nothing written", path.display());
+        return exit::OK;
+    }
+    let yaml = import::to_yaml(&imported, &path.display().to_string());
+    match &args.output {
+        None => {
+            print!("{yaml}");
+            exit::OK
+        }
+        Some(out) => {
+            let mut options = std::fs::OpenOptions::new();
+            options.write(true);
+            if args.force {
+                options.create(true).truncate(true);
+            } else {
+                options.create_new(true);
+            }
+            match options
+                .open(out)
+                .and_then(|mut f| f.write_all(yaml.as_bytes()))
+            {
+                Ok(()) => {
+                    eprintln!(
+                        "{}: {} queries written; check it with `pacs-warden check --config {}`",
+                        out.display(),
+                        imported.queries.len(),
+                        out.display()
+                    );
+                    exit::OK
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    eprintln!(
+                        "error: {} exists; not overwriting it (use --force)",
+                        out.display()
+                    );
+                    exit::FAILED
+                }
+                Err(e) => {
+                    eprintln!("error: {}: {e}", out.display());
+                    exit::FAILED
+                }
+            }
+        }
     }
 }
 

@@ -7,6 +7,7 @@
 //! - `cron`: crontab expressions with crontab(5) meaning (0/7 = Sunday, day fields ORed).
 //! - `zone`: the default time zone and the DST rules for turning wall-clock times into instants.
 //! - `plan`: the pure planner, schedule + instant → restarts.
+//! - `import`: query times from a crontab or a Task Scheduler export → `queries:` (pure).
 //! - `process`: process identity (PID + start time), the `match` rule, process trees.
 //! - `os`: the platform seam, the only place with `cfg(unix)`/`cfg(windows)`: detached start,
 //!   verified kill, signals.
@@ -27,6 +28,7 @@ pub mod clock;
 pub mod config;
 pub mod cron;
 pub mod daemon;
+pub mod import;
 pub mod logging;
 pub mod os;
 pub mod plan;

@@ -380,3 +380,72 @@ fn shipped_schedules_are_valid() {
     }
     assert!(checked >= 2, "expected the shipped example schedules");
 }
+
+#[test]
+fn import_prints_a_schedule_that_passes_check_and_writes_only_when_asked() {
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/import");
+    let dir = tempfile::Builder::new()
+        .prefix("import cli ")
+        .tempdir()
+        .unwrap();
+    let out_path = dir.path().join("imported schedule.yaml");
+    let import = |extra: &[&str]| {
+        Command::new(BIN)
+            .args(["import", "crontab"])
+            .arg(fixtures.join("openrem-user.crontab"))
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let printed = import(&[]);
+    assert_eq!(printed.status.code(), Some(0), "{}", stderr(&printed));
+    assert!(stdout(&printed).contains("queries:"));
+    assert!(!out_path.exists());
+
+    let written = import(&["--output", out_path.to_str().unwrap()]);
+    assert_eq!(written.status.code(), Some(0), "{}", stderr(&written));
+    assert_eq!(
+        std::fs::read_to_string(&out_path).unwrap(),
+        stdout(&printed)
+    );
+    let check = Command::new(BIN)
+        .arg("check")
+        .arg("--config")
+        .arg(&out_path)
+        .output()
+        .unwrap();
+    assert_eq!(check.status.code(), Some(0), "{}", stderr(&check));
+
+    std::fs::write(&out_path, "keep me").unwrap();
+    let refused = import(&["--output", out_path.to_str().unwrap()]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(stderr(&refused).contains("exists; not overwriting it (use --force)"));
+    assert_eq!(std::fs::read_to_string(&out_path).unwrap(), "keep me");
+    let forced = import(&["--output", out_path.to_str().unwrap(), "--force"]);
+    assert_eq!(forced.status.code(), Some(0));
+    assert_ne!(std::fs::read_to_string(&out_path).unwrap(), "keep me");
+}
+
+#[test]
+fn import_of_a_malformed_crontab_names_the_line_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let tab = dir.path().join("bad.crontab");
+    std::fs::write(
+        &tab,
+        "# ok\n30 6 * * 1-5 /opt/openrem_qr.py 1 1 -ct\n61 7 * * * /opt/openrem_qr.py 1 1 -dx\n",
+    )
+    .unwrap();
+    let out_path = dir.path().join("out.yaml");
+    let out = Command::new(BIN)
+        .args(["import", "crontab"])
+        .arg(&tab)
+        .arg("--output")
+        .arg(&out_path)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(err.contains(&format!("{}:3:", tab.display())), "{err}");
+    assert!(err.contains("nothing was imported"), "{err}");
+    assert!(!out_path.exists());
+}
