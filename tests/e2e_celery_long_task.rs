@@ -14,35 +14,13 @@
 #[path = "celery/support.rs"]
 mod support;
 
+mod common;
+
+use common::Daemon;
 use pacs_warden::process::identify;
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 use support::World;
-
-const WARDEN: &str = env!("CARGO_BIN_EXE_pacs-warden");
-const PATIENCE: Duration = Duration::from_secs(90);
-
-/// Waits for the next daemon log line after `seen` containing `needle`.
-fn wait_for(lines: &Arc<Mutex<Vec<String>>>, seen: &mut usize, needle: &str) -> String {
-    let t0 = Instant::now();
-    loop {
-        {
-            let all = lines.lock().unwrap();
-            if let Some(i) = all[*seen..].iter().position(|l| l.contains(needle)) {
-                *seen += i + 1;
-                return all[*seen - 1].clone();
-            }
-        }
-        assert!(
-            t0.elapsed() < PATIENCE,
-            "no daemon log line with {needle:?}:\n{}",
-            lines.lock().unwrap().join("\n")
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
 
 #[test]
 fn a_long_task_running_at_a_planned_restart_completes_and_the_worker_is_restarted_after_it() {
@@ -54,38 +32,10 @@ fn a_long_task_running_at_a_planned_restart_completes_and_the_worker_is_restarte
     assert_ne!(with_repeat, original);
     std::fs::write(&world.schedule_path, &with_repeat).unwrap();
 
-    let mut daemon = Command::new(WARDEN)
-        .args(["run", "--config"])
-        .arg(&world.schedule_path)
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let lines = Arc::new(Mutex::new(Vec::<String>::new()));
-    let sink = Arc::clone(&lines);
-    let stderr = daemon.stderr.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            sink.lock().unwrap().push(line);
-        }
-    });
-    struct KillOnDrop(std::process::Child);
-    impl Drop for KillOnDrop {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-    let _daemon = KillOnDrop(daemon);
-    let mut seen = 0;
+    let mut daemon = Daemon::start(&world.schedule_path);
 
     // The boot restart starts the worker.
-    wait_for(
-        &lines,
-        &mut seen,
-        "restart done: was not running; started pid",
-    );
+    daemon.expect("restart done: was not running; started pid");
     world.wait_ready(Duration::from_secs(60));
     let old: Vec<u32> = world.worker_tree().iter().map(|p| p.id.pid).collect();
     assert!(!old.is_empty());
@@ -116,9 +66,9 @@ fn a_long_task_running_at_a_planned_restart_completes_and_the_worker_is_restarte
     );
     assert_ne!(edited, with_repeat);
     std::fs::write(&world.schedule_path, &edited).unwrap();
-    wait_for(&lines, &mut seen, "schedule reloaded");
+    daemon.expect("schedule reloaded");
     let due_at = Instant::now();
-    wait_for(&lines, &mut seen, "restart due");
+    daemon.expect("restart due");
 
     // The task finishes and returns its result: it was neither lost nor killed.
     let out = client.wait_with_output().unwrap();
@@ -130,13 +80,13 @@ fn a_long_task_running_at_a_planned_restart_completes_and_the_worker_is_restarte
     );
 
     // The worker exited by itself after the task (warm shutdown), and was restarted then.
-    let done = wait_for(&lines, &mut seen, "restart done:");
+    let done = daemon.expect("restart done:");
     assert!(
         done.contains("exited after"),
         "the worker was killed: {done}"
     );
     assert!(!done.contains("killed"), "{done}");
-    let log = lines.lock().unwrap().join("\n");
+    let log = daemon.log();
     assert!(
         log.contains("sending the stop command again"),
         "the stop request was not repeated while the worker was busy:\n{log}"

@@ -1,20 +1,12 @@
 //! Queries pacs-warden runs itself (`command:`): after the planned restart and once the worker
 //! is ready; output in the query's log; outcome in `status`; overlapping runs skipped or queued.
 
-use pacs_warden::process::{kill_verified, Snapshot};
-use std::io::{BufRead, BufReader};
+mod common;
+
+use common::{kill_tagged, q, status, Daemon, PATIENCE, WARDEN, WORKER};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::Command;
 use std::time::{Duration, Instant};
-
-const WARDEN: &str = env!("CARGO_BIN_EXE_pacs-warden");
-const WORKER: &str = env!("CARGO_BIN_EXE_pacs-demo-worker");
-const PATIENCE: Duration = Duration::from_secs(40);
-
-fn q(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "''"))
-}
 
 struct Setup {
     dir: tempfile::TempDir,
@@ -54,81 +46,17 @@ impl Setup {
     }
 
     fn start(&self) -> Daemon {
-        let mut child = Command::new(WARDEN)
-            .args(["run", "--config"])
-            .arg(self.path("schedule.yaml"))
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let lines = Arc::new(Mutex::new(Vec::<String>::new()));
-        let sink = Arc::clone(&lines);
-        let stderr = child.stderr.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                sink.lock().unwrap().push(line);
-            }
-        });
-        Daemon {
-            child,
-            lines,
-            seen: 0,
-        }
+        Daemon::start(&self.path("schedule.yaml"))
     }
 
     fn status(&self) -> String {
-        let out = Command::new(WARDEN)
-            .args(["status", "--config"])
-            .arg(self.path("schedule.yaml"))
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        status(&self.path("schedule.yaml"))
     }
 }
 
 impl Drop for Setup {
     fn drop(&mut self) {
-        for p in Snapshot::take().processes {
-            if p.cmdline_text().contains(&self.tag) {
-                let _ = kill_verified(p.id);
-            }
-        }
-    }
-}
-
-struct Daemon {
-    child: Child,
-    lines: Arc<Mutex<Vec<String>>>,
-    seen: usize,
-}
-
-impl Daemon {
-    /// The index and text of the next log line containing `needle`.
-    fn expect(&mut self, needle: &str) -> (usize, String) {
-        let t0 = Instant::now();
-        loop {
-            {
-                let lines = self.lines.lock().unwrap();
-                if let Some(i) = lines[self.seen..].iter().position(|l| l.contains(needle)) {
-                    self.seen += i + 1;
-                    return (self.seen - 1, lines[self.seen - 1].clone());
-                }
-            }
-            assert!(
-                t0.elapsed() < PATIENCE,
-                "no log line with {needle:?}; log:\n{}",
-                self.lines.lock().unwrap().join("\n")
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        kill_tagged(&self.tag);
     }
 }
 
@@ -143,10 +71,10 @@ fn a_query_runs_after_its_restart_once_the_worker_is_ready_and_its_output_is_rec
         "",
     );
     let mut d = s.start();
-    let (due, _) = d.expect("restart due");
-    let (ready, _) = d.expect("worker is ready");
-    let (started, _) = d.expect("query started");
-    let (_, finished) = d.expect("query finished");
+    let (due, _) = d.expect_at("restart due");
+    let (ready, _) = d.expect_at("worker is ready");
+    let (started, _) = d.expect_at("query started");
+    let finished = d.expect("query finished");
     assert!(
         due < ready && ready < started,
         "order: due {due}, ready {ready}, query {started}"
@@ -184,7 +112,7 @@ fn a_failing_query_s_exit_status_is_recorded() {
         "",
     );
     let mut d = s.start();
-    let (_, finished) = d.expect("query finished");
+    let finished = d.expect("query finished");
     assert!(finished.contains("failed (exit status: 3)"), "{finished}");
     let t0 = Instant::now();
     while !s.status().contains("failed (exit status: 3)") {

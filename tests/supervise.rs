@@ -1,20 +1,13 @@
 //! Crash supervision, repeated stop requests, keep-alive services and alerts, with the real
 //! daemon and the demo worker. Bounds are generous: 2 noisy cores.
 
+mod common;
+
+use common::{kill_tagged, q, status, Daemon, PATIENCE, WARDEN, WORKER};
 use pacs_warden::process::{identify, kill_verified, Snapshot};
-use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::Command;
 use std::time::{Duration, Instant};
-
-const WARDEN: &str = env!("CARGO_BIN_EXE_pacs-warden");
-const WORKER: &str = env!("CARGO_BIN_EXE_pacs-demo-worker");
-const PATIENCE: Duration = Duration::from_secs(40);
-
-fn q(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "''"))
-}
 
 struct Setup {
     dir: tempfile::TempDir,
@@ -67,71 +60,17 @@ impl Setup {
     }
 
     fn start(&self) -> Daemon {
-        let mut child = Command::new(WARDEN)
-            .args(["run", "--config"])
-            .arg(self.path("schedule.yaml"))
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let lines = Arc::new(Mutex::new(Vec::<String>::new()));
-        let sink = Arc::clone(&lines);
-        let stderr = child.stderr.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                sink.lock().unwrap().push(line);
-            }
-        });
-        Daemon {
-            child,
-            lines,
-            seen: 0,
-        }
+        Daemon::start(&self.path("schedule.yaml"))
+    }
+
+    fn status(&self) -> String {
+        status(&self.path("schedule.yaml"))
     }
 }
 
 impl Drop for Setup {
     fn drop(&mut self) {
-        for p in Snapshot::take().processes {
-            if p.cmdline_text().contains(&self.tag) {
-                let _ = kill_verified(p.id);
-            }
-        }
-    }
-}
-
-struct Daemon {
-    child: Child,
-    lines: Arc<Mutex<Vec<String>>>,
-    seen: usize,
-}
-
-impl Daemon {
-    fn expect(&mut self, needle: &str) -> String {
-        let t0 = Instant::now();
-        loop {
-            {
-                let lines = self.lines.lock().unwrap();
-                if let Some(i) = lines[self.seen..].iter().position(|l| l.contains(needle)) {
-                    self.seen += i + 1;
-                    return lines[self.seen - 1].clone();
-                }
-            }
-            assert!(
-                t0.elapsed() < PATIENCE,
-                "no log line with {needle:?}; log:\n{}",
-                self.lines.lock().unwrap().join("\n")
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        kill_tagged(&self.tag);
     }
 }
 
@@ -440,12 +379,7 @@ fn a_busy_worker_s_planned_restart_waits_until_it_is_idle() {
     d.expect("worker is busy; restart deferred");
     assert_eq!(s.root("w"), Some(first), "restarted while busy");
     d.expect("worker is busy; restart deferred");
-    let out = Command::new(WARDEN)
-        .args(["status", "--config"])
-        .arg(s.path("schedule.yaml"))
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
+    let text = s.status();
     assert!(text.contains("planned restart DEFERRED since"), "{text}");
     assert!(text.contains("busy: no answer (exit status"), "{text}");
     std::fs::remove_file(s.path("w.pid.busy")).unwrap();
