@@ -2,11 +2,23 @@
 //!
 //! Owns: the event loop — one `select!` over the next deadline, schedule edits, OS requests
 //! and finished sequences — and the single-instance lock. Decisions about what is due are in
-//! `timeline` (pure); the sequences themselves in `crate::sequence`.
+//! `timeline` (pure); the sequences themselves in `crate::sequence`. The loop's other duties
+//! are one file each: `supervise` (crash restarts), `busy` (deferring a busy worker's
+//! restart), `queries` (running queries, readiness at query time), `alert`, `watch` (edits).
 
+mod alert;
+mod busy;
+mod queries;
+mod supervise;
 mod timeline;
 mod watch;
 
+use busy::Deferred;
+use queries::QueryCheck;
+use supervise::{sleep_until_retry, Supervision};
+
+pub use alert::Alert;
+pub use supervise::{BACKOFF_FIRST, BACKOFF_MAX, GIVE_UP_AFTER, STABLE_AFTER};
 pub use timeline::{Due, Timeline, ON_TIME};
 
 use crate::clock::Clock;
@@ -321,58 +333,12 @@ struct Daemon {
     queries_waiting: HashMap<String, Vec<(usize, DateTime<Utc>)>>,
 }
 
-/// A planned restart deferred because its worker was busy.
-struct Deferred {
-    /// Its first query's start: restart then even if still busy.
-    until: DateTime<Utc>,
-    /// When to ask again (`None` while a probe is running).
-    next_probe: Option<tokio::time::Instant>,
-}
-
-/// A query whose workers must be ready when it begins.
-struct QueryCheck {
-    at: DateTime<Utc>,
-    query: String,
-    workers: Vec<String>,
-}
-
 /// What a finished sequence reports back to the loop.
 struct Finished {
     worker: String,
     started: Option<ProcId>,
     ok: bool,
     summary: String,
-}
-
-/// Crash supervision of one worker: exponential backoff, reset after a stable period, and a
-/// limit after which it gives up (until the next planned restart succeeds).
-#[derive(Debug, Default)]
-struct Supervision {
-    /// Crashes (or failed starts) since the worker last ran stably.
-    failures: u32,
-    /// Restarts done by supervision, in all.
-    restarts: u32,
-    started_at: Option<tokio::time::Instant>,
-    retry_at: Option<tokio::time::Instant>,
-    backoff: Duration,
-    last_crash: Option<DateTime<Utc>>,
-    gave_up: bool,
-}
-
-/// First retry after a crash; doubles each time.
-pub const BACKOFF_FIRST: Duration = Duration::from_secs(1);
-/// The longest wait between retries.
-pub const BACKOFF_MAX: Duration = Duration::from_secs(300);
-/// A worker that has run this long without crashing starts again from `BACKOFF_FIRST`.
-pub const STABLE_AFTER: Duration = Duration::from_secs(600);
-/// Consecutive failures after which supervision gives up (and raises an alert).
-pub const GIVE_UP_AFTER: u32 = 10;
-
-async fn sleep_until_retry(at: Option<tokio::time::Instant>) {
-    match at {
-        Some(at) => tokio::time::sleep_until(at).await,
-        None => std::future::pending().await,
-    }
 }
 
 impl Daemon {
@@ -476,71 +442,6 @@ impl Daemon {
         self.launch(&workers, "planned");
     }
 
-    /// Asks (in the background) whether worker `w` is busy.
-    fn probe(&mut self, w: usize) {
-        let schedule = Arc::clone(&self.schedule);
-        self.probes.spawn(async move {
-            let answer = sequence::is_busy(&schedule, &schedule.workers[w]).await;
-            let name = schedule.workers[w].name.clone();
-            let (busy, why) = answer.unwrap_or((false, "no busy probe".into()));
-            (name, busy, why)
-        });
-    }
-
-    /// A busy probe answered.
-    fn probed(&mut self, name: String, busy: bool, why: String) {
-        let Some(w) = self.schedule.workers.iter().position(|x| x.name == name) else {
-            self.deferred.remove(&name);
-            return;
-        };
-        let Some(deferred) = self.deferred.get_mut(&name) else {
-            return;
-        };
-        let now = self.clock.now();
-        if !busy {
-            info!(worker = %name, answer = %why, "worker is idle; restarting it now");
-        } else if now >= deferred.until {
-            warn!(worker = %name, answer = %why, "still busy, and its query begins now: restarting anyway; the stop is graceful (the worker gets `grace` to finish)");
-        } else {
-            let every = self.schedule.workers[w]
-                .busy
-                .as_ref()
-                .map_or(Duration::from_secs(30), |b| b.every);
-            let until = (deferred.until - now).to_std().unwrap_or_default();
-            let wait = every.min(until);
-            deferred.next_probe = Some(tokio::time::Instant::now() + wait);
-            info!(worker = %name, answer = %why, "worker is busy; restart deferred, asking again in {}", crate::report::file_duration(Duration::from_secs(wait.as_secs().max(1))));
-            let until = deferred.until;
-            self.save_deferral(&name, Some((until, why)));
-            return;
-        }
-        self.deferred.remove(&name);
-        self.save_deferral(&name, None);
-        self.launch(&[w], "planned");
-    }
-
-    fn next_probe(&self) -> Option<tokio::time::Instant> {
-        self.deferred.values().filter_map(|d| d.next_probe).min()
-    }
-
-    fn probe_due(&mut self) {
-        let now = tokio::time::Instant::now();
-        let due: Vec<String> = self
-            .deferred
-            .iter()
-            .filter(|(_, d)| d.next_probe.is_some_and(|t| t <= now))
-            .map(|(n, _)| n.clone())
-            .collect();
-        for name in due {
-            if let Some(d) = self.deferred.get_mut(&name) {
-                d.next_probe = None;
-            }
-            if let Some(w) = self.schedule.workers.iter().position(|x| x.name == name) {
-                self.probe(w);
-            }
-        }
-    }
-
     /// Starts the sequences of `workers`, each at most once at a time.
     fn launch(&mut self, workers: &[usize], why: &'static str) {
         for &i in workers {
@@ -621,314 +522,6 @@ impl Daemon {
         self.save_supervision(&done.worker);
     }
 
-    /// The query runs (queries with `command:`) after `queries_checked`, in time order.
-    fn query_runs_after(
-        &self,
-        after: DateTime<Utc>,
-    ) -> impl Iterator<Item = crate::plan::Fire> + '_ {
-        // A run belongs to a restart up to lead + merge window earlier.
-        let back = TimeDelta::from_std(self.schedule.lead + self.schedule.merge_within)
-            .unwrap_or_default();
-        crate::plan::restarts(&self.schedule, after - back)
-            .flat_map(|r| r.fires)
-            .filter(move |f| f.at > after)
-            .filter(|f| self.schedule.queries[f.query].run.is_some())
-    }
-
-    fn next_query_run(&self) -> Option<DateTime<Utc>> {
-        if !self.schedule.queries.iter().any(|q| q.run.is_some()) {
-            return None;
-        }
-        self.query_runs_after(self.queries_checked)
-            .next()
-            .map(|f| f.at)
-    }
-
-    /// Starts the query runs that came due.
-    fn run_due_queries(&mut self, now: DateTime<Utc>) {
-        if now <= self.queries_checked || !self.schedule.queries.iter().any(|q| q.run.is_some()) {
-            self.queries_checked = self.queries_checked.max(now);
-            return;
-        }
-        let due: Vec<crate::plan::Fire> = self
-            .query_runs_after(self.queries_checked)
-            .take_while(|f| f.at <= now)
-            .collect();
-        self.queries_checked = now;
-        for fire in due {
-            self.start_query(fire.query, fire.at);
-        }
-    }
-
-    fn start_query(&mut self, index: usize, at: DateTime<Utc>) {
-        let query = &self.schedule.queries[index];
-        let name = query.name.clone();
-        if self.dry_run {
-            info!(query = %name, command = ?query.run.as_ref().map(|r| &r.command), "dry run: would run the query now");
-            return;
-        }
-        if self.queries_running.contains(&name) {
-            match query.run.as_ref().map(|r| r.overlap) {
-                Some(crate::config::Overlap::Wait) => {
-                    info!(query = %name, "the previous run is still going; this one waits for it (overlap: wait)");
-                    self.queries_waiting
-                        .entry(name)
-                        .or_default()
-                        .push((index, at));
-                }
-                _ => {
-                    warn!(query = %name, "the previous run is still going; this run is skipped (overlap: skip)");
-                    let record = crate::query_run::QueryRecord {
-                        scheduled_at: at,
-                        started_at: None,
-                        finished_at: self.clock.now(),
-                        outcome: "skipped".into(),
-                        exit_code: None,
-                        duration_seconds: 0.0,
-                        summary: "skipped: the previous run was still going".into(),
-                    };
-                    self.save_query(&name, &record);
-                }
-            }
-            return;
-        }
-        self.queries_running.insert(name.clone());
-        let schedule = Arc::clone(&self.schedule);
-        let clock = Arc::clone(&self.clock);
-        self.query_runs.spawn(async move {
-            let record = crate::query_run::run(schedule, index, at, clock).await;
-            (name, record)
-        });
-    }
-
-    fn query_finished(&mut self, name: String, record: crate::query_run::QueryRecord) {
-        self.queries_running.remove(&name);
-        if record.outcome == "not run" {
-            self.alert(
-                "query_not_run",
-                None,
-                &format!("query {name}: {}", record.summary),
-            );
-        } else if !record.ok() {
-            self.alert(
-                "query_failed",
-                None,
-                &format!("query {name}: {}", record.summary),
-            );
-        }
-        self.save_query(&name, &record);
-        let next = self.queries_waiting.get_mut(&name).and_then(|w| {
-            if w.is_empty() {
-                None
-            } else {
-                Some(w.remove(0))
-            }
-        });
-        if let Some((index, at)) = next {
-            self.start_query(index, at);
-        }
-    }
-
-    fn save_query(&self, name: &str, record: &crate::query_run::QueryRecord) {
-        if let Err(e) = self.store().update(|s| {
-            s.queries.insert(name.to_string(), record.clone());
-        }) {
-            warn!(error = %e, "cannot record the query run");
-        }
-    }
-
-    /// At a served query's start: alert for each of its workers that is not ready (its last
-    /// restart failed or is still running, or its process is gone).
-    fn check_queries(&mut self, now: DateTime<Utc>) {
-        let (due, later): (Vec<QueryCheck>, Vec<QueryCheck>) =
-            self.query_checks.drain(..).partition(|c| c.at <= now);
-        self.query_checks = later;
-        if due.is_empty() {
-            return;
-        }
-        let state = self.store().read();
-        for check in due {
-            for name in &check.workers {
-                let saved = state.workers.get(name);
-                let ok = saved.and_then(|w| w.last.as_ref()).is_some_and(|l| l.ok);
-                let alive = saved
-                    .and_then(|w| w.started)
-                    .is_some_and(process::is_running);
-                let restarting = self.in_flight.contains(name);
-                if ok && alive && !restarting {
-                    continue;
-                }
-                let message = format!(
-                    "query {} is starting but worker {name} is not ready ({})",
-                    check.query,
-                    if restarting {
-                        "its restart is still running"
-                    } else if !alive {
-                        "it is not running"
-                    } else {
-                        "its last restart failed"
-                    }
-                );
-                error!(worker = %name, query = %check.query, "{message}");
-                self.alert("not_ready_at_query", Some(name), &message);
-            }
-        }
-    }
-
-    /// Waits (in the background) for `id`, `name`'s worker process, to exit.
-    fn watch(&mut self, name: &str, id: ProcId) {
-        if let Some((_, old)) = self.watching.remove(name) {
-            old.abort();
-        }
-        let owned = name.to_string();
-        let handle = self.watchers.spawn(async move {
-            crate::os::wait_exit(id).await;
-            (owned, id)
-        });
-        self.watching.insert(name.to_string(), (id, handle));
-    }
-
-    /// A watched worker process exited.
-    fn exited(&mut self, name: &str, id: ProcId) {
-        if self.watching.get(name).map(|(w, _)| *w) != Some(id) || self.in_flight.contains(name) {
-            return; // stale watcher, or a restart is stopping it on purpose
-        }
-        self.watching.remove(name);
-        let Some(worker) = self.schedule.workers.iter().find(|w| w.name == name) else {
-            return;
-        };
-        if !worker.supervise {
-            warn!(worker = %name, pid = id.pid, "the worker exited; `supervise: false`, so it stays down until the next planned restart");
-            return;
-        }
-        warn!(worker = %name, pid = id.pid, "the worker exited unexpectedly (crash)");
-        self.supervision
-            .entry(name.to_string())
-            .or_default()
-            .last_crash = Some(self.clock.now());
-        self.schedule_retry(name, "it crashed");
-        self.save_supervision(name);
-    }
-
-    fn schedule_retry(&mut self, name: &str, why: &str) {
-        let now = tokio::time::Instant::now();
-        let sup = self.supervision.entry(name.to_string()).or_default();
-        if sup.gave_up {
-            return;
-        }
-        if sup
-            .started_at
-            .is_some_and(|t| now.duration_since(t) >= STABLE_AFTER)
-        {
-            sup.failures = 0;
-        }
-        sup.failures += 1;
-        if sup.failures > GIVE_UP_AFTER {
-            sup.gave_up = true;
-            sup.retry_at = None;
-            let message = format!(
-                "worker {name} failed {GIVE_UP_AFTER} times in a row; supervision GAVE UP. It stays down until the next planned restart or `pacs-warden restart`"
-            );
-            error!(worker = %name, "{message}");
-            self.alert("supervision_gave_up", Some(name), &message);
-            return;
-        }
-        let backoff = BACKOFF_FIRST
-            .saturating_mul(1 << (sup.failures - 1).min(16))
-            .min(BACKOFF_MAX);
-        sup.backoff = backoff;
-        sup.retry_at = Some(now + backoff);
-        warn!(
-            worker = %name,
-            attempt = sup.failures,
-            "{why}; starting it again in {}",
-            crate::report::file_duration(backoff)
-        );
-    }
-
-    fn next_retry(&self) -> Option<tokio::time::Instant> {
-        self.supervision.values().filter_map(|s| s.retry_at).min()
-    }
-
-    fn retry_due(&mut self) {
-        let now = tokio::time::Instant::now();
-        let due: Vec<usize> = self
-            .schedule
-            .workers
-            .iter()
-            .enumerate()
-            .filter(|(_, w)| {
-                self.supervision
-                    .get(&w.name)
-                    .and_then(|s| s.retry_at)
-                    .is_some_and(|at| at <= now)
-            })
-            .map(|(i, _)| i)
-            .collect();
-        for &i in &due {
-            let sup = self
-                .supervision
-                .entry(self.schedule.workers[i].name.clone())
-                .or_default();
-            sup.retry_at = None;
-            sup.restarts += 1;
-        }
-        if !due.is_empty() {
-            self.launch(&due, "supervision");
-        }
-    }
-
-    /// Records (or clears) a worker's deferred restart for `status`.
-    fn save_deferral(&self, name: &str, deferral: Option<(DateTime<Utc>, String)>) {
-        let now = self.clock.now();
-        if let Err(e) = self.store().update(|s| {
-            let w = s.workers.entry(name.to_string()).or_default();
-            w.deferred = deferral.map(|(until, answer)| crate::state::DeferralRecord {
-                since: w.deferred.as_ref().map_or(now, |d| d.since),
-                deferrals: w.deferred.as_ref().map_or(1, |d| d.deferrals + 1),
-                until,
-                answer,
-            });
-        }) {
-            warn!(error = %e, "cannot record the deferral");
-        }
-    }
-
-    /// Records a worker's supervision state for `status`.
-    fn save_supervision(&self, name: &str) {
-        let Some(sup) = self.supervision.get(name) else {
-            return;
-        };
-        let record = crate::state::SupervisionRecord {
-            restarts: sup.restarts,
-            failures_in_a_row: sup.failures,
-            backoff_seconds: sup.backoff.as_secs(),
-            last_crash: sup.last_crash,
-            gave_up: sup.gave_up,
-        };
-        if let Err(e) = self.store().update(|s| {
-            s.workers.entry(name.to_string()).or_default().supervision = Some(record);
-        }) {
-            warn!(error = %e, "cannot record supervision state");
-        }
-    }
-
-    /// Runs `alert.command`, if set, with the event in the environment and as JSON on stdin.
-    fn alert(&self, event: &'static str, worker: Option<&str>, message: &str) {
-        let Some(alert) = &self.schedule.alert else {
-            return;
-        };
-        let payload = Alert {
-            event,
-            worker: worker.map(str::to_string),
-            message: message.to_string(),
-            schedule: self.path.display().to_string(),
-            time: self.clock.now().to_rfc3339(),
-        };
-        let command = alert.command.clone();
-        let cwd = self.schedule.base_dir.clone();
-        tokio::spawn(run_alert(command, cwd, payload));
-    }
     /// Reads the schedule again; swaps it in only if valid.
     fn reload(&mut self, timeline: &Timeline) {
         match config::load(&self.path) {
@@ -997,60 +590,5 @@ impl Daemon {
             ),
             None => info!("no restart is planned"),
         }
-    }
-}
-
-/// An alert as `alert.command` receives it (JSON on stdin; also `PACS_WARDEN_*` variables).
-#[derive(Debug, Clone, Serialize)]
-pub struct Alert {
-    /// `restart_failed`, `not_ready_at_query`, `supervision_gave_up`, `schedule_rejected`,
-    /// `query_not_run` or `query_failed`.
-    pub event: &'static str,
-    pub worker: Option<String>,
-    pub message: String,
-    pub schedule: String,
-    pub time: String,
-}
-
-/// How long an alert command may run.
-const ALERT_TIMEOUT: Duration = Duration::from_secs(60);
-
-async fn run_alert(command: Vec<String>, cwd: PathBuf, alert: Alert) {
-    use tokio::io::AsyncWriteExt;
-    let program = crate::process::resolve_program(&command[0], &cwd);
-    let spawned = tokio::process::Command::new(&program)
-        .args(&command[1..])
-        .current_dir(&cwd)
-        .env("PACS_WARDEN_EVENT", alert.event)
-        .env("PACS_WARDEN_WORKER", alert.worker.as_deref().unwrap_or(""))
-        .env("PACS_WARDEN_MESSAGE", &alert.message)
-        .env("PACS_WARDEN_SCHEDULE", &alert.schedule)
-        .env("PACS_WARDEN_TIME", &alert.time)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn();
-    let mut child = match spawned {
-        Ok(c) => c,
-        Err(e) => {
-            error!(event = alert.event, error = %e, "cannot run the alert command");
-            return;
-        }
-    };
-    if let Some(mut stdin) = child.stdin.take() {
-        let json = serde_json::to_vec(&alert).unwrap_or_default();
-        let _ = stdin.write_all(&json).await;
-    }
-    match tokio::time::timeout(ALERT_TIMEOUT, child.wait_with_output()).await {
-        Ok(Ok(out)) if out.status.success() => info!(event = alert.event, "alert sent"),
-        Ok(Ok(out)) => {
-            error!(event = alert.event, status = %out.status, stderr = %String::from_utf8_lossy(&out.stderr).trim(), "the alert command failed")
-        }
-        Ok(Err(e)) => error!(event = alert.event, error = %e, "the alert command failed"),
-        Err(_) => error!(
-            event = alert.event,
-            "the alert command did not finish within 60 s; killed"
-        ),
     }
 }
