@@ -401,3 +401,38 @@ fn a_worker_still_busy_when_its_query_begins_is_restarted_gracefully_then() {
     assert!(line.contains("worker=w"), "{line}");
     d.expect("restart done:");
 }
+
+#[test]
+fn supervision_gives_up_after_the_configured_failures_and_alerts() {
+    let s = Setup::new("giveup");
+    s.write(&format!(
+        "{FAR}{}workers:\n{}",
+        s.alert_yaml(),
+        s.worker(
+            "w",
+            ", --exit-after, 200ms",
+            "    supervise: {backoff: 200ms, give_up_after: 3}\n"
+        )
+    ));
+    let mut d = s.start();
+    assert!(d.expect("starting it again in").contains("in 200ms"));
+    assert!(d.expect("starting it again in").contains("in 400ms"));
+    let gave_up = d.expect("supervision GAVE UP");
+    assert!(
+        gave_up.contains("worker w failed 3 times in a row"),
+        "{gave_up}"
+    );
+    let t0 = Instant::now();
+    loop {
+        let text = std::fs::read_to_string(s.path("alerts.txt")).unwrap_or_default();
+        if text.contains("PACS_WARDEN_EVENT=supervision_gave_up") {
+            break;
+        }
+        assert!(
+            t0.elapsed() < PATIENCE,
+            "no supervision_gave_up alert: {text}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(s.status().contains("GAVE UP"), "{}", s.status());
+}

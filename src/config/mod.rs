@@ -142,8 +142,8 @@ pub struct Worker {
     pub ready: Option<ReadySpec>,
     /// Before a planned restart, ask whether the worker is busy; if so, wait.
     pub busy: Option<BusySpec>,
-    /// Start the worker again when it dies between planned restarts.
-    pub supervise: bool,
+    /// Start the worker again when it dies between planned restarts (`None`: don't).
+    pub supervise: Option<SuperviseSpec>,
     /// Restart it before queries; `false` makes it a keep-alive service (Flower, say): started
     /// at boot and supervised, never restarted on the schedule.
     pub restart_before_queries: bool,
@@ -169,6 +169,30 @@ pub struct StopSpec {
     /// Send the stop command again this often while waiting (a busy solo Celery worker reads
     /// control messages only between tasks, and they expire).
     pub repeat: Option<Duration>,
+}
+
+/// Crash supervision: how fast to retry and when to give up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SuperviseSpec {
+    /// The first wait after a crash; it doubles with each failure in a row.
+    pub backoff: Duration,
+    /// The longest wait.
+    pub max_backoff: Duration,
+    /// After this many failures in a row, supervision gives up (and raises an alert).
+    pub give_up_after: u32,
+    /// A worker that runs this long starts again from `backoff`.
+    pub stable_after: Duration,
+}
+
+impl Default for SuperviseSpec {
+    fn default() -> SuperviseSpec {
+        SuperviseSpec {
+            backoff: Duration::from_secs(1),
+            max_backoff: Duration::from_secs(300),
+            give_up_after: 10,
+            stable_after: Duration::from_secs(600),
+        }
+    }
 }
 
 /// How to ask a worker whether it is in the middle of work.

@@ -7,7 +7,8 @@
 use super::yaml::{self, Key, Node, Pos, Value};
 use super::{
     AlertSpec, BusySpec, Days, IdleWhen, LogSpec, Overlap, Problem, ProcessMatch, Query, QueryRun,
-    ReadySpec, Rotation, Schedule, StartSpec, StopSignal, StopSpec, When, Worker, ZoneSource,
+    ReadySpec, Rotation, Schedule, StartSpec, StopSignal, StopSpec, SuperviseSpec, When, Worker,
+    ZoneSource,
 };
 use crate::cron::CronSpec;
 use chrono::{NaiveTime, Weekday};
@@ -65,6 +66,7 @@ const WORKER_KEYS: &[&str] = &[
     "busy",
 ];
 const BUSY_KEYS: &[&str] = &["command", "idle_when", "every"];
+const SUPERVISE_KEYS: &[&str] = &["backoff", "max_backoff", "give_up_after", "stable_after"];
 const MATCH_KEYS: &[&str] = &["image", "args_contain"];
 const STOP_KEYS: &[&str] = &["command", "signal", "grace", "repeat"];
 const START_KEYS: &[&str] = &["command", "log"];
@@ -374,6 +376,51 @@ impl Checker {
                 None
             }
         }
+    }
+
+    /// `supervise: true | false | {backoff, max_backoff, give_up_after, stable_after}`.
+    fn supervise(&mut self, node: &Node, field: &str) -> Option<Option<SuperviseSpec>> {
+        if node.as_scalar().is_some() {
+            return self
+                .boolean(node, field)
+                .map(|on| on.then(SuperviseSpec::default));
+        }
+        let m = self.map(node, field, SUPERVISE_KEYS)?;
+        let mut spec = SuperviseSpec::default();
+        let mut ok = true;
+        for (key, slot) in [
+            ("backoff", &mut spec.backoff),
+            ("max_backoff", &mut spec.max_backoff),
+            ("stable_after", &mut spec.stable_after),
+        ] {
+            if let Some(n) = m.get(key) {
+                match self.duration(n, &join(field, key)) {
+                    Some(d) if !d.is_zero() => *slot = d,
+                    Some(_) => {
+                        self.problem(n.pos, &join(field, key), "must be more than 0");
+                        ok = false;
+                    }
+                    None => ok = false,
+                }
+            }
+        }
+        if let Some(n) = m.get("give_up_after") {
+            match n.as_scalar().and_then(|v| v.parse::<u32>().ok()) {
+                Some(v) if v >= 1 => spec.give_up_after = v,
+                _ => {
+                    self.problem(
+                        n.pos,
+                        &join(field, "give_up_after"),
+                        format!(
+                            "expected a number of failures, at least 1, found {}",
+                            describe(n)
+                        ),
+                    );
+                    ok = false;
+                }
+            }
+        }
+        ok.then_some(Some(spec))
     }
 
     fn stop_signal(&mut self, node: &Node, field: &str) -> Option<StopSignal> {
@@ -945,8 +992,8 @@ impl Checker {
             }
         };
         let supervise = match map.get("supervise") {
-            None => Some(true),
-            Some(n) => self.boolean(n, &join(field, "supervise")),
+            None => Some(Some(SuperviseSpec::default())),
+            Some(n) => self.supervise(n, &join(field, "supervise")),
         };
         let restart_before_queries = match map.get("restart_before_queries") {
             None => Some(true),

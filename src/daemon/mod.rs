@@ -18,7 +18,6 @@ use queries::QueryCheck;
 use supervise::{sleep_until_retry, Supervision};
 
 pub use alert::Alert;
-pub use supervise::{BACKOFF_FIRST, BACKOFF_MAX, GIVE_UP_AFTER, STABLE_AFTER};
 pub use timeline::{Due, Timeline, ON_TIME};
 
 use crate::clock::Clock;
@@ -500,7 +499,7 @@ impl Daemon {
         else {
             return; // removed from the schedule meanwhile
         };
-        let supervise = self.schedule.workers[index].supervise;
+        let supervise = self.schedule.workers[index].supervise.is_some();
         match done.started.filter(|id| process::is_running(*id)) {
             Some(id) if done.ok => {
                 let sup = self.supervision.entry(done.worker.clone()).or_default();

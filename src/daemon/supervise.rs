@@ -22,15 +22,6 @@ pub(super) struct Supervision {
     pub(super) gave_up: bool,
 }
 
-/// First retry after a crash; doubles each time.
-pub const BACKOFF_FIRST: Duration = Duration::from_secs(1);
-/// The longest wait between retries.
-pub const BACKOFF_MAX: Duration = Duration::from_secs(300);
-/// A worker that has run this long without crashing starts again from `BACKOFF_FIRST`.
-pub const STABLE_AFTER: Duration = Duration::from_secs(600);
-/// Consecutive failures after which supervision gives up (and raises an alert).
-pub const GIVE_UP_AFTER: u32 = 10;
-
 pub(super) async fn sleep_until_retry(at: Option<tokio::time::Instant>) {
     match at {
         Some(at) => tokio::time::sleep_until(at).await,
@@ -61,7 +52,7 @@ impl Daemon {
         let Some(worker) = self.schedule.workers.iter().find(|w| w.name == name) else {
             return;
         };
-        if !worker.supervise {
+        if worker.supervise.is_none() {
             warn!(worker = %name, pid = id.pid, "the worker exited; `supervise: false`, so it stays down until the next planned restart");
             return;
         }
@@ -75,6 +66,15 @@ impl Daemon {
     }
 
     pub(super) fn schedule_retry(&mut self, name: &str, why: &str) {
+        let Some(spec) = self
+            .schedule
+            .workers
+            .iter()
+            .find(|w| w.name == name)
+            .and_then(|w| w.supervise)
+        else {
+            return;
+        };
         let now = tokio::time::Instant::now();
         let sup = self.supervision.entry(name.to_string()).or_default();
         if sup.gave_up {
@@ -82,24 +82,26 @@ impl Daemon {
         }
         if sup
             .started_at
-            .is_some_and(|t| now.duration_since(t) >= STABLE_AFTER)
+            .is_some_and(|t| now.duration_since(t) >= spec.stable_after)
         {
             sup.failures = 0;
         }
         sup.failures += 1;
-        if sup.failures > GIVE_UP_AFTER {
+        if sup.failures >= spec.give_up_after {
             sup.gave_up = true;
             sup.retry_at = None;
             let message = format!(
-                "worker {name} failed {GIVE_UP_AFTER} times in a row; supervision GAVE UP. It stays down until the next planned restart or `pacs-warden restart`"
+                "worker {name} failed {} times in a row; supervision GAVE UP. It stays down until the next planned restart or `pacs-warden restart`",
+                sup.failures
             );
             error!(worker = %name, "{message}");
             self.alert("supervision_gave_up", Some(name), &message);
             return;
         }
-        let backoff = BACKOFF_FIRST
+        let backoff = spec
+            .backoff
             .saturating_mul(1 << (sup.failures - 1).min(16))
-            .min(BACKOFF_MAX);
+            .min(spec.max_backoff);
         sup.backoff = backoff;
         sup.retry_at = Some(now + backoff);
         warn!(
