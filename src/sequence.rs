@@ -511,7 +511,13 @@ impl Steps<'_> {
             program: command[0].clone(),
             source,
         })?;
-        info!(worker = %w, pid = spawned.id.pid, command = ?command, log = ?log, "started the worker");
+        info!(
+            worker = %w,
+            pid = spawned.id.pid,
+            command = ?command,
+            log = %log.as_deref().map(|l| l.display().to_string()).unwrap_or_else(|| "-".into()),
+            "started the worker"
+        );
         // Dropping the handle leaves the worker running; tokio reaps it when it exits.
         drop(spawned.child);
         Ok(spawned.id)

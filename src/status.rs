@@ -191,7 +191,11 @@ pub fn render(schedule: &Schedule, s: &Status) -> String {
                 local(d.until)
             );
         }
-        if let Some(sup) = &w.supervision {
+        if let Some(sup) = w
+            .supervision
+            .as_ref()
+            .filter(|s| s.restarts > 0 || s.failures_in_a_row > 0 || s.gave_up)
+        {
             let _ = writeln!(
                 out,
                 "  supervision: {} crash restart{}, {} failure{} in a row, backoff {}s{}{}",
