@@ -166,8 +166,13 @@ pub async fn run(
         Ok(Ok(status)) => {
             let took = t0.elapsed();
             let ok = status.success();
+            // Worded the same on every OS (std says "exit code: N" on Windows).
+            let status_text = match status.code() {
+                Some(code) => format!("exit status: {code}"),
+                None => status.to_string(),
+            };
             let summary = format!(
-                "{} ({status}) after {:.1} s",
+                "{} ({status_text}) after {:.1} s",
                 if ok { "ok" } else { "failed" },
                 took.as_secs_f64()
             );

@@ -11,6 +11,15 @@ use std::time::{Duration, Instant};
 
 const WARDEN: &str = env!("CARGO_BIN_EXE_pacs-warden");
 const WORKER: &str = env!("CARGO_BIN_EXE_pacs-demo-worker");
+
+/// The demo worker's path as the OS under test spells it (see `worker_exe` in
+/// tests/sequence.rs: under Wine, `Z:\work\…` instead of the build host's `/work/…`).
+fn worker_exe() -> String {
+    std::path::absolute(WORKER)
+        .unwrap()
+        .to_string_lossy()
+        .into_owned()
+}
 const PATIENCE: Duration = Duration::from_secs(30);
 
 struct Setup {
@@ -35,7 +44,7 @@ impl Setup {
 
     /// The schedule text: one query `cron`, the demo worker, and `extra` top-level lines.
     fn yaml(&self, cron: &str, extra: &str) -> String {
-        let w = format!("'{}'", WORKER.replace('\'', "''"));
+        let w = format!("'{}'", worker_exe().replace('\'', "''"));
         format!(
             "timezone: UTC\nlead: 1s\n{extra}queries:\n  - name: q\n    cron: \"{cron}\"\nworkers:\n  - name: w\n    match: {{image: pacs-demo-worker, args_contain: \"--name {tag}\"}}\n    pidfile: w.pid\n    stop:\n      command: [{w}, stop, --pidfile, w.pid]\n      grace: 5s\n    start:\n      command: [{w}, run, --name, {tag}, --pidfile, w.pid, --children, \"1\"]\n      log: w.log\n",
             tag = self.tag

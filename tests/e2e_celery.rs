@@ -10,6 +10,14 @@
 //!
 //! Needs `target/e2e-venv/bin/celery` and `redis-server` on PATH: `scripts/test` installs them.
 //! Without them this test fails (it never skips).
+//!
+//! Unix only. In the Windows run under Wine (`scripts/test-windows`) there is no redis-server
+//! nor a Windows Python with Celery, and Celery has not supported Windows since 4.x; the
+//! Windows side of what this test covers (the `celery.exe` launcher + `python.exe` child seen
+//! as one worker tree, stop and kill through verified handles) is tested with the demo worker
+//! in `tests/sequence.rs` and `tests/windows.rs`.
+
+#![cfg(unix)]
 
 #[path = "celery/support.rs"]
 mod support;

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{kill_tagged, q, status, Daemon, PATIENCE, WARDEN, WORKER};
+use common::{kill_tagged, q, status, worker_exe, Daemon, PATIENCE, WARDEN};
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -30,7 +30,7 @@ impl Setup {
 
     /// One demo worker (ready 1 s after start) and one query `cron` running `command`.
     fn write(&self, cron: &str, lead: &str, command: &str, extra: &str) {
-        let w = q(WORKER);
+        let w = q(&worker_exe());
         std::fs::write(
             self.path("schedule.yaml"),
             format!(
@@ -42,7 +42,7 @@ impl Setup {
     }
 
     fn sleep_command(&self, d: &str, extra: &str) -> String {
-        format!("[{}, sleep, {d}{extra}]", q(WORKER))
+        format!("[{}, sleep, {d}{extra}]", q(&worker_exe()))
     }
 
     fn start(&self) -> Daemon {

@@ -14,6 +14,16 @@ use std::time::{Duration, Instant};
 const WARDEN: &str = env!("CARGO_BIN_EXE_pacs-warden");
 const WORKER: &str = env!("CARGO_BIN_EXE_pacs-demo-worker");
 
+/// The demo worker's path as the OS under test spells it. Cargo bakes in the build host's
+/// path: under Wine that is a Unix path (`/work/…`), which a Windows program reads as a
+/// path on the current drive; made absolute here it becomes `Z:\work\…`. Elsewhere a no-op.
+fn worker_exe() -> String {
+    std::path::absolute(WORKER)
+        .unwrap()
+        .to_string_lossy()
+        .into_owned()
+}
+
 /// A schedule with one demo worker in a fresh directory (with a space in its name). Kills every
 /// process carrying its tag when dropped, so a failed test leaves nothing behind.
 struct Fixture {
@@ -47,7 +57,7 @@ impl Fixture {
         let q = |s: &str| format!("'{}'", s.replace('\'', "''"));
         let list = |items: Vec<String>| format!("[{}]", items.join(", "));
         let mut run = vec![
-            q(WORKER),
+            q(&worker_exe()),
             "run".into(),
             "--name".into(),
             q(&self.tag),
@@ -58,7 +68,7 @@ impl Fixture {
         let stop_yaml = match stop {
             Some(extra) => {
                 let mut cmd = vec![
-                    q(WORKER),
+                    q(&worker_exe()),
                     "stop".into(),
                     "--pidfile".into(),
                     "worker.pid".into(),
@@ -72,7 +82,7 @@ impl Fixture {
             "timezone: UTC\nqueries:\n  - name: q\n    at: [\"06:00\"]\nworkers:\n  - name: w\n    match: {{image: pacs-demo-worker, args_contain: \"--name {tag}\"}}\n    pidfile: worker.pid\n    stop:\n{stop_yaml}      grace: {grace}\n    start:\n      command: {run}\n      log: worker out.log\n    ready:\n      command: [{worker}, ping, --pidfile, worker.pid]\n      timeout: 20s\n",
             tag = self.tag,
             run = list(run),
-            worker = q(WORKER),
+            worker = q(&worker_exe()),
         );
         let path = self.path("schedule.yaml");
         std::fs::write(&path, yaml).unwrap();
@@ -267,7 +277,7 @@ async fn a_failing_stop_command_still_leads_to_a_clean_restart() {
     // A stop command that cannot even be started behaves the same.
     let mut yaml = std::fs::read_to_string(f.path("schedule.yaml")).unwrap();
     yaml = yaml.replacen(
-        &format!("command: ['{WORKER}', stop"),
+        &format!("command: ['{}', stop", worker_exe()),
         "command: ['/nonexistent/celery', stop",
         1,
     );

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{kill_tagged, q, status, Daemon, PATIENCE, WARDEN, WORKER};
+use common::{kill_tagged, q, status, worker_exe, Daemon, PATIENCE, WARDEN};
 use pacs_warden::process::{identify, kill_verified, Snapshot};
 use std::path::PathBuf;
 use std::process::Command;
@@ -31,7 +31,7 @@ impl Setup {
 
     /// A worker entry named `name` running the demo worker with `run_args`.
     fn worker(&self, name: &str, run_args: &str, extra: &str) -> String {
-        let w = q(WORKER);
+        let w = q(&worker_exe());
         format!(
             "  - name: {name}\n    match: {{image: pacs-demo-worker, args_contain: \"--name {tag}-{name} \"}}\n    pidfile: {name}.pid\n    stop:\n      command: [{w}, stop, --pidfile, {name}.pid]\n      grace: 5s\n    start:\n      command: [{w}, run, --name, {tag}-{name}, --pidfile, {name}.pid{run_args}]\n{extra}",
             tag = self.tag
@@ -45,7 +45,7 @@ impl Setup {
     fn alert_yaml(&self) -> String {
         format!(
             "alert:\n  command: [{}, record, --out, alerts.txt]\n",
-            q(WORKER)
+            q(&worker_exe())
         )
     }
 
@@ -288,7 +288,10 @@ fn a_stop_signal_ends_the_worker_without_waiting_out_grace() {
                 "      signal: TERM\n      grace: 30s\n"
             )
             .replace(
-                &format!("      command: [{}, stop, --pidfile, w.pid]\n", q(WORKER)),
+                &format!(
+                    "      command: [{}, stop, --pidfile, w.pid]\n",
+                    q(&worker_exe())
+                ),
                 ""
             )
     ));
@@ -324,11 +327,14 @@ fn a_worker_not_ready_when_its_query_begins_raises_an_alert() {
     let s = Setup::new("notready");
     let ready = format!(
         "    ready:\n      command: [{}, ping, --pidfile, w.pid]\n      timeout: 1s\n    supervise: false\n",
-        q(WORKER)
+        q(&worker_exe())
     );
-    // Never ready; a query every 4 s with a 2 s lead; no boot restart.
+    // Never ready; a query every 4 s with a 2 s lead; no boot restart. The failed restart
+    // (settle + 1 s ready timeout) must end within the lead: under Wine it takes ~2 s, so
+    // Windows gets a 3 s lead (queries every 6 s).
+    let (lead, every) = if cfg!(windows) { ("3s", 6) } else { ("2s", 4) };
     s.write(&format!(
-        "timezone: UTC\nlead: 2s\nrestart_at_boot: false\n{}queries:\n  - name: q\n    cron: \"*/4 * * * * *\"\nworkers:\n{}",
+        "timezone: UTC\nlead: {lead}\nrestart_at_boot: false\n{}queries:\n  - name: q\n    cron: \"*/{every} * * * * *\"\nworkers:\n{}",
         s.alert_yaml(),
         s.worker("w", ", --ready-after, 1h", &ready)
     ));
@@ -359,7 +365,7 @@ fn a_worker_not_ready_when_its_query_begins_raises_an_alert() {
 fn busy_schedule(s: &Setup) -> String {
     let busy = format!(
         "    busy:\n      command: [{}, active, --pidfile, w.pid]\n      idle_when: celery-active-empty\n      every: 500ms\n",
-        q(WORKER)
+        q(&worker_exe())
     );
     format!(
         "timezone: UTC\nlead: 4s\nqueries:\n  - name: q\n    cron: \"*/8 * * * * *\"\nworkers:\n{}",

@@ -23,6 +23,13 @@
 //!   appends its `PACS_WARDEN_*` environment variables and its stdin to FILE (an alert command
 //!   for tests).
 //!
+//! Launcher pair (Celery on Windows): a copy of this program named `celery` (`celery.exe`)
+//! behaves like pip's `celery.exe` launcher: it runs the `python` (`python.exe`) beside it as
+//! `python <its own path> ARGS...`, waits for it and exits with its exit code. A copy named
+//! `python` skips a first argument naming an existing file (the script a launcher passes) and
+//! goes on with the rest. So `Scripts\celery.exe run ...` is a tree of two processes, launcher
+//! and "interpreter", as the real worker is.
+//!
 //! Only the standard library and pacs-warden's own process helpers: it runs wherever
 //! pacs-warden runs, Windows included.
 
@@ -78,8 +85,36 @@ fn sidecar(pidfile: &Path, suffix: &str) -> PathBuf {
     PathBuf::from(s)
 }
 
+/// This program's file name without `.exe`, lowercased.
+fn own_stem() -> String {
+    std::env::current_exe()
+        .ok()
+        .and_then(|p| p.file_stem().map(|s| s.to_string_lossy().to_lowercase()))
+        .unwrap_or_default()
+}
+
+/// As `celery.exe`: run the `python` beside this file with this file's path first, like pip's
+/// launcher, and exit with its exit code.
+fn launch(args: Vec<String>) -> ExitCode {
+    let me = std::env::current_exe().unwrap_or_else(|e| die(&e.to_string()));
+    let python = me.with_file_name(format!("python{}", std::env::consts::EXE_SUFFIX));
+    let status = Command::new(&python)
+        .arg(&me)
+        .args(args)
+        .status()
+        .unwrap_or_else(|e| die(&format!("cannot run {}: {e}", python.display())));
+    ExitCode::from(status.code().unwrap_or(1).clamp(0, 255) as u8)
+}
+
 fn main() -> ExitCode {
     let mut all: Vec<String> = std::env::args().skip(1).collect();
+    match own_stem().as_str() {
+        "celery" => return launch(all),
+        "python" if all.first().is_some_and(|a| Path::new(a).is_file()) => {
+            all.remove(0);
+        }
+        _ => {}
+    }
     if all.is_empty() {
         die("usage: pacs-demo-worker run|stop|ping|child --pidfile FILE [options]");
     }

@@ -3,14 +3,21 @@
 
 use super::KillError;
 use crate::process::ProcId;
-use windows_sys::Win32::Foundation::{CloseHandle, FILETIME, HANDLE};
+use windows_sys::Win32::Foundation::WAIT_OBJECT_0;
+use windows_sys::Win32::Foundation::{
+    CloseHandle, SetHandleInformation, FILETIME, HANDLE, HANDLE_FLAG_INHERIT, INVALID_HANDLE_VALUE,
+};
+use windows_sys::Win32::System::Console::{
+    GetStdHandle, STD_ERROR_HANDLE, STD_INPUT_HANDLE, STD_OUTPUT_HANDLE,
+};
 use windows_sys::Win32::System::Threading::{
-    GetProcessTimes, OpenProcess, TerminateProcess, CREATE_BREAKAWAY_FROM_JOB,
+    GetProcessTimes, OpenProcess, TerminateProcess, WaitForSingleObject, CREATE_BREAKAWAY_FROM_JOB,
     CREATE_NEW_PROCESS_GROUP, CREATE_NO_WINDOW, PROCESS_QUERY_LIMITED_INFORMATION,
-    PROCESS_TERMINATE,
+    PROCESS_SYNCHRONIZE, PROCESS_TERMINATE,
 };
 
 pub(super) fn spawn(mut cmd: tokio::process::Command) -> std::io::Result<tokio::process::Child> {
+    keep_own_stdio_out_of_children();
     // A hidden console of its own, its own Ctrl-Break group, and out of Task Scheduler's job
     // so that the task ending does not end the worker. Breakaway is refused in jobs that do
     // not allow it; then start without it.
@@ -23,6 +30,26 @@ pub(super) fn spawn(mut cmd: tokio::process::Command) -> std::io::Result<tokio::
             cmd.spawn()
         }
         Err(e) => Err(e),
+    }
+}
+
+/// CreateProcess passes every *inheritable* handle of the parent to the child, not only the
+/// child's stdio. pacs-warden's own stdin/stdout/stderr are inheritable when its parent made
+/// them so (a pipe from a script, a service wrapper, a test); a detached worker would then hold
+/// the caller's pipe open for its whole life, and whoever reads pacs-warden's output through a
+/// pipe (`Command::output()`, a script) would wait for the worker to exit. Clearing the flag on
+/// our own handles changes nothing for us, and std still gives each child the stdio it asks
+/// for (it duplicates those handles as inheritable itself).
+fn keep_own_stdio_out_of_children() {
+    for which in [STD_INPUT_HANDLE, STD_OUTPUT_HANDLE, STD_ERROR_HANDLE] {
+        // SAFETY: plain calls; an invalid or null handle makes SetHandleInformation fail,
+        // which is harmless here.
+        unsafe {
+            let h = GetStdHandle(which);
+            if !h.is_null() && h != INVALID_HANDLE_VALUE {
+                SetHandleInformation(h, HANDLE_FLAG_INHERIT, 0);
+            }
+        }
     }
 }
 
@@ -57,7 +84,7 @@ pub fn kill_verified(id: ProcId) -> Result<(), KillError> {
     // SAFETY: plain call; a null result is handled.
     let raw = unsafe {
         OpenProcess(
-            PROCESS_TERMINATE | PROCESS_QUERY_LIMITED_INFORMATION,
+            PROCESS_TERMINATE | PROCESS_QUERY_LIMITED_INFORMATION | PROCESS_SYNCHRONIZE,
             0,
             id.pid,
         )
@@ -66,6 +93,12 @@ pub fn kill_verified(id: ProcId) -> Result<(), KillError> {
         return Err(KillError::NotRunning(id.pid));
     }
     let h = Handle(raw);
+    // An exited process stays openable while anyone holds a handle to it (its parent, often):
+    // it is gone all the same, and TerminateProcess on it would fail with "access denied".
+    // SAFETY: valid handle with SYNCHRONIZE; a zero timeout only polls.
+    if unsafe { WaitForSingleObject(h.0, 0) } == WAIT_OBJECT_0 {
+        return Err(KillError::NotRunning(id.pid));
+    }
     let created = creation_time(&h).map_err(|source| KillError::Os {
         pid: id.pid,
         source,

@@ -140,6 +140,11 @@ impl Snapshot {
     /// `roots` and all their descendants, deepest first (children before parents), so killing
     /// in this order orphans nothing. A child counts only if it started no earlier than its
     /// parent: an older process cannot be a child, whatever its parent PID says.
+    ///
+    /// The Windows console host (`conhost.exe`) is left out: Windows starts one as a child of a
+    /// console program that gets a console of its own (a worker started without a window does),
+    /// and it exits by itself once the last process of that console has gone. It is the OS's,
+    /// not the worker's, and counting it would make "the worker's 3 processes" read as 4.
     pub fn tree(&self, roots: &[ProcId]) -> Vec<ProcessInfo> {
         let mut children: HashMap<u32, Vec<&ProcessInfo>> = HashMap::new();
         for p in &self.processes {
@@ -160,7 +165,10 @@ impl Snapshot {
             }
             order.push((depth, p));
             for child in children.get(&p.id.pid).into_iter().flatten() {
-                if child.id.start_time >= p.id.start_time && child.id.pid != p.id.pid {
+                if child.id.start_time >= p.id.start_time
+                    && child.id.pid != p.id.pid
+                    && !is_console_host(child)
+                {
                     stack.push((depth + 1, child));
                 }
             }
@@ -168,6 +176,11 @@ impl Snapshot {
         order.sort_by_key(|(depth, _)| std::cmp::Reverse(*depth));
         order.into_iter().map(|(_, p)| p.clone()).collect()
     }
+}
+
+/// Whether `p` is the Windows console host (see `Snapshot::tree`).
+fn is_console_host(p: &ProcessInfo) -> bool {
+    image_key(&p.name) == "conhost"
 }
 
 fn lossy(s: &OsStr) -> String {
@@ -295,5 +308,43 @@ mod tests {
             start_time: 49,
         };
         assert!(snap.tree(&[stale]).is_empty());
+    }
+
+    #[test]
+    fn the_windows_console_host_is_not_part_of_a_worker_tree() {
+        // As seen under Wine and on Windows 8 and later: a console program started without a
+        // window gets a conhost.exe child; the worker's own children are its siblings.
+        let snap = Snapshot {
+            processes: vec![
+                p(
+                    264,
+                    Some(32),
+                    50,
+                    "celery.exe",
+                    r"C:\venv\Scripts\celery.exe worker",
+                ),
+                p(
+                    272,
+                    Some(264),
+                    50,
+                    "conhost.exe",
+                    r"C:\windows\system32\conhost.exe --headless",
+                ),
+                p(
+                    280,
+                    Some(264),
+                    51,
+                    "python.exe",
+                    r"C:\venv\Scripts\python.exe C:\venv\Scripts\celery.exe worker",
+                ),
+                p(288, Some(280), 52, "python.exe", "pool child"),
+            ],
+        };
+        let root = ProcId {
+            pid: 264,
+            start_time: 50,
+        };
+        let pids: Vec<u32> = snap.tree(&[root]).iter().map(|p| p.id.pid).collect();
+        assert_eq!(pids, [288, 280, 264]);
     }
 }

@@ -62,13 +62,24 @@ pub fn tools() -> Tools {
 }
 
 fn on_path(program: &str) -> Option<PathBuf> {
-    use std::os::unix::fs::PermissionsExt;
     std::env::split_paths(&std::env::var_os("PATH")?)
         .map(|dir| dir.join(program))
-        .find(|p| {
-            p.metadata()
-                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-        })
+        .find(|p| p.metadata().is_ok_and(|m| m.is_file() && executable(&m)))
+}
+
+/// Unix: an execute bit is set. (This file is Unix-only in use, but `benches/restart_celery.rs`
+/// must still compile for Windows, where every file counts.)
+fn executable(m: &std::fs::Metadata) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        m.permissions().mode() & 0o111 != 0
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = m;
+        true
+    }
 }
 
 /// A private redis-server on 127.0.0.1, killed when dropped.

@@ -13,6 +13,17 @@ use std::time::{Duration, Instant};
 pub const WARDEN: &str = env!("CARGO_BIN_EXE_pacs-warden");
 pub const WORKER: &str = env!("CARGO_BIN_EXE_pacs-demo-worker");
 
+/// `WORKER` as the OS under test spells it, for schedule files. Cargo bakes in the build
+/// host's path: under Wine that is a Unix path (`/work/…`), which pacs-warden (rightly) reads
+/// as a path on the drive of the worker's directory (`C:\work\…`); made absolute here it is
+/// `Z:\work\…`, Wine's drive for `/`. Elsewhere it is `WORKER` unchanged.
+pub fn worker_exe() -> String {
+    std::path::absolute(WORKER)
+        .unwrap()
+        .to_string_lossy()
+        .into_owned()
+}
+
 /// How long a test waits for a log line before failing.
 pub const PATIENCE: Duration = Duration::from_secs(40);
 

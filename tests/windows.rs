@@ -1,0 +1,317 @@
+//! Windows behaviour on real processes. Run natively on Windows and, in CI, under Wine
+//! (`scripts/test-windows`); the tests that make sense on every OS run on Linux too.
+//!
+//! - The `celery.exe` launcher + `python.exe` child pair is one worker tree: found, stopped and
+//!   killed together, in a directory whose path has spaces (and, on Windows, a drive letter).
+//! - (Windows) `kill_verified` goes through a process handle whose creation time it checks
+//!   against sysinfo's start time: the right identity kills, a wrong one touches nothing.
+//! - (Windows) Ctrl-Break ends `pacs-warden run` cleanly, leaving the worker running.
+
+use pacs_warden::clock::SystemClock;
+use pacs_warden::config::{self, Schedule};
+use pacs_warden::process::{identify, Snapshot};
+use pacs_warden::sequence::{restart, Outcome, Stopped};
+use pacs_warden::state::Store;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+const WORKER: &str = env!("CARGO_BIN_EXE_pacs-demo-worker");
+
+/// A venv-like layout in a directory with spaces: `…/Server Apps/venv/Scripts/celery(.exe)`
+/// and `python(.exe)`, both copies of the demo worker (see its "Launcher pair" doc).
+struct Venv {
+    dir: tempfile::TempDir,
+    tag: String,
+}
+
+impl Venv {
+    fn new(tag: &str) -> Venv {
+        let dir = tempfile::Builder::new()
+            .prefix("win test ")
+            .tempdir()
+            .unwrap();
+        let scripts = dir.path().join("Server Apps").join("venv").join("Scripts");
+        std::fs::create_dir_all(&scripts).unwrap();
+        for name in ["celery", "python"] {
+            std::fs::copy(
+                WORKER,
+                scripts.join(format!("{name}{}", std::env::consts::EXE_SUFFIX)),
+            )
+            .unwrap();
+        }
+        Venv {
+            dir,
+            tag: format!("{tag}-{}", std::process::id()),
+        }
+    }
+
+    fn celery(&self) -> PathBuf {
+        // Absolute in the OS's own spelling: under Wine the temp dir is already `C:\…`.
+        std::path::absolute(
+            self.dir
+                .path()
+                .join("Server Apps")
+                .join("venv")
+                .join("Scripts")
+                .join(format!("celery{}", std::env::consts::EXE_SUFFIX)),
+        )
+        .unwrap()
+    }
+
+    fn pidfile(&self) -> PathBuf {
+        self.dir.path().join("media root").join("default.pid")
+    }
+
+    /// The seed's worker, with the demo worker's arguments: matched by image `celery` and its
+    /// name, stopped through the launcher, pid file written by the "python" process.
+    fn schedule(&self, run_args: &[&str], grace: &str) -> Schedule {
+        std::fs::create_dir_all(self.pidfile().parent().unwrap()).unwrap();
+        let q = |s: &str| format!("'{}'", s.replace('\'', "''"));
+        let celery = q(&self.celery().to_string_lossy());
+        let pidfile = q(&self.pidfile().to_string_lossy());
+        let extra: Vec<String> = run_args.iter().map(|a| q(a)).collect();
+        let yaml = format!(
+            "timezone: UTC\nqueries:\n  - name: q\n    at: [\"06:00\"]\nworkers:\n  - name: default\n    match: {{image: celery, args_contain: \"--name {tag}\"}}\n    pidfile: {pidfile}\n    stop:\n      command: [{celery}, stop, --pidfile, {pidfile}]\n      grace: {grace}\n    start:\n      command: [{celery}, run, --name, {tag}, --pidfile, {pidfile}, --children, \"1\"{comma}{extra}]\n      log: default stdout.log\n",
+            tag = self.tag,
+            comma = if extra.is_empty() { "" } else { ", " },
+            extra = extra.join(", "),
+        );
+        let path = self.dir.path().join("openrem.yaml");
+        std::fs::write(&path, yaml).unwrap();
+        config::load(&path).unwrap()
+    }
+
+    /// Live processes carrying this test's tag: (pid, image name).
+    fn live(&self) -> Vec<(u32, String)> {
+        let mut v: Vec<(u32, String)> = Snapshot::take()
+            .processes
+            .iter()
+            .filter(|p| p.cmdline_text().contains(&self.tag))
+            .map(|p| (p.id.pid, p.name.to_ascii_lowercase()))
+            .collect();
+        v.sort();
+        v
+    }
+}
+
+impl Venv {
+    /// `live()` once the whole tree is up (launcher, "python", its pool child): the pool child
+    /// starts right after the sequence returns, and Wine starts processes slowly.
+    fn live_tree(&self) -> Vec<(u32, String)> {
+        let t0 = std::time::Instant::now();
+        while self.live().len() < 3 && t0.elapsed() < Duration::from_secs(10) {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        self.live()
+    }
+}
+
+impl Drop for Venv {
+    fn drop(&mut self) {
+        for p in Snapshot::take().processes {
+            if p.cmdline_text().contains(&self.tag) {
+                let _ = pacs_warden::process::kill_verified(p.id);
+            }
+        }
+    }
+}
+
+async fn run(s: &Schedule) -> Outcome {
+    let store = Store::new(s.state_dir());
+    restart(s, &s.workers[0], &store, &SystemClock).await
+}
+
+fn images(live: &[(u32, String)]) -> Vec<String> {
+    let mut names: Vec<String> = live
+        .iter()
+        .map(|(_, n)| n.trim_end_matches(".exe").to_string())
+        .collect();
+    names.sort();
+    names
+}
+
+fn pid_in(path: &Path) -> u32 {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_celery_launcher_and_its_python_child_are_stopped_as_one_worker() {
+    let v = Venv::new("launcher");
+    let s = v.schedule(&[], "20s");
+    let first = run(&s).await;
+    assert!(first.ok(), "{}", first.summary());
+    let launcher = first.started.unwrap().pid;
+    let old = v.live_tree();
+    // celery (launcher) → python (the worker, which writes the pid file) → python (its child).
+    assert_eq!(images(&old), ["celery", "python", "python"], "{old:?}");
+    let worker = pid_in(&v.pidfile());
+    assert_ne!(worker, launcher, "the pid file names the python process");
+    assert!(old.iter().any(|(p, _)| *p == worker));
+
+    let second = run(&s).await;
+    assert!(second.ok(), "{}", second.summary());
+    match &second.stopped {
+        Some(Stopped::Exited { pids, after }) => {
+            let mut pids = pids.clone();
+            pids.sort();
+            let want: Vec<u32> = old.iter().map(|(p, _)| *p).collect();
+            assert_eq!(
+                pids, want,
+                "the whole tree, and nothing else (no conhost.exe)"
+            );
+            assert!(*after < Duration::from_secs(10), "took {after:?}");
+        }
+        other => panic!("expected the launcher and its child to exit: {other:?}"),
+    }
+    for (pid, _) in &old {
+        assert!(identify(*pid).is_none(), "{pid} still runs");
+    }
+    let now = v.live_tree();
+    assert_eq!(images(&now), ["celery", "python", "python"], "{now:?}");
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_hung_launcher_pair_is_killed_whole_after_grace() {
+    let v = Venv::new("hung");
+    let s = v.schedule(&["--ignore-stop"], "1s");
+    assert!(run(&s).await.ok());
+    let old = v.live_tree();
+    assert_eq!(old.len(), 3, "{old:?}");
+    let out = run(&s).await;
+    assert!(out.ok(), "{}", out.summary());
+    match &out.stopped {
+        Some(Stopped::Killed { killed, .. }) => {
+            let mut killed = killed.clone();
+            killed.sort();
+            let want: Vec<u32> = old.iter().map(|(p, _)| *p).collect();
+            assert_eq!(killed, want);
+        }
+        other => panic!("expected a kill: {other:?}"),
+    }
+    for (pid, _) in &old {
+        assert!(identify(*pid).is_none(), "{pid} still runs");
+    }
+    // The killed "python" left its pid file; it was stale and removed, so the new one started.
+    assert_eq!(v.live_tree().len(), 3);
+    assert!(old.iter().all(|(p, _)| *p != pid_in(&v.pidfile())));
+}
+
+/// Whether this process runs under Wine: Wine's ntdll exports `wine_get_version`.
+#[cfg(windows)]
+fn under_wine() -> bool {
+    use windows_sys::Win32::System::LibraryLoader::{GetModuleHandleA, GetProcAddress};
+    // SAFETY: plain calls with NUL-terminated names; ntdll is always loaded.
+    unsafe {
+        let ntdll = GetModuleHandleA(c"ntdll.dll".as_ptr().cast());
+        !ntdll.is_null() && GetProcAddress(ntdll, c"wine_get_version".as_ptr().cast()).is_some()
+    }
+}
+
+#[cfg(windows)]
+#[test]
+fn kill_verified_checks_the_creation_time_through_the_handle() {
+    use pacs_warden::process::{kill_verified, KillError, ProcId};
+    use std::time::{SystemTime, UNIX_EPOCH};
+    let before = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let mut child = std::process::Command::new(WORKER)
+        .args(["child", "--name", "kill-verified"])
+        .spawn()
+        .unwrap();
+    let id = identify(child.id()).expect("sysinfo sees the child");
+    // sysinfo's start time is the real creation time (whole seconds since the Unix epoch).
+    assert!(
+        id.start_time + 1 >= before && id.start_time <= before + 5,
+        "sysinfo start time {} vs spawned at {before}",
+        id.start_time
+    );
+    // A different start time is another process that had the PID: nothing happens.
+    for wrong in [id.start_time - 2, id.start_time + 2, 0] {
+        let other = ProcId {
+            pid: id.pid,
+            start_time: wrong,
+        };
+        assert!(
+            matches!(kill_verified(other), Err(KillError::NotRunning(_))),
+            "start time {wrong} was accepted for {id:?}"
+        );
+        assert!(child.try_wait().unwrap().is_none(), "killed by a wrong id");
+    }
+    // The identity sysinfo gave agrees with GetProcessTimes (within its rounding): it kills.
+    kill_verified(id).unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(1), "TerminateProcess(h, 1)");
+    assert!(matches!(kill_verified(id), Err(KillError::NotRunning(_))));
+}
+
+#[cfg(windows)]
+#[test]
+fn ctrl_break_ends_the_daemon_and_leaves_the_worker_running() {
+    if under_wine() {
+        eprintln!(
+            "skipped under Wine: a CTRL_BREAK_EVENT cannot be delivered to a process started \
+             without a console (GenerateConsoleCtrlEvent needs a shared console); run natively \
+             on Windows"
+        );
+        return;
+    }
+    ctrl_break::run();
+}
+
+#[cfg(windows)]
+mod ctrl_break {
+    use super::*;
+    use std::io::Read;
+    use std::os::windows::process::CommandExt;
+    use std::process::{Command, Stdio};
+    use windows_sys::Win32::System::Console::{GenerateConsoleCtrlEvent, CTRL_BREAK_EVENT};
+    use windows_sys::Win32::System::Threading::CREATE_NEW_PROCESS_GROUP;
+
+    pub fn run() {
+        let v = Venv::new("ctrlbreak");
+        let _ = v.schedule(&[], "5s");
+        let config = v.dir.path().join("openrem.yaml");
+        let mut daemon = Command::new(env!("CARGO_BIN_EXE_pacs-warden"))
+            .args(["run", "--config"])
+            .arg(&config)
+            .creation_flags(CREATE_NEW_PROCESS_GROUP)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Wait for the boot restart to start the worker.
+        let t0 = std::time::Instant::now();
+        while v.live().len() < 3 {
+            assert!(t0.elapsed() < Duration::from_secs(30), "no worker started");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let workers = v.live_tree();
+        // SAFETY: plain call; the daemon leads its own process group.
+        assert_ne!(
+            unsafe { GenerateConsoleCtrlEvent(CTRL_BREAK_EVENT, daemon.id()) },
+            0
+        );
+        let status = daemon.wait().unwrap();
+        let mut log = String::new();
+        daemon
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut log)
+            .unwrap();
+        assert!(status.success(), "{status:?}\n{log}");
+        assert!(log.contains("Ctrl-Break"), "{log}");
+        assert!(log.contains("the workers keep running"), "{log}");
+        assert_eq!(
+            v.live(),
+            workers,
+            "Ctrl-Break to the daemon touched the worker"
+        );
+    }
+}
