@@ -39,8 +39,10 @@ pub enum ZoneSource {
 /// This machine's time zone as an IANA name, or `None` when it cannot be found.
 ///
 /// Order: the `TZ` environment variable (when it holds an IANA name), the OS answer through
-/// `iana_time_zone`, then on Unix `/etc/timezone` and the `/etc/localtime` link. The later steps
-/// exist because `iana_time_zone` fails in some environments (Wine, minimal containers).
+/// `iana_time_zone`, then the OS's own setting read by `crate::os::system_zone` (Unix:
+/// `/etc/timezone` and the `/etc/localtime` link; Windows: the time zone's key name, mapped to
+/// IANA by `iana_of_windows_zone`). The later steps exist because `iana_time_zone` fails in
+/// some environments (Wine, minimal containers).
 pub fn machine_zone() -> Option<(Tz, &'static str)> {
     if let Ok(tz) = std::env::var("TZ") {
         if let Ok(zone) = tz.trim_start_matches(':').parse::<Tz>() {
@@ -52,24 +54,108 @@ pub fn machine_zone() -> Option<(Tz, &'static str)> {
             return Some((zone, "the operating system"));
         }
     }
-    #[cfg(unix)]
-    {
-        if let Ok(text) = std::fs::read_to_string("/etc/timezone") {
-            if let Ok(zone) = text.trim().parse::<Tz>() {
-                return Some((zone, "/etc/timezone"));
-            }
-        }
-        if let Ok(target) = std::fs::read_link("/etc/localtime") {
-            let target = target.to_string_lossy();
-            if let Some((_, name)) = target.split_once("zoneinfo/") {
-                if let Ok(zone) = name.parse::<Tz>() {
-                    return Some((zone, "/etc/localtime"));
-                }
-            }
-        }
-    }
-    None
+    let (name, how) = crate::os::system_zone()?;
+    name.parse::<Tz>().ok().map(|zone| (zone, how))
 }
+
+/// The IANA zone for a Windows time zone key name (`GMT Standard Time` → `Europe/London`), as
+/// CLDR's windowsZones table maps it for the world (territory 001); `None` for a name not in
+/// the table (then `check` asks for `timezone:`).
+pub fn iana_of_windows_zone(key: &str) -> Option<&'static str> {
+    WINDOWS_ZONES
+        .iter()
+        .find(|(windows, _)| windows.eq_ignore_ascii_case(key.trim()))
+        .map(|(_, iana)| *iana)
+}
+
+/// Windows time zone key names (the names under
+/// `HKLM\SOFTWARE\Microsoft\Windows NT\CurrentVersion\Time Zones`) and their IANA zones, from
+/// CLDR's `windowsZones.xml`, territory 001. Where CLDR keeps an old IANA name (Asia/Calcutta,
+/// America/Buenos_Aires, Europe/Kiev…) the current one is used; chrono-tz knows both. The
+/// common zones, OpenREM's sites first; not every Windows zone.
+const WINDOWS_ZONES: &[(&str, &str)] = &[
+    // Europe
+    ("GMT Standard Time", "Europe/London"),
+    ("Greenwich Standard Time", "Atlantic/Reykjavik"),
+    ("W. Europe Standard Time", "Europe/Berlin"),
+    ("Romance Standard Time", "Europe/Paris"),
+    ("Central Europe Standard Time", "Europe/Budapest"),
+    ("Central European Standard Time", "Europe/Warsaw"),
+    ("GTB Standard Time", "Europe/Bucharest"),
+    ("FLE Standard Time", "Europe/Kyiv"),
+    ("E. Europe Standard Time", "Europe/Chisinau"),
+    ("Turkey Standard Time", "Europe/Istanbul"),
+    ("Russian Standard Time", "Europe/Moscow"),
+    ("Kaliningrad Standard Time", "Europe/Kaliningrad"),
+    ("Belarus Standard Time", "Europe/Minsk"),
+    ("Azores Standard Time", "Atlantic/Azores"),
+    ("Cape Verde Standard Time", "Atlantic/Cape_Verde"),
+    // Africa and the Middle East
+    ("Morocco Standard Time", "Africa/Casablanca"),
+    ("W. Central Africa Standard Time", "Africa/Lagos"),
+    ("South Africa Standard Time", "Africa/Johannesburg"),
+    ("E. Africa Standard Time", "Africa/Nairobi"),
+    ("Egypt Standard Time", "Africa/Cairo"),
+    ("Namibia Standard Time", "Africa/Windhoek"),
+    ("Israel Standard Time", "Asia/Jerusalem"),
+    ("Jordan Standard Time", "Asia/Amman"),
+    ("Middle East Standard Time", "Asia/Beirut"),
+    ("Arabic Standard Time", "Asia/Baghdad"),
+    ("Arab Standard Time", "Asia/Riyadh"),
+    ("Arabian Standard Time", "Asia/Dubai"),
+    ("Iran Standard Time", "Asia/Tehran"),
+    // Asia
+    ("Afghanistan Standard Time", "Asia/Kabul"),
+    ("Pakistan Standard Time", "Asia/Karachi"),
+    ("India Standard Time", "Asia/Kolkata"),
+    ("Sri Lanka Standard Time", "Asia/Colombo"),
+    ("Nepal Standard Time", "Asia/Kathmandu"),
+    ("Bangladesh Standard Time", "Asia/Dhaka"),
+    ("Myanmar Standard Time", "Asia/Yangon"),
+    ("SE Asia Standard Time", "Asia/Bangkok"),
+    ("China Standard Time", "Asia/Shanghai"),
+    ("Singapore Standard Time", "Asia/Singapore"),
+    ("Taipei Standard Time", "Asia/Taipei"),
+    ("W. Australia Standard Time", "Australia/Perth"),
+    ("Tokyo Standard Time", "Asia/Tokyo"),
+    ("Korea Standard Time", "Asia/Seoul"),
+    // Australia and the Pacific
+    ("Cen. Australia Standard Time", "Australia/Adelaide"),
+    ("AUS Central Standard Time", "Australia/Darwin"),
+    ("E. Australia Standard Time", "Australia/Brisbane"),
+    ("AUS Eastern Standard Time", "Australia/Sydney"),
+    ("Tasmania Standard Time", "Australia/Hobart"),
+    ("New Zealand Standard Time", "Pacific/Auckland"),
+    ("Fiji Standard Time", "Pacific/Fiji"),
+    ("Hawaiian Standard Time", "Pacific/Honolulu"),
+    // The Americas
+    ("Alaskan Standard Time", "America/Anchorage"),
+    ("Pacific Standard Time", "America/Los_Angeles"),
+    ("Pacific Standard Time (Mexico)", "America/Tijuana"),
+    ("US Mountain Standard Time", "America/Phoenix"),
+    ("Mountain Standard Time", "America/Denver"),
+    ("Central Standard Time", "America/Chicago"),
+    ("Central Standard Time (Mexico)", "America/Mexico_City"),
+    ("Canada Central Standard Time", "America/Regina"),
+    ("Central America Standard Time", "America/Guatemala"),
+    ("Eastern Standard Time", "America/New_York"),
+    ("US Eastern Standard Time", "America/Indiana/Indianapolis"),
+    ("SA Pacific Standard Time", "America/Bogota"),
+    ("Atlantic Standard Time", "America/Halifax"),
+    ("Newfoundland Standard Time", "America/St_Johns"),
+    ("Venezuela Standard Time", "America/Caracas"),
+    ("SA Western Standard Time", "America/La_Paz"),
+    ("Pacific SA Standard Time", "America/Santiago"),
+    ("E. South America Standard Time", "America/Sao_Paulo"),
+    ("Argentina Standard Time", "America/Argentina/Buenos_Aires"),
+    ("Montevideo Standard Time", "America/Montevideo"),
+    // Fixed offsets ("UTC-11" is 11 hours behind UTC, which IANA spells Etc/GMT+11)
+    ("UTC", "UTC"),
+    ("UTC-11", "Etc/GMT+11"),
+    ("UTC-02", "Etc/GMT+2"),
+    ("UTC+12", "Etc/GMT-12"),
+    ("Dateline Standard Time", "Etc/GMT+12"),
+];
 
 #[cfg(test)]
 mod tests {
@@ -113,6 +199,74 @@ mod tests {
             instant_of(&sydney, local(2026, 4, 5, 2, 30)),
             utc("2026-04-05T02:30:00+11:00")
         );
+    }
+
+    #[test]
+    fn windows_zone_names_map_to_iana_zones() {
+        // The zones of OpenREM's sites.
+        for (windows, iana) in [
+            ("GMT Standard Time", "Europe/London"),
+            ("W. Europe Standard Time", "Europe/Berlin"),
+            ("Romance Standard Time", "Europe/Paris"),
+            ("Eastern Standard Time", "America/New_York"),
+            ("Central Standard Time", "America/Chicago"),
+            ("Mountain Standard Time", "America/Denver"),
+            ("Pacific Standard Time", "America/Los_Angeles"),
+            ("AUS Eastern Standard Time", "Australia/Sydney"),
+            ("India Standard Time", "Asia/Kolkata"),
+            ("New Zealand Standard Time", "Pacific/Auckland"),
+            ("UTC", "UTC"),
+        ] {
+            assert_eq!(iana_of_windows_zone(windows), Some(iana), "{windows}");
+        }
+        // Registry values sometimes differ in case or carry trailing blanks.
+        assert_eq!(
+            iana_of_windows_zone("gmt standard time "),
+            Some("Europe/London")
+        );
+        assert_eq!(iana_of_windows_zone("Mars Standard Time"), None);
+        assert_eq!(iana_of_windows_zone(""), None);
+    }
+
+    #[test]
+    fn the_windows_zone_table_is_sound() {
+        assert!(WINDOWS_ZONES.len() >= 40, "{}", WINDOWS_ZONES.len());
+        let mut seen = std::collections::HashSet::new();
+        for (windows, iana) in WINDOWS_ZONES {
+            assert!(seen.insert(windows.to_ascii_lowercase()), "{windows} twice");
+            let tz: Tz = iana
+                .parse()
+                .unwrap_or_else(|_| panic!("{iana} is not a zone"));
+            // Each zone's standard offset (in January or July, whichever is smaller north of
+            // the equator; the larger is DST only where the zone has DST) matches the Windows
+            // name's fixed offset, where the name states one.
+            if let Some(hours) = windows.strip_prefix("UTC").filter(|h| !h.is_empty()) {
+                let hours: i32 = hours.parse().unwrap();
+                let jan = tz
+                    .offset_from_utc_datetime(&local(2026, 1, 15, 12, 0))
+                    .fix()
+                    .local_minus_utc();
+                assert_eq!(jan, hours * 3600, "{windows} → {iana}");
+            }
+        }
+        // Spot checks of offsets in January 2026 (standard time in the north).
+        for (windows, hours_x2) in [
+            ("GMT Standard Time", 0),
+            ("Romance Standard Time", 2),
+            ("India Standard Time", 11),
+            ("Nepal Standard Time", 11), // +05:45, in whole half hours
+            ("AUS Eastern Standard Time", 22),
+            ("Eastern Standard Time", -10),
+            ("Pacific Standard Time", -16),
+            ("Dateline Standard Time", -24),
+        ] {
+            let tz: Tz = iana_of_windows_zone(windows).unwrap().parse().unwrap();
+            let off = tz
+                .offset_from_utc_datetime(&local(2026, 1, 15, 12, 0))
+                .fix()
+                .local_minus_utc();
+            assert_eq!(off / 1800, hours_x2, "{windows}");
+        }
     }
 
     #[test]

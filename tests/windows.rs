@@ -315,3 +315,27 @@ mod ctrl_break {
         );
     }
 }
+
+/// The default time zone does not depend on `iana_time_zone` alone (it fails under Wine): the
+/// Windows time zone key name is read and mapped to IANA. The zone found must agree with
+/// Windows' own local time now. Under Wine the Windows zone follows the host's `TZ`;
+/// `scripts/test-windows` runs this test again with `TZ=/usr/share/zoneinfo/NAME` for a few
+/// zones (a path, which pacs-warden's own `TZ` step does not take as an IANA name), and then
+/// NAME itself must come out.
+#[cfg(windows)]
+#[test]
+fn the_default_time_zone_comes_from_the_windows_setting() {
+    use chrono::{Local, Offset, Utc};
+    let (tz, how) = pacs_warden::zone::machine_zone().expect("a default time zone");
+    let ours = Utc::now().with_timezone(&tz).offset().fix();
+    let windows = Local::now().offset().fix();
+    assert_eq!(ours, windows, "{tz} (from {how}) vs Windows' local time");
+    if under_wine() {
+        // iana_time_zone fails under Wine: the key name is what found it.
+        assert_eq!(how, "the Windows time zone setting", "{tz}");
+        let host = std::env::var("TZ").unwrap_or_default();
+        if let Some(name) = host.strip_prefix("/usr/share/zoneinfo/") {
+            assert_eq!(tz.name(), name, "TZ={host}");
+        }
+    }
+}

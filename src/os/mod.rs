@@ -6,6 +6,8 @@
 //!   start time), through a handle that pins it, so a reused PID is never hit.
 //! - `Signals`: the OS's requests to the daemon (stop, reload) as `OsEvent`s.
 //! - `WallTimer`: sleep until a wall-clock instant, waking when the clock is stepped.
+//! - `system_zone`: the machine's time zone as the OS keeps it (an IANA name), for when
+//!   `iana_time_zone` cannot tell (Wine, minimal containers).
 
 #[cfg(unix)]
 #[path = "unix.rs"]
@@ -17,7 +19,7 @@ mod imp;
 use crate::process::ProcId;
 use std::path::{Path, PathBuf};
 
-pub use imp::{kill_verified, Signals, WallTimer};
+pub use imp::{kill_verified, system_zone, Signals, WallTimer};
 
 /// Sends a stop signal to `id` if it is still that process. Unix only: Windows has no
 /// signals (validation refuses `stop.signal` there).

@@ -251,3 +251,18 @@ pub(super) async fn wait_exit(id: ProcId) -> std::io::Result<()> {
     let _ready = fd.readable().await?;
     Ok(())
 }
+
+/// This machine's zone as the OS keeps it, with where it was found: `/etc/timezone` (Debian),
+/// then the target of the `/etc/localtime` link. The name is not checked here.
+pub fn system_zone() -> Option<(String, &'static str)> {
+    if let Ok(text) = std::fs::read_to_string("/etc/timezone") {
+        let name = text.trim();
+        if name.parse::<chrono_tz::Tz>().is_ok() {
+            return Some((name.to_string(), "/etc/timezone"));
+        }
+    }
+    let target = std::fs::read_link("/etc/localtime").ok()?;
+    let target = target.to_string_lossy();
+    let (_, name) = target.split_once("zoneinfo/")?;
+    Some((name.to_string(), "/etc/localtime"))
+}

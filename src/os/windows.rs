@@ -167,3 +167,66 @@ impl WallTimer {
         tokio::time::sleep(left.min(max)).await
     }
 }
+
+/// This machine's zone as an IANA name, from Windows' time zone key name
+/// (`GetDynamicTimeZoneInformation`, else the registry value
+/// `HKLM\SYSTEM\CurrentControlSet\Control\TimeZoneInformation\TimeZoneKeyName`) mapped by
+/// `zone::iana_of_windows_zone`. `None` when neither gives a name the table knows.
+pub fn system_zone() -> Option<(String, &'static str)> {
+    let from_api = dynamic_zone_key()
+        .and_then(|key| crate::zone::iana_of_windows_zone(&key))
+        .map(|iana| (iana.to_string(), "the Windows time zone setting"));
+    from_api.or_else(|| {
+        registry_zone_key()
+            .and_then(|key| crate::zone::iana_of_windows_zone(&key))
+            .map(|iana| (iana.to_string(), "the Windows registry (TimeZoneKeyName)"))
+    })
+}
+
+fn dynamic_zone_key() -> Option<String> {
+    use windows_sys::Win32::System::Time::{
+        GetDynamicTimeZoneInformation, DYNAMIC_TIME_ZONE_INFORMATION, TIME_ZONE_ID_INVALID,
+    };
+    let mut info = DYNAMIC_TIME_ZONE_INFORMATION::default();
+    // SAFETY: a valid out-pointer to a zeroed struct of the right type.
+    if unsafe { GetDynamicTimeZoneInformation(&mut info) } == TIME_ZONE_ID_INVALID {
+        return None;
+    }
+    wide_to_string(&info.TimeZoneKeyName)
+}
+
+fn registry_zone_key() -> Option<String> {
+    use windows_sys::Win32::System::Registry::{RegGetValueW, HKEY_LOCAL_MACHINE, RRF_RT_REG_SZ};
+    let subkey = wide(r"SYSTEM\CurrentControlSet\Control\TimeZoneInformation");
+    let value = wide("TimeZoneKeyName");
+    let mut buf = [0u16; 256];
+    let mut size = std::mem::size_of_val(&buf) as u32;
+    // SAFETY: NUL-terminated names, a buffer of `size` bytes.
+    let rc = unsafe {
+        RegGetValueW(
+            HKEY_LOCAL_MACHINE,
+            subkey.as_ptr(),
+            value.as_ptr(),
+            RRF_RT_REG_SZ,
+            std::ptr::null_mut(),
+            buf.as_mut_ptr().cast(),
+            &mut size,
+        )
+    };
+    if rc != 0 {
+        return None;
+    }
+    wide_to_string(&buf)
+}
+
+/// `text` as a NUL-terminated UTF-16 string.
+fn wide(text: &str) -> Vec<u16> {
+    text.encode_utf16().chain(Some(0)).collect()
+}
+
+/// A NUL-terminated UTF-16 buffer as text; `None` when empty.
+fn wide_to_string(buf: &[u16]) -> Option<String> {
+    let end = buf.iter().position(|&c| c == 0).unwrap_or(buf.len());
+    let text = String::from_utf16_lossy(&buf[..end]).trim().to_string();
+    (!text.is_empty()).then_some(text)
+}
