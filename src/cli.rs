@@ -49,6 +49,36 @@ enum Command {
     /// Print the `queries:` of a schedule file from today's crontab or Task Scheduler tasks,
     /// so the query times are typed once. Writes nothing unless --output is given.
     Import(ImportArgs),
+    /// Install or remove pacs-warden as a Windows service (Windows only).
+    ///
+    /// `install` registers `pacs-warden run --config FILE` to start at boot as LocalSystem,
+    /// restarted by Windows when it fails (three times, a minute apart). Run it as
+    /// Administrator, from where pacs-warden.exe will stay. Start it with `sc start NAME`.
+    Service(ServiceArgs),
+}
+
+#[derive(Debug, Args)]
+struct ServiceArgs {
+    #[command(subcommand)]
+    action: ServiceAction,
+}
+
+#[derive(Debug, Subcommand)]
+enum ServiceAction {
+    /// Register the service (it starts at the next boot, or with `sc start NAME`).
+    Install {
+        /// The service's name.
+        #[arg(long, default_value = "pacs-warden")]
+        name: String,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+    /// Stop the service if it runs (the workers keep running) and remove it.
+    Uninstall {
+        /// The service's name.
+        #[arg(long, default_value = "pacs-warden")]
+        name: String,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -82,13 +112,17 @@ enum ImportKind {
     Schtasks,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 struct RunArgs {
     #[command(flatten)]
     config: ConfigArg,
     /// Log what would be done at each time; touch no process.
     #[arg(long)]
     dry_run: bool,
+    /// Run as the Windows service NAME (what `service install` registers; for the service
+    /// manager only).
+    #[arg(long, value_name = "NAME", hide = true)]
+    service: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -112,7 +146,7 @@ struct RestartArgs {
     dry_run: bool,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 struct ConfigArg {
     /// The schedule file (YAML).
     #[arg(long, short = 'c', value_name = "FILE")]
@@ -168,6 +202,7 @@ pub fn run(cli: Cli, clock: &dyn Clock) -> u8 {
         Command::Run(args) => run_cmd(&args),
         Command::Status(args) => status_cmd(&args, clock),
         Command::Import(args) => import_cmd(&args, clock),
+        Command::Service(args) => service_cmd(&args),
     }
 }
 
@@ -278,6 +313,84 @@ fn runtime() -> Result<tokio::runtime::Runtime, u8> {
 }
 
 fn run_cmd(args: &RunArgs) -> u8 {
+    let Some(name) = args.service.clone() else {
+        return run_daemon(args, None);
+    };
+    let owned = args.clone();
+    match crate::os::service::run(&name, move |events| run_daemon(&owned, Some(events))) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: cannot run as the Windows service {name}: {e}");
+            exit::FAILED
+        }
+    }
+}
+
+/// `pacs-warden service install|uninstall`.
+fn service_cmd(args: &ServiceArgs) -> u8 {
+    match &args.action {
+        ServiceAction::Install { name, config } => {
+            // The service manager starts us in C:\Windows\System32: register absolute paths,
+            // and only a schedule that loads.
+            let config = match std::path::absolute(&config.config) {
+                Ok(p) => p,
+                Err(e) => {
+                    eprintln!("error: {}: {e}", config.config.display());
+                    return exit::CONFIG;
+                }
+            };
+            if let Err(code) = load(&config) {
+                return code;
+            }
+            let exe = match std::env::current_exe() {
+                Ok(p) => p,
+                Err(e) => {
+                    eprintln!("error: cannot find pacs-warden's own path: {e}");
+                    return exit::FAILED;
+                }
+            };
+            match crate::os::service::install(name, &exe, &config) {
+                Ok(recovery) => {
+                    println!(
+                        "Installed the service {name}: {} run --config \"{}\"",
+                        exe.display(),
+                        config.display()
+                    );
+                    match recovery {
+                        crate::os::Recovery::Set => println!(
+                            "It starts at boot (automatic, as LocalSystem) and is restarted when it fails. Start it now with: sc start {name}"
+                        ),
+                        crate::os::Recovery::Unsupported => println!(
+                            "It starts at boot (automatic, as LocalSystem). warning: this service manager cannot restart it on failure (no recovery settings). Start it now with: sc start {name}"
+                        ),
+                    }
+                    exit::OK
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    exit::FAILED
+                }
+            }
+        }
+        ServiceAction::Uninstall { name } => match crate::os::service::uninstall(name) {
+            Ok(()) => {
+                println!("Removed the service {name} (the workers it started keep running).");
+                exit::OK
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                exit::FAILED
+            }
+        },
+    }
+}
+
+/// The daemon, stopped by OS signals and, when `service_events` is given, by the Windows
+/// service manager.
+fn run_daemon(
+    args: &RunArgs,
+    service_events: Option<tokio::sync::mpsc::UnboundedReceiver<crate::os::OsEvent>>,
+) -> u8 {
     use crate::daemon::{self, DaemonError, Options};
     let path = &args.config.config;
     let schedule = match load(path) {
@@ -305,6 +418,17 @@ fn run_cmd(args: &RunArgs) -> u8 {
                 return Ok(Err(exit::FAILED));
             }
         };
+        if let Some(mut events) = service_events {
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                while let Some(event) = events.recv().await {
+                    tracing::info!(?event, "request from the Windows service manager");
+                    if tx.send(event.into()).await.is_err() {
+                        break;
+                    }
+                }
+            });
+        }
         tokio::spawn(async move {
             loop {
                 let event = signals.recv().await;

@@ -339,3 +339,171 @@ fn the_default_time_zone_comes_from_the_windows_setting() {
         }
     }
 }
+
+/// `service install` registers `run --config FILE --service NAME` (automatic start); the
+/// service manager starts it, it restarts the worker at boot, `sc stop` ends it cleanly (the
+/// worker keeps running), and `service uninstall` removes it. Under Wine through Wine's own
+/// services.exe, which has no recovery settings: there `install` must say restart-on-failure
+/// could not be set; natively the three restarts must be set.
+#[cfg(windows)]
+#[test]
+fn the_daemon_runs_as_a_windows_service() {
+    use windows_service::service::{ServiceAccess, ServiceStartType, ServiceState};
+    use windows_service::service_manager::{ServiceManager, ServiceManagerAccess};
+
+    let v = Venv::new("service");
+    let _ = v.schedule(&[], "5s");
+    let config = v.dir.path().join("openrem.yaml");
+    let mut yaml = std::fs::read_to_string(&config).unwrap();
+    yaml = yaml.replacen(
+        "timezone: UTC\n",
+        "timezone: UTC\nlog: {file: warden.log}\n",
+        1,
+    );
+    std::fs::write(&config, yaml).unwrap();
+    let name = format!("pacs-warden-test-{}", std::process::id());
+    let warden = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_pacs-warden"))
+            .args(args)
+            .output()
+            .unwrap()
+    };
+
+    struct Remove(String);
+    impl Drop for Remove {
+        fn drop(&mut self) {
+            let _ = pacs_warden::os::service::uninstall(&self.0);
+        }
+    }
+    let out = warden(&[
+        "service",
+        "install",
+        "--name",
+        &name,
+        "--config",
+        &config.to_string_lossy(),
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    if !under_wine() && err.contains("Access is denied") {
+        eprintln!("skipped: installing a service needs an Administrator prompt natively");
+        return;
+    }
+    assert_eq!(out.status.code(), Some(0), "{text}\n{err}");
+    let _remove = Remove(name.clone());
+    assert!(
+        text.contains(&format!("Installed the service {name}")),
+        "{text}"
+    );
+
+    let manager =
+        ServiceManager::local_computer(None::<&str>, ServiceManagerAccess::CONNECT).unwrap();
+    let service = manager
+        .open_service(
+            &name,
+            ServiceAccess::QUERY_CONFIG
+                | ServiceAccess::QUERY_STATUS
+                | ServiceAccess::START
+                | ServiceAccess::STOP,
+        )
+        .unwrap();
+    let cfg = service.query_config().unwrap();
+    assert_eq!(cfg.start_type, ServiceStartType::AutoStart);
+    assert_eq!(cfg.account_name.as_deref(), Some("LocalSystem".as_ref()));
+    let command = cfg.executable_path.to_string_lossy().into_owned();
+    let absolute_config = std::path::absolute(&config).unwrap();
+    assert!(
+        command.contains(&format!(
+            "run --config \"{}\" --service {name}",
+            absolute_config.display()
+        )),
+        "{command}"
+    );
+    if under_wine() {
+        assert!(
+            text.contains("cannot restart it on failure"),
+            "Wine has no recovery settings; install must say so: {text}"
+        );
+    } else {
+        assert!(text.contains("is restarted when it fails"), "{text}");
+        let actions = service.get_failure_actions().unwrap();
+        assert_eq!(actions.actions.map(|a| a.len()), Some(3));
+        assert!(service.get_failure_actions_on_non_crash_failures().unwrap());
+    }
+
+    let wait_for = |want: ServiceState| {
+        let t0 = std::time::Instant::now();
+        loop {
+            let state = service.query_status().unwrap().current_state;
+            if state == want {
+                return;
+            }
+            assert!(
+                t0.elapsed() < Duration::from_secs(30),
+                "service is {state:?}, not {want:?}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    let log = || {
+        // The rotating log file carries the date in its name.
+        std::fs::read_dir(v.dir.path())
+            .unwrap()
+            .filter_map(Result::ok)
+            .filter(|e| e.file_name().to_string_lossy().starts_with("warden.log"))
+            .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
+            .collect::<String>()
+    };
+    let wait_log = |needle: &str| {
+        let t0 = std::time::Instant::now();
+        while !log().contains(needle) {
+            assert!(
+                t0.elapsed() < Duration::from_secs(30),
+                "no {needle:?} in the log:\n{}",
+                log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    service.start::<&str>(&[]).unwrap();
+    wait_for(ServiceState::Running);
+    wait_log("restart done: was not running; started pid");
+    let workers = v.live_tree();
+    assert_eq!(workers.len(), 3, "{workers:?}");
+
+    service.stop().unwrap();
+    wait_for(ServiceState::Stopped);
+    wait_log("request from the Windows service manager event=Stop(\"service stop\")");
+    wait_log("pacs-warden daemon stopped; the workers keep running");
+    assert_eq!(v.live(), workers, "stopping the service touched the worker");
+    assert_eq!(
+        service.query_status().unwrap().exit_code,
+        windows_service::service::ServiceExitCode::NO_ERROR
+    );
+    drop(service);
+
+    let out = warden(&["service", "uninstall", "--name", &name]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(
+        manager
+            .open_service(&name, ServiceAccess::QUERY_STATUS)
+            .is_err(),
+        "the service is still registered"
+    );
+}
+
+/// Elsewhere `service` says it is for Windows, and fails.
+#[cfg(not(windows))]
+#[test]
+fn the_service_command_says_it_is_windows_only() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_pacs-warden"))
+        .args(["service", "uninstall"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("Windows services exist only on Windows; on Linux use the systemd unit"),
+        "{err}"
+    );
+}

@@ -6,6 +6,8 @@
 //!   start time), through a handle that pins it, so a reused PID is never hit.
 //! - `Signals`: the OS's requests to the daemon (stop, reload) as `OsEvent`s.
 //! - `WallTimer`: sleep until a wall-clock instant, waking when the clock is stepped.
+//! - `service`: pacs-warden as a Windows service (install, uninstall, run under the service
+//!   manager); elsewhere each call fails with `ErrorKind::Unsupported`.
 //! - `system_zone`: the machine's time zone as the OS keeps it (an IANA name), for when
 //!   `iana_time_zone` cannot tell (Wine, minimal containers).
 
@@ -15,6 +17,9 @@ mod imp;
 #[cfg(windows)]
 #[path = "windows.rs"]
 mod imp;
+#[cfg(windows)]
+#[path = "windows_service.rs"]
+mod windows_service;
 
 use crate::process::ProcId;
 use std::path::{Path, PathBuf};
@@ -52,6 +57,65 @@ pub async fn wait_exit(id: ProcId) {
     while crate::process::is_running(id) {
         tokio::time::sleep(EXIT_POLL).await;
     }
+}
+
+/// pacs-warden as a Windows service: `install(name, exe, config)`, `uninstall(name)`, and
+/// `run(name, body)` for `run --service NAME` (the daemon as `body`, fed the service manager's
+/// stop requests). On other systems every call fails with `ErrorKind::Unsupported`.
+pub mod service {
+    #[cfg(not(windows))]
+    pub use super::no_service::{install, run, uninstall};
+    #[cfg(windows)]
+    pub use super::windows_service::{install, run, uninstall};
+}
+
+/// Whether `service::install` could set the service's recovery (restart on failure).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recovery {
+    Set,
+    /// The service manager has no such settings (Wine's).
+    Unsupported,
+}
+
+#[cfg(not(windows))]
+mod no_service {
+    use super::OsEvent;
+    use std::io;
+    use std::path::Path;
+
+    fn unsupported() -> io::Error {
+        io::Error::new(
+            io::ErrorKind::Unsupported,
+            "Windows services exist only on Windows; on Linux use the systemd unit \
+             schedules/pacs-warden.service",
+        )
+    }
+
+    pub fn install(_name: &str, _exe: &Path, _config: &Path) -> io::Result<super::Recovery> {
+        Err(unsupported())
+    }
+
+    pub fn uninstall(_name: &str) -> io::Result<()> {
+        Err(unsupported())
+    }
+
+    pub fn run(
+        _name: &str,
+        _body: impl FnOnce(tokio::sync::mpsc::UnboundedReceiver<OsEvent>) -> u8 + Send + 'static,
+    ) -> io::Result<u8> {
+        Err(unsupported())
+    }
+}
+
+/// The arguments a service `name` is registered with: `run --config CONFIG --service NAME`.
+pub fn service_arguments(name: &str, config: &Path) -> Vec<std::ffi::OsString> {
+    vec![
+        "run".into(),
+        "--config".into(),
+        config.as_os_str().to_owned(),
+        "--service".into(),
+        name.into(),
+    ]
 }
 
 /// A request from the OS to the daemon.
@@ -144,5 +208,32 @@ pub fn resolve_program(program: &str, base: &Path) -> PathBuf {
         path.to_path_buf()
     } else {
         base.join(path)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_service_runs_the_daemon_on_its_schedule() {
+        let args = service_arguments(
+            "pacs-warden",
+            Path::new(r"C:\ProgramData\pacs warden\o.yaml"),
+        );
+        let args: Vec<String> = args
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(
+            args,
+            [
+                "run",
+                "--config",
+                r"C:\ProgramData\pacs warden\o.yaml",
+                "--service",
+                "pacs-warden"
+            ]
+        );
     }
 }
