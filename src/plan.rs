@@ -72,15 +72,24 @@ pub fn restarts_anchored(
     .skip_while(move |r| r.at < from)
 }
 
-/// Look-back windows for the start of the merge chain. Lead and merge window are at most a day,
-/// so the first window is always wide enough to tell.
+/// Look-back windows for the start of the merge chain, after a first one just over twice the
+/// merge window (enough when the last hour held a quiet gap, which is the usual case, and
+/// cheap for a query every few seconds). Lead and merge window are at most a day, so the
+/// 1-day window is always wide enough to tell.
 const ANCHOR_WINDOWS: [i64; 3] = [1, 7, 35];
+
+/// How many restarts the look-back may read. A schedule with a query every few seconds and a
+/// long merge window has no quiet gap at all; reading 35 days of it would take seconds.
+const ANCHOR_BUDGET: usize = 50_000;
 
 /// An instant at or before `from` at which a restart is certainly kept: a restart preceded by a
 /// gap of at least `merge_within` starts a new chain whatever came before it.
 ///
-/// When restarts never leave such a gap for 35 days (a query every few minutes with a long
-/// merge window), the chain is taken to start 35 days before `from`.
+/// When restarts leave no such gap within the look-back (a query every few minutes with a long
+/// merge window), the chain is taken to start at a fixed point: UTC midnight at the start of
+/// the longest window read (35 days before `from`, or fewer when the next window would read
+/// more than `ANCHOR_BUDGET` restarts). Fixed, so that planning again a moment later gives the
+/// same restarts.
 fn anchor(schedule: &Schedule, from: DateTime<Utc>) -> DateTime<Utc> {
     let m = delta(schedule.merge_within);
     if m.is_zero() {
@@ -88,17 +97,25 @@ fn anchor(schedule: &Schedule, from: DateTime<Utc>) -> DateTime<Utc> {
     }
     let lead = delta(schedule.lead);
     let mut window_start = from;
-    for days in ANCHOR_WINDOWS {
-        window_start = from - TimeDelta::days(days);
+    let mut read_per_second = 0.0_f64;
+    let first = m * 2 + TimeDelta::hours(1);
+    let windows = std::iter::once(first).chain(ANCHOR_WINDOWS.map(TimeDelta::days));
+    for window in windows {
+        if read_per_second * window.num_seconds() as f64 > ANCHOR_BUDGET as f64 {
+            break; // too dense to look further back: keep the last window's start
+        }
+        window_start = from - window;
         // `prev` starts at the window's start: nothing lies between it and the first restart.
         let mut prev = window_start;
         let mut found = None;
         let mut last_at = None;
+        let mut read = 0usize;
         for fire in Fires::new(schedule, window_start) {
             let at = fire.at - lead;
             if at >= from {
                 break;
             }
+            read += 1;
             if last_at == Some(at) {
                 continue; // shares the previous restart
             }
@@ -115,8 +132,9 @@ fn anchor(schedule: &Schedule, from: DateTime<Utc>) -> DateTime<Utc> {
         if let Some(at) = found {
             return at;
         }
+        read_per_second = read as f64 / window.num_seconds() as f64;
     }
-    window_start
+    window_start.date_naive().and_time(NaiveTime::MIN).and_utc()
 }
 
 fn delta(d: std::time::Duration) -> TimeDelta {

@@ -299,24 +299,23 @@ impl Steps<'_> {
         out
     }
 
-    fn find(&self) -> Found {
+    fn find_in(&self, snap: &Snapshot) -> Found {
         let started = self
             .store
             .read()
             .workers
             .get(&self.worker.name)
             .and_then(|w| w.started);
-        find_worker(
-            self.worker,
-            &Snapshot::take(),
-            started,
-            self.pidfile().as_deref(),
-        )
+        find_worker(self.worker, snap, started, self.pidfile().as_deref())
+    }
+
+    fn find(&self) -> Found {
+        self.find_in(&Snapshot::take())
     }
 
     async fn run(&self, outcome: &mut Outcome) -> Result<(), SequenceError> {
         let w = &self.worker.name;
-        let found = self.find();
+        let found = self.find_in(&snapshot().await);
         let stop_began = Instant::now();
         if found.tree.is_empty() {
             info!(worker = %w, "worker is not running");
@@ -329,7 +328,7 @@ impl Steps<'_> {
             info!(worker = %w, ?pids, "stopping the worker (its process tree)");
             outcome.stopped = Some(self.stop(&found).await?);
         }
-        self.clear_pidfile()?;
+        self.clear_pidfile().await?;
         let id = self.start().await?;
         outcome.stop_to_start = Some(stop_began.elapsed());
         outcome.started = Some(id);
@@ -421,7 +420,7 @@ impl Steps<'_> {
         }
 
         // Kill what is left of the tree, including children started meanwhile.
-        let tree = Snapshot::take().tree(&running);
+        let tree = snapshot().await.tree(&running);
         let killed: Vec<u32> = tree.iter().map(|p| p.id.pid).collect();
         warn!(worker = %w, pids = ?killed, grace = ?grace, "still running after grace; killing");
         for p in &tree {
@@ -451,7 +450,7 @@ impl Steps<'_> {
     }
 
     /// Step 4: remove the pid file if stale; refuse if it names the live worker.
-    fn clear_pidfile(&self) -> Result<(), SequenceError> {
+    async fn clear_pidfile(&self) -> Result<(), SequenceError> {
         let Some(path) = self.pidfile() else {
             return Ok(());
         };
@@ -469,7 +468,7 @@ impl Steps<'_> {
         let why = match text.trim().parse::<u32>() {
             Err(_) => "it does not hold a PID".to_string(),
             Ok(pid) => {
-                let snap = Snapshot::take();
+                let snap = snapshot().await;
                 match snap.get(pid) {
                     None => format!("process {pid} is gone"),
                     Some(p) if process::matches(&self.worker.matcher, p) => {
@@ -602,6 +601,14 @@ impl Steps<'_> {
             .kill_on_drop(true)
             .spawn()
     }
+}
+
+/// A process snapshot taken off the async thread: reading every process can take a while on a
+/// busy machine, and the daemon's timers share that thread.
+async fn snapshot() -> Snapshot {
+    tokio::task::spawn_blocking(Snapshot::take)
+        .await
+        .unwrap_or_default()
 }
 
 /// The processes of `ids` that still run (same PID and start time, not a zombie).

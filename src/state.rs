@@ -116,8 +116,10 @@ impl Store {
             .join(format!("state.json.{}.tmp", std::process::id()));
         {
             let mut f = File::create(&tmp)?;
+            // No fsync: the rename makes the update atomic, and the state is a record, not the
+            // truth (every process is verified anyway); an fsync per update would stall the
+            // daemon on a busy disk.
             f.write_all(&serde_json::to_vec_pretty(&state).map_err(std::io::Error::other)?)?;
-            f.sync_all()?;
         }
         std::fs::rename(&tmp, self.dir.join("state.json"))?;
         drop(lock);
