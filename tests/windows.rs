@@ -507,3 +507,196 @@ fn the_service_command_says_it_is_windows_only() {
         "{err}"
     );
 }
+
+/// The shipped Task Scheduler task (`schedules/pacs-warden-task.xml`) says what the README
+/// promises: one boot trigger, SYSTEM with highest privileges, no time limit, no second
+/// instance, restart on failure, start when available, not stopped on battery, and the run
+/// command on the documented schedule path.
+#[test]
+fn the_shipped_task_scheduler_task_starts_pacs_warden_at_boot_for_good() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("schedules/pacs-warden-task.xml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(
+        text.starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?>"),
+        "the declaration must say UTF-8 (Task Scheduler reads UTF-16 otherwise)"
+    );
+    let doc = roxmltree::Document::parse(&text).unwrap();
+    let task = doc.root_element();
+    assert_eq!(task.tag_name().name(), "Task");
+    assert_eq!(
+        task.tag_name().namespace(),
+        Some("http://schemas.microsoft.com/windows/2004/02/mit/task")
+    );
+    assert_eq!(task.attribute("version"), Some("1.2"), "Task Scheduler 2.0");
+    let at = |path: &str| -> Vec<String> {
+        let mut nodes = vec![task];
+        for step in path.split('/') {
+            nodes = nodes
+                .iter()
+                .flat_map(|n| n.children().filter(|c| c.tag_name().name() == step))
+                .collect();
+        }
+        nodes
+            .iter()
+            .map(|n| n.text().unwrap_or("").trim().to_string())
+            .collect()
+    };
+    let one = |path: &str| -> String {
+        let v = at(path);
+        assert_eq!(v.len(), 1, "{path}: {v:?}");
+        v[0].clone()
+    };
+    let triggers: Vec<String> = task
+        .children()
+        .filter(|c| c.tag_name().name() == "Triggers")
+        .flat_map(|t| t.children().filter(|c| c.is_element()))
+        .map(|c| c.tag_name().name().to_string())
+        .collect();
+    assert_eq!(triggers, ["BootTrigger"], "one trigger: at startup");
+    assert_eq!(one("Triggers/BootTrigger/Enabled"), "true");
+    assert_eq!(one("Principals/Principal/UserId"), "S-1-5-18");
+    assert_eq!(one("Principals/Principal/RunLevel"), "HighestAvailable");
+    assert_eq!(one("Settings/ExecutionTimeLimit"), "PT0S");
+    assert_eq!(one("Settings/MultipleInstancesPolicy"), "IgnoreNew");
+    assert_eq!(one("Settings/RestartOnFailure/Interval"), "PT1M");
+    assert_eq!(one("Settings/RestartOnFailure/Count"), "3");
+    assert_eq!(one("Settings/StartWhenAvailable"), "true");
+    assert_eq!(one("Settings/DisallowStartIfOnBatteries"), "false");
+    assert_eq!(one("Settings/StopIfGoingOnBatteries"), "false");
+    assert_eq!(one("Settings/Enabled"), "true");
+    let priority: u8 = one("Settings/Priority").parse().unwrap();
+    assert!(
+        (4..=6).contains(&priority),
+        "normal priority, not {priority}"
+    );
+    assert_eq!(at("Actions/Exec").len(), 1, "one action");
+    assert!(one("Actions/Exec/Command").ends_with(r"\pacs-warden.exe"));
+    assert_eq!(
+        one("Actions/Exec/Arguments"),
+        r#"run --config "C:\ProgramData\pacs-warden\openrem.yaml""#
+    );
+}
+
+/// The task imports with `schtasks /Create /XML` (UTF-8 as shipped). Under Wine, whose task
+/// service keeps only some settings (no boot trigger, principal or action): those it keeps
+/// must have come through.
+#[cfg(windows)]
+#[test]
+fn the_shipped_task_imports_with_schtasks() {
+    let xml = std::path::absolute(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("schedules/pacs-warden-task.xml"),
+    )
+    .unwrap();
+    let name = format!("pacs-warden-test-{}", std::process::id());
+    // Output to files, not pipes: under Wine, schtasks may start the desktop process
+    // (explorer.exe), which would hold a pipe open for as long as Wine runs.
+    let out_dir = tempfile::tempdir().unwrap();
+    let schtasks = |args: &[&std::ffi::OsStr]| {
+        let stdout = out_dir.path().join("stdout");
+        let stderr = out_dir.path().join("stderr");
+        let status = std::process::Command::new("schtasks")
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::fs::File::create(&stdout).unwrap())
+            .stderr(std::fs::File::create(&stderr).unwrap())
+            .status()
+            .unwrap();
+        std::process::Output {
+            status,
+            stdout: std::fs::read(&stdout).unwrap(),
+            stderr: std::fs::read(&stderr).unwrap(),
+        }
+    };
+    let out = schtasks(&[
+        "/Create".as_ref(),
+        "/XML".as_ref(),
+        xml.as_os_str(),
+        "/TN".as_ref(),
+        name.as_ref(),
+        "/F".as_ref(),
+    ]);
+    if !under_wine() && String::from_utf8_lossy(&out.stderr).contains("Access is denied") {
+        eprintln!("skipped: creating a SYSTEM task needs an Administrator prompt natively");
+        return;
+    }
+    assert!(out.status.success(), "{out:?}");
+    let stored = if under_wine() {
+        let dir = std::env::var("SystemRoot").unwrap_or_else(|_| r"C:\windows".into());
+        let bytes = std::fs::read(Path::new(&dir).join("system32").join("tasks").join(&name));
+        String::from_utf8_lossy(&bytes.unwrap()).into_owned()
+    } else {
+        let out = schtasks(&[
+            "/Query".as_ref(),
+            "/XML".as_ref(),
+            "/TN".as_ref(),
+            name.as_ref(),
+        ]);
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let deleted = schtasks(&[
+        "/Delete".as_ref(),
+        "/TN".as_ref(),
+        name.as_ref(),
+        "/F".as_ref(),
+    ]);
+    assert!(deleted.status.success(), "{deleted:?}");
+    for setting in [
+        "<MultipleInstancesPolicy>IgnoreNew</MultipleInstancesPolicy>",
+        "<ExecutionTimeLimit>PT0S</ExecutionTimeLimit>",
+        "<StartWhenAvailable>true</StartWhenAvailable>",
+        "<StopIfGoingOnBatteries>false</StopIfGoingOnBatteries>",
+    ] {
+        assert!(stored.contains(setting), "{setting} missing:\n{stored}");
+    }
+    if !under_wine() {
+        for setting in [
+            "<BootTrigger>",
+            "S-1-5-18",
+            "<Count>3</Count>",
+            "openrem.yaml",
+        ] {
+            assert!(stored.contains(setting), "{setting} missing:\n{stored}");
+        }
+    }
+}
+
+/// `schedules/openrem-windows.yaml` does what the seed's batch file did, with its exact
+/// commands, pid file and log file:
+///   celery -A openremproject control shutdown --timeout=10
+///   TIMEOUT /T 10
+///   TASKKILL /IM /F celery.exe
+///   del E:\media_root\celery\default.pid
+///   celery worker -n default -P solo -Ofair -A openremproject -c 4 -Q default
+///     --pidfile=E:\media_root\celery\default.pid --logfile=E:\media_root\celery\default.log
+#[test]
+fn the_windows_schedule_reproduces_the_seed_batch_file() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("schedules/openrem-windows.yaml");
+    let s = config::load(&path).unwrap();
+    assert_eq!(s.workers.len(), 1);
+    let w = &s.workers[0];
+    let words = |line: &str| -> Vec<String> { line.split(' ').map(String::from).collect() };
+    assert_eq!(
+        w.stop.command.as_deref(),
+        Some(&words("celery -A openremproject control shutdown --timeout=10")[..])
+    );
+    assert_eq!(w.stop.grace, Duration::from_secs(10));
+    assert_eq!(w.matcher.image, "celery");
+    assert_eq!(
+        w.pidfile.as_deref(),
+        Some(Path::new(r"E:\media_root\celery\default.pid"))
+    );
+    assert_eq!(
+        w.start.command,
+        words(
+            r"celery worker -n default -P solo -Ofair -A openremproject -c 4 -Q default --pidfile=E:\media_root\celery\default.pid --logfile=E:\media_root\celery\default.log"
+        )
+    );
+    // Each batch line is named in a comment next to its key.
+    let text = std::fs::read_to_string(&path).unwrap();
+    for line in 1..=5 {
+        assert!(
+            text.contains(&format!("# batch line {line}")),
+            "line {line}"
+        );
+    }
+}
