@@ -341,8 +341,9 @@ fn the_default_time_zone_comes_from_the_windows_setting() {
 }
 
 /// `service install` registers `run --config FILE --service NAME` (automatic start); the
-/// service manager starts it, it restarts the worker at boot, `sc stop` ends it cleanly (the
-/// worker keeps running), and `service uninstall` removes it. Under Wine through Wine's own
+/// service manager starts it, it restarts the worker at boot, a service stop ends it cleanly
+/// (the worker keeps running), the next start adopts that worker, and `service uninstall`
+/// stops the running service and removes it. Under Wine through Wine's own
 /// services.exe, which has no recovery settings: there `install` must say restart-on-failure
 /// could not be set; natively the three restarts must be set.
 #[cfg(windows)]
@@ -480,6 +481,12 @@ fn the_daemon_runs_as_a_windows_service() {
         service.query_status().unwrap().exit_code,
         windows_service::service::ServiceExitCode::NO_ERROR
     );
+    // The next start adopts the worker the first one started: no second worker, no restart.
+    service.start::<&str>(&[]).unwrap();
+    wait_for(ServiceState::Running);
+    wait_log("adopting it");
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(v.live(), workers, "the second start touched the worker");
     drop(service);
 
     let out = warden(&["service", "uninstall", "--name", &name]);
