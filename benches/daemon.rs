@@ -5,8 +5,14 @@
 //! 2. Lateness of restarts: a `--dry-run` daemon with a restart every second for 110 s; each
 //!    "restart due" line carries how late the timer fired (`late_ms`).
 //!
-//! Linux only (reads /proc). Run: `cargo bench --bench daemon` (about 3 minutes), or one part:
-//! `cargo bench --bench daemon -- idle` / `-- lateness`.
+//! 3. Dispatch latency: a real daemon restarts a demo worker every 3 s; its stop command is a
+//!    tiny C program (compiled here with `cc`, static when possible) whose first instruction
+//!    reads CLOCK_REALTIME and appends it to a file. Each reading is compared with its planned
+//!    instant (a multiple of 3 s), as is the time stamp of the daemon's "running the stop
+//!    command" log line.
+//!
+//! Linux only (reads /proc). Run: `cargo bench --bench daemon` (about 4 minutes), or one part:
+//! `cargo bench --bench daemon -- idle` / `-- lateness` / `-- dispatch`.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -151,19 +157,174 @@ fn lateness() {
     );
 }
 
-/// `cargo bench --bench daemon [idle|lateness]`: both parts by default.
+/// The stop command of `dispatch`: its first act is to read the wall clock; then it appends
+/// the reading to argv[1] and asks the demo worker to stop (writes argv[2], `PIDFILE.stop`).
+const STAMP_C: &str = r#"
+#include <stdio.h>
+#include <time.h>
+int main(int argc, char **argv) {
+    struct timespec t;
+    clock_gettime(CLOCK_REALTIME, &t);
+    if (argc < 3) return 2;
+    FILE *f = fopen(argv[1], "a");
+    if (!f) return 1;
+    fprintf(f, "%lld.%09ld\n", (long long)t.tv_sec, t.tv_nsec);
+    fclose(f);
+    f = fopen(argv[2], "w");
+    if (!f) return 1;
+    fputs("stop\n", f);
+    fclose(f);
+    return 0;
+}
+"#;
+
+/// Restarts in the dispatch part, and their period (the cron's seconds step).
+const DISPATCH_RESTARTS: usize = 20;
+const DISPATCH_PERIOD: u64 = 3;
+
+fn compile_stamp(dir: &std::path::Path) -> std::path::PathBuf {
+    let src = dir.join("stamp.c");
+    let exe = dir.join("stamp");
+    std::fs::write(&src, STAMP_C).unwrap();
+    for extra in [&["-static"][..], &[][..]] {
+        let ok = Command::new("cc")
+            .args(["-O2", "-o"])
+            .arg(&exe)
+            .arg(&src)
+            .args(extra)
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if ok {
+            return exe;
+        }
+    }
+    panic!("cannot compile the stop command: is `cc` installed?");
+}
+
+/// Seconds since the Unix epoch of an RFC 3339 time stamp at the start of a log line.
+fn log_time(line: &str) -> Option<f64> {
+    let stamp = line.split_whitespace().next()?;
+    let t = chrono::DateTime::parse_from_rfc3339(stamp).ok()?;
+    Some(t.timestamp() as f64 + f64::from(t.timestamp_subsec_nanos()) / 1e9)
+}
+
+/// How late each of `times` is after its planned instant, the multiple of `DISPATCH_PERIOD`
+/// at or before it, in ms; sorted.
+fn after_instant(times: &[f64]) -> Vec<f64> {
+    let period = DISPATCH_PERIOD as f64;
+    let mut late: Vec<f64> = times
+        .iter()
+        .map(|t| (t - (t / period).floor() * period) * 1e3)
+        .collect();
+    late.sort_by(f64::total_cmp);
+    late
+}
+
+fn pct(sorted: &[f64], p: f64) -> f64 {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+fn dispatch() {
+    let dir = tempfile::tempdir().unwrap();
+    let stamp = compile_stamp(dir.path());
+    let stamps = dir.path().join("stamps.txt");
+    let tag = format!("dispatch-bench-{}", std::process::id());
+    let path = dir.path().join("bench.yaml");
+    std::fs::write(
+        &path,
+        format!(
+            "timezone: UTC\nlead: 0\nmerge_within: 0\nqueries:\n  - name: q\n    cron: \"*/{DISPATCH_PERIOD} * * * * *\"\nworkers:\n  - name: w\n    match: {{image: pacs-demo-worker, args_contain: \"--name {tag}\"}}\n    pidfile: w.pid\n    stop:\n      command: ['{}', '{}', '{}']\n      grace: 2s\n    start:\n      command: ['{WORKER}', run, --name, {tag}, --pidfile, w.pid]\n      log: w.log\n",
+            stamp.display(),
+            stamps.display(),
+            dir.path().join("w.pid.stop").display(),
+        ),
+    )
+    .unwrap();
+    let mut child = Command::new(WARDEN)
+        .args(["run", "--config"])
+        .arg(&path)
+        .env("RUST_LOG", "info")
+        .env("NO_COLOR", "1")
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let logged = std::thread::spawn(move || {
+        let mut times = Vec::new();
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if line.contains("running the stop command") {
+                times.extend(log_time(&line));
+            }
+        }
+        times
+    });
+    let t0 = Instant::now();
+    let read_stamps = || -> Vec<f64> {
+        std::fs::read_to_string(&stamps)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.parse().ok())
+            .collect()
+    };
+    let limit = Duration::from_secs(DISPATCH_PERIOD * DISPATCH_RESTARTS as u64 + 30);
+    while read_stamps().len() < DISPATCH_RESTARTS && t0.elapsed() < limit {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let logged = logged.join().unwrap();
+    // The worker outlives the daemon by design: stop it.
+    for p in pacs_warden::process::Snapshot::take().processes {
+        if p.cmdline_text().contains(&tag) {
+            let _ = pacs_warden::process::kill_verified(p.id);
+        }
+    }
+    let late = after_instant(&read_stamps());
+    let logged = after_instant(&logged);
+    if late.is_empty() {
+        println!("dispatch: no stop command ran (see the daemon's log)");
+        return;
+    }
+    println!(
+        "dispatch latency over {} planned restarts (compiled stop command, every {DISPATCH_PERIOD} s):",
+        late.len()
+    );
+    println!(
+        "  planned instant -> stop command's first instruction: median {:.2} ms, p99 {:.2} ms, max {:.2} ms   target p99 <= 2 ms",
+        pct(&late, 0.5),
+        pct(&late, 0.99),
+        late[late.len() - 1]
+    );
+    if !logged.is_empty() {
+        println!(
+            "  planned instant -> \"running the stop command\" log line: median {:.2} ms, p99 {:.2} ms",
+            pct(&logged, 0.5),
+            pct(&logged, 0.99)
+        );
+    }
+}
+
+/// `cargo bench --bench daemon [idle|lateness|dispatch]`: every part by default.
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.iter().any(|a| a == "--list") {
         return;
     }
     let wants = |part: &str| {
-        !args.iter().any(|a| a == "idle" || a == "lateness") || args.iter().any(|a| a == part)
+        !args
+            .iter()
+            .any(|a| a == "idle" || a == "lateness" || a == "dispatch")
+            || args.iter().any(|a| a == part)
     };
     if wants("idle") {
         idle();
     }
     if wants("lateness") {
         lateness();
+    }
+    if wants("dispatch") {
+        dispatch();
     }
 }
