@@ -5,11 +5,17 @@
 //! live worker's pid file is never removed, one worker's sequences never overlap — also across
 //! processes, through the state directory's lock). Reads the OS through `process`; knows
 //! nothing of schedules' times.
+//!
+//! A planned restart can be split so that its stop request goes out at its instant: `prepare`
+//! (shortly before: take the lock, read the state, scan every process) and
+//! `Prepared::dispatch` (at the instant: re-check the processes found, same PID and start
+//! time, and send the stop request; no lock, file or full scan on that path). The sequence
+//! then scans again for processes started in between.
 
 use crate::clock::Clock;
 use crate::config::{Schedule, Worker};
 use crate::process::{self, ProcId, ProcessInfo, Snapshot, SpawnSpec};
-use crate::state::{SequenceRecord, Store};
+use crate::state::{SequenceRecord, Store, WorkerLock};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 use tracing::{debug, info, warn};
@@ -201,15 +207,108 @@ fn read_pidfile(path: &Path) -> Option<(u32, Option<u64>)> {
     Some((pid, written))
 }
 
-/// Runs the sequence for `worker` now. `dry_run` describes each step on `out` instead.
+/// The first step of a sequence, done ahead of its instant (see the module doc): the worker's
+/// lock is held from here on.
+pub struct Prepared {
+    lock: WorkerLock,
+    started: Option<ProcId>,
+    found: Found,
+}
+
+/// A sequence whose stop request has gone out; `restart_dispatched` goes on from there.
+pub struct Dispatched {
+    lock: WorkerLock,
+    started: Option<ProcId>,
+    found: Found,
+    asked: Asked,
+    /// The processes were found ahead of time: look again for ones started since.
+    rescan: bool,
+}
+
+/// The stop request as sent by `Steps::ask`, not yet logged.
+struct Asked {
+    t0: Instant,
+    command: Option<Vec<String>>,
+    child: Option<tokio::process::Child>,
+    spawn_error: Option<std::io::Error>,
+    signalled: Vec<(ProcId, Result<(), process::KillError>)>,
+}
+
+/// Takes `worker`'s lock and finds its processes, ahead of a planned restart. `None` when
+/// another sequence holds the lock or the state directory cannot be used: the sequence then
+/// runs unprepared (and waits for the other one, as usual).
+pub async fn prepare(schedule: &Schedule, worker: &Worker, store: &Store) -> Option<Prepared> {
+    let lock = match store.try_lock_worker(&worker.name) {
+        Ok(Some(lock)) => lock,
+        Ok(None) => {
+            debug!(worker = %worker.name, "another restart of this worker holds its lock; not preparing");
+            return None;
+        }
+        Err(e) => {
+            debug!(worker = %worker.name, error = %e, "cannot take the worker's lock; not preparing");
+            return None;
+        }
+    };
+    let steps = Steps {
+        schedule,
+        worker,
+        store,
+    };
+    let started = steps.started();
+    let found = steps.find_in(&snapshot().await, started);
+    Some(Prepared {
+        lock,
+        started,
+        found,
+    })
+}
+
+impl Prepared {
+    /// At the instant: keeps the processes found that are still the same (PID and start
+    /// time) and sends them the stop request at once. Logs nothing; `restart_dispatched` does.
+    pub fn dispatch(self, schedule: &Schedule, worker: &Worker, store: &Store) -> Dispatched {
+        let steps = Steps {
+            schedule,
+            worker,
+            store,
+        };
+        let mut found = self.found;
+        found.tree.retain(|p| process::is_running(p.id));
+        let tree = &found.tree;
+        found
+            .roots
+            .retain(|(p, _)| tree.iter().any(|t| t.id == p.id));
+        let asked = steps.ask(&found);
+        Dispatched {
+            lock: self.lock,
+            started: self.started,
+            found,
+            asked,
+            rescan: true,
+        }
+    }
+}
+
+/// Runs the sequence for `worker` now.
 pub async fn restart(
     schedule: &Schedule,
     worker: &Worker,
     store: &Store,
     clock: &dyn Clock,
 ) -> Outcome {
+    restart_dispatched(schedule, worker, store, clock, None).await
+}
+
+/// `restart`, going on from a stop request already sent (`early`, see `prepare`) if given.
+pub async fn restart_dispatched(
+    schedule: &Schedule,
+    worker: &Worker,
+    store: &Store,
+    clock: &dyn Clock,
+    early: Option<Dispatched>,
+) -> Outcome {
     let requested_at = clock.now();
-    let began = Instant::now();
+    let began = early.as_ref().map_or_else(Instant::now, |d| d.asked.t0);
     let name = worker.name.clone();
     let mut outcome = Outcome {
         worker: name.clone(),
@@ -221,30 +320,52 @@ pub async fn restart(
         result: Ok(()),
     };
 
-    let (_lock, waited) = match store.lock_worker(&name).await {
-        Ok(l) => l,
-        Err(e) => {
-            outcome.result = Err(SequenceError::State(e));
-            return outcome;
-        }
-    };
-    if waited {
-        let last = store.read().workers.get(&name).and_then(|w| w.last.clone());
-        if let Some(record) = last.filter(|r| r.finished_at >= requested_at) {
-            info!(worker = %name, summary = %record.summary, "a concurrent restart finished while waiting; not restarting again");
-            outcome.satisfied_by = Some(record);
-            outcome.elapsed = began.elapsed();
-            return outcome;
-        }
-    }
-
-    let began_at = clock.now();
     let steps = Steps {
         schedule,
         worker,
         store,
     };
-    outcome.result = steps.run(&mut outcome).await;
+    let early = match early {
+        Some(early) => early,
+        None => {
+            let (lock, waited) = match store.lock_worker(&name).await {
+                Ok(l) => l,
+                Err(e) => {
+                    outcome.result = Err(SequenceError::State(e));
+                    return outcome;
+                }
+            };
+            if waited {
+                let last = store.read().workers.get(&name).and_then(|w| w.last.clone());
+                if let Some(record) = last.filter(|r| r.finished_at >= requested_at) {
+                    info!(worker = %name, summary = %record.summary, "a concurrent restart finished while waiting; not restarting again");
+                    outcome.satisfied_by = Some(record);
+                    outcome.elapsed = began.elapsed();
+                    return outcome;
+                }
+            }
+            let started = steps.started();
+            let found = steps.find_in(&snapshot().await, started);
+            let asked = steps.ask(&found);
+            Dispatched {
+                lock,
+                started,
+                found,
+                asked,
+                rescan: false,
+            }
+        }
+    };
+    let Dispatched {
+        lock: _lock,
+        started,
+        found,
+        asked,
+        rescan,
+    } = early;
+
+    let began_at = clock.now();
+    outcome.result = steps.run(&mut outcome, found, asked, started, rescan).await;
     outcome.elapsed = began.elapsed();
     let record = SequenceRecord {
         began_at,
@@ -299,34 +420,44 @@ impl Steps<'_> {
         out
     }
 
-    fn find_in(&self, snap: &Snapshot) -> Found {
-        let started = self
-            .store
+    /// The worker process pacs-warden started last, as recorded.
+    fn started(&self) -> Option<ProcId> {
+        self.store
             .read()
             .workers
             .get(&self.worker.name)
-            .and_then(|w| w.started);
+            .and_then(|w| w.started)
+    }
+
+    fn find_in(&self, snap: &Snapshot, started: Option<ProcId>) -> Found {
         find_worker(self.worker, snap, started, self.pidfile().as_deref())
     }
 
     fn find(&self) -> Found {
-        self.find_in(&Snapshot::take())
+        self.find_in(&Snapshot::take(), self.started())
     }
 
-    async fn run(&self, outcome: &mut Outcome) -> Result<(), SequenceError> {
+    async fn run(
+        &self,
+        outcome: &mut Outcome,
+        mut found: Found,
+        mut asked: Asked,
+        started: Option<ProcId>,
+        rescan: bool,
+    ) -> Result<(), SequenceError> {
         let w = &self.worker.name;
-        let found = self.find_in(&snapshot().await);
-        let stop_began = Instant::now();
+        let stop_began = asked.t0;
+        if !found.tree.is_empty() {
+            self.report(&found, &mut asked);
+        }
+        if rescan {
+            self.rescan(&mut found, &mut asked, started).await;
+        }
         if found.tree.is_empty() {
             info!(worker = %w, "worker is not running");
             outcome.stopped = Some(Stopped::NotRunning);
         } else {
-            let pids: Vec<u32> = found.tree.iter().map(|p| p.id.pid).collect();
-            for (p, why) in &found.roots {
-                info!(worker = %w, pid = p.id.pid, because = ?why, cmdline = %p.cmdline_text(), "found worker process");
-            }
-            info!(worker = %w, ?pids, "stopping the worker (its process tree)");
-            outcome.stopped = Some(self.stop(&found).await?);
+            outcome.stopped = Some(self.stop(&found, asked).await?);
         }
         self.clear_pidfile().await?;
         let id = self.start().await?;
@@ -335,46 +466,143 @@ impl Steps<'_> {
         self.confirm(id).await
     }
 
-    /// Steps 1–3: ask, wait up to `grace`, kill what is left.
-    async fn stop(&self, found: &Found) -> Result<Stopped, SequenceError> {
-        let w = &self.worker.name;
-        let ids: Vec<ProcId> = found.tree.iter().map(|p| p.id).collect();
+    /// Step 1, without waiting and without logging (`report` does, once the request is out):
+    /// runs the stop command and sends the stop signal, if `found` has processes.
+    fn ask(&self, found: &Found) -> Asked {
         let t0 = Instant::now();
-        let stop_cmd = self.worker.stop.command.as_ref().map(|c| self.command(c));
-        let mut asker = match &stop_cmd {
-            Some(cmd) => {
-                info!(worker = %w, command = ?cmd, "running the stop command");
-                match self.spawn_helper(cmd, false) {
-                    Ok(child) => Some(child),
-                    Err(e) => {
-                        warn!(worker = %w, error = %e, "the stop command could not be run; the worker will be killed after grace");
-                        None
-                    }
-                }
-            }
-            None if self.worker.stop.signal.is_some() => None,
-            None => {
-                info!(worker = %w, grace = ?self.worker.stop.grace, "no stop command; waiting out grace before killing");
-                None
-            }
+        let command = self.worker.stop.command.as_ref().map(|c| self.command(c));
+        let mut asked = Asked {
+            t0,
+            command,
+            child: None,
+            spawn_error: None,
+            signalled: Vec::new(),
         };
-
-        if let Some(signal) = self.worker.stop.signal {
-            // To the top of each tree only: a pool's children are the parent's to stop.
-            let top = found
-                .roots
-                .iter()
-                .filter(|(p, _)| !found.tree.iter().any(|t| Some(t.id.pid) == p.parent));
-            for (p, _) in top {
-                match crate::os::stop_signal(p.id, signal) {
-                    Ok(()) => info!(worker = %w, pid = p.id.pid, ?signal, "sent the stop signal"),
-                    Err(e) => warn!(worker = %w, error = %e, "cannot send the stop signal"),
-                }
+        if found.tree.is_empty() {
+            return asked;
+        }
+        if let Some(cmd) = &asked.command {
+            match self.spawn_helper(cmd, false) {
+                Ok(child) => asked.child = Some(child),
+                Err(e) => asked.spawn_error = Some(e),
             }
         }
+        asked.signalled = self.signal_tops(found, &[]);
+        asked
+    }
+
+    /// Sends the stop signal, if any, to the top of each tree of `found` (a pool's children
+    /// are the parent's to stop), except to `skip`.
+    fn signal_tops(
+        &self,
+        found: &Found,
+        skip: &[ProcId],
+    ) -> Vec<(ProcId, Result<(), process::KillError>)> {
+        let Some(signal) = self.worker.stop.signal else {
+            return Vec::new();
+        };
+        found
+            .roots
+            .iter()
+            .filter(|(p, _)| !found.tree.iter().any(|t| Some(t.id.pid) == p.parent))
+            .filter(|(p, _)| !skip.contains(&p.id))
+            .map(|(p, _)| (p.id, crate::os::stop_signal(p.id, signal)))
+            .collect()
+    }
+
+    /// Logs what was found and what `ask` did, in the order of the steps.
+    fn report(&self, found: &Found, asked: &mut Asked) {
+        let w = &self.worker.name;
+        let pids: Vec<u32> = found.tree.iter().map(|p| p.id.pid).collect();
+        for (p, why) in &found.roots {
+            info!(worker = %w, pid = p.id.pid, because = ?why, cmdline = %p.cmdline_text(), "found worker process");
+        }
+        info!(worker = %w, ?pids, "stopping the worker (its process tree)");
+        match &asked.command {
+            Some(cmd) => {
+                info!(worker = %w, command = ?cmd, "running the stop command");
+                if let Some(e) = asked.spawn_error.take() {
+                    warn!(worker = %w, error = %e, "the stop command could not be run; the worker will be killed after grace");
+                }
+            }
+            None if self.worker.stop.signal.is_some() => {}
+            None => {
+                info!(worker = %w, grace = ?self.worker.stop.grace, "no stop command; waiting out grace before killing");
+            }
+        }
+        self.report_signals(asked);
+    }
+
+    fn report_signals(&self, asked: &mut Asked) {
+        let w = &self.worker.name;
+        let signal = self.worker.stop.signal;
+        for (id, sent) in asked.signalled.drain(..) {
+            match sent {
+                Ok(()) => info!(worker = %w, pid = id.pid, ?signal, "sent the stop signal"),
+                Err(e) => warn!(worker = %w, error = %e, "cannot send the stop signal"),
+            }
+        }
+    }
+
+    /// After an early scan (`prepare`): scans again, so that a worker process started since
+    /// is stopped too. The stop command's own processes are not the worker's.
+    async fn rescan(&self, found: &mut Found, asked: &mut Asked, started: Option<ProcId>) {
+        let w = &self.worker.name;
+        let snap = snapshot().await;
+        let asker: Vec<u32> = asked
+            .child
+            .as_ref()
+            .and_then(|c| c.id())
+            .and_then(|pid| snap.get(pid))
+            .map(|p| snap.tree(&[p.id]).iter().map(|p| p.id.pid).collect())
+            .unwrap_or_default();
+        let fresh = self.find_in(&snap, started);
+        let known = |id: ProcId| found.tree.iter().any(|p| p.id == id);
+        let new_roots: Vec<(ProcessInfo, Because)> = fresh
+            .roots
+            .into_iter()
+            .filter(|(p, _)| !known(p.id) && !asker.contains(&p.id.pid))
+            .collect();
+        let new_tree: Vec<ProcessInfo> = fresh
+            .tree
+            .into_iter()
+            .filter(|p| !known(p.id) && !asker.contains(&p.id.pid))
+            .collect();
+        if new_tree.is_empty() {
+            return;
+        }
+        if found.tree.is_empty() {
+            // Nothing was running at the instant, but it is now: ask it to stop.
+            *found = Found {
+                roots: new_roots,
+                tree: new_tree,
+            };
+            *asked = self.ask(found);
+            self.report(found, asked);
+            return;
+        }
+        let asked_before: Vec<ProcId> = found.roots.iter().map(|(p, _)| p.id).collect();
+        for (p, why) in &new_roots {
+            info!(worker = %w, pid = p.id.pid, because = ?why, cmdline = %p.cmdline_text(), "found worker process");
+        }
+        let pids: Vec<u32> = new_tree.iter().map(|p| p.id.pid).collect();
+        info!(worker = %w, ?pids, "stopping these too (started after the worker's processes were first looked up)");
+        found.roots.extend(new_roots);
+        found.tree.extend(new_tree);
+        asked.signalled = self.signal_tops(found, &asked_before);
+        self.report_signals(asked);
+    }
+
+    /// Steps 2–3 after `ask`: wait up to `grace`, kill what is left.
+    async fn stop(&self, found: &Found, asked: Asked) -> Result<Stopped, SequenceError> {
+        let w = &self.worker.name;
+        let ids: Vec<ProcId> = found.tree.iter().map(|p| p.id).collect();
+        let t0 = asked.t0;
+        let stop_cmd = asked.command;
+        let mut asker = asked.child;
         let grace = self.worker.stop.grace;
         let mut running = ids.clone();
-        let mut last_sent = Instant::now();
+        let mut last_sent = t0;
         let mut sent = 1;
         loop {
             running = still_running(&running);

@@ -129,13 +129,7 @@ impl Store {
     /// Takes the restart lock of `worker`, waiting while another sequence holds it. Returns the
     /// guard and whether it had to wait.
     pub async fn lock_worker(&self, worker: &str) -> std::io::Result<(WorkerLock, bool)> {
-        self.ensure_dir()?;
-        let path = self.dir.join(format!("{}.lock", sanitize(worker)));
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)?;
+        let (path, file) = self.worker_lock_file(worker)?;
         match file.try_lock() {
             Ok(()) => Ok((WorkerLock { _file: file }, false)),
             Err(std::fs::TryLockError::WouldBlock) => {
@@ -151,6 +145,27 @@ impl Store {
             }
             Err(std::fs::TryLockError::Error(e)) => Err(e),
         }
+    }
+
+    /// Takes the restart lock of `worker` if no sequence holds it; `None` if one does.
+    pub fn try_lock_worker(&self, worker: &str) -> std::io::Result<Option<WorkerLock>> {
+        let (_, file) = self.worker_lock_file(worker)?;
+        match file.try_lock() {
+            Ok(()) => Ok(Some(WorkerLock { _file: file })),
+            Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+            Err(std::fs::TryLockError::Error(e)) => Err(e),
+        }
+    }
+
+    fn worker_lock_file(&self, worker: &str) -> std::io::Result<(PathBuf, File)> {
+        self.ensure_dir()?;
+        let path = self.dir.join(format!("{}.lock", sanitize(worker)));
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)?;
+        Ok((path, file))
     }
 }
 

@@ -4,16 +4,19 @@
 //! and finished sequences — and the single-instance lock. Decisions about what is due are in
 //! `timeline` (pure); the sequences themselves in `crate::sequence`. The loop's other duties
 //! are one file each: `supervise` (crash restarts), `busy` (deferring a busy worker's
-//! restart), `queries` (running queries, readiness at query time), `alert`, `watch` (edits).
+//! restart), `queries` (running queries, readiness at query time), `alert`, `watch` (edits),
+//! `dispatch` (preparing planned restarts so their stop requests go out on time).
 
 mod alert;
 mod busy;
+mod dispatch;
 mod queries;
 mod supervise;
 mod timeline;
 mod watch;
 
 use busy::Deferred;
+use dispatch::Preparation;
 use queries::QueryCheck;
 use supervise::{sleep_until_retry, Supervision};
 
@@ -191,6 +194,7 @@ pub async fn run(
         query_runs: JoinSet::new(),
         queries_running: HashSet::new(),
         queries_waiting: HashMap::new(),
+        preparation: None,
     };
     d.store = Some(Store::new(d.schedule.state_dir()));
     info!(
@@ -219,6 +223,8 @@ pub async fn run(
 
     loop {
         let now = d.clock.now();
+        // The stop requests of a prepared restart go out before anything else.
+        d.dispatch_due(now);
         let mut to_run: Vec<(Restart, TimeDelta)> = Vec::new();
         for due in timeline.advance(&d.schedule, now) {
             match due {
@@ -234,13 +240,18 @@ pub async fn run(
             d.run_due(&to_run);
             d.log_next(&timeline, "next restart");
         }
+        d.end_preparation(timeline.checked());
         d.check_queries(now);
         d.run_due_queries(now);
 
         // Sleep until the next restart by the wall clock. The timer also wakes when the clock
         // is stepped; where it cannot (not Linux), it wakes at least every MAX_SLEEP.
+        // Prepare the next restart's sequences shortly before it.
         let wake_at = match timeline.next(&d.schedule) {
-            Some(next) => next.at,
+            Some(next) => {
+                let now = d.clock.now();
+                d.prepare(&next, now)
+            }
             None => d.clock.now() + TimeDelta::days(1),
         };
         // Also wake when a query served by a restart begins, to check its workers are ready.
@@ -330,6 +341,8 @@ struct Daemon {
     queries_running: HashSet<String>,
     /// Runs waiting for the previous run of the same query (`overlap: wait`).
     queries_waiting: HashMap<String, Vec<(usize, DateTime<Utc>)>>,
+    /// The next planned restart's sequences, prepared ahead of its instant.
+    preparation: Option<Preparation>,
 }
 
 /// What a finished sequence reports back to the loop.
@@ -459,12 +472,19 @@ impl Daemon {
                 handle.abort();
             }
             self.supervision.entry(name.clone()).or_default().retry_at = None;
+            let early = self.take_early(&name);
             let schedule = Arc::clone(&self.schedule);
             let store = self.store().clone();
             let clock = Arc::clone(&self.clock);
             self.running.spawn(async move {
                 let worker = &schedule.workers[i];
-                let outcome = sequence::restart(&schedule, worker, &store, clock.as_ref()).await;
+                let early = match early {
+                    Some((_, early)) => early.dispatch(&schedule, i, &store).await,
+                    None => None,
+                };
+                let outcome =
+                    sequence::restart_dispatched(&schedule, worker, &store, clock.as_ref(), early)
+                        .await;
                 let started = match outcome.started {
                     Some(id) => Some(id),
                     // Satisfied by a concurrent restart: watch what it started.
