@@ -281,6 +281,66 @@ fn a_second_instance_is_refused() {
     );
 }
 
+/// Whether process `pid` holds a `flock` on the file with inode `inode`, as /proc/locks says
+/// (reading it does not touch the lock).
+#[cfg(target_os = "linux")]
+fn flock_held(pid: u32, inode: u64) -> bool {
+    std::fs::read_to_string("/proc/locks")
+        .unwrap()
+        .lines()
+        .any(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            f.len() > 5
+                && f[1] == "FLOCK"
+                && f[4] == pid.to_string()
+                && f[5].rsplit(':').next() == Some(&inode.to_string())
+        })
+}
+
+/// The stop command of a planned restart starts at its instant: the worker is looked up (and
+/// its lock taken) shortly before it. Seen from outside: the worker's lock is held in the
+/// second before each restart's instant, when no sequence runs (each takes well under a
+/// second here, and restarts are 5 s apart).
+#[cfg(target_os = "linux")]
+#[test]
+fn a_planned_restart_is_prepared_shortly_before_its_instant() {
+    use std::os::unix::fs::MetadataExt;
+    let s = Setup::new("prepared");
+    // Queries at every multiple of 5 s, lead 1 s: restarts 1 s before them.
+    s.write(&s.yaml("*/5 * * * * *", ""));
+    let mut d = s.start();
+    d.expect("restart done: was not running; started pid");
+    let lock = s.dir.path().join("schedule.yaml.state").join("w.lock");
+    let inode = std::fs::metadata(&lock).unwrap().ino();
+    // Where the wall clock is within a restart period: 0 at a restart's instant.
+    let phase = || {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs_f64();
+        (now + 1.0) % 5.0
+    };
+    let t0 = Instant::now();
+    let mut held_before = 0;
+    while held_before < 3 && t0.elapsed() < Duration::from_secs(15) {
+        let before = phase();
+        let held = flock_held(d.child.id(), inode);
+        let after = phase();
+        if held && before > 4.2 && after < 4.9 && after > before {
+            held_before += 1;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        held_before >= 3,
+        "the worker's lock was not held before a restart's instant\n{}",
+        d.log()
+    );
+    d.expect("restart due");
+    d.expect("running the stop command");
+    d.expect("restart done:");
+}
+
 #[cfg(unix)]
 #[test]
 fn sigterm_leaves_the_worker_running_and_a_new_daemon_adopts_it() {

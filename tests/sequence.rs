@@ -5,7 +5,7 @@
 use pacs_warden::clock::SystemClock;
 use pacs_warden::config::{self, Schedule};
 use pacs_warden::process::{identify, Snapshot};
-use pacs_warden::sequence::{restart, Outcome, Stopped};
+use pacs_warden::sequence::{prepare, restart, restart_dispatched, Outcome, Stopped};
 use pacs_warden::state::Store;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -299,6 +299,137 @@ async fn a_worker_that_never_becomes_ready_fails_the_sequence() {
     assert!(!out.ok());
     let msg = out.summary();
     assert!(msg.contains("did not become ready within 2s"), "{msg}");
+}
+
+/// A planned restart finds the worker ahead of its instant (`prepare`) and sends the stop
+/// request at the instant (`dispatch`): a process of the worker started in between is found by
+/// the scan that follows the stop request, and stopped too (here killed after grace: it has
+/// its own pid file, so the stop command does not reach it).
+#[tokio::test(flavor = "current_thread")]
+async fn a_prepared_restart_also_stops_a_worker_process_started_after_the_early_scan() {
+    let f = Fixture::new("late");
+    let s = f.schedule(&[], Some(&[]), "1s");
+    assert!(run(&s).await.ok());
+    let first = f.live_pids();
+    assert_eq!(first.len(), 1, "{first:?}");
+
+    let store = Store::new(s.state_dir());
+    let prepared = prepare(&s, &s.workers[0], &store)
+        .await
+        .expect("no other sequence holds the lock");
+    let mut late = Command::new(worker_exe())
+        .args(["run", "--name", &f.tag, "--pidfile"])
+        .arg(f.path("late.pid"))
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    eventually("the late process to run", || {
+        f.live_pids().contains(&late.id())
+    });
+
+    let early = prepared.dispatch(&s, &s.workers[0], &store);
+    let out = restart_dispatched(&s, &s.workers[0], &store, &SystemClock, Some(early)).await;
+    let _ = late.wait();
+    assert!(out.ok(), "{}", out.summary());
+    match &out.stopped {
+        Some(Stopped::Killed { exited, killed }) => {
+            assert_eq!(exited, &first, "{}", out.summary());
+            assert_eq!(killed, &[late.id()], "{}", out.summary());
+        }
+        other => panic!("expected the late process to be killed after grace: {other:?}"),
+    }
+    assert_all_gone(&first);
+    assert_eq!(f.live_pids(), [out.started.unwrap().pid]);
+}
+
+/// At the instant, the processes found ahead of time are checked again: one that has exited
+/// meanwhile is not asked to stop (nor killed), and the sequence goes on as for a worker that
+/// is not running.
+#[tokio::test(flavor = "current_thread")]
+async fn a_prepared_restart_checks_again_that_the_processes_found_still_run() {
+    let f = Fixture::new("gone");
+    let s = f.schedule(&[], Some(&[]), "5s");
+    assert!(run(&s).await.ok());
+    let first = f.live_pids();
+    assert_eq!(first.len(), 1, "{first:?}");
+
+    let store = Store::new(s.state_dir());
+    let prepared = prepare(&s, &s.workers[0], &store)
+        .await
+        .expect("no other sequence holds the lock");
+    // The worker stops by itself after the early scan.
+    let stop = Command::new(worker_exe())
+        .args(["stop", "--pidfile"])
+        .arg(f.pidfile())
+        .status()
+        .unwrap();
+    assert!(stop.success());
+    eventually("the worker to exit", || f.live_pids().is_empty());
+
+    let early = prepared.dispatch(&s, &s.workers[0], &store);
+    let out = restart_dispatched(&s, &s.workers[0], &store, &SystemClock, Some(early)).await;
+    assert!(out.ok(), "{}", out.summary());
+    assert_eq!(out.stopped, Some(Stopped::NotRunning), "{}", out.summary());
+    assert_eq!(f.live_pids(), [out.started.unwrap().pid]);
+}
+
+/// A prepared sequence holds the worker's lock from its preparation on: a second preparation
+/// is refused, and a `restart` requested meanwhile waits for it and is satisfied by it.
+#[tokio::test(flavor = "current_thread")]
+async fn a_prepared_restart_holds_the_workers_lock_and_a_manual_restart_merges_into_it() {
+    let f = Fixture::new("held");
+    let s = f.schedule(&[], Some(&[]), "5s");
+    assert!(run(&s).await.ok());
+    let store = Store::new(s.state_dir());
+    let prepared = prepare(&s, &s.workers[0], &store)
+        .await
+        .expect("no other sequence holds the lock");
+    assert!(
+        prepare(&s, &s.workers[0], &store).await.is_none(),
+        "prepared twice"
+    );
+
+    let mut manual = Command::new(WARDEN)
+        .args(["restart", "--config"])
+        .arg(f.path("schedule.yaml"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = manual.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        use std::io::BufRead;
+        let mut text = String::new();
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if line.contains("another restart of this worker is running") {
+                let _ = tx.send(());
+            }
+            text.push_str(&line);
+            text.push('\n');
+        }
+        text
+    });
+    assert!(
+        rx.recv_timeout(Duration::from_secs(20)).is_ok(),
+        "the manual restart did not wait for the prepared one"
+    );
+
+    let early = prepared.dispatch(&s, &s.workers[0], &store);
+    let out = restart_dispatched(&s, &s.workers[0], &store, &SystemClock, Some(early)).await;
+    assert!(out.ok(), "{}", out.summary());
+    let manual = manual.wait_with_output().unwrap();
+    let stderr = reader.join().unwrap();
+    assert_eq!(manual.status.code(), Some(0), "{stderr}");
+    let stdout = String::from_utf8_lossy(&manual.stdout);
+    assert!(
+        stdout.contains("satisfied by a concurrent restart"),
+        "{stdout}\n{stderr}"
+    );
+    assert_eq!(f.live_pids(), [out.started.unwrap().pid]);
 }
 
 fn warden(args: &[&str], config: &Path) -> std::process::Output {
