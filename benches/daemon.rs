@@ -179,7 +179,7 @@ int main(int argc, char **argv) {
 "#;
 
 /// Restarts in the dispatch part, and their period (the cron's seconds step).
-const DISPATCH_RESTARTS: usize = 20;
+const DISPATCH_RESTARTS: usize = 30;
 const DISPATCH_PERIOD: u64 = 3;
 
 fn compile_stamp(dir: &std::path::Path) -> std::path::PathBuf {

@@ -273,12 +273,17 @@ impl Prepared {
             store,
         };
         let mut found = self.found;
-        found.tree.retain(|p| process::is_running(p.id));
-        let tree = &found.tree;
-        found
-            .roots
-            .retain(|(p, _)| tree.iter().any(|t| t.id == p.id));
+        // The roots first (usually one process): the request goes out once one still runs,
+        // and the rest of the tree is checked after it.
+        found.roots.retain(|(p, _)| process::is_running(p.id));
+        let roots: Vec<ProcId> = found.roots.iter().map(|(p, _)| p.id).collect();
+        if roots.is_empty() {
+            found.tree.retain(|p| process::is_running(p.id));
+        }
         let asked = steps.ask(&found);
+        found
+            .tree
+            .retain(|p| roots.contains(&p.id) || process::is_running(p.id));
         Dispatched {
             lock: self.lock,
             started: self.started,

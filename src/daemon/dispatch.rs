@@ -20,6 +20,10 @@ use tokio::sync::oneshot;
 
 /// How long before a planned restart its sequences are prepared.
 pub(super) const PREPARE: TimeDelta = TimeDelta::seconds(1);
+/// How long before a prepared restart the loop wakes, to wait out the rest on the CPU: a
+/// sleeping thread takes up to a few milliseconds to run again once its timer fires (more on
+/// a virtual or busy machine). Costs at most this much CPU time per planned restart.
+const SPIN: TimeDelta = TimeDelta::milliseconds(3);
 
 /// The prepared sequences of one planned restart.
 pub(super) struct Preparation {
@@ -61,8 +65,11 @@ impl Daemon {
     /// Prepares `next`'s sequences once it is at most `PREPARE` ahead of `now`. Returns when
     /// the loop must wake for it: the instant to prepare, or the restart's own.
     pub(super) fn prepare(&mut self, next: &Restart, now: DateTime<Utc>) -> DateTime<Utc> {
-        if self.dry_run || self.is_prepared(next.at) {
+        if self.dry_run {
             return next.at;
+        }
+        if self.is_prepared(next.at) {
+            return self.wake_for_dispatch();
         }
         if now < next.at - PREPARE {
             return next.at - PREPARE;
@@ -89,7 +96,17 @@ impl Daemon {
             schedule: Arc::clone(&self.schedule),
             workers,
         });
-        next.at
+        self.wake_for_dispatch()
+    }
+
+    /// When to wake for the prepared restart: `SPIN` ahead if it has stop requests to send.
+    fn wake_for_dispatch(&self) -> DateTime<Utc> {
+        let p = self.preparation.as_ref().expect("prepared");
+        if p.workers.is_empty() {
+            p.at
+        } else {
+            p.at - SPIN
+        }
     }
 
     fn is_prepared(&self, at: DateTime<Utc>) -> bool {
@@ -98,21 +115,31 @@ impl Daemon {
             .is_some_and(|p| p.at == at && Arc::ptr_eq(&p.schedule, &self.schedule))
     }
 
-    /// First thing when the loop wakes: if the prepared restart is due, sends the stop requests
-    /// of the sequences that are ready, before anything else is computed or logged. Only an
-    /// on-time restart (at most `ON_TIME` late) qualifies: a later one may have to be skipped.
-    pub(super) fn dispatch_due(&mut self, now: DateTime<Utc>) {
+    /// First thing when the loop wakes: if the prepared restart is due (or `SPIN` away: then
+    /// after waiting for it), sends the stop requests of the sequences that are ready, before
+    /// anything else is computed or logged. Only an on-time restart (at most `ON_TIME` late)
+    /// qualifies: a later one may have to be skipped. Returns the time now.
+    pub(super) fn dispatch_due(&mut self, mut now: DateTime<Utc>) -> DateTime<Utc> {
         let Some(p) = &mut self.preparation else {
-            return;
+            return now;
         };
         if !Arc::ptr_eq(&p.schedule, &self.schedule) {
             self.preparation = None;
-            return;
+            return now;
+        }
+        if now < p.at && p.at - now <= SPIN && !p.workers.is_empty() {
+            // Bounded by the monotonic clock too, should the wall clock stand still.
+            let give_up = std::time::Instant::now() + SPIN.to_std().unwrap_or_default() * 2;
+            while now < p.at && std::time::Instant::now() < give_up {
+                std::hint::spin_loop();
+                now = self.clock.now();
+            }
         }
         if now < p.at || now - p.at > ON_TIME {
-            return;
+            return now;
         }
         let store = self.store.as_ref().expect("set at start");
+        let mut sent = false;
         for (index, early) in p.workers.values_mut() {
             let Early::Prepared(rx) = early else {
                 continue;
@@ -123,7 +150,8 @@ impl Daemon {
                         &p.schedule,
                         &p.schedule.workers[*index],
                         store,
-                    )))
+                    )));
+                    sent = true;
                 }
                 // Not prepared (another sequence holds the lock): it runs unprepared.
                 Ok(None) | Err(oneshot::error::TryRecvError::Closed) => {}
@@ -131,6 +159,12 @@ impl Daemon {
                 Err(oneshot::error::TryRecvError::Empty) => {}
             }
         }
+        if sent {
+            // Let the stop commands run before the loop's own work (planning, logging): a
+            // new process often waits for the CPU its parent is on.
+            std::thread::yield_now();
+        }
+        now
     }
 
     /// The first step prepared for `worker`, if any; `launch` hands it to the sequence.

@@ -222,9 +222,8 @@ pub async fn run(
     d.log_next(&timeline, "next restarts");
 
     loop {
-        let now = d.clock.now();
         // The stop requests of a prepared restart go out before anything else.
-        d.dispatch_due(now);
+        let now = d.dispatch_due(d.clock.now());
         let mut to_run: Vec<(Restart, TimeDelta)> = Vec::new();
         for due in timeline.advance(&d.schedule, now) {
             match due {
