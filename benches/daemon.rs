@@ -292,8 +292,9 @@ fn dispatch() {
         late.len()
     );
     println!(
-        "  planned instant -> stop command's first instruction: median {:.2} ms, p99 {:.2} ms, max {:.2} ms   target p99 <= 2 ms",
+        "  planned instant -> stop command's first instruction: median {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms   target p99 <= 2 ms",
         pct(&late, 0.5),
+        pct(&late, 0.9),
         pct(&late, 0.99),
         late[late.len() - 1]
     );
