@@ -447,7 +447,7 @@ fn the_daemon_runs_as_a_windows_service() {
         }
     };
     let log = || {
-        // The rotating log file carries the date in its name.
+        // The log file (and a rotated one, `warden.log.DATE`, should the day change).
         std::fs::read_dir(v.dir.path())
             .unwrap()
             .filter_map(Result::ok)
