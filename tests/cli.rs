@@ -504,3 +504,30 @@ fn a_manual_restart_writes_to_the_log_file_at_its_configured_name() {
     assert!(stderr(&out).contains("started the worker"));
     assert!(!log.contains('\x1b'), "{log:?}");
 }
+
+/// The README's `plan` examples (they give `--from`, so their output is fixed) are what the
+/// tool prints, run from the repository's root.
+#[test]
+fn the_readme_plan_examples_are_the_real_output() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let mut checked = 0;
+    for block in readme.split("```console\n").skip(1) {
+        let block = &block[..block.find("```").unwrap()];
+        let (first, expected) = block.split_once('\n').unwrap();
+        let Some(args) = first.strip_prefix("$ pacs-warden plan ") else {
+            continue;
+        };
+        let out = Command::new(BIN)
+            .arg("plan")
+            .args(args.split(' '))
+            .current_dir(root)
+            .env_remove("TZ")
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{first}: {}", stderr(&out));
+        assert_eq!(stdout(&out), expected, "README example `{first}`");
+        checked += 1;
+    }
+    assert!(checked >= 2, "the README's plan examples: {checked} found");
+}
