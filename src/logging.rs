@@ -225,11 +225,23 @@ impl Inner {
 
     /// Looks at the file on disk: rotates it if its period is over, and (re)opens it.
     fn prepare(&mut self, now: DateTime<Utc>) -> std::io::Result<()> {
-        let modified = std::fs::metadata(&self.path)
-            .and_then(|m| m.modified())
-            .ok()
-            .map(DateTime::<Utc>::from);
-        match on_disk(self.rotation, now, modified) {
+        let modified = || {
+            std::fs::metadata(&self.path)
+                .and_then(|m| m.modified())
+                .ok()
+                .map(DateTime::<Utc>::from)
+        };
+        if on_disk(self.rotation, now, modified()) == OnDisk::Append {
+            return self.open_append(now);
+        }
+        // Unix: two processes (the daemon and a manual `restart`) must not both rename the
+        // file: the second would rename the first one's new file. Decide again holding an
+        // advisory lock on the file at the name; whoever comes second then finds a current
+        // file. (Windows: not locked — a lock there would block the other's writes; the window
+        // is a few microseconds at the period's end, and a rotated file is never replaced.)
+        #[cfg(unix)]
+        let _lock = File::open(&self.path).and_then(|f| f.lock().map(|()| f));
+        match on_disk(self.rotation, now, modified()) {
             OnDisk::Append => self.open_append(now),
             OnDisk::Rotate(suffix) => {
                 match self.rename(&suffix) {
