@@ -257,13 +257,15 @@ fn the_systemd_unit_gives_the_linux_example_a_state_directory_it_can_write() {
         unit.contains(&format!("schedules/openrem-linux.yaml {config}")),
         "the header installs the Linux example as {config}"
     );
-    let schedule = pacs_warden::config::load(&root.join("schedules/openrem-linux.yaml")).unwrap();
-    assert_eq!(
-        schedule.state_dir(),
-        std::path::Path::new("/var/lib").join(&state[0]),
-        "state_dir: of the Linux example against StateDirectory={}",
-        state[0]
-    );
+    for example in ["openrem-linux.yaml", "openrem-1.0-huey.yaml"] {
+        let schedule = pacs_warden::config::load(&root.join("schedules").join(example)).unwrap();
+        assert_eq!(
+            schedule.state_dir(),
+            std::path::Path::new("/var/lib").join(&state[0]),
+            "state_dir: of {example} against StateDirectory={}",
+            state[0]
+        );
+    }
     assert_eq!(values("RestartPreventExitStatus"), ["2"]);
     assert_eq!(values("KillMode"), ["process"]);
 }
