@@ -530,7 +530,15 @@ fn restart_cmd(args: &RestartArgs, clock: &dyn Clock) -> u8 {
         }
         return exit::OK;
     }
-    crate::logging::init();
+    // Logged like the daemon: to stderr and the schedule's `log:` file.
+    let log_file = schedule
+        .log
+        .as_ref()
+        .map(|l| (schedule.resolve(&l.file), l));
+    if let Err(e) = crate::logging::init_daemon(log_file.as_ref().map(|(p, l)| (p.as_path(), *l))) {
+        eprintln!("warning: {}: {e}; logging to stderr only", path.display());
+        crate::logging::init();
+    }
     let runtime = match runtime() {
         Ok(r) => r,
         Err(code) => return code,

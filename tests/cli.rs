@@ -1,6 +1,8 @@
 //! The real `pacs-warden` binary: `check` messages for every kind of bad input (with their
 //! file, line and column), the summary of a good file, `plan`'s table and JSON, exit codes.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -473,4 +475,59 @@ fn import_of_a_malformed_crontab_names_the_line_and_writes_nothing() {
     assert!(err.contains(&format!("{}:3:", tab.display())), "{err}");
     assert!(err.contains("nothing was imported"), "{err}");
     assert!(!out_path.exists());
+}
+
+/// A manual `restart` logs to the schedule's `log:` file too, and the file is at the name the
+/// schedule gives (`log/pacs-warden.log`, so `tail -f` on it works), not at a dated name.
+#[test]
+fn a_manual_restart_writes_to_the_log_file_at_its_configured_name() {
+    let tag = format!("cli-log-{}", std::process::id());
+    let w = common::q(&common::worker_exe());
+    let w = Warden::schedule(&format!(
+        "timezone: UTC\nqueries:\n  - name: q\n    at: [\"06:00\"]\nlog: {{file: log/pacs-warden.log}}\n\
+         workers:\n  - name: w\n    match: {{image: pacs-demo-worker, args_contain: \"--name {tag}\"}}\n\
+         \x20   pidfile: w.pid\n    stop:\n      command: [{w}, stop, --pidfile, w.pid]\n\
+         \x20   start:\n      command: [{w}, run, --name, {tag}, --pidfile, w.pid]\n"
+    ));
+    let out = w.run(&["restart"]);
+    common::kill_tagged(&tag);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let dir = w.path.parent().unwrap().join("log");
+    let names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, ["pacs-warden.log"], "files in {}", dir.display());
+    let log = std::fs::read_to_string(dir.join("pacs-warden.log")).unwrap();
+    assert!(log.contains("started the worker"), "{log}");
+    // The same lines as on stderr, without colours.
+    assert!(stderr(&out).contains("started the worker"));
+    assert!(!log.contains('\x1b'), "{log:?}");
+}
+
+/// The README's `plan` examples (they give `--from`, so their output is fixed) are what the
+/// tool prints, run from the repository's root.
+#[test]
+fn the_readme_plan_examples_are_the_real_output() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let mut checked = 0;
+    for block in readme.split("```console\n").skip(1) {
+        let block = &block[..block.find("```").unwrap()];
+        let (first, expected) = block.split_once('\n').unwrap();
+        let Some(args) = first.strip_prefix("$ pacs-warden plan ") else {
+            continue;
+        };
+        let out = Command::new(BIN)
+            .arg("plan")
+            .args(args.split(' '))
+            .current_dir(root)
+            .env_remove("TZ")
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{first}: {}", stderr(&out));
+        assert_eq!(stdout(&out), expected, "README example `{first}`");
+        checked += 1;
+    }
+    assert!(checked >= 2, "the README's plan examples: {checked} found");
 }

@@ -447,7 +447,7 @@ fn the_daemon_runs_as_a_windows_service() {
         }
     };
     let log = || {
-        // The rotating log file carries the date in its name.
+        // The log file (and a rotated one, `warden.log.DATE`, should the day change).
         std::fs::read_dir(v.dir.path())
             .unwrap()
             .filter_map(Result::ok)
@@ -675,6 +675,8 @@ fn the_shipped_task_imports_with_schtasks() {
 ///   del E:\media_root\celery\default.pid
 ///   celery worker -n default -P solo -Ofair -A openremproject -c 4 -Q default
 ///     --pidfile=E:\media_root\celery\default.pid --logfile=E:\media_root\celery\default.log
+/// but for the node name: `-n default@openrem` (Celery names `-n default` celery@default), and
+/// the stop command addressed to that node with `-d` (without it, every worker on the broker).
 #[test]
 fn the_windows_schedule_reproduces_the_seed_batch_file() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("schedules/openrem-windows.yaml");
@@ -684,7 +686,9 @@ fn the_windows_schedule_reproduces_the_seed_batch_file() {
     let words = |line: &str| -> Vec<String> { line.split(' ').map(String::from).collect() };
     assert_eq!(
         w.stop.command.as_deref(),
-        Some(&words("celery -A openremproject control shutdown --timeout=10")[..])
+        Some(
+            &words("celery -A openremproject control shutdown --timeout=10 -d default@openrem")[..]
+        )
     );
     assert_eq!(w.stop.grace, Duration::from_secs(10));
     assert_eq!(w.matcher.image, "celery");
@@ -695,7 +699,7 @@ fn the_windows_schedule_reproduces_the_seed_batch_file() {
     assert_eq!(
         w.start.command,
         words(
-            r"celery worker -n default -P solo -Ofair -A openremproject -c 4 -Q default --pidfile=E:\media_root\celery\default.pid --logfile=E:\media_root\celery\default.log"
+            r"celery worker -n default@openrem -P solo -Ofair -A openremproject -c 4 -Q default --pidfile=E:\media_root\celery\default.pid --logfile=E:\media_root\celery\default.log"
         )
     );
     // Each batch line is named in a comment next to its key.
