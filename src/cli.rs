@@ -522,6 +522,7 @@ fn restart_cmd(args: &RestartArgs, clock: &dyn Clock) -> u8 {
         Ok(w) => w,
         Err(code) => return code,
     };
+    print_warnings(&schedule);
     let store = crate::state::Store::new(schedule.state_dir());
     if args.dry_run {
         println!("Dry run: nothing will be changed.");
@@ -575,11 +576,25 @@ fn load(path: &std::path::Path) -> Result<Schedule, u8> {
     })
 }
 
+/// Prints a valid schedule's warnings on stderr, one line each.
+fn print_warnings(schedule: &Schedule) {
+    if !schedule.warnings.is_empty() {
+        eprintln!(
+            "{}",
+            config::Problems {
+                path: &schedule.path,
+                problems: &schedule.warnings,
+            }
+        );
+    }
+}
+
 fn check(path: &std::path::Path, clock: &dyn Clock) -> u8 {
     let schedule = match load(path) {
         Ok(s) => s,
         Err(code) => return code,
     };
+    print_warnings(&schedule);
     let now = clock.now();
     let next = plan::restarts(&schedule, now).next();
     print!(
