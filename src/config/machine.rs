@@ -161,9 +161,14 @@ fn program(found: &mut Found, r: &PathRef, command: &[String], workdir: &Path, p
         }
         return;
     }
-    if command.len() == 1 && name.split_whitespace().nth(1).is_some() {
-        // `["celery -A proj worker"]`: one string, and certainly not a program's name.
-        let items: Vec<&str> = name.split_whitespace().collect();
+    let items: Vec<&str> = name.split_whitespace().collect();
+    let is_path = name.contains(['/', '\\']);
+    if command.len() == 1
+        && items.len() > 1
+        && (!is_path || items[1..].iter().any(|a| a.starts_with('-')))
+    {
+        // `["celery -A proj worker"]`: one string, and certainly not a program's name (where
+        // `['C:\Program Files\app.exe']` may just be missing here).
         found.errors.push(problem(
             r.pos,
             &r.field,
@@ -364,6 +369,114 @@ mod tests {
         assert!(dst_mismatch(gmt1, london, now).is_some());
         let gmt: Tz = "GMT".parse().unwrap();
         assert!(dst_mismatch(gmt, london, now).is_some());
+    }
+
+    /// The errors and warnings of `yaml` as `LINE:COL: field: message`, relative paths from
+    /// `base`.
+    fn found(yaml: &str, base: &Path) -> (Vec<String>, Vec<String>) {
+        let (validated, facts) = super::super::validate::validate_noting(yaml, || None);
+        let mut errors = Vec::new();
+        let mut warnings = Vec::new();
+        let line = |p: &Problem| format!("{}:{}: {}: {}", p.line, p.col, p.field, p.message);
+        match validated {
+            Ok(s) => warnings.extend(s.warnings.iter().map(line)),
+            Err(problems) => errors.extend(problems.iter().map(line)),
+        }
+        let machine = Machine {
+            zone: None,
+            now: utc("2026-11-30T12:00:00Z"),
+        };
+        let f = check(&facts, base, None, &machine);
+        errors.extend(f.errors.iter().map(line));
+        warnings.extend(f.warnings.iter().map(line));
+        (errors, warnings)
+    }
+
+    fn query_command(command: &str, extra: &str) -> String {
+        format!("timezone: UTC\nqueries:\n  - name: q\n    at: [\"06:00\"]\n    command: {command}\n{extra}")
+    }
+
+    #[test]
+    fn a_command_written_as_one_string_is_refused_only_when_certainly_wrong() {
+        let dir = tempfile::tempdir().unwrap();
+        let refused = "5:15: queries[0].command: `celery -A proj worker` is one string";
+        let (errors, _) = found(
+            &query_command("[\"celery -A proj worker\"]", ""),
+            dir.path(),
+        );
+        assert!(
+            errors.len() == 1 && errors[0].starts_with(refused),
+            "{errors:?}"
+        );
+        let (errors, _) = found(
+            &query_command("[\"/opt/venv/bin/celery -A proj worker\"]", ""),
+            dir.path(),
+        );
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        // A missing program whose path has a space: only a warning (the file may be meant for
+        // another machine).
+        let (errors, warnings) = found(
+            &query_command("['C:\\Program Files\\App\\app.exe']", ""),
+            dir.path(),
+        );
+        assert_eq!(errors, Vec::<String>::new());
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        // The same one string naming a program that exists: fine.
+        let program = dir.path().join("my program");
+        std::fs::write(&program, "").unwrap();
+        make_executable(&program);
+        let (errors, warnings) = found(&query_command("['./my program']", ""), dir.path());
+        assert_eq!((errors, warnings), (vec![], vec![]));
+    }
+
+    #[cfg(unix)]
+    fn make_executable(p: &Path) {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+
+    #[cfg(windows)]
+    fn make_executable(_: &Path) {}
+
+    #[test]
+    fn programs_are_looked_for_where_the_os_looks() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("work/bin")).unwrap();
+        let tool = dir.path().join("work/bin/tool");
+        std::fs::write(&tool, "").unwrap();
+        make_executable(&tool);
+        // A relative path with a separator: from the workdir.
+        let (e, w) = found(
+            &query_command("[bin/tool]", "    workdir: work\n"),
+            dir.path(),
+        );
+        assert_eq!((e, w), (vec![], vec![]));
+        let (_, w) = found(&query_command("[bin/tool]", ""), dir.path());
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(w[0].contains("does not exist on this machine"), "{w:?}");
+        // A bare name: through the PATH the query's `env` sets.
+        let path = dir.path().join("work/bin").display().to_string();
+        let env = format!("    env: {{PATH: '{path}'}}\n");
+        let (e, w) = found(&query_command("[tool]", &env), dir.path());
+        assert_eq!((e, w), (vec![], vec![]));
+        let (_, w) = found(
+            &query_command("[tool]", "    env: {PATH: /nowhere}\n"),
+            dir.path(),
+        );
+        assert!(
+            w.len() == 1 && w[0].contains("is not found on the PATH set in `env`"),
+            "{w:?}"
+        );
+    }
+
+    #[test]
+    fn a_state_directory_under_a_file_cannot_be_created() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("file"), "").unwrap();
+        let m = state_dir_problem(&dir.path().join("file/state")).expect("a problem");
+        assert!(m.contains("cannot be created"), "{m}");
+        assert_eq!(state_dir_problem(&dir.path().join("new/state")), None);
+        assert_eq!(state_dir_problem(dir.path()), None);
     }
 
     #[test]

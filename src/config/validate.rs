@@ -1398,3 +1398,79 @@ fn parse_weekday(text: &str) -> Option<Weekday> {
         .find(|(short, long, _)| lower == *short || lower == *long)
         .map(|(_, _, d)| *d)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The warnings of a valid `yaml`, as `LINE:COL: field: message`.
+    fn warnings(yaml: &str) -> Vec<String> {
+        validate(yaml, || None)
+            .unwrap_or_else(|p| panic!("{p:?}"))
+            .warnings
+            .iter()
+            .map(|p| format!("{}:{}: {}: {}", p.line, p.col, p.field, p.message))
+            .collect()
+    }
+
+    const Q: &str = "timezone: UTC\nqueries:\n  - name: q\n    at: [\"06:00\"]\n";
+
+    #[test]
+    fn a_match_without_args_contain_is_a_warning() {
+        let worker = |m: &str| {
+            format!("{Q}workers:\n  - name: w\n    match: {m}\n    start: {{command: [w]}}\n")
+        };
+        let w = warnings(&worker("{image: celery}"));
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(
+            w[0].starts_with(
+                "7:13: workers[0].match: warning: no `args_contain`: every `celery` process"
+            ),
+            "{w:?}"
+        );
+        assert_eq!(
+            warnings(&worker("{image: celery, args_contain: []}")).len(),
+            1
+        );
+        assert_eq!(
+            warnings(&worker("{image: celery, args_contain: \"-n default\"}")),
+            Vec::<String>::new()
+        );
+    }
+
+    #[test]
+    fn control_characters_in_arguments_warn_only_where_they_look_like_paths() {
+        let cmd = |c: &str| format!("{Q}    command: {c}\n");
+        let w = warnings(&cmd(r#"[python, "C:\\scripts\new.py"]"#));
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(
+            w[0].contains(r#"warning: "C:\scripts\new.py" became a path with a newline"#),
+            "{w:?}"
+        );
+        // A script for `python -c` may hold newlines.
+        assert_eq!(
+            warnings(&cmd(r#"[python, -c, "import x\nx.run()"]"#)),
+            Vec::<String>::new()
+        );
+        // In the program itself, or in a path field, it is an error.
+        let e = validate(&cmd(r#"["C:\tools\app.exe"]"#), || None).unwrap_err();
+        assert!(e[0].message.contains("a tab"), "{e:?}");
+        let e = validate(&format!("state_dir: \"a\\bell\"\n{Q}"), || None).unwrap_err();
+        assert!(e[0].message.contains("'a\\bell'"), "{e:?}");
+    }
+
+    #[test]
+    fn a_bare_number_gets_the_likely_unit() {
+        for (field, unit) in [
+            ("lead", "m"),
+            ("merge_within", "m"),
+            ("queries[0].ready_wait", "m"),
+            ("queries[0].timeout", "h"),
+            ("workers[0].ready.timeout", "s"),
+            ("workers[0].stop.grace", "s"),
+            ("workers[0].supervise.backoff", "s"),
+        ] {
+            assert_eq!(likely_unit(field).0, unit, "{field}");
+        }
+    }
+}
