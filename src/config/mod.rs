@@ -344,7 +344,7 @@ pub fn load(path: &Path) -> Result<Schedule, ConfigError> {
     });
     let machine = machine::Machine {
         zone: zone.map(|(tz, _)| tz),
-        now: chrono::Utc::now(),
+        now: crate::clock::Clock::now(&crate::clock::SystemClock),
     };
     let state_dir = validated.as_ref().ok().map(Schedule::state_dir);
     let found = machine::check(&facts, &base_dir, state_dir.as_deref(), &machine);

@@ -1192,7 +1192,12 @@ impl Checker {
                 ok = false;
             }
             match value.as_scalar() {
-                Some(v) => out.push((key.text.clone(), v.to_string())),
+                Some(v) => {
+                    if has_control(v) && looks_like_windows_path(v) {
+                        self.warn(value.pos, &f, control_message(v));
+                    }
+                    out.push((key.text.clone(), v.to_string()))
+                }
                 None => {
                     self.problem(
                         value.pos,
@@ -1445,6 +1450,11 @@ mod tests {
         assert_eq!(w.len(), 1, "{w:?}");
         assert!(
             w[0].contains(r#"warning: "C:\scripts\new.py" became a path with a newline"#),
+            "{w:?}"
+        );
+        let w = warnings(&cmd("[python]\n    env: {PYTHONPATH: \"E:\\new\"}"));
+        assert!(
+            w.len() == 1 && w[0].contains("PYTHONPATH: warning: \"E:\\new\""),
             "{w:?}"
         );
         // A script for `python -c` may hold newlines.
