@@ -189,14 +189,13 @@ fn program(found: &mut Found, r: &PathRef, command: &[String], workdir: &Path, p
         )
     } else {
         format!(
-            "the program `{name}` is not found on {}; give its full path (a virtualenv's \
-             bin{}{name}, say)",
+            "the program `{name}` is not found on {}; give its full path (a service starts \
+             with a PATH of its own)",
             if path.is_some() {
                 "the PATH set in `env`"
             } else {
                 "this user's PATH"
-            },
-            std::path::MAIN_SEPARATOR
+            }
         )
     };
     found.warn(r.pos, &field, message);
