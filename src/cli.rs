@@ -32,6 +32,8 @@ enum Command {
     /// Validate a schedule file and show a short summary.
     ///
     /// Prints every problem as FILE:LINE:COL: field: message and exits 2 when there is any.
+    /// Doubtful values (a missing folder or program, a `match` without `args_contain`, …) are
+    /// printed as FILE:LINE:COL: field: warning: message, and the exit status stays 0.
     Check(ConfigArg),
     /// List the upcoming restarts (a dry run: nothing is touched).
     Plan(PlanArgs),
