@@ -93,7 +93,7 @@ pub(super) fn check(
         }
     }
     let resolve = |p: &Path| {
-        if p.is_absolute() {
+        if p.is_absolute() || windows_absolute(p) {
             p.to_path_buf()
         } else {
             base_dir.join(p)
@@ -182,7 +182,9 @@ fn program(found: &mut Found, r: &PathRef, command: &[String], workdir: &Path, p
         return;
     }
     let p = Path::new(name);
-    let message = if p.is_absolute() || p.components().count() > 1 {
+    let message = if windows_absolute(p) {
+        format!("the program {name} does not exist on this machine")
+    } else if p.is_absolute() || p.components().count() > 1 {
         format!(
             "the program {} does not exist on this machine",
             crate::process::resolve_program(name, workdir).display()
@@ -204,7 +206,9 @@ fn program(found: &mut Found, r: &PathRef, command: &[String], workdir: &Path, p
 /// `None` when `name` is not found; `Some(Err(why))` when it is found but cannot run.
 fn find_program(name: &str, workdir: &Path, path: Option<&str>) -> Option<Result<(), String>> {
     let p = Path::new(name);
-    let candidates: Vec<PathBuf> = if p.is_absolute() || p.components().count() > 1 {
+    let candidates: Vec<PathBuf> = if windows_absolute(p) {
+        vec![p.to_path_buf()]
+    } else if p.is_absolute() || p.components().count() > 1 {
         vec![crate::process::resolve_program(name, workdir)]
     } else {
         let var = match path {
@@ -248,6 +252,18 @@ fn find_program(name: &str, workdir: &Path, path: Option<&str>) -> Option<Result
         }
     }
     None
+}
+
+/// `D:\…`, `D:/…` or `\\server\…`: absolute on Windows, whatever this machine is (a Unix
+/// machine checking a Windows schedule must not read it as relative to the file's folder).
+fn windows_absolute(p: &Path) -> bool {
+    let s = p.to_string_lossy();
+    let b = s.as_bytes();
+    s.starts_with("\\\\")
+        || (b.len() >= 3
+            && b[0].is_ascii_alphabetic()
+            && b[1] == b':'
+            && matches!(b[2], b'\\' | b'/'))
 }
 
 /// Why this user could not keep its state in `dir`, if it could not.
@@ -465,6 +481,26 @@ mod tests {
         assert!(
             w.len() == 1 && w[0].contains("is not found on the PATH set in `env`"),
             "{w:?}"
+        );
+    }
+
+    #[test]
+    fn windows_paths_are_named_as_written_on_any_machine() {
+        let dir = tempfile::tempdir().unwrap();
+        let yaml = query_command(
+            r"['D:\Server Apps\python.exe', x]",
+            "    workdir: 'D:\\Server Apps\\openrem'\n",
+        );
+        let (_, w) = found(&yaml, dir.path());
+        if cfg!(windows) && Path::new(r"D:\Server Apps").exists() {
+            return;
+        }
+        assert_eq!(
+            w,
+            [
+                r"5:15: queries[0].command[0]: warning: the program D:\Server Apps\python.exe does not exist on this machine",
+                r"6:14: queries[0].workdir: warning: the folder D:\Server Apps\openrem does not exist on this machine",
+            ]
         );
     }
 
