@@ -32,6 +32,8 @@ enum Command {
     /// Validate a schedule file and show a short summary.
     ///
     /// Prints every problem as FILE:LINE:COL: field: message and exits 2 when there is any.
+    /// Doubtful values (a missing folder or program, a `match` without `args_contain`, …) are
+    /// printed as FILE:LINE:COL: field: warning: message, and the exit status stays 0.
     Check(ConfigArg),
     /// List the upcoming restarts (a dry run: nothing is touched).
     Plan(PlanArgs),
@@ -522,6 +524,7 @@ fn restart_cmd(args: &RestartArgs, clock: &dyn Clock) -> u8 {
         Ok(w) => w,
         Err(code) => return code,
     };
+    print_warnings(&schedule);
     let store = crate::state::Store::new(schedule.state_dir());
     if args.dry_run {
         println!("Dry run: nothing will be changed.");
@@ -583,11 +586,25 @@ fn load(path: &std::path::Path) -> Result<Schedule, u8> {
     })
 }
 
+/// Prints a valid schedule's warnings on stderr, one line each.
+fn print_warnings(schedule: &Schedule) {
+    if !schedule.warnings.is_empty() {
+        eprintln!(
+            "{}",
+            config::Problems {
+                path: &schedule.path,
+                problems: &schedule.warnings,
+            }
+        );
+    }
+}
+
 fn check(path: &std::path::Path, clock: &dyn Clock) -> u8 {
     let schedule = match load(path) {
         Ok(s) => s,
         Err(code) => return code,
     };
+    print_warnings(&schedule);
     let now = clock.now();
     let next = plan::restarts(&schedule, now).next();
     print!(

@@ -3,7 +3,9 @@
 //!
 //! Layout:
 //! - `config`: the schedule file — its model, the YAML reader (`config::yaml`, the one module
-//!   that parses YAML) and the validator that reports every problem with its line and column.
+//!   that parses YAML) and the validator that reports every problem with its line and column;
+//!   `config::machine` checks what the file names on this machine (folders, programs, the
+//!   state directory, the zone's DST) for `check`'s warnings.
 //! - `cron`: crontab expressions with crontab(5) meaning (0/7 = Sunday, day fields ORed).
 //! - `zone`: the default time zone and the DST rules for turning wall-clock times into instants.
 //! - `plan`: the pure planner, schedule + instant → restarts.

@@ -203,7 +203,12 @@ pub fn check_summary(
         }
     };
     let names: Vec<&str> = schedule.queries.iter().map(|q| q.name.as_str()).collect();
-    let _ = writeln!(out, "{}: OK", path.display());
+    match schedule.warnings.len() {
+        0 => writeln!(out, "{}: OK", path.display()),
+        1 => writeln!(out, "{}: OK, with 1 warning", path.display()),
+        n => writeln!(out, "{}: OK, with {n} warnings", path.display()),
+    }
+    .ok();
     let _ = writeln!(
         out,
         "  {} {}: {}",

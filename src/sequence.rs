@@ -55,6 +55,8 @@ pub enum SequenceError {
         #[source]
         source: std::io::Error,
     },
+    #[error("cannot start the worker: its workdir {} does not exist", path.display())]
+    Workdir { path: PathBuf },
     #[error("the new worker (pid {pid}) exited within {settle:?} of starting; see its log")]
     ExitedAtStart { pid: u32, settle: Duration },
     #[error("the worker (pid {pid}) did not become ready within {timeout:?}: {last}")]
@@ -506,9 +508,16 @@ impl Steps<'_> {
             env: &self.worker.env,
             log: log.as_deref(),
         };
-        let spawned = process::spawn_detached(&spec).map_err(|source| SequenceError::Start {
-            program: command[0].clone(),
-            source,
+        let spawned = process::spawn_detached(&spec).map_err(|source| {
+            // The OS reports a missing working folder as a missing program.
+            if workdir.is_dir() {
+                SequenceError::Start {
+                    program: command[0].clone(),
+                    source,
+                }
+            } else {
+                SequenceError::Workdir { path: workdir }
+            }
         })?;
         info!(
             worker = %w,

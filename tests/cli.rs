@@ -26,9 +26,15 @@ impl Warden {
     }
 
     fn run(&self, args: &[&str]) -> Output {
+        self.run_with(args, |_| {})
+    }
+
+    /// `run`, with `setup` changing the command first (its environment, say).
+    fn run_with(&self, args: &[&str], setup: impl FnOnce(&mut Command)) -> Output {
         let mut cmd = Command::new(BIN);
         cmd.args(args).arg("--config").arg(&self.path);
         cmd.env_remove("TZ");
+        setup(&mut cmd);
         // Under Wine, starting a process fails now and then with ERROR_INTERNAL_ERROR (1359)
         // while these tests start many at once (seen in about one full Windows run in five,
         // always here). The program never ran, so starting it again is safe.
@@ -230,6 +236,179 @@ fn queries_naming_unknown_workers() {
         "timezone: UTC\nqueries:\n  - name: q\n    at: [\"06:00\"]\n    workers: [default]\n",
         &["F:5:15: queries[0].workers[0]: unknown worker `default`; the file defines no workers"],
     );
+}
+
+/// The warning lines of a successful `check` (exit 0), the file path replaced by `F`.
+fn warnings(w: &Warden, out: &Output) -> Vec<String> {
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(out));
+    let path = w.path.display().to_string();
+    stderr(out)
+        .lines()
+        .map(|l| {
+            assert!(
+                l.starts_with(&path),
+                "line does not start with the path: {l}"
+            );
+            l.replacen(&path, "F", 1)
+        })
+        .collect()
+}
+
+fn assert_lines(got: &[String], want: &[&str]) {
+    assert_eq!(got.len(), want.len(), "got: {got:#?}");
+    for (g, w) in got.iter().zip(want) {
+        assert!(g.starts_with(w), "\n got: {g}\nwant: {w}…");
+    }
+}
+
+#[test]
+fn hints_for_bare_numbers_and_windows_zone_names() {
+    assert_problems(
+        &format!("timezone: GMT Standard Time\nlead: 15\n{Q}"),
+        &[
+            "F:1:11: timezone: `GMT Standard Time` is a Windows time zone name; write its IANA name: `timezone: Europe/London`",
+            "F:2:7: lead: `15` has no time unit; write `15m` for 15 minutes",
+        ],
+    );
+    assert_problems(
+        &format!("timezone: europe/london\n{Q}workers:\n  - name: w\n    match: {{image: w, args_contain: x}}\n    start: {{command: [w]}}\n    stop: {{grace: 10}}\n"),
+        &[
+            "F:1:11: timezone: unknown time zone `europe/london`; did you mean `Europe/London`?",
+            "F:9:19: workers[0].stop.grace: `10` has no time unit; write `10s` for 10 seconds",
+        ],
+    );
+}
+
+#[test]
+fn control_characters_and_one_string_commands_are_errors() {
+    // `\n` and `\t` in double quotes: a newline and a tab in the path.
+    assert_problems(
+        &format!(
+            "timezone: UTC\nstate_dir: \"E:\\new\\temp\"\n{Q}    command: [\"celery -A proj worker\"]\n"
+        ),
+        &[
+            "F:2:12: state_dir: \"E:\\new\\temp\" became a path with a newline and a tab: in double quotes, YAML reads backslashes as escapes; write Windows paths in single quotes: 'E:\\new\\temp'",
+            "F:6:15: queries[0].command: `celery -A proj worker` is one string and no program of that name exists; commands are run directly, never through a shell, so write each argument as its own list item: [celery, -A, proj, worker]",
+        ],
+    );
+}
+
+#[test]
+fn check_warns_about_a_fixed_zone_when_the_machine_has_dst() {
+    let w = Warden::schedule(&format!("timezone: UTC\n{Q}"));
+    let out = w.run_with(&["check"], |c| {
+        c.env("TZ", "Europe/London");
+    });
+    assert_lines(
+        &warnings(&w, &out),
+        &["F:1:11: timezone: warning: `UTC` has no daylight saving time but this machine's zone, Europe/London, has: part of the year every time in this file is 1h off the machine's clock (06:30 UTC is 07:30 BST then), so restarts miss queries set in local time; write `timezone: Europe/London` unless the times are meant in UTC"],
+    );
+    assert!(
+        stdout(&out).starts_with(&format!("{}: OK, with 1 warning\n", w.path.display())),
+        "{}",
+        stdout(&out)
+    );
+    // The same file on a machine in UTC, or in a zone without DST: no warning.
+    for zone in ["UTC", "Asia/Kolkata"] {
+        let out = w.run_with(&["check"], |c| {
+            c.env("TZ", zone);
+        });
+        assert_lines(&warnings(&w, &out), &[]);
+    }
+}
+
+/// A worker whose folders and programs are missing on this machine, matched by image only.
+fn missing_paths_schedule() -> String {
+    format!(
+        "timezone: UTC\n{Q}workers:\n  - name: w\n    workdir: no-such-dir\n    pidfile: no-run/w.pid\n    match: {{image: celery}}\n    start:\n      command: [./venv/bin/celery, worker]\n      log: no-logs/w.log\n    stop:\n      command: [pacs-warden-no-such-program, stop]\n"
+    )
+}
+
+#[test]
+fn check_warns_about_missing_folders_programs_and_a_loose_match() {
+    let w = Warden::schedule(&missing_paths_schedule());
+    let dir = w.path.parent().unwrap();
+    let out = w.run(&["check"]);
+    let want = [
+        format!(
+            "F:7:14: workers[0].workdir: warning: the folder {} does not exist on this machine",
+            dir.join("no-such-dir").display()
+        ),
+        format!(
+            "F:8:14: workers[0].pidfile: warning: the folder {} of this pid file does not exist on this machine",
+            dir.join("no-run").display()
+        ),
+        "F:9:13: workers[0].match: warning: no `args_contain`: every `celery` process on this machine counts as this worker".to_string(),
+        format!(
+            "F:11:17: workers[0].start.command[0]: warning: the program {} does not exist on this machine",
+            dir.join("no-such-dir").join("./venv/bin/celery").display()
+        ),
+        format!(
+            "F:12:12: workers[0].start.log: warning: the folder {} of this log file does not exist on this machine",
+            dir.join("no-logs").display()
+        ),
+        "F:14:17: workers[0].stop.command[0]: warning: the program `pacs-warden-no-such-program` is not found on this user's PATH".to_string(),
+    ];
+    let want: Vec<&str> = want.iter().map(String::as_str).collect();
+    assert_lines(&warnings(&w, &out), &want);
+    assert!(
+        stdout(&out).contains(": OK, with 6 warnings\n"),
+        "{}",
+        stdout(&out)
+    );
+
+    // `restart --dry-run` shows them too, before what it would do.
+    let out = w.run(&["restart", "--dry-run"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_lines(&warnings(&w, &out), &want);
+    assert!(stdout(&out).contains("would start"), "{}", stdout(&out));
+}
+
+#[test]
+fn a_missing_workdir_is_named_when_the_worker_cannot_start() {
+    let worker = env!("CARGO_BIN_EXE_pacs-demo-worker");
+    let w = Warden::schedule(&format!(
+        "timezone: UTC\n{Q}workers:\n  - name: w\n    workdir: no-such-dir\n    match: {{image: pacs-demo-worker, args_contain: \"--name missing-workdir\"}}\n    start:\n      command: ['{worker}', run, --name, missing-workdir]\n"
+    ));
+    let out = w.run(&["restart"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let workdir = w.path.parent().unwrap().join("no-such-dir");
+    assert!(
+        stdout(&out).contains(&format!(
+            "w: was not running; FAILED: cannot start the worker: its workdir {} does not exist",
+            workdir.display()
+        )),
+        "{}",
+        stdout(&out)
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn check_reports_a_state_directory_this_user_cannot_create() {
+    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::process::CommandExt;
+    // The systemd case: the schedule in a folder its user cannot write, the state directory
+    // beside it by default. Root may write anywhere, so as root the check runs as nobody.
+    let w = Warden::schedule(&format!("timezone: UTC\n{Q}"));
+    let dir = w.path.parent().unwrap();
+    let root = unsafe { libc::geteuid() } == 0;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o555)).unwrap();
+    std::fs::set_permissions(&w.path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = w.run_with(&["check"], |c| {
+        if root {
+            c.uid(65534).gid(65534);
+        }
+    });
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let state = format!("{}.state", w.path.display());
+    assert_lines(
+        &warnings(&w, &out),
+        &[&format!("F:1:1: state_dir: warning: the state directory {state} cannot be created: {} is not writable by this user; `run` and `restart` as this user would fail", dir.display())],
+    );
+    // Where it can write, no warning.
+    let out = w.run(&["check"]);
+    assert_lines(&warnings(&w, &out), &[]);
 }
 
 #[test]

@@ -208,6 +208,21 @@ fn an_edit_changes_the_next_restart() {
 }
 
 #[test]
+fn warnings_are_logged_at_start_and_on_reload() {
+    let s = Setup::new("warn");
+    let extra = "restart_at_boot: false\nalert: {command: [pacs-warden-no-such-alert]}\n";
+    s.write(&s.yaml("0 0 3 * * *", extra));
+    let mut d = s.start();
+    let warning = "schedule.yaml:4:19: alert.command[0]: warning: the program `pacs-warden-no-such-alert` is not found";
+    d.expect("pacs-warden daemon started");
+    d.expect(warning);
+    d.expect("next restarts");
+    s.write(&s.yaml("0 0 4 * * *", extra));
+    d.expect(warning);
+    d.expect("schedule reloaded");
+}
+
+#[test]
 fn an_invalid_edit_is_logged_and_the_old_schedule_still_fires() {
     let s = Setup::new("invalid");
     let good = s.yaml("*/3 * * * * *", "restart_at_boot: false\n");

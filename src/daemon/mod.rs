@@ -85,6 +85,17 @@ impl Drop for InstanceLock {
     }
 }
 
+/// Logs a schedule's warnings (what `check` prints), one log line each.
+fn log_warnings(schedule: &Schedule) {
+    for w in &schedule.warnings {
+        let line = Problems {
+            path: &schedule.path,
+            problems: std::slice::from_ref(w),
+        };
+        warn!("{line}");
+    }
+}
+
 /// Takes the daemon lock of `schedule`'s state directory.
 pub fn lock_instance(schedule: &Schedule, info: &DaemonInfo) -> Result<InstanceLock, DaemonError> {
     let dir = schedule.state_dir();
@@ -199,6 +210,7 @@ pub async fn run(
         dry_run = d.dry_run,
         "pacs-warden daemon started"
     );
+    log_warnings(&d.schedule);
 
     let (_watch, mut edits) = match watch::watch(&d.path) {
         Ok((w, rx)) => (Some(w), rx),
@@ -525,6 +537,7 @@ impl Daemon {
     fn reload(&mut self, timeline: &Timeline) {
         match config::load(&self.path) {
             Ok(new) => {
+                log_warnings(&new);
                 let before = self.upcoming(&self.schedule, timeline);
                 let new = Arc::new(new);
                 let after = self.upcoming(&new, timeline);

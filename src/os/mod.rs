@@ -8,6 +8,8 @@
 //! - `WallTimer`: sleep until a wall-clock instant, waking when the clock is stepped.
 //! - `service`: pacs-warden as a Windows service (install, uninstall, run under the service
 //!   manager); elsewhere each call fails with `ErrorKind::Unsupported`.
+//! - `can_write`, `can_execute`: what this user may do with a path, for `check` (on Windows,
+//!   writing a folder is tested with an empty file created and removed at once).
 //! - `system_zone`: the machine's time zone as the OS keeps it (an IANA name), for when
 //!   `iana_time_zone` cannot tell (Wine, minimal containers).
 
@@ -24,7 +26,7 @@ mod windows_service;
 use crate::process::ProcId;
 use std::path::{Path, PathBuf};
 
-pub use imp::{kill_verified, system_zone, Signals, WallTimer};
+pub use imp::{can_execute, can_write, kill_verified, system_zone, Signals, WallTimer};
 
 /// Sends a stop signal to `id` if it is still that process. Unix only: Windows has no
 /// signals (validation refuses `stop.signal` there).
