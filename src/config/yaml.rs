@@ -188,13 +188,16 @@ fn load(text: &str) -> Result<Node, SyntaxError> {
     }))
 }
 
-fn second_document(text: &str, pos: Pos, end_marker: Option<usize>) -> SyntaxError {
+fn second_document(text: &str, mut pos: Pos, end_marker: Option<usize>) -> SyntaxError {
+    // The parser marks the first token it read of the document; the line is what counts.
+    let line = line_of(text, pos.line);
+    pos.col = line.chars().take_while(|c| c.is_whitespace()).count() + 1;
     let message = match end_marker {
         Some(line) => format!(
             "text after the end of the document (`...` at line {line}) would be ignored; a \
              schedule file holds one YAML document: remove the `...` line"
         ),
-        None if line_of(text, pos.line).starts_with("---") => {
+        None if line.trim_start().starts_with("---") => {
             "a second YAML document starts here and would be ignored; a schedule file holds \
              one document: remove this `---` line to add what follows to the schedule"
                 .to_string()
