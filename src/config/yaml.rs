@@ -613,4 +613,86 @@ mod tests {
         assert!(e.message.contains("anchors"), "{e:?}");
         assert!(parse("  \n").is_err());
     }
+
+    #[test]
+    fn duplicate_keys_are_found_in_long_mappings_too() {
+        let mut text: String = (0..40).map(|i| format!("k{i}: v\n")).collect();
+        text.push_str("k7: again\n");
+        let e = parse(&text).unwrap_err();
+        assert_eq!(e.pos, Pos { line: 41, col: 1 });
+        assert_eq!(e.message, "duplicate key `k7` (first at line 8)");
+    }
+
+    #[test]
+    fn one_document_only() {
+        let e = parse("a: 1\n---\nb: 2\n").unwrap_err();
+        assert_eq!(e.pos, Pos { line: 2, col: 1 });
+        assert!(e.message.contains("second YAML document"), "{e:?}");
+        let e = parse("a: 1\n...\n  b: 2\n").unwrap_err();
+        assert_eq!(e.pos, Pos { line: 3, col: 3 });
+        assert!(e.message.contains("`...` at line 2"), "{e:?}");
+        assert!(parse("---\na: 1\n...\n# end\n").is_ok());
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_nothing() {
+        let node = parse("\u{feff}a: 1\n").unwrap();
+        let Value::Map(entries) = &node.value else {
+            panic!()
+        };
+        assert_eq!(entries[0].0.text, "a");
+        assert_eq!(entries[0].1.pos, Pos { line: 1, col: 4 });
+    }
+
+    fn utf16(text: &str, big_endian: bool, bom: bool) -> Vec<u8> {
+        let bom = bom.then_some(0xfeff);
+        bom.into_iter()
+            .chain(text.encode_utf16())
+            .flat_map(|u| {
+                if big_endian {
+                    u.to_be_bytes()
+                } else {
+                    u.to_le_bytes()
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn decoding_utf8_and_utf16() {
+        let text = "a: Zürich 😀\r\nb: 2\n";
+        assert_eq!(decode(text.as_bytes()).unwrap(), text);
+        assert!(matches!(decode(text.as_bytes()).unwrap(), Cow::Borrowed(_)));
+        let bom = [b"\xef\xbb\xbf", text.as_bytes()].concat();
+        assert_eq!(decode(&bom).unwrap(), text);
+        for big_endian in [false, true] {
+            for with_bom in [false, true] {
+                let bytes = utf16(text, big_endian, with_bom);
+                assert_eq!(decode(&bytes).unwrap(), text, "{big_endian} {with_bom}");
+            }
+        }
+    }
+
+    #[test]
+    fn undecodable_bytes_are_named_by_line_and_column() {
+        let e = decode(b"a: 1\nb: caf\xe9\n").unwrap_err();
+        assert_eq!(e.pos, Pos { line: 2, col: 7 });
+        assert!(
+            e.message.contains("not UTF-8") && e.message.contains("0xE9"),
+            "{e:?}"
+        );
+        // Ä (two bytes) before the bad byte counts as one column.
+        let e = decode(b"\xc3\x84\xff").unwrap_err();
+        assert_eq!(e.pos, Pos { line: 1, col: 2 });
+        let mut bytes = utf16("a: 1\nb: ", false, true);
+        bytes.extend_from_slice(&0xd800u16.to_le_bytes()); // a lone surrogate
+        bytes.extend_from_slice(&utf16("x\n", false, false));
+        let e = decode(&bytes).unwrap_err();
+        assert_eq!(e.pos, Pos { line: 2, col: 4 });
+        let mut bytes = utf16("a: 1\n", true, true);
+        bytes.push(b'x');
+        let e = decode(&bytes).unwrap_err();
+        assert_eq!(e.pos, Pos { line: 2, col: 1 });
+        assert!(e.message.contains("half a character"), "{e:?}");
+    }
 }
