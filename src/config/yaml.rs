@@ -614,6 +614,20 @@ mod tests {
         assert!(parse("  \n").is_err());
     }
 
+    proptest::proptest! {
+        /// Neither the parser nor the hints (which index into the line the parser names) panic,
+        /// whatever the text.
+        #[test]
+        fn any_text_parses_or_fails_with_a_position(
+            text in "[a-z:*&@!|>\\\\\"' \t\r\n#{}\\[\\],.-]{0,60}"
+        ) {
+            if let Err(e) = parse(&text) {
+                proptest::prop_assert!(e.message != "the YAML parser failed on this file", "{text:?}");
+                proptest::prop_assert!(e.pos.line >= 1 && e.pos.col >= 1, "{text:?}: {e:?}");
+            }
+        }
+    }
+
     #[test]
     fn duplicate_keys_are_found_in_long_mappings_too() {
         let mut text: String = (0..40).map(|i| format!("k{i}: v\n")).collect();
