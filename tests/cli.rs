@@ -588,6 +588,19 @@ fn text_from_the_file_is_escaped_in_messages() {
             .any(|c| (c.is_control() && c != '\n') || c == '\u{202e}'),
         "{err:?}"
     );
+    // A valid file's names are shown escaped in the summary too.
+    let w = Warden::schedule(
+        "timezone: UTC\nqueries:\n  - name: \"\\e[2Jq\\u202E1\"\n    at: [\"06:00\"]\n",
+    );
+    for command in [&["check"][..], &["plan", "--count", "1"]] {
+        let out = w.run(command);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        assert!(
+            stdout(&out).contains(r"\u{1b}[2Jq\u{202e}1"),
+            "{}",
+            stdout(&out)
+        );
+    }
     // `problems` also checks that every line starts with the file's name: nothing was split.
     assert_problems(
         &yaml,
