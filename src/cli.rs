@@ -249,13 +249,17 @@ fn import_cmd(args: &ImportArgs, clock: &dyn Clock) -> u8 {
     };
     if imported.queries.is_empty() {
         // No schedule to write: say why.
+        // Crontab text is shown escaped: it must not split a line or drive the terminal.
+        use crate::text::escape;
         for note in &imported.notes {
-            eprintln!("note: {note}");
+            eprintln!("note: {}", escape(note));
         }
         for skip in &imported.skipped {
             eprintln!(
                 "skipped line {}: {} ({})",
-                skip.line, skip.what, skip.reason
+                skip.line,
+                escape(&skip.what),
+                escape(&skip.reason)
             );
         }
         eprintln!("{}: no query found; nothing written", path.display());

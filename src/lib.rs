@@ -23,6 +23,7 @@
 //! - `logging`: tracing set-up: stderr, and the daemon's rotating log file.
 //! - `clock`: the one seam through which "now" enters.
 //! - `report`: how plans and summaries are shown to people and to scripts.
+//! - `text`: text from files and processes shown safely in messages (escapes; pure).
 //! - `cli`: the command line; maps errors to exit codes in one place.
 
 pub mod cli;
@@ -40,4 +41,5 @@ pub mod report;
 pub mod sequence;
 pub mod state;
 pub mod status;
+pub mod text;
 pub mod zone;

@@ -53,9 +53,9 @@ fn local_time(schedule: &Schedule, at: DateTime<Utc>) -> String {
 fn fire_label(schedule: &Schedule, restart_day: NaiveDate, fire: &crate::plan::Fire) -> String {
     let at = fire.at.with_timezone(&schedule.timezone);
     let query = &schedule.queries[fire.query];
-    let name = &query.name;
+    let name = crate::text::escape(&query.name);
     let mut out = String::with_capacity(name.len() + 20);
-    out.push_str(name);
+    out.push_str(&name);
     // `*`: pacs-warden runs this query itself (`command:`).
     if query.run.is_some() {
         out.push('*');
@@ -110,7 +110,7 @@ pub fn plan_table(schedule: &Schedule, restarts: &[Restart], from: DateTime<Utc>
                 if workers.is_empty() {
                     "-".into()
                 } else {
-                    workers.join(",")
+                    crate::text::escape(&workers.join(",")).into_owned()
                 },
                 fires_cell(schedule, r),
             ]
@@ -214,7 +214,7 @@ pub fn check_summary(
         "  {} {}: {}",
         names.len(),
         if names.len() == 1 { "query" } else { "queries" },
-        names.join(", ")
+        crate::text::escape(&names.join(", "))
     );
     let workers: Vec<&str> = schedule.workers.iter().map(|w| w.name.as_str()).collect();
     let _ = writeln!(
@@ -229,7 +229,7 @@ pub fn check_summary(
         if workers.is_empty() {
             String::new()
         } else {
-            format!(": {}", workers.join(", "))
+            format!(": {}", crate::text::escape(&workers.join(", ")))
         }
     );
     let _ = writeln!(

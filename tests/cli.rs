@@ -16,12 +16,17 @@ struct Warden {
 
 impl Warden {
     fn schedule(yaml: &str) -> Warden {
+        Warden::schedule_bytes(yaml.as_bytes())
+    }
+
+    /// A schedule file holding exactly `bytes` (another encoding, a byte-order mark, …).
+    fn schedule_bytes(bytes: &[u8]) -> Warden {
         let dir = tempfile::Builder::new()
             .prefix("pacs warden ")
             .tempdir()
             .unwrap();
         let path = dir.path().join("my schedule.yaml");
-        std::fs::write(&path, yaml).unwrap();
+        std::fs::write(&path, bytes).unwrap();
         Warden { _dir: dir, path }
     }
 
@@ -58,7 +63,12 @@ fn stdout(o: &Output) -> String {
 
 /// Runs `check` on `yaml` and returns the problem lines with the file path replaced by `F`.
 fn problems(yaml: &str) -> Vec<String> {
-    let w = Warden::schedule(yaml);
+    problems_of(yaml.as_bytes())
+}
+
+/// `problems` for a file holding exactly `bytes`.
+fn problems_of(bytes: &[u8]) -> Vec<String> {
+    let w = Warden::schedule_bytes(bytes);
     let out = w.run(&["check"]);
     assert_eq!(out.status.code(), Some(2), "stdout: {}", stdout(&out));
     let path = w.path.display().to_string();
@@ -87,7 +97,11 @@ fn problems(yaml: &str) -> Vec<String> {
 }
 
 fn assert_problems(yaml: &str, want: &[&str]) {
-    let got = problems(yaml);
+    assert_problems_of(yaml.as_bytes(), want)
+}
+
+fn assert_problems_of(bytes: &[u8], want: &[&str]) {
+    let got = problems_of(bytes);
     assert_eq!(got.len(), want.len(), "got: {got:#?}");
     for (g, w) in got.iter().zip(want) {
         assert!(g.starts_with(w), "\n got: {g}\nwant: {w}…");
@@ -709,4 +723,210 @@ fn the_readme_plan_examples_are_the_real_output() {
         checked += 1;
     }
     assert!(checked >= 2, "the README's plan examples: {checked} found");
+}
+
+/// `text` as Notepad on Windows Server 2016/2019 and PowerShell 5's `Out-File -Encoding utf8`
+/// save it: UTF-8 with a byte-order mark.
+fn utf8_bom(text: &str) -> Vec<u8> {
+    [b"\xef\xbb\xbf", text.as_bytes()].concat()
+}
+
+/// `text` as Notepad's "Unicode" (LE) or "Unicode big endian" saves it: UTF-16 with a BOM.
+fn utf16(text: &str, big_endian: bool) -> Vec<u8> {
+    std::iter::once(0xfeff)
+        .chain(text.encode_utf16())
+        .flat_map(|u| {
+            if big_endian {
+                u.to_be_bytes()
+            } else {
+                u.to_le_bytes()
+            }
+        })
+        .collect()
+}
+
+fn crlf(text: &str) -> String {
+    text.replace('\n', "\r\n")
+}
+
+#[test]
+fn files_saved_by_windows_editors_are_read_with_right_lines_and_columns() {
+    let bad = format!("# OpenREM on Windows Server\ntimezone: Europe/Lundon\nlead: soon\n{Q}");
+    let want = [
+        "F:2:11: timezone: unknown time zone `Europe/Lundon`",
+        "F:3:7: lead: `soon` is not a duration",
+    ];
+    let encodings = [
+        ("UTF-8", bad.clone().into_bytes()),
+        ("UTF-8, CRLF", crlf(&bad).into_bytes()),
+        ("UTF-8 with BOM", utf8_bom(&bad)),
+        ("UTF-8 with BOM, CRLF", utf8_bom(&crlf(&bad))),
+        ("UTF-16 LE, CRLF", utf16(&crlf(&bad), false)),
+        ("UTF-16 BE", utf16(&bad, true)),
+    ];
+    for (how, bytes) in &encodings {
+        let got = problems_of(bytes);
+        assert_eq!(got.len(), want.len(), "{how}: {got:#?}");
+        for (g, w) in got.iter().zip(want) {
+            assert!(g.starts_with(w), "{how}:\n got: {g}\nwant: {w}…");
+        }
+    }
+    // A byte-order mark right before the first key, and good files in every encoding.
+    let good = format!("timezone: UTC\n{Q}");
+    for bytes in [
+        utf8_bom(&good),
+        utf8_bom(&crlf(&good)),
+        utf16(&crlf(&good), false),
+        utf16(&good, true),
+    ] {
+        let w = Warden::schedule_bytes(&bytes);
+        for command in [&["check"][..], &["plan", "--count", "1"]] {
+            let out = w.run(command);
+            assert_eq!(out.status.code(), Some(0), "{command:?}: {}", stderr(&out));
+        }
+    }
+}
+
+#[test]
+fn text_that_is_not_utf8_is_named_by_its_line() {
+    let mut bytes = format!("timezone: UTC\n{Q}").into_bytes();
+    bytes.extend_from_slice(b"# Caf\xe9 (saved as Windows-1252)\n");
+    assert_problems_of(
+        &bytes,
+        &["F:5:6: encoding: the file is not UTF-8 text from here (byte 0xE9); save it as UTF-8"],
+    );
+}
+
+#[test]
+fn a_second_document_or_text_after_the_end_is_an_error() {
+    assert_problems(
+        &format!("timezone: UTC\n{Q}---\nworkers:\n  - name: w\n"),
+        &["F:5:1: yaml: a second YAML document starts here and would be ignored"],
+    );
+    assert_problems(
+        &format!("timezone: UTC\n{Q}...\nworkers: []\n"),
+        &["F:6:1: yaml: text after the end of the document (`...` at line 5) would be ignored"],
+    );
+    // `---` before the document and comments after `...` are fine.
+    let w = Warden::schedule(&format!("---\ntimezone: UTC\n{Q}...\n# the end\n"));
+    let out = w.run(&["check"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
+
+#[test]
+fn text_from_the_file_is_escaped_in_messages() {
+    let yaml =
+        format!("timezone: UTC\n\"time\\nzone\": UTC\n\"\\e[31mred\": 1\n\"\\u202Eevil\": 2\n{Q}");
+    let w = Warden::schedule(&yaml);
+    let err = stderr(&w.run(&["check"]));
+    assert!(
+        !err.chars()
+            .any(|c| (c.is_control() && c != '\n') || c == '\u{202e}'),
+        "{err:?}"
+    );
+    // A valid file's names are shown escaped in the summary too.
+    let w = Warden::schedule(
+        "timezone: UTC\nqueries:\n  - name: \"\\e[2Jq\\u202E1\"\n    at: [\"06:00\"]\n",
+    );
+    for command in [&["check"][..], &["plan", "--count", "1"]] {
+        let out = w.run(command);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        assert!(
+            stdout(&out).contains(r"\u{1b}[2Jq\u{202e}1"),
+            "{}",
+            stdout(&out)
+        );
+    }
+    // `problems` also checks that every line starts with the file's name: nothing was split.
+    assert_problems(
+        &yaml,
+        &[
+            r"F:2:1: time\nzone: unknown key `time\nzone`; allowed keys here: timezone,",
+            r"F:3:1: \u{1b}[31mred: unknown key `\u{1b}[31mred`;",
+            r"F:4:1: \u{202e}evil: unknown key `\u{202e}evil`;",
+        ],
+    );
+}
+
+#[test]
+fn common_yaml_mistakes_get_a_hint_at_the_right_place() {
+    assert_problems(
+        "timezone: UTC\nqueries:\n  - name: q\n    cron: */15 * * * *\n",
+        &["F:4:11: yaml: a value that starts with `*` must be in quotes (YAML reads `*` as syntax): write \"*/15 * * * *\""],
+    );
+    // The parser stops at the end of line 4; the tab is on line 5.
+    assert_problems(
+        &format!("timezone: UTC\n{Q}log:\n  file: x.log\n  keep: 3\n\tlevel: info\n"),
+        &["F:8:1: yaml: a tab in the indentation; YAML indents with spaces only"],
+    );
+    assert_problems(
+        &format!("timezone:\tUTC\n{Q}"),
+        &["F:1:10: yaml: a tab after `:`; YAML needs a space there"],
+    );
+    assert_problems(
+        &format!("timezone: UTC\n{Q}    command: [\"C:\\data\\openrem_qr.py\"]\n"),
+        &[
+            r"F:5:18: yaml: `\d` is not an escape: in double quotes a backslash starts an escape (\n, \t, \x41); write a Windows path in single quotes instead: 'C:\data\openrem_qr.py'",
+        ],
+    );
+}
+
+#[test]
+fn a_huge_file_shows_100_problems_and_counts_the_rest() {
+    use std::fmt::Write;
+    const QUERIES: usize = 200_000;
+    let mut yaml = String::from("timezone: UTC\nqueries:\n");
+    for i in 0..QUERIES {
+        writeln!(yaml, "- {{name: q{i}, at: 25:{:02}}}", i % 60).unwrap();
+    }
+    let w = Warden::schedule(&yaml);
+    let out = w.run(&["check"]);
+    assert_eq!(out.status.code(), Some(2));
+    let path = w.path.display().to_string();
+    let err = stderr(&out);
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 102, "{}", &err[..err.len().min(2000)]);
+    for (i, line) in lines[..100].iter().enumerate() {
+        let col = format!("- {{name: q{i}, at: ").len() + 1;
+        let want = format!(
+            "{path}:{}:{col}: queries[{i}].at: `25:{:02}` is not a time",
+            i + 3,
+            i % 60
+        );
+        assert!(line.starts_with(&want), "{line}");
+    }
+    assert_eq!(
+        lines[100],
+        format!("{path}: and {} more problems", QUERIES - 100)
+    );
+    assert_eq!(
+        lines[101],
+        format!("error: {path}: {QUERIES} problems found")
+    );
+}
+
+#[test]
+fn import_messages_escape_text_from_the_crontab() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |crontab: &str| {
+        let tab = dir.path().join("in.crontab");
+        std::fs::write(&tab, crontab).unwrap();
+        let out = Command::new(BIN)
+            .args(["import", "crontab"])
+            .arg(&tab)
+            .output()
+            .unwrap();
+        let err = stderr(&out);
+        assert!(
+            !err.chars()
+                .any(|c| (c.is_control() && c != '\n') || c == '\u{202e}'),
+            "{err:?}"
+        );
+        err
+    };
+    let err = run("30 6\u{1b}[2J * * * /opt/openrem_qr.py 1 1 -ct\n");
+    assert!(err.contains(r"6\u{1b}[2J"), "{err}");
+    assert_eq!(err.lines().count(), 2, "{err}");
+    let err = run("0 1 * * * echo \u{202e}evil\r\n");
+    assert!(err.contains(r"echo \u{202e}evil"), "{err}");
 }

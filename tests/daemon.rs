@@ -52,9 +52,13 @@ impl Setup {
     }
 
     fn write(&self, text: &str) {
+        self.write_bytes(text.as_bytes());
+    }
+
+    fn write_bytes(&self, bytes: &[u8]) {
         // Like an editor: write a new file, rename it over the old one.
         let tmp = self.dir.path().join(".schedule.yaml.swp");
-        std::fs::write(&tmp, text).unwrap();
+        std::fs::write(&tmp, bytes).unwrap();
         std::fs::rename(&tmp, self.config()).unwrap();
     }
 
@@ -241,6 +245,37 @@ fn an_invalid_edit_is_logged_and_the_old_schedule_still_fires() {
     d.expect("queries[0].cron: `*/3 * * * * * *`: expected 5 fields");
     d.expect("restart due");
     d.expect("restart done:");
+}
+
+#[test]
+fn edits_saved_by_windows_editors_are_reloaded_and_bad_keys_logged_escaped() {
+    let s = Setup::new("encodings");
+    s.write(&s.yaml("0 0 3 * * *", "restart_at_boot: false\n"));
+    let mut d = s.start();
+    d.expect("next restarts");
+    // Notepad on Windows Server 2019: UTF-8 with a byte-order mark.
+    let edit = s.yaml("0 0 4 * * *", "restart_at_boot: false\n");
+    s.write_bytes(&[b"\xef\xbb\xbf", edit.as_bytes()].concat());
+    let reloaded = d.expect("schedule reloaded");
+    assert!(reloaded.contains("upcoming restarts were"), "{reloaded}");
+    // Notepad's "Unicode": UTF-16 LE with a byte-order mark and CRLF line endings.
+    let edit = s
+        .yaml("0 0 5 * * *", "restart_at_boot: false\n")
+        .replace('\n', "\r\n");
+    let utf16: Vec<u8> = std::iter::once(0xfeff)
+        .chain(edit.encode_utf16())
+        .flat_map(u16::to_le_bytes)
+        .collect();
+    s.write_bytes(&utf16);
+    let reloaded = d.expect("schedule reloaded");
+    assert!(reloaded.contains("upcoming restarts were"), "{reloaded}");
+    // A key with a line break and an escape sequence stays on one log line, escaped.
+    s.write(&s.yaml(
+        "0 0 5 * * *",
+        "restart_at_boot: false\n\"time\\nzone\\e[31m\": UTC\n",
+    ));
+    d.expect("the edited schedule is invalid; keeping the last good schedule");
+    d.expect("schedule.yaml:4:1: time\\nzone\\u{1b}[31m: unknown key `time\\nzone\\u{1b}[31m`;");
 }
 
 #[test]

@@ -2,15 +2,17 @@
 //!
 //! Owns: the validated model (`Schedule`, `Query`, `Worker`) and `load`, which reads a file and
 //! returns either a `Schedule` (with its warnings) or every problem found, each with its line
-//! and column. Parsing is in `yaml.rs`, checking in `validate.rs`; both are pure (no clock, no
-//! processes). `load` also reads the file, asks the machine for its default time zone and has
-//! `machine.rs` look at the paths, programs and state directory the file names.
+//! and column, and how problems are shown (`Problems`). Decoding and parsing are in `yaml.rs`,
+//! checking in `validate.rs`; both are pure (no clock, no processes). `load` also reads the
+//! file, asks the machine for its default time zone and has `machine.rs` look at the paths,
+//! programs and state directory the file names.
 
 mod machine;
 mod validate;
 pub mod yaml;
 
 use crate::cron::CronSpec;
+use crate::text::escape;
 use chrono::{NaiveTime, Weekday};
 use chrono_tz::Tz;
 use std::fmt;
@@ -297,7 +299,12 @@ pub enum ConfigError {
     },
 }
 
-/// Formats problems one per line: `FILE:LINE:COL: field: message`.
+/// At most this many problems are shown; a count stands for the rest.
+pub const SHOWN_PROBLEMS: usize = 100;
+
+/// Formats problems one per line: `FILE:LINE:COL: field: message`, the first `SHOWN_PROBLEMS`
+/// of them, then `FILE: and N more problems`. Text from the file (a key, a value) is escaped,
+/// so that no problem spans two lines or drives the terminal (`crate::text::escape`).
 pub struct Problems<'a> {
     pub path: &'a Path,
     pub problems: &'a [Problem],
@@ -305,18 +312,27 @@ pub struct Problems<'a> {
 
 impl fmt::Display for Problems<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, p) in self.problems.iter().enumerate() {
+        let path = self.path.display().to_string();
+        let path = escape(&path);
+        for (i, p) in self.problems.iter().take(SHOWN_PROBLEMS).enumerate() {
             if i > 0 {
                 writeln!(f)?;
             }
             write!(
                 f,
-                "{}:{}:{}: {}: {}",
-                self.path.display(),
+                "{path}:{}:{}: {}: {}",
                 p.line,
                 p.col,
-                p.field,
-                p.message
+                escape(&p.field),
+                escape(&p.message)
+            )?;
+        }
+        let rest = self.problems.len().saturating_sub(SHOWN_PROBLEMS);
+        if rest > 0 {
+            write!(
+                f,
+                "\n{path}: and {rest} more {}",
+                if rest == 1 { "problem" } else { "problems" }
             )?;
         }
         Ok(())
@@ -325,9 +341,18 @@ impl fmt::Display for Problems<'_> {
 
 /// Reads and validates the schedule file at `path`.
 pub fn load(path: &Path) -> Result<Schedule, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+    let bytes = std::fs::read(path).map_err(|source| ConfigError::Read {
         path: path.to_path_buf(),
         source,
+    })?;
+    let text = yaml::decode(&bytes).map_err(|e| ConfigError::Invalid {
+        path: path.to_path_buf(),
+        problems: vec![Problem {
+            line: e.pos.line,
+            col: e.pos.col,
+            field: "encoding".into(),
+            message: e.message,
+        }],
     })?;
     let zone = crate::zone::machine_zone();
     let (validated, facts) = validate::validate_noting(&text, || zone);

@@ -51,7 +51,7 @@ pub(super) async fn run_alert(command: Vec<String>, cwd: PathBuf, alert: Alert) 
     match tokio::time::timeout(ALERT_TIMEOUT, child.wait_with_output()).await {
         Ok(Ok(out)) if out.status.success() => info!(event = alert.event, "alert sent"),
         Ok(Ok(out)) => {
-            error!(event = alert.event, status = %out.status, stderr = %String::from_utf8_lossy(&out.stderr).trim(), "the alert command failed")
+            error!(event = alert.event, status = %out.status, stderr = %crate::text::escape(String::from_utf8_lossy(&out.stderr).trim()), "the alert command failed")
         }
         Ok(Err(e)) => error!(event = alert.event, error = %e, "the alert command failed"),
         Err(_) => error!(
