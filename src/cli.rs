@@ -5,7 +5,7 @@
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::{self, ConfigError, Schedule};
-use crate::{plan, report};
+use crate::{plan, report, trust};
 use chrono::{DateTime, Utc};
 use clap::{Args, Parser, Subcommand};
 use std::io::Write as _;
@@ -153,6 +153,79 @@ struct ConfigArg {
     /// The schedule file (YAML).
     #[arg(long, short = 'c', value_name = "FILE")]
     config: PathBuf,
+    /// Trust files and folders that this user or group (Windows: account name or SID) may
+    /// write, besides root / SYSTEM and Administrators (repeatable). Whoever that is can run
+    /// any command with pacs-warden's rights: see README, Security.
+    #[arg(long, value_name = "NAME")]
+    allow_writable_by: Vec<String>,
+}
+
+impl ConfigArg {
+    fn allowed(&self) -> trust::Allowed {
+        trust::Allowed {
+            names: self.allow_writable_by.clone(),
+        }
+    }
+}
+
+/// The files and folders whose writers decide what pacs-warden runs: the schedule file, its
+/// state directory, and every program a command names by path.
+fn trust_paths(schedule: &Schedule) -> Vec<(PathBuf, trust::Role)> {
+    let mut paths = vec![
+        (schedule.path.clone(), trust::Role::Schedule),
+        (schedule.state_dir(), trust::Role::StateDir),
+    ];
+    let mut commands: Vec<&Vec<String>> = Vec::new();
+    for w in &schedule.workers {
+        commands.extend(w.stop.command.as_ref());
+        commands.push(&w.start.command);
+        commands.extend(w.ready.as_ref().map(|r| &r.command));
+        commands.extend(w.busy.as_ref().map(|b| &b.command));
+    }
+    commands.extend(schedule.alert.as_ref().map(|a| &a.command));
+    commands.extend(
+        schedule
+            .queries
+            .iter()
+            .filter_map(|q| q.run.as_ref().map(|r| &r.command)),
+    );
+    for argv in commands {
+        let Some(program) = argv.first() else {
+            continue;
+        };
+        if std::path::Path::new(program).components().count() > 1 {
+            let path = crate::os::resolve_program(program, &schedule.base_dir);
+            if !paths.iter().any(|(p, _)| *p == path) {
+                paths.push((path, trust::Role::Program));
+            }
+        }
+    }
+    paths
+}
+
+/// The trust check's findings for `schedule` when pacs-warden runs privileged (root, or an
+/// administrator / LocalSystem); none otherwise: an unprivileged pacs-warden can do nothing
+/// its files' writers could not do themselves... beyond its own user's rights (README,
+/// Security).
+fn untrusted(schedule: &Schedule, allowed: &trust::Allowed) -> Vec<trust::Finding> {
+    if !trust::is_privileged() {
+        return Vec::new();
+    }
+    trust::check_all(&trust_paths(schedule), allowed)
+}
+
+/// Prints the findings as `run` and `restart` refuse them.
+fn refuse_untrusted(path: &std::path::Path, findings: &[trust::Finding]) -> u8 {
+    for f in findings {
+        eprintln!("{}: {f}", path.display());
+    }
+    eprintln!(
+        "error: {}: refusing to run its commands with administrator rights: {} {} can be changed by others (README, Security; --allow-writable-by NAME trusts a user or group)",
+        path.display(),
+        findings.len(),
+        if findings.len() == 1 { "path" } else { "paths" }
+    );
+    exit::CONFIG
 }
 
 #[derive(Debug, Args)]
@@ -198,7 +271,7 @@ pub fn main() -> ExitCode {
 /// Runs a parsed command line; returns the exit status.
 pub fn run(cli: Cli, clock: &dyn Clock) -> u8 {
     match cli.command {
-        Command::Check(args) => check(&args.config, clock),
+        Command::Check(args) => check(&args, clock),
         Command::Plan(args) => plan_cmd(&args, clock),
         Command::Restart(args) => restart_cmd(&args, clock),
         Command::Run(args) => run_cmd(&args),
@@ -336,6 +409,7 @@ fn run_cmd(args: &RunArgs) -> u8 {
 fn service_cmd(args: &ServiceArgs) -> u8 {
     match &args.action {
         ServiceAction::Install { name, config } => {
+            let config_arg = config;
             // The service manager starts us in C:\Windows\System32: register absolute paths,
             // and only a schedule that loads.
             let config = match std::path::absolute(&config.config) {
@@ -345,8 +419,26 @@ fn service_cmd(args: &ServiceArgs) -> u8 {
                     return exit::CONFIG;
                 }
             };
-            if let Err(code) = load(&config) {
-                return code;
+            let schedule = match load(&config) {
+                Ok(s) => s,
+                Err(code) => return code,
+            };
+            // The service runs as LocalSystem: refuse a schedule that others may change
+            // (README, Security). The folder the examples use is created restricted.
+            if cfg!(windows) {
+                if let Some(data) = std::env::var_os("ProgramData") {
+                    let ours = std::path::Path::new(&data).join("pacs-warden");
+                    if let Err(e) = trust::safe_create_dir_all(&ours) {
+                        eprintln!("error: cannot create {}: {e}", ours.display());
+                        return exit::FAILED;
+                    }
+                }
+            }
+            if trust::is_privileged() {
+                let findings = trust::check_all(&trust_paths(&schedule), &config_arg.allowed());
+                if !findings.is_empty() {
+                    return refuse_untrusted(&config, &findings);
+                }
             }
             let exe = match std::env::current_exe() {
                 Ok(p) => p,
@@ -403,6 +495,11 @@ fn run_daemon(
         Ok(s) => s,
         Err(code) => return code,
     };
+    let allowed = args.config.allowed();
+    let findings = untrusted(&schedule, &allowed);
+    if !findings.is_empty() {
+        return refuse_untrusted(path, &findings);
+    }
     let log_file = schedule
         .log
         .as_ref()
@@ -447,6 +544,12 @@ fn run_daemon(
         let opts = Options {
             config: path.clone(),
             dry_run: args.dry_run,
+            vet: Some(std::sync::Arc::new(move |s: &Schedule| {
+                untrusted(s, &allowed)
+                    .iter()
+                    .map(|f| format!("{}: {f}", s.path.display()))
+                    .collect()
+            })),
         };
         daemon::run(opts, std::sync::Arc::new(SystemClock), rx)
             .await
@@ -529,6 +632,10 @@ fn restart_cmd(args: &RestartArgs, clock: &dyn Clock) -> u8 {
         Err(code) => return code,
     };
     print_warnings(&schedule);
+    let findings = untrusted(&schedule, &args.config.allowed());
+    if !findings.is_empty() {
+        return refuse_untrusted(path, &findings);
+    }
     let store = crate::state::Store::new(schedule.state_dir());
     if args.dry_run {
         println!("Dry run: nothing will be changed.");
@@ -603,7 +710,8 @@ fn print_warnings(schedule: &Schedule) {
     }
 }
 
-fn check(path: &std::path::Path, clock: &dyn Clock) -> u8 {
+fn check(args: &ConfigArg, clock: &dyn Clock) -> u8 {
+    let path = &args.config;
     let schedule = match load(path) {
         Ok(s) => s,
         Err(code) => return code,
@@ -615,6 +723,12 @@ fn check(path: &std::path::Path, clock: &dyn Clock) -> u8 {
         "{}",
         report::check_summary(path, &schedule, next.as_ref(), now)
     );
+    for f in untrusted(&schedule, &args.allowed()) {
+        eprintln!(
+            "{}: warning: {f} (`run` and `restart` refuse this file until it is fixed)",
+            path.display()
+        );
+    }
     exit::OK
 }
 

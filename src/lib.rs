@@ -20,6 +20,8 @@
 //!   signals) and the single-instance lock; `daemon::timeline` decides what is due (pure).
 //! - `state`: the state directory: what was started, the last outcomes, per-worker locks.
 //! - `status`: what `pacs-warden status` gathers and shows.
+//! - `trust`: whether a privileged pacs-warden may take commands from a file: who besides the
+//!   administrators can change it or the folders above it.
 //! - `logging`: tracing set-up: stderr, and the daemon's rotating log file.
 //! - `clock`: the one seam through which "now" enters.
 //! - `report`: how plans and summaries are shown to people and to scripts.
@@ -42,4 +44,5 @@ pub mod sequence;
 pub mod state;
 pub mod status;
 pub mod text;
+pub mod trust;
 pub mod zone;

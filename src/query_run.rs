@@ -115,7 +115,7 @@ pub async fn run(
     // 2. Run it, output appended to its log.
     let log = log_path(&schedule, name, run);
     if let Some(dir) = log.parent() {
-        let _ = std::fs::create_dir_all(dir);
+        let _ = crate::trust::safe_create_dir_all(dir);
     }
     let started_at = clock.now();
     let file = match crate::os::open_log(&log) {

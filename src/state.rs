@@ -11,7 +11,6 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -84,21 +83,23 @@ impl Store {
     }
 
     fn ensure_dir(&self) -> std::io::Result<()> {
-        std::fs::create_dir_all(&self.dir).map_err(|e| {
-            std::io::Error::new(
-                e.kind(),
-                format!(
-                    "cannot create the state directory {}: {e}",
-                    self.dir.display()
-                ),
-            )
-        })
+        crate::trust::safe_create_dir_all(&self.dir)
+            .map(drop)
+            .map_err(|e| {
+                std::io::Error::new(
+                    e.kind(),
+                    format!(
+                        "cannot create the state directory {}: {e}",
+                        self.dir.display()
+                    ),
+                )
+            })
     }
 
     /// The saved state; an absent or unreadable file is an empty state (it only speeds up
     /// recognising workers; every process is verified anyway).
     pub fn read(&self) -> State {
-        std::fs::read(self.dir.join("state.json"))
+        crate::trust::read_no_follow(&self.dir.join("state.json"))
             .ok()
             .and_then(|bytes| serde_json::from_slice(&bytes).ok())
             .unwrap_or_default()
@@ -107,21 +108,17 @@ impl Store {
     /// Changes the state under a lock and writes it atomically (temp file + rename).
     pub fn update(&self, change: impl FnOnce(&mut State)) -> std::io::Result<()> {
         self.ensure_dir()?;
-        let lock = File::create(self.dir.join("state.lock"))?;
+        let lock = open_lock(&self.dir.join("state.lock"))?;
         lock.lock()?;
         let mut state = self.read();
         change(&mut state);
-        let tmp = self
-            .dir
-            .join(format!("state.json.{}.tmp", std::process::id()));
-        {
-            let mut f = File::create(&tmp)?;
-            // No fsync: the rename makes the update atomic, and the state is a record, not the
-            // truth (every process is verified anyway); an fsync per update would stall the
-            // daemon on a busy disk.
-            f.write_all(&serde_json::to_vec_pretty(&state).map_err(std::io::Error::other)?)?;
-        }
-        std::fs::rename(&tmp, self.dir.join("state.json"))?;
+        // No fsync: the rename makes the update atomic, and the state is a record, not the
+        // truth (every process is verified anyway); an fsync per update would stall the
+        // daemon on a busy disk.
+        crate::trust::write_replace(
+            &self.dir.join("state.json"),
+            &serde_json::to_vec_pretty(&state).map_err(std::io::Error::other)?,
+        )?;
         drop(lock);
         Ok(())
     }
@@ -131,11 +128,7 @@ impl Store {
     pub async fn lock_worker(&self, worker: &str) -> std::io::Result<(WorkerLock, bool)> {
         self.ensure_dir()?;
         let path = self.dir.join(format!("{}.lock", sanitize(worker)));
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)?;
+        let file = open_lock(&path)?;
         match file.try_lock() {
             Ok(()) => Ok((WorkerLock { _file: file }, false)),
             Err(std::fs::TryLockError::WouldBlock) => {
@@ -158,6 +151,18 @@ impl Store {
 #[derive(Debug)]
 pub struct WorkerLock {
     _file: File,
+}
+
+/// Opens (creating it if needed) a lock file in the state directory, refusing a symbolic link
+/// planted in its place.
+pub(crate) fn open_lock(path: &Path) -> std::io::Result<File> {
+    crate::trust::open_no_follow(
+        path,
+        std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true),
+    )
 }
 
 /// A worker or query name made safe for a file name.

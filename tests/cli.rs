@@ -930,3 +930,261 @@ fn import_messages_escape_text_from_the_crontab() {
     let err = run("0 1 * * * echo \u{202e}evil\r\n");
     assert!(err.contains(r"echo \u{202e}evil"), "{err}");
 }
+
+/// The trust check (README, Security): run as root, as CI does; skipped otherwise, with a note.
+#[cfg(unix)]
+mod trust {
+    use super::*;
+    use std::os::unix::fs::{chown, symlink, PermissionsExt};
+
+    const NOBODY: u32 = 65534;
+
+    fn root() -> bool {
+        // SAFETY: no preconditions.
+        let root = unsafe { libc_geteuid() } == 0;
+        if !root {
+            eprintln!("skipped: the trust check applies only to a pacs-warden run as root");
+        }
+        root
+    }
+
+    extern "C" {
+        #[link_name = "geteuid"]
+        fn libc_geteuid() -> u32;
+    }
+
+    /// A schedule whose worker's start command leaves a mark: if the mark exists, a command of
+    /// the schedule ran.
+    struct Site {
+        w: Warden,
+        mark: PathBuf,
+    }
+
+    fn site() -> Site {
+        let w = Warden::schedule("");
+        let dir = w.path.parent().unwrap().to_path_buf();
+        let mark = dir.join("started");
+        let yaml = format!(
+            "timezone: UTC\nqueries:\n  - name: q\n    at: [\"06:00\"]\nrestart_at_boot: false\nworkers:\n  - name: w\n    match: {{image: no-such-image-xyz, args_contain: [x]}}\n    stop: {{grace: 1s}}\n    start:\n      command: [/usr/bin/touch, '{}']\n",
+            mark.display()
+        );
+        std::fs::write(&w.path, yaml).unwrap();
+        Site { w, mark }
+    }
+
+    /// `run` and `restart` refuse with exit 2, one line per path with `fix`, and start nothing;
+    /// `check` says the same as a warning and exits 0.
+    fn assert_refused(s: &Site, offending: &Path, fix: &str) {
+        for args in [&["restart"][..], &["run"][..]] {
+            let out = s.w.run(args);
+            let err = stderr(&out);
+            assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+            let line = err
+                .lines()
+                .find(|l| l.contains(&format!("{}: ", offending.display())) && l.contains("fix:"))
+                .unwrap_or_else(|| panic!("{args:?}: no line for {}: {err}", offending.display()));
+            assert!(line.ends_with(fix), "{args:?}: {line}");
+            assert!(err.contains("refusing to run its commands"), "{err}");
+            assert!(!s.mark.exists(), "{args:?}: a command of the schedule ran");
+        }
+        let out = s.w.run(&["check"]);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(0), "{err}");
+        assert!(err.contains("warning: ") && err.contains(fix), "{err}");
+        assert!(!s.mark.exists());
+    }
+
+    /// The schedule is trusted: `restart` runs its start command (`touch` exits at once, so
+    /// the restart itself reports that the worker did not stay up: exit 1, not 2).
+    fn restart_runs(s: &Site) {
+        let out = s.w.run(&["restart"]);
+        assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+        assert!(!stderr(&out).contains("refusing"), "{}", stderr(&out));
+        assert!(s.mark.exists(), "the start command did not run");
+        std::fs::remove_file(&s.mark).unwrap();
+    }
+
+    fn chmod(p: &Path, mode: u32) {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+
+    #[test]
+    fn group_or_world_writable_schedules_are_refused_until_tightened() {
+        if !root() {
+            return;
+        }
+        let s = site();
+        let p = s.w.path.clone();
+        restart_runs(&s);
+        chown(&p, None, Some(NOBODY)).unwrap();
+        chmod(&p, 0o664);
+        assert_refused(&s, &p, &format!("chmod go-w '{}'", p.display()));
+        chmod(&p, 0o646);
+        assert_refused(&s, &p, &format!("chmod go-w '{}'", p.display()));
+        chmod(&p, 0o644);
+        restart_runs(&s);
+    }
+
+    #[test]
+    fn a_schedule_owned_by_another_user_is_refused() {
+        if !root() {
+            return;
+        }
+        let s = site();
+        let p = s.w.path.clone();
+        chown(&p, Some(NOBODY), None).unwrap();
+        assert_refused(&s, &p, &format!("chown root '{}'", p.display()));
+        chown(&p, Some(0), None).unwrap();
+        restart_runs(&s);
+    }
+
+    #[test]
+    fn a_writable_folder_above_the_schedule_is_refused() {
+        if !root() {
+            return;
+        }
+        let s = site();
+        let dir = s.w.path.parent().unwrap().to_path_buf();
+        chmod(&dir, 0o777);
+        assert_refused(&s, &dir, &format!("chmod go-w '{}'", dir.display()));
+        chmod(&dir, 0o755);
+        restart_runs(&s);
+    }
+
+    #[test]
+    fn a_file_in_tmp_trusted_only_when_root_owns_it() {
+        if !root() {
+            return;
+        }
+        // Directly in the sticky /tmp: safe above a root-owned file, not above another user's.
+        let s = site();
+        let in_tmp =
+            std::env::temp_dir().join(format!("pacs-warden-trust-{}.yaml", std::process::id()));
+        std::fs::copy(&s.w.path, &in_tmp).unwrap();
+        let w = Warden {
+            _dir: tempfile::tempdir().unwrap(),
+            path: in_tmp.clone(),
+        };
+        let s2 = Site {
+            w,
+            mark: s.mark.clone(),
+        };
+        restart_runs(&s2);
+        chown(&in_tmp, Some(NOBODY), Some(NOBODY)).unwrap();
+        assert_refused(&s2, &in_tmp, &format!("chown root {}", in_tmp.display()));
+        let _ = std::fs::remove_file(&in_tmp);
+        let _ = std::fs::remove_dir_all(in_tmp.with_extension("yaml.state"));
+    }
+
+    #[test]
+    fn a_writable_start_program_is_refused() {
+        if !root() {
+            return;
+        }
+        let s = site();
+        let dir = s.w.path.parent().unwrap();
+        let program = dir.join("start worker");
+        std::fs::copy("/usr/bin/touch", &program).unwrap();
+        let yaml = std::fs::read_to_string(&s.w.path)
+            .unwrap()
+            .replace("/usr/bin/touch", &program.display().to_string());
+        std::fs::write(&s.w.path, yaml).unwrap();
+        chmod(&program, 0o777);
+        assert_refused(&s, &program, &format!("chmod go-w '{}'", program.display()));
+        chmod(&program, 0o755);
+        restart_runs(&s);
+    }
+
+    #[test]
+    fn a_writable_state_directory_is_refused() {
+        if !root() {
+            return;
+        }
+        let s = site();
+        restart_runs(&s);
+        let state = PathBuf::from(format!("{}.state", s.w.path.display()));
+        assert!(state.is_dir());
+        // Created private.
+        let mode = std::fs::metadata(&state).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700, "state directory mode {mode:o}");
+        chmod(&state, 0o777);
+        assert_refused(&s, &state, &format!("chmod go-w '{}'", state.display()));
+    }
+
+    #[test]
+    fn a_symbolic_link_planted_as_a_state_file_is_refused_not_followed() {
+        if !root() {
+            return;
+        }
+        let s = site();
+        restart_runs(&s);
+        let state = PathBuf::from(format!("{}.state", s.w.path.display()));
+        let target = s.w.path.parent().unwrap().join("target-of-link");
+        std::fs::write(&target, "precious").unwrap();
+        // In place of the worker's lock file, and of the state record.
+        for name in ["w.lock", "state.json"] {
+            let planted = state.join(name);
+            let _ = std::fs::remove_file(&planted);
+            symlink(&target, &planted).unwrap();
+            assert_refused(&s, &planted, &format!("rm '{}'", planted.display()));
+            assert_eq!(std::fs::read_to_string(&target).unwrap(), "precious");
+            assert!(!s.mark.exists(), "{name}: a command of the schedule ran");
+            std::fs::remove_file(&planted).unwrap();
+        }
+        restart_runs(&s);
+    }
+
+    #[test]
+    fn unprivileged_runs_trust_their_files() {
+        if !root() {
+            return;
+        }
+        // As `nobody`, a world-writable schedule in a folder nobody owns is accepted: the
+        // check guards the administrators' rights only.
+        let s = site();
+        let dir = s.w.path.parent().unwrap().to_path_buf();
+        chown(&dir, Some(NOBODY), Some(NOBODY)).unwrap();
+        chown(&s.w.path, Some(NOBODY), Some(NOBODY)).unwrap();
+        chmod(&s.w.path, 0o666);
+        use std::os::unix::process::CommandExt;
+        let out = Command::new(BIN)
+            .args(["restart", "--config"])
+            .arg(&s.w.path)
+            .uid(NOBODY)
+            .gid(NOBODY)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+        assert!(s.mark.exists());
+        let out = Command::new(BIN)
+            .args(["check", "--config"])
+            .arg(&s.w.path)
+            .uid(NOBODY)
+            .gid(NOBODY)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0));
+        assert!(!stderr(&out).contains("warning"), "{}", stderr(&out));
+    }
+
+    #[test]
+    fn allow_writable_by_trusts_the_named_group() {
+        if !root() {
+            return;
+        }
+        let s = site();
+        chown(&s.w.path, None, Some(NOBODY)).unwrap();
+        chmod(&s.w.path, 0o664);
+        let group = std::fs::read_to_string("/etc/group")
+            .unwrap()
+            .lines()
+            .find_map(|l| {
+                let f: Vec<&str> = l.split(':').collect();
+                (f.get(2) == Some(&NOBODY.to_string().as_str())).then(|| f[0].to_string())
+            })
+            .expect("a group with gid 65534");
+        let out = s.w.run(&["restart", "--allow-writable-by", &group]);
+        assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+        assert!(s.mark.exists());
+    }
+}

@@ -364,3 +364,33 @@ fn sigterm_leaves_the_worker_running_and_a_new_daemon_adopts_it() {
         again.log()
     );
 }
+
+/// Run as root (as CI does): an edit that others could have made (a group-writable file) is
+/// rejected like an invalid one; the last good schedule keeps running. README, Security.
+#[cfg(unix)]
+#[test]
+fn an_edit_that_others_can_change_is_rejected_when_run_as_root() {
+    use std::os::unix::fs::PermissionsExt;
+    if !std::fs::metadata("/proc/self")
+        .map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
+        .unwrap_or(false)
+    {
+        eprintln!("skipped: the trust check applies only to a pacs-warden run as root");
+        return;
+    }
+    let s = Setup::new("untrusted-edit");
+    let good = s.yaml("*/3 * * * * *", "restart_at_boot: false\n");
+    s.write(&good);
+    let mut d = s.start();
+    d.expect("next restarts");
+    // Same content, group- and world-writable: written like an editor, then opened up.
+    let tmp = s.dir.path().join(".schedule.yaml.swp");
+    std::fs::write(&tmp, good.replace("*/3 * * * * *", "0 0 3 * * *")).unwrap();
+    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o666)).unwrap();
+    std::fs::rename(&tmp, s.config()).unwrap();
+    d.expect("the edited schedule can be changed by others; keeping the last good schedule");
+    d.expect("chmod go-w");
+    // The old schedule (every 3 s) still fires.
+    d.expect("restart due");
+    d.expect("restart done:");
+}

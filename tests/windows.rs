@@ -711,3 +711,73 @@ fn the_windows_schedule_reproduces_the_seed_batch_file() {
         );
     }
 }
+
+/// The trust check on Windows (README, Security), under Wine as far as Wine keeps security
+/// descriptors: Wine stores a DACL that is set and returns it, and `check`, `restart` and
+/// `run` judge it; Wine itself enforces Unix permissions, not the DACL. The rule itself is
+/// tested on constructed descriptors in `trust::tests`.
+#[cfg(windows)]
+#[test]
+fn a_schedule_others_may_change_is_refused_and_the_state_folder_is_created_restricted() {
+    use pacs_warden::trust;
+    if !trust::is_privileged() {
+        eprintln!("skipped: the trust check applies to an administrator or LocalSystem only");
+        return;
+    }
+    let dir = tempfile::Builder::new()
+        .prefix("trust test ")
+        .tempdir()
+        .unwrap();
+    let folder = dir.path().join("pacs-warden");
+    trust::safe_create_dir_all(&folder).unwrap();
+    let path = folder.join("openrem.yaml");
+    let mark = folder.join("started");
+    std::fs::write(
+        &path,
+        format!(
+            "timezone: UTC\nqueries:\n  - name: q\n    at: [\"06:00\"]\nrestart_at_boot: false\nworkers:\n  - name: w\n    match: {{image: no-such-image-xyz, args_contain: [x]}}\n    stop: {{grace: 1s}}\n    start:\n      command: [cmd.exe, /C, 'echo x> \"{}\"']\n",
+            mark.display()
+        ),
+    )
+    .unwrap();
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_pacs-warden"))
+            .args(args)
+            .arg("--config")
+            .arg(&path)
+            .output()
+            .unwrap()
+    };
+    // The folder pacs-warden made, and the file in it (which inherits its DACL): trusted.
+    let out = run(&["check"]);
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(!err.contains("warning"), "{err}");
+
+    // Everyone may write the file.
+    trust::apply_sddl(&path, "D:P(A;;FA;;;SY)(A;;FA;;;BA)(A;;FA;;;WD)").unwrap();
+    for args in [&["restart"][..], &["run"][..]] {
+        let out = run(args);
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains("file may be changed by `Everyone`"), "{err}");
+        assert!(
+            err.contains(&format!("icacls \"{}\" /inheritance:r", path.display())),
+            "{err}"
+        );
+        assert!(!mark.exists(), "{args:?}: a command of the schedule ran");
+    }
+    let out = run(&["check"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("warning: "));
+
+    // Tightened again: it runs, and the state folder it creates is restricted.
+    trust::apply_sddl(&path, "D:P(A;;FA;;;SY)(A;;FA;;;BA)(A;;0x1200a9;;;BU)").unwrap();
+    let out = run(&["restart"]);
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!err.contains("refusing"), "{err}");
+    let state = folder.join("openrem.yaml.state");
+    assert!(state.is_dir(), "{err}");
+    let findings = trust::check_path(&state, trust::Role::StateDir, &trust::Allowed::default());
+    assert!(findings.is_empty(), "{findings:?}");
+}

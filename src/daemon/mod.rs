@@ -103,13 +103,8 @@ pub fn lock_instance(schedule: &Schedule, info: &DaemonInfo) -> Result<InstanceL
         dir: dir.clone(),
         source,
     };
-    std::fs::create_dir_all(&dir).map_err(state_err)?;
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(dir.join("daemon.lock"))
-        .map_err(state_err)?;
+    crate::trust::safe_create_dir_all(&dir).map_err(state_err)?;
+    let file = crate::state::open_lock(&dir.join("daemon.lock")).map_err(state_err)?;
     let info_path = dir.join("daemon.json");
     match file.try_lock() {
         Ok(()) => {}
@@ -122,7 +117,7 @@ pub fn lock_instance(schedule: &Schedule, info: &DaemonInfo) -> Result<InstanceL
         Err(std::fs::TryLockError::Error(e)) => return Err(state_err(e)),
     }
     let json = serde_json::to_vec_pretty(info).map_err(|e| state_err(e.into()))?;
-    std::fs::write(&info_path, json).map_err(state_err)?;
+    crate::trust::write_replace(&info_path, &json).map_err(state_err)?;
     Ok(InstanceLock {
         _file: file,
         info_path,
@@ -162,7 +157,14 @@ impl From<OsEvent> for Request {
 pub struct Options {
     pub config: PathBuf,
     pub dry_run: bool,
+    /// Checked on every reload before the edit is taken: one line per problem (the trust
+    /// check: who besides the administrators can change what the daemon runs). An edit with
+    /// problems is rejected like an invalid one.
+    pub vet: Option<Vet>,
 }
+
+/// See `Options::vet`.
+pub type Vet = Arc<dyn Fn(&Schedule) -> Vec<String> + Send + Sync>;
 
 /// Runs the daemon until a `Stop` request. Returns an error only when it cannot start (bad
 /// schedule, another instance); once running, bad edits and failed restarts are logged.
@@ -185,6 +187,7 @@ pub async fn run(
         )?)
     };
     let mut d = Daemon {
+        vet: opts.vet.clone(),
         path: opts.config.clone(),
         schedule,
         store: None,
@@ -319,6 +322,7 @@ pub async fn run(
 }
 
 struct Daemon {
+    vet: Option<Vet>,
     path: PathBuf,
     schedule: Arc<Schedule>,
     store: Option<Store>,
@@ -537,6 +541,13 @@ impl Daemon {
     fn reload(&mut self, timeline: &Timeline) {
         match config::load(&self.path) {
             Ok(new) => {
+                let findings = self.vet.as_ref().map(|vet| vet(&new)).unwrap_or_default();
+                if !findings.is_empty() {
+                    let text = findings.join("\n");
+                    error!("the edited schedule can be changed by others; keeping the last good schedule:\n{text}");
+                    self.alert("schedule_rejected", None, &text);
+                    return;
+                }
                 log_warnings(&new);
                 let before = self.upcoming(&self.schedule, timeline);
                 let new = Arc::new(new);

@@ -195,10 +195,9 @@ pub fn spawn_detached(spec: &SpawnSpec<'_>) -> std::io::Result<Spawned> {
 
 /// Opens a log file for appending, creating it (not its directory).
 pub fn open_log(path: &Path) -> std::io::Result<std::fs::File> {
-    std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
+    // Never through a symbolic link: one planted in place of a log would make a privileged
+    // pacs-warden append to whatever file it points at.
+    crate::trust::open_no_follow(path, std::fs::OpenOptions::new().create(true).append(true))
         .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", path.display())))
 }
 
