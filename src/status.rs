@@ -301,17 +301,20 @@ pub fn render(schedule: &Schedule, s: &Status) -> String {
         if let Some(n) = &w.not_ready {
             let _ = writeln!(
                 out,
-                "  NOT READY since {} (pid {}): {}; left running, {} probe{} since{}",
+                "  NOT READY since {} (pid {}): {}; left running until the next planned restart; {}{}",
                 n.since
                     .with_timezone(&schedule.timezone)
                     .format("%Y-%m-%d %H:%M:%S %Z"),
                 n.pid,
                 n.answer,
-                n.probes,
-                if n.probes == 1 { "" } else { "s" },
+                match n.probes {
+                    0 => "ready command not tried again yet".to_string(),
+                    1 => "ready command tried again once".to_string(),
+                    k => format!("ready command tried again {k} times"),
+                },
                 n.next_probe
                     .map(|t| format!(
-                        ", next {}",
+                        ", next at {}",
                         t.with_timezone(&schedule.timezone)
                             .format("%Y-%m-%d %H:%M:%S %Z")
                     ))
