@@ -529,6 +529,8 @@ fn a_running_worker_that_is_never_ready_is_left_running_and_only_probed_again() 
     assert_eq!(s.root("w"), Some(first), "restarted\n{}", d.log());
     let text = s.status();
     assert!(!text.contains("NOT READY"), "{text}");
+    assert!(text.contains("UTC: ok — "), "{text}");
+    assert!(text.contains("; ready later, at "), "{text}");
 }
 
 #[test]

@@ -144,10 +144,11 @@ impl Daemon {
         for check in due {
             for name in &check.workers {
                 let saved = state.workers.get(name);
-                let started = saved.and_then(|w| w.started);
-                let (ready_later, not_ready) = self.readiness(name, started);
-                let ok = saved.and_then(|w| w.last.as_ref()).is_some_and(|l| l.ok) || ready_later;
-                let alive = started.is_some_and(process::is_running);
+                let not_ready = self.not_ready_answer(name);
+                let ok = saved.and_then(|w| w.last.as_ref()).is_some_and(|l| l.ok);
+                let alive = saved
+                    .and_then(|w| w.started)
+                    .is_some_and(process::is_running);
                 let restarting = self.in_flight.contains(name);
                 if ok && alive && !restarting && not_ready.is_none() {
                     continue;

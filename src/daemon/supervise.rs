@@ -60,8 +60,6 @@ pub(super) struct Supervision {
     pub(super) gave_up: bool,
     /// Started and running, but its `ready` command fails.
     pub(super) not_ready: Option<NotReady>,
-    /// The process that became ready on a later probe after its restart's tries ran out.
-    pub(super) ready_later: Option<ProcId>,
 }
 
 pub(super) async fn sleep_until_retry(at: Option<tokio::time::Instant>) {
@@ -217,7 +215,6 @@ impl Daemon {
         sup.started_at = Some(now);
         sup.gave_up = false;
         sup.retry_at = None;
-        sup.ready_later = None;
         sup.not_ready = Some(NotReady {
             id,
             since: now_utc,
@@ -320,7 +317,22 @@ impl Daemon {
                     n.since.to_rfc3339()
                 );
                 sup.not_ready = None;
-                sup.ready_later = Some(id);
+                // The restart did start a ready worker after all: its record says so now, for
+                // the readiness checks at query time.
+                let at = now_utc;
+                if let Err(e) = self.store().update(|s| {
+                    let w = s.workers.entry(name.clone()).or_default();
+                    if w.started == Some(id) {
+                        if let Some(last) = w.last.as_mut().filter(|l| !l.ok) {
+                            last.ok = true;
+                            last.not_ready = None;
+                            last.summary
+                                .push_str(&format!("; ready later, at {}", at.to_rfc3339()));
+                        }
+                    }
+                }) {
+                    warn!(worker = %name, error = %e, "cannot record that the worker is ready");
+                }
             }
             Err(answer) => {
                 n.probes += 1;
@@ -341,16 +353,12 @@ impl Daemon {
         self.save_supervision(&name);
     }
 
-    /// Whether `name`'s worker `started` became ready on a later probe (its restart's record
-    /// says it failed), and, if it is not ready now, the ready command's last answer.
-    pub(super) fn readiness(&self, name: &str, started: Option<ProcId>) -> (bool, Option<&str>) {
-        let Some(sup) = self.supervision.get(name) else {
-            return (false, None);
-        };
-        (
-            started.is_some() && sup.ready_later == started,
-            sup.not_ready.as_ref().map(|n| n.answer.as_str()),
-        )
+    /// The ready command's last answer, if `name`'s worker runs but is not ready.
+    pub(super) fn not_ready_answer(&self, name: &str) -> Option<&str> {
+        self.supervision
+            .get(name)
+            .and_then(|s| s.not_ready.as_ref())
+            .map(|n| n.answer.as_str())
     }
 
     /// Records a worker's supervision state for `status`.
