@@ -855,7 +855,42 @@ fn celery_active_is_empty(text: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::celery_active_is_empty;
+    use super::{celery_active_is_empty, helper_output};
+
+    fn output(stdout: &str, stderr: &str) -> std::process::Output {
+        #[cfg(unix)]
+        let status = std::os::unix::process::ExitStatusExt::from_raw(69 << 8);
+        #[cfg(windows)]
+        let status = std::os::windows::process::ExitStatusExt::from_raw(69);
+        std::process::Output {
+            status,
+            stdout: stdout.as_bytes().to_vec(),
+            stderr: stderr.as_bytes().to_vec(),
+        }
+    }
+
+    #[test]
+    fn a_helper_s_output_is_its_last_lines_on_one_line_with_controls_escaped() {
+        assert_eq!(
+            helper_output(&output(
+                "",
+                "\nError: No nodes replied within time constraint\n"
+            )),
+            "Error: No nodes replied within time constraint"
+        );
+        assert_eq!(
+            helper_output(&output("a\nb\n", "c\r\n\n  d  \n")),
+            "b | c | d"
+        );
+        assert_eq!(
+            helper_output(&output("\x1b[2Jwiped\x07 \u{85}x\ry\u{2028}z", "")),
+            r"\u{1b}[2Jwiped\u{7} \u{85}x\ry\u{2028}z"
+        );
+        assert_eq!(helper_output(&output(" \n", "")), "(no output)");
+        let long = helper_output(&output(&"é".repeat(1000), ""));
+        assert_eq!(long.chars().count(), 401);
+        assert!(long.starts_with('…'));
+    }
 
     #[test]
     fn celery_inspect_active_output() {

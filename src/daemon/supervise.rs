@@ -158,20 +158,20 @@ impl Daemon {
         );
     }
 
-    /// The next crash retry or probe of a not-ready worker.
+    /// The next crash retry or probe of a not-ready worker (of the workers in the schedule:
+    /// one edited away is never due, and must not wake the loop).
     pub(super) fn next_retry(&self) -> Option<tokio::time::Instant> {
-        let probes = self
+        let current = self
             .supervision
             .iter()
+            .filter(|(name, _)| self.schedule.workers.iter().any(|w| &&w.name == name));
+        let probes = current
+            .clone()
             .filter(|(name, _)| !self.in_flight.contains(*name))
             .filter_map(|(_, s)| s.not_ready.as_ref())
             .filter(|n| !n.probing)
             .map(|n| n.next_at);
-        self.supervision
-            .values()
-            .filter_map(|s| s.retry_at)
-            .chain(probes)
-            .min()
+        current.filter_map(|(_, s)| s.retry_at).chain(probes).min()
     }
 
     pub(super) fn retry_due(&mut self) {
