@@ -45,6 +45,9 @@ enum Command {
     Run(RunArgs),
     /// Show whether the daemon runs, each worker's processes, the last restart of each and the
     /// next restarts.
+    ///
+    /// When the schedule file is wrong, prints its problems, then all of this for the last good
+    /// version the daemon keeps running, and exits 2.
     Status(StatusArgs),
     /// Print the `queries:` of a schedule file from today's crontab or Task Scheduler tasks,
     /// so the query times are typed once. Writes nothing unless --output is given.

@@ -318,7 +318,8 @@ fn sigterm_leaves_the_worker_running_and_a_new_daemon_adopts_it() {
 #[test]
 fn status_after_a_bad_edit_shows_the_problems_then_the_schedule_the_daemon_runs() {
     let s = Setup::new("badstatus");
-    let good = s.yaml("0 0 3 * * *", "");
+    // A state directory of its own (with a space): `status` finds it through the bad file.
+    let good = s.yaml("0 0 3 * * *", "state_dir: 'my state'\n");
     s.write(&good);
     let mut d = s.start();
     d.expect("restart done: was not running; started pid");
@@ -371,4 +372,5 @@ fn status_after_a_bad_edit_shows_the_problems_then_the_schedule_the_daemon_runs(
     );
     assert_eq!(json["daemon_schedule"]["same_as_file"], false, "{json}");
     assert_eq!(json["workers"][0]["running"], true, "{json}");
+    assert!(s.dir.path().join("my state").join("state.json").exists());
 }
