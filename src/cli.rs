@@ -47,6 +47,9 @@ enum Command {
     Run(RunArgs),
     /// Show whether the daemon runs, each worker's processes, the last restart of each and the
     /// next restarts.
+    ///
+    /// When the schedule file is wrong, prints its problems, then all of this for the last good
+    /// version the daemon keeps running, and exits 2.
     Status(StatusArgs),
     /// Print the `queries:` of a schedule file from today's crontab or Task Scheduler tasks,
     /// so the query times are typed once. Writes nothing unless --output is given.
@@ -569,13 +572,35 @@ fn run_daemon(
     }
 }
 
+/// Exits 2 when the file is wrong, after showing (from the state directory) the last good
+/// version the daemon runs.
 fn status_cmd(args: &StatusArgs, clock: &dyn Clock) -> u8 {
     let path = &args.config.config;
-    let schedule = match load(path) {
-        Ok(s) => s,
-        Err(code) => return code,
+    let (schedule, problems) = match config::load(path) {
+        Ok(s) => (s, Vec::new()),
+        Err(e) => {
+            report_load_error(&e);
+            let problems = match &e {
+                ConfigError::Invalid { path, problems } => problems
+                    .iter()
+                    .map(|p| {
+                        config::Problems {
+                            path,
+                            problems: std::slice::from_ref(p),
+                        }
+                        .to_string()
+                    })
+                    .collect(),
+                ConfigError::Read { .. } => vec![e.to_string()],
+            };
+            match crate::status::last_good(path) {
+                Some(s) => (s, problems),
+                None => return exit::CONFIG,
+            }
+        }
     };
-    let status = crate::status::gather(&schedule, clock.now());
+    let mut status = crate::status::gather(&schedule, clock.now());
+    status.problems = problems;
     if args.json {
         println!(
             "{}",
@@ -584,7 +609,11 @@ fn status_cmd(args: &StatusArgs, clock: &dyn Clock) -> u8 {
     } else {
         print!("{}", crate::status::render(&schedule, &status));
     }
-    exit::OK
+    if status.problems.is_empty() {
+        exit::OK
+    } else {
+        exit::CONFIG
+    }
 }
 
 /// The workers named on the command line (all when none), or the exit status of the error.
@@ -677,24 +706,29 @@ fn restart_cmd(args: &RestartArgs, clock: &dyn Clock) -> u8 {
 
 fn load(path: &std::path::Path) -> Result<Schedule, u8> {
     config::load(path).map_err(|e| {
-        match &e {
-            ConfigError::Read { .. } => eprintln!("error: {e}"),
-            ConfigError::Invalid { path, problems } => {
-                eprintln!("{e}");
-                eprintln!(
-                    "error: {}: {} {} found",
-                    path.display(),
-                    problems.len(),
-                    if problems.len() == 1 {
-                        "problem"
-                    } else {
-                        "problems"
-                    }
-                );
-            }
-        }
+        report_load_error(&e);
         exit::CONFIG
     })
+}
+
+/// Prints why the schedule could not be loaded, as `check` does.
+fn report_load_error(e: &ConfigError) {
+    match e {
+        ConfigError::Read { .. } => eprintln!("error: {e}"),
+        ConfigError::Invalid { path, problems } => {
+            eprintln!("{e}");
+            eprintln!(
+                "error: {}: {} {} found",
+                path.display(),
+                problems.len(),
+                if problems.len() == 1 {
+                    "problem"
+                } else {
+                    "problems"
+                }
+            );
+        }
+    }
 }
 
 /// Prints a valid schedule's warnings on stderr, one line each.

@@ -394,3 +394,63 @@ fn an_edit_that_others_can_change_is_rejected_when_run_as_root() {
     d.expect("restart due");
     d.expect("restart done:");
 }
+
+#[test]
+fn status_after_a_bad_edit_shows_the_problems_then_the_schedule_the_daemon_runs() {
+    let s = Setup::new("badstatus");
+    // A state directory of its own (with a space): `status` finds it through the bad file.
+    let good = s.yaml("0 0 3 * * *", "state_dir: 'my state'\n");
+    s.write(&good);
+    let mut d = s.start();
+    d.expect("restart done: was not running; started pid");
+    s.write(&good.replace("lead: 1s", "leed: 1s"));
+    d.expect("the edited schedule is invalid; keeping the last good schedule");
+
+    let status = |json: bool| {
+        let mut cmd = Command::new(WARDEN);
+        cmd.args(["status", "--config"]).arg(s.config());
+        if json {
+            cmd.arg("--json");
+        }
+        cmd.output().unwrap()
+    };
+    let out = status(false);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("schedule.yaml:2:1: leed: unknown key `leed`"),
+        "{stderr}"
+    );
+    assert!(
+        stdout.starts_with("The schedule file is wrong (1 problem, shown above). The daemon keeps running the last good version, loaded "),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("Daemon: running, pid {}", d.child.id())),
+        "{stdout}"
+    );
+    assert!(stdout.contains("Worker w: running, pids"), "{stdout}");
+    assert!(stdout.contains("last restart"), "{stdout}");
+    // The last good schedule's restarts (lead 1s before 03:00).
+    assert!(
+        stdout.contains("T02:59:59+00:00  q  (workers: w)"),
+        "{stdout}"
+    );
+
+    let out = status(true);
+    assert_eq!(out.status.code(), Some(2));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let problems = json["problems"].as_array().unwrap();
+    assert_eq!(problems.len(), 1, "{json}");
+    assert!(
+        problems[0]
+            .as_str()
+            .unwrap()
+            .contains("schedule.yaml:2:1: leed: unknown key `leed`"),
+        "{json}"
+    );
+    assert_eq!(json["daemon_schedule"]["same_as_file"], false, "{json}");
+    assert_eq!(json["workers"][0]["running"], true, "{json}");
+    assert!(s.dir.path().join("my state").join("state.json").exists());
+}

@@ -9,8 +9,8 @@ use tracing::{error, info};
 /// An alert as `alert.command` receives it (JSON on stdin; also `PACS_WARDEN_*` variables).
 #[derive(Debug, Clone, Serialize)]
 pub struct Alert {
-    /// `restart_failed`, `not_ready_at_query`, `supervision_gave_up`, `schedule_rejected`,
-    /// `query_not_run` or `query_failed`.
+    /// `restart_failed`, `worker_not_ready`, `not_ready_at_query`, `supervision_gave_up`,
+    /// `schedule_rejected`, `query_not_run` or `query_failed`.
     pub event: &'static str,
     pub worker: Option<String>,
     pub message: String,

@@ -3,19 +3,21 @@
 //! Owns: the event loop — one `select!` over the next deadline, schedule edits, OS requests
 //! and finished sequences — and the single-instance lock. Decisions about what is due are in
 //! `timeline` (pure); the sequences themselves in `crate::sequence`. The loop's other duties
-//! are one file each: `supervise` (crash restarts), `busy` (deferring a busy worker's
-//! restart), `queries` (running queries, readiness at query time), `alert`, `watch` (edits).
+//! are one file each: `supervise` (crash restarts, not-ready workers), `busy` (deferring a busy
+//! worker's restart), `queries` (running queries, readiness at query time), `alert`, `watch`
+//! (edits), `record` (the schedule it runs, for `status`).
 
 mod alert;
 mod busy;
 mod queries;
+mod record;
 mod supervise;
 mod timeline;
 mod watch;
 
 use busy::Deferred;
 use queries::QueryCheck;
-use supervise::{sleep_until_retry, Supervision};
+use supervise::{sleep_until_retry, ReadyAnswer, Supervision};
 
 pub use alert::Alert;
 pub use timeline::{Due, Timeline, ON_TIME};
@@ -201,12 +203,14 @@ pub async fn run(
         query_checks: Vec::new(),
         deferred: HashMap::new(),
         probes: JoinSet::new(),
+        ready_probes: JoinSet::new(),
         queries_checked: DateTime::<Utc>::MIN_UTC,
         query_runs: JoinSet::new(),
         queries_running: HashSet::new(),
         queries_waiting: HashMap::new(),
     };
     d.store = Some(Store::new(d.schedule.state_dir()));
+    d.record_schedule();
     info!(
         schedule = %d.path.display(),
         pid = std::process::id(),
@@ -292,6 +296,7 @@ pub async fn run(
                 }
             }
             _ = sleep_until_retry(next_probe) => d.probe_due(),
+            Some(Ok(answer)) = d.ready_probes.join_next(), if !d.ready_probes.is_empty() => d.ready_probed(answer),
             Some(done) = d.query_runs.join_next(), if !d.query_runs.is_empty() => {
                 if let Ok((name, record)) = done {
                     d.query_finished(name, record);
@@ -339,6 +344,8 @@ struct Daemon {
     /// Planned restarts waiting for a busy worker to become idle.
     deferred: HashMap<String, Deferred>,
     probes: JoinSet<(String, bool, String)>,
+    /// Probes of started workers that are not ready.
+    ready_probes: JoinSet<ReadyAnswer>,
     /// Every query run at or before this instant has been started (or skipped).
     queries_checked: DateTime<Utc>,
     /// Query runs in progress, by query name.
@@ -354,6 +361,8 @@ struct Finished {
     started: Option<ProcId>,
     ok: bool,
     summary: String,
+    /// Started and running but never ready: the ready command's last answer.
+    not_ready: Option<String>,
 }
 
 impl Daemon {
@@ -488,6 +497,7 @@ impl Daemon {
                 };
                 Finished {
                     ok: outcome.ok(),
+                    not_ready: outcome.not_ready().map(str::to_string),
                     summary: outcome.summary(),
                     started,
                     worker: name,
@@ -516,12 +526,22 @@ impl Daemon {
             return; // removed from the schedule meanwhile
         };
         let supervise = self.schedule.workers[index].supervise.is_some();
+        // Whatever was not ready before is gone or restarted now.
+        self.supervision
+            .entry(done.worker.clone())
+            .or_default()
+            .not_ready = None;
         match done.started.filter(|id| process::is_running(*id)) {
             Some(id) if done.ok => {
                 let sup = self.supervision.entry(done.worker.clone()).or_default();
                 sup.started_at = Some(tokio::time::Instant::now());
                 sup.gave_up = false;
                 self.watch(&done.worker, id);
+            }
+            // Started and running, but not ready: not a failed start (see `supervise`).
+            Some(id) if done.not_ready.is_some() => {
+                let answer = done.not_ready.clone().unwrap_or_default();
+                self.started_not_ready(&done.worker, id, &answer);
             }
             running => {
                 self.alert("restart_failed", Some(&done.worker), &done.summary);
@@ -553,6 +573,7 @@ impl Daemon {
                 let new = Arc::new(new);
                 let after = self.upcoming(&new, timeline);
                 self.schedule = new;
+                self.record_schedule();
                 if before == after {
                     info!("schedule reloaded; the upcoming restarts are unchanged");
                 } else {
