@@ -9,9 +9,9 @@
 //! previous kept one joins it). Merging is defined over the whole timeline, so `restarts` first
 //! finds an instant before `from` where the chain of merges provably restarts (`anchor`).
 
-use crate::config::Schedule;
+use crate::config::{Schedule, When};
 use crate::zone::instant_of;
-use chrono::{DateTime, NaiveDate, NaiveTime, TimeDelta, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, NaiveTime, TimeDelta, Utc};
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
@@ -143,15 +143,19 @@ fn delta(d: std::time::Duration) -> TimeDelta {
 
 /// Query instants whose restart instant (instant − lead) is at or after a start, ascending.
 ///
-/// Works through local calendar days. Instants of one day are not always ascending (a time in a
-/// DST gap moves later), nor always after the previous day's, so each day's instants go into a
-/// heap and are released once no later day can produce an earlier one.
+/// Works through the local calendar days on which some query runs, jumping over the others
+/// (each query knows its next date, `next_date`), so a yearly query costs one step a year.
+/// Instants of one day are not always ascending (a time in a DST gap moves later), nor always
+/// after the previous day's, so each day's instants go into a heap and are released once no
+/// later day can produce an earlier one.
 struct Fires<'a> {
     schedule: &'a Schedule,
     lead: TimeDelta,
     start: DateTime<Utc>,
-    next_date: NaiveDate,
-    last_date: NaiveDate,
+    /// Each query's next local date to look at; `None` when it has no more.
+    query_dates: Vec<Option<NaiveDate>>,
+    /// The earliest of `query_dates`: the next day to fill.
+    next_date: Option<NaiveDate>,
     heap: BinaryHeap<Reverse<Fire>>,
     times: Vec<NaiveTime>,
 }
@@ -160,37 +164,89 @@ struct Fires<'a> {
 /// D 00:00 (read as UTC) minus this margin.
 const MAX_OFFSET: TimeDelta = TimeDelta::hours(26);
 
-/// How far ahead the planner looks before giving up: validation guarantees every query runs
-/// within any 28-year cycle.
-const HORIZON_DAYS: i64 = 366 * 29;
+/// The first date at or after `from` on which `when` names a time; `None` when there is none
+/// (validation rejects such queries; the cron search gives up after 400 years).
+fn next_date(when: &When, from: NaiveDate) -> Option<NaiveDate> {
+    match when {
+        When::Cron(spec) => spec.next_date(from),
+        When::At { times, days } => {
+            if times.is_empty() {
+                return None;
+            }
+            from.iter_days()
+                .take(7)
+                .find(|d| days.contains(d.weekday()))
+        }
+    }
+}
 
 impl<'a> Fires<'a> {
     fn new(schedule: &'a Schedule, start: DateTime<Utc>) -> Self {
         let lead = delta(schedule.lead);
         let first = (start + lead).naive_utc().date() - TimeDelta::days(2);
+        let query_dates: Vec<_> = schedule
+            .queries
+            .iter()
+            .map(|q| next_date(&q.when, first))
+            .collect();
         Fires {
             schedule,
             lead,
             start,
-            next_date: first,
-            last_date: first + TimeDelta::days(HORIZON_DAYS),
+            next_date: query_dates.iter().flatten().min().copied(),
+            query_dates,
             heap: BinaryHeap::new(),
             times: Vec::new(),
         }
     }
 
-    fn fill_day(&mut self) {
-        let date = self.next_date;
-        self.next_date = date + TimeDelta::days(1);
+    fn fill_day(&mut self, date: NaiveDate) {
+        let day = LocalDay::new(&self.schedule.timezone, date);
         for (i, query) in self.schedule.queries.iter().enumerate() {
+            if self.query_dates[i] != Some(date) {
+                continue;
+            }
             self.times.clear();
             query.when.times_on(date, &mut self.times);
             for &time in &self.times {
-                let at = instant_of(&self.schedule.timezone, date.and_time(time));
+                let at = day.instant(time);
                 if at - self.lead >= self.start {
                     self.heap.push(Reverse(Fire { at, query: i }));
                 }
             }
+            self.query_dates[i] = date.succ_opt().and_then(|d| next_date(&query.when, d));
+        }
+        self.next_date = self.query_dates.iter().flatten().min().copied();
+    }
+}
+
+/// One local calendar day in a zone: turns its wall-clock times into instants by
+/// `zone::instant_of`, with a shortcut for the usual day without an offset change.
+struct LocalDay<'a> {
+    tz: &'a chrono_tz::Tz,
+    date: NaiveDate,
+    /// The instant of the day's 00:00 when the whole day has one offset.
+    midnight: Option<DateTime<Utc>>,
+}
+
+impl<'a> LocalDay<'a> {
+    fn new(tz: &'a chrono_tz::Tz, date: NaiveDate) -> Self {
+        let start = instant_of(tz, date.and_time(NaiveTime::MIN));
+        // Zones change offset at most once a day, so a day of exactly 24 hours has none.
+        let whole_day = date
+            .succ_opt()
+            .map(|next| instant_of(tz, next.and_time(NaiveTime::MIN)) - start);
+        LocalDay {
+            tz,
+            date,
+            midnight: (whole_day == Some(TimeDelta::days(1))).then_some(start),
+        }
+    }
+
+    fn instant(&self, time: NaiveTime) -> DateTime<Utc> {
+        match self.midnight {
+            Some(midnight) => midnight + (time - NaiveTime::MIN),
+            None => instant_of(self.tz, self.date.and_time(time)),
         }
     }
 }
@@ -200,15 +256,16 @@ impl Iterator for Fires<'_> {
 
     fn next(&mut self) -> Option<Fire> {
         loop {
-            let released_before = self.next_date.and_time(NaiveTime::MIN).and_utc() - MAX_OFFSET;
+            let Some(date) = self.next_date else {
+                return self.heap.pop().map(|Reverse(f)| f);
+            };
+            let released_before = date.and_time(NaiveTime::MIN).and_utc() - MAX_OFFSET;
             if let Some(Reverse(first)) = self.heap.peek() {
-                if first.at < released_before || self.next_date > self.last_date {
+                if first.at < released_before {
                     return self.heap.pop().map(|Reverse(f)| f);
                 }
-            } else if self.next_date > self.last_date {
-                return None;
             }
-            self.fill_day();
+            self.fill_day(date);
         }
     }
 }
