@@ -596,14 +596,18 @@ fn plan_cmd(args: &PlanArgs, clock: &dyn Clock) -> u8 {
     };
     let from = args.from.unwrap_or_else(|| clock.now());
     let all = plan::restarts(&schedule, from);
-    let restarts: Vec<_> = match args.until {
-        Some(until) => all.take_while(|r| r.at < until).collect(),
-        None => all.take(args.count).collect(),
+    let (until, count) = match args.until {
+        Some(until) => (until, usize::MAX),
+        None => (DateTime::<Utc>::MAX_UTC, args.count),
     };
-    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let restarts = all.take_while(|r| r.at < until).take(count);
+    // A year of `--json` is tens of megabytes: few, large writes.
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
     let written = if args.json {
-        report::write_plan_json(&mut out, &schedule, &restarts).and_then(|()| writeln!(out))
+        // Written as planned, not collected first.
+        report::write_plan_json(&mut out, &schedule, restarts).and_then(|()| writeln!(out))
     } else {
+        let restarts: Vec<_> = restarts.collect();
         out.write_all(report::plan_table(&schedule, &restarts, from).as_bytes())
     };
     match written.and_then(|()| out.flush()) {

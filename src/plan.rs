@@ -11,9 +11,8 @@
 
 use crate::config::{Schedule, When};
 use crate::zone::instant_of;
-use chrono::{DateTime, Datelike, NaiveDate, NaiveTime, TimeDelta, Utc};
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+use chrono::{DateTime, Datelike, NaiveDate, NaiveTime, TimeDelta, Timelike, Utc};
+use std::collections::VecDeque;
 
 /// One planned restart.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -146,17 +145,20 @@ fn delta(d: std::time::Duration) -> TimeDelta {
 /// Works through the local calendar days on which some query runs, jumping over the others
 /// (each query knows its next date, `next_date`), so a yearly query costs one step a year.
 /// Instants of one day are not always ascending (a time in a DST gap moves later), nor always
-/// after the previous day's, so each day's instants go into a heap and are released once no
-/// later day can produce an earlier one.
+/// after the previous day's, so each day's instants are sorted into `pending` and released once
+/// no later day can produce an earlier one.
 struct Fires<'a> {
     schedule: &'a Schedule,
-    lead: TimeDelta,
-    start: DateTime<Utc>,
+    /// `start + lead`: the first query instant kept.
+    earliest: DateTime<Utc>,
     /// Each query's next local date to look at; `None` when it has no more.
     query_dates: Vec<Option<NaiveDate>>,
     /// The earliest of `query_dates`: the next day to fill.
     next_date: Option<NaiveDate>,
-    heap: BinaryHeap<Reverse<Fire>>,
+    /// Fires found but not yet released, ascending.
+    pending: VecDeque<Fire>,
+    /// One day's fires, before they join `pending`, each with its time of day as a sort key.
+    day: Vec<(u64, Fire)>,
     times: Vec<NaiveTime>,
 }
 
@@ -191,17 +193,20 @@ impl<'a> Fires<'a> {
             .collect();
         Fires {
             schedule,
-            lead,
-            start,
+            earliest: start
+                .checked_add_signed(lead)
+                .unwrap_or(DateTime::<Utc>::MAX_UTC),
             next_date: query_dates.iter().flatten().min().copied(),
             query_dates,
-            heap: BinaryHeap::new(),
+            pending: VecDeque::new(),
+            day: Vec::new(),
             times: Vec::new(),
         }
     }
 
     fn fill_day(&mut self, date: NaiveDate) {
         let day = LocalDay::new(&self.schedule.timezone, date);
+        self.day.clear();
         for (i, query) in self.schedule.queries.iter().enumerate() {
             if self.query_dates[i] != Some(date) {
                 continue;
@@ -210,13 +215,32 @@ impl<'a> Fires<'a> {
             query.when.times_on(date, &mut self.times);
             for &time in &self.times {
                 let at = day.instant(time);
-                if at - self.lead >= self.start {
-                    self.heap.push(Reverse(Fire { at, query: i }));
+                if at >= self.earliest {
+                    let key = u64::from(time.num_seconds_from_midnight()) << 32
+                        | u64::from(time.nanosecond());
+                    self.day.push((key, Fire { at, query: i }));
                 }
             }
             self.query_dates[i] = date.succ_opt().and_then(|d| next_date(&query.when, d));
         }
         self.next_date = self.query_dates.iter().flatten().min().copied();
+        if day.offset.is_some() {
+            // One offset all day: instants are in the order of the times of day.
+            self.day
+                .sort_unstable_by_key(|&(key, fire)| (key, fire.query));
+        } else {
+            self.day.sort_unstable_by_key(|&(_, fire)| fire);
+        }
+        let in_order = match (self.pending.back(), self.day.first()) {
+            (Some(last), Some((_, first))) => last <= first,
+            _ => true,
+        };
+        self.pending
+            .extend(self.day.drain(..).map(|(_, fire)| fire));
+        if !in_order {
+            // Around a DST change a day's first instants can precede the previous day's last.
+            self.pending.make_contiguous().sort_unstable();
+        }
     }
 }
 
@@ -224,30 +248,39 @@ impl<'a> Fires<'a> {
 /// `zone::instant_of`, with a shortcut for the usual day without an offset change.
 struct LocalDay<'a> {
     tz: &'a chrono_tz::Tz,
-    date: NaiveDate,
-    /// The instant of the day's 00:00 when the whole day has one offset.
-    midnight: Option<DateTime<Utc>>,
+    /// The day before, the day, the day after.
+    dates: [NaiveDate; 3],
+    /// The offset from UTC in seconds, when the whole day has one.
+    offset: Option<i64>,
 }
 
 impl<'a> LocalDay<'a> {
     fn new(tz: &'a chrono_tz::Tz, date: NaiveDate) -> Self {
-        let start = instant_of(tz, date.and_time(NaiveTime::MIN));
+        let midnight = date.and_time(NaiveTime::MIN);
+        let start = instant_of(tz, midnight);
+        let (before, after) = (date.pred_opt(), date.succ_opt());
         // Zones change offset at most once a day, so a day of exactly 24 hours has none.
-        let whole_day = date
-            .succ_opt()
-            .map(|next| instant_of(tz, next.and_time(NaiveTime::MIN)) - start);
+        let whole_day = after.map(|next| instant_of(tz, next.and_time(NaiveTime::MIN)) - start);
+        let offset = (whole_day == Some(TimeDelta::days(1)) && before.is_some())
+            .then(|| (midnight - start.naive_utc()).num_seconds());
         LocalDay {
             tz,
-            date,
-            midnight: (whole_day == Some(TimeDelta::days(1))).then_some(start),
+            dates: [before.unwrap_or(date), date, after.unwrap_or(date)],
+            offset,
         }
     }
 
     fn instant(&self, time: NaiveTime) -> DateTime<Utc> {
-        match self.midnight {
-            Some(midnight) => midnight + (time - NaiveTime::MIN),
-            None => instant_of(self.tz, self.date.and_time(time)),
-        }
+        let Some(offset) = self.offset else {
+            return instant_of(self.tz, self.dates[1].and_time(time));
+        };
+        // The UTC date is the day before, the day or the day after (|offset| < 1 day).
+        let secs = i64::from(time.num_seconds_from_midnight()) - offset;
+        let day = secs.div_euclid(86_400);
+        let of_day = secs.rem_euclid(86_400) as u32;
+        let utc_time = NaiveTime::from_num_seconds_from_midnight_opt(of_day, time.nanosecond())
+            .expect("a second of the day");
+        self.dates[(day + 1) as usize].and_time(utc_time).and_utc()
     }
 }
 
@@ -257,12 +290,12 @@ impl Iterator for Fires<'_> {
     fn next(&mut self) -> Option<Fire> {
         loop {
             let Some(date) = self.next_date else {
-                return self.heap.pop().map(|Reverse(f)| f);
+                return self.pending.pop_front();
             };
             let released_before = date.and_time(NaiveTime::MIN).and_utc() - MAX_OFFSET;
-            if let Some(Reverse(first)) = self.heap.peek() {
+            if let Some(first) = self.pending.front() {
                 if first.at < released_before {
-                    return self.heap.pop().map(|Reverse(f)| f);
+                    return self.pending.pop_front();
                 }
             }
             self.fill_day(date);
