@@ -4,10 +4,10 @@
 //! schedule's zone, DST gaps and folds, `lead`, sharing, merging). Pure: no clock, no files, no
 //! processes; `from` is a parameter, so tests use any instant.
 //!
-//! Pipeline: `Fires` (each query's instants, ascending) → `Grouped` (queries with the same
-//! restart instant share one restart) → `Merged` (a restart less than `merge_within` after the
-//! previous kept one joins it). Merging is defined over the whole timeline, so `restarts` first
-//! finds an instant before `from` where the chain of merges provably restarts (`anchor`).
+//! Pipeline: `Fires` (each query's instants, ascending) → `Merged` (queries with the same
+//! restart instant share one restart, and a restart less than `merge_within` after the previous
+//! kept one joins it). Merging is defined over the whole timeline, so `restarts` first finds an
+//! instant before `from` where the chain of merges provably restarts (`anchor`).
 
 use crate::config::{Schedule, When};
 use crate::zone::instant_of;
@@ -59,14 +59,10 @@ pub fn restarts_anchored(
     anchor: DateTime<Utc>,
     from: DateTime<Utc>,
 ) -> impl Iterator<Item = Restart> + '_ {
-    let merge_within = delta(schedule.merge_within);
     Merged {
-        inner: Grouped {
-            inner: Fires::new(schedule, anchor).peekable(),
-            lead: delta(schedule.lead),
-        },
-        merge_within,
-        current: None,
+        inner: Fires::new(schedule, anchor).peekable(),
+        lead: delta(schedule.lead),
+        merge_within: delta(schedule.merge_within),
     }
     .skip_while(move |r| r.at < from)
 }
@@ -155,6 +151,8 @@ struct Fires<'a> {
     query_dates: Vec<Option<NaiveDate>>,
     /// The earliest of `query_dates`: the next day to fill.
     next_date: Option<NaiveDate>,
+    /// Fires before this instant can be released: no day from `next_date` on has an earlier one.
+    released_before: DateTime<Utc>,
     /// Fires found but not yet released, ascending.
     pending: VecDeque<Fire>,
     /// One day's fires, before they join `pending`, each with its time of day as a sort key.
@@ -191,16 +189,30 @@ impl<'a> Fires<'a> {
             .iter()
             .map(|q| next_date(&q.when, first))
             .collect();
-        Fires {
+        let mut fires = Fires {
             schedule,
             earliest: start
                 .checked_add_signed(lead)
                 .unwrap_or(DateTime::<Utc>::MAX_UTC),
-            next_date: query_dates.iter().flatten().min().copied(),
+            next_date: None,
+            released_before: DateTime::<Utc>::MIN_UTC,
             query_dates,
             pending: VecDeque::new(),
             day: Vec::new(),
             times: Vec::new(),
+        };
+        fires.set_next_date();
+        fires
+    }
+
+    fn set_next_date(&mut self) {
+        self.next_date = self.query_dates.iter().flatten().min().copied();
+        if let Some(date) = self.next_date {
+            self.released_before = date
+                .and_time(NaiveTime::MIN)
+                .and_utc()
+                .checked_sub_signed(MAX_OFFSET)
+                .unwrap_or(DateTime::<Utc>::MIN_UTC);
         }
     }
 
@@ -223,7 +235,7 @@ impl<'a> Fires<'a> {
             }
             self.query_dates[i] = date.succ_opt().and_then(|d| next_date(&query.when, d));
         }
-        self.next_date = self.query_dates.iter().flatten().min().copied();
+        self.set_next_date();
         if day.offset.is_some() {
             // One offset all day: instants are in the order of the times of day.
             self.day
@@ -292,9 +304,8 @@ impl Iterator for Fires<'_> {
             let Some(date) = self.next_date else {
                 return self.pending.pop_front();
             };
-            let released_before = date.and_time(NaiveTime::MIN).and_utc() - MAX_OFFSET;
             if let Some(first) = self.pending.front() {
-                if first.at < released_before {
+                if first.at < self.released_before {
                     return self.pending.pop_front();
                 }
             }
@@ -303,19 +314,30 @@ impl Iterator for Fires<'_> {
     }
 }
 
-/// Fires sharing a restart instant become one restart.
-struct Grouped<'a> {
+/// Fires → restarts. Fires at the same instant share a restart; a restart less than
+/// `merge_within` after the previous kept restart joins it. Both compare query instants with
+/// the kept restart's first one (restart instants are query instants minus the same lead), so
+/// fires are added straight to the restart they join.
+struct Merged<'a> {
     inner: std::iter::Peekable<Fires<'a>>,
     lead: TimeDelta,
+    merge_within: TimeDelta,
 }
 
-impl Iterator for Grouped<'_> {
+impl Iterator for Merged<'_> {
     type Item = Restart;
 
     fn next(&mut self) -> Option<Restart> {
         let first = self.inner.next()?;
+        let joins_before = first
+            .at
+            .checked_add_signed(self.merge_within)
+            .unwrap_or(DateTime::<Utc>::MAX_UTC);
         let mut fires = vec![first];
-        while let Some(f) = self.inner.next_if(|f| f.at == first.at) {
+        while let Some(f) = self
+            .inner
+            .next_if(|f| f.at == first.at || f.at < joins_before)
+        {
             // A query runs once per instant, even when two of its wall-clock times land on the
             // same one (01:30 in a London spring gap is 02:30 BST).
             if fires.last() != Some(&f) {
@@ -326,34 +348,5 @@ impl Iterator for Grouped<'_> {
             at: first.at - self.lead,
             fires,
         })
-    }
-}
-
-/// Restarts less than `merge_within` after the previous kept restart join it.
-struct Merged<'a> {
-    inner: Grouped<'a>,
-    merge_within: TimeDelta,
-    current: Option<Restart>,
-}
-
-impl Iterator for Merged<'_> {
-    type Item = Restart;
-
-    fn next(&mut self) -> Option<Restart> {
-        loop {
-            let Some(next) = self.inner.next() else {
-                return self.current.take();
-            };
-            match &mut self.current {
-                Some(kept) if next.at - kept.at < self.merge_within => {
-                    kept.fires.extend(next.fires);
-                }
-                _ => {
-                    if let Some(done) = self.current.replace(next) {
-                        return Some(done);
-                    }
-                }
-            }
-        }
     }
 }

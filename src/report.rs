@@ -233,6 +233,9 @@ struct LocalClock<'a> {
     offset_day: Option<(i64, i32)>,
     /// (local day number, `YYYY-MM-DD`).
     date: Option<(i64, [u8; 10])>,
+    /// The last instant written, in seconds since the epoch, and its text: a restart's queries
+    /// often share an instant.
+    last: Option<(i64, [u8; 25])>,
 }
 
 impl<'a> LocalClock<'a> {
@@ -241,6 +244,7 @@ impl<'a> LocalClock<'a> {
             schedule,
             offset_day: None,
             date: None,
+            last: None,
         }
     }
 
@@ -266,6 +270,12 @@ impl<'a> LocalClock<'a> {
 
     fn push_rfc3339(&mut self, out: &mut Vec<u8>, at: DateTime<Utc>) {
         let secs = at.timestamp();
+        if let Some((last, text)) = &self.last {
+            if *last == secs {
+                out.extend_from_slice(text);
+                return;
+            }
+        }
         let offset = self.offset(at, secs);
         let local = secs + i64::from(offset);
         let (day, of_day) = (local.div_euclid(86_400), local.rem_euclid(86_400) as u32);
@@ -307,6 +317,7 @@ impl<'a> LocalClock<'a> {
         digits(&mut text[20..22], minutes / 60);
         digits(&mut text[23..25], minutes % 60);
         out.extend_from_slice(&text);
+        self.last = Some((secs, text));
     }
 }
 
