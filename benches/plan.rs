@@ -5,7 +5,7 @@
 //! from process start to exit with its output read through a pipe. Targets: the library path
 //! under 100 ms (issue 2), the whole `plan --json` command under 60 ms (issue 11), on a 2-core
 //! machine. `cargo bench --bench plan -- --write FILE` only writes the schedule file, to run
-//! the command by hand.
+//! the command by hand; `PACS_WARDEN_BENCH_BIN=path` times another build's binary.
 
 use chrono::{DateTime, TimeDelta, Utc};
 use pacs_warden::config::validate;
@@ -44,6 +44,13 @@ fn median(mut v: Vec<Duration>) -> Duration {
     v[v.len() / 2]
 }
 
+/// The binary the whole-command figures run: this build's, or `PACS_WARDEN_BENCH_BIN` (to
+/// measure another build, say main's, the same way).
+fn binary() -> std::ffi::OsString {
+    std::env::var_os("PACS_WARDEN_BENCH_BIN")
+        .unwrap_or_else(|| env!("CARGO_BIN_EXE_pacs-warden").into())
+}
+
 /// CPU time (user + system) used so far by this process's waited-for children.
 #[cfg(unix)]
 fn children_cpu() -> Duration {
@@ -73,7 +80,7 @@ fn whole_command(args: &[&str], runs: usize) -> (Duration, Duration, usize) {
         output.clear();
         let cpu_before = children_cpu();
         let t = Instant::now();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_pacs-warden"))
+        let mut child = Command::new(binary())
             .args(args)
             .stdout(Stdio::piped())
             .spawn()
@@ -184,7 +191,8 @@ fn main() {
     let (json, json_cpu, json_size) = whole_command(&json_args, runs);
     let (table, table_cpu, table_size) = whole_command(&base, runs);
     println!(
-        "whole command, process start to exit, output read through a pipe (median of {runs}):"
+        "whole command ({}), process start to exit, output read through a pipe (median of {runs}):",
+        binary().to_string_lossy()
     );
     println!(
         "  plan --json:      {:>8.2} ms, CPU {:>6.2} ms ({:.1} MB; target < 60 ms)",

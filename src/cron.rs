@@ -221,6 +221,9 @@ impl CronSpec {
     /// within `SEARCH_YEARS` (then none ever does). Jumps month by month and picks the day from
     /// the month's bit set, so a sparse expression (`0 0 29 2 *`) costs as little as a dense one.
     pub fn next_date(&self, from: NaiveDate) -> Option<NaiveDate> {
+        if self.matches_date(from) {
+            return Some(from);
+        }
         let (mut year, mut month, mut day) = (from.year(), from.month(), from.day());
         for _ in 0..=SEARCH_YEARS * 12 {
             if self.months & (1 << month) != 0 {

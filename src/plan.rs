@@ -63,6 +63,7 @@ pub fn restarts_anchored(
         inner: Fires::new(schedule, anchor).peekable(),
         lead: delta(schedule.lead),
         merge_within: delta(schedule.merge_within),
+        fires: Vec::new(),
     }
     .skip_while(move |r| r.at < from)
 }
@@ -155,8 +156,10 @@ struct Fires<'a> {
     released_before: DateTime<Utc>,
     /// Fires found but not yet released, ascending.
     pending: VecDeque<Fire>,
-    /// One day's fires, before they join `pending`, each with its time of day as a sort key.
-    day: Vec<(u64, Fire)>,
+    /// One day's fires, before they join `pending`.
+    day: Vec<Fire>,
+    /// One day's (second of the day, query) pairs, packed (see `fill_day`).
+    keys: Vec<u64>,
     times: Vec<NaiveTime>,
 }
 
@@ -199,6 +202,7 @@ impl<'a> Fires<'a> {
             query_dates,
             pending: VecDeque::new(),
             day: Vec::new(),
+            keys: Vec::new(),
             times: Vec::new(),
         };
         fires.set_next_date();
@@ -218,7 +222,12 @@ impl<'a> Fires<'a> {
 
     fn fill_day(&mut self, date: NaiveDate) {
         let day = LocalDay::new(&self.schedule.timezone, date);
+        // On a day with one offset the instants are in the order of the times of day, so
+        // (second of the day, query) packed in a u64 sorts them cheaply; other times (a DST
+        // day, fractions of a second) are sorted as fires.
+        let packed = day.offset.is_some() && u32::try_from(self.schedule.queries.len()).is_ok();
         self.day.clear();
+        self.keys.clear();
         for (i, query) in self.schedule.queries.iter().enumerate() {
             if self.query_dates[i] != Some(date) {
                 continue;
@@ -226,29 +235,38 @@ impl<'a> Fires<'a> {
             self.times.clear();
             query.when.times_on(date, &mut self.times);
             for &time in &self.times {
-                let at = day.instant(time);
-                if at >= self.earliest {
-                    let key = u64::from(time.num_seconds_from_midnight()) << 32
-                        | u64::from(time.nanosecond());
-                    self.day.push((key, Fire { at, query: i }));
+                if packed && time.nanosecond() == 0 {
+                    self.keys
+                        .push(u64::from(time.num_seconds_from_midnight()) << 32 | i as u64);
+                } else {
+                    let at = day.instant(time);
+                    if at >= self.earliest {
+                        self.day.push(Fire { at, query: i });
+                    }
                 }
             }
             self.query_dates[i] = date.succ_opt().and_then(|d| next_date(&query.when, d));
         }
         self.set_next_date();
-        if day.offset.is_some() {
-            // One offset all day: instants are in the order of the times of day.
-            self.day
-                .sort_unstable_by_key(|&(key, fire)| (key, fire.query));
-        } else {
-            self.day.sort_unstable_by_key(|&(_, fire)| fire);
+        let unpacked = self.day.len();
+        self.keys.sort_unstable();
+        for &key in &self.keys {
+            let time = NaiveTime::from_num_seconds_from_midnight_opt((key >> 32) as u32, 0)
+                .expect("a second of the day");
+            let at = day.instant(time);
+            if at >= self.earliest {
+                let query = (key & u64::from(u32::MAX)) as usize;
+                self.day.push(Fire { at, query });
+            }
+        }
+        if unpacked > 0 {
+            self.day.sort_unstable();
         }
         let in_order = match (self.pending.back(), self.day.first()) {
-            (Some(last), Some((_, first))) => last <= first,
+            (Some(last), Some(first)) => last <= first,
             _ => true,
         };
-        self.pending
-            .extend(self.day.drain(..).map(|(_, fire)| fire));
+        self.pending.extend(self.day.drain(..));
         if !in_order {
             // Around a DST change a day's first instants can precede the previous day's last.
             self.pending.make_contiguous().sort_unstable();
@@ -322,6 +340,8 @@ struct Merged<'a> {
     inner: std::iter::Peekable<Fires<'a>>,
     lead: TimeDelta,
     merge_within: TimeDelta,
+    /// The restart being gathered (one allocation of the right size per restart).
+    fires: Vec<Fire>,
 }
 
 impl Iterator for Merged<'_> {
@@ -333,20 +353,21 @@ impl Iterator for Merged<'_> {
             .at
             .checked_add_signed(self.merge_within)
             .unwrap_or(DateTime::<Utc>::MAX_UTC);
-        let mut fires = vec![first];
+        self.fires.clear();
+        self.fires.push(first);
         while let Some(f) = self
             .inner
             .next_if(|f| f.at == first.at || f.at < joins_before)
         {
             // A query runs once per instant, even when two of its wall-clock times land on the
             // same one (01:30 in a London spring gap is 02:30 BST).
-            if fires.last() != Some(&f) {
-                fires.push(f);
+            if self.fires.last() != Some(&f) {
+                self.fires.push(f);
             }
         }
         Some(Restart {
             at: first.at - self.lead,
-            fires,
+            fires: self.fires.as_slice().to_vec(),
         })
     }
 }
