@@ -2,8 +2,8 @@
 //!
 //! Owns: parsing a 5-field (`min hour dom month dow`) or 6-field (seconds first) expression, or
 //! an `@daily`-style nickname, into sets of allowed values, and answering "which wall-clock
-//! times does this expression name on this calendar date". No time zones, no instants: the
-//! planner turns wall-clock times into instants.
+//! times does this expression name on this calendar date" and "which date does it name next".
+//! No time zones, no instants: the planner turns wall-clock times into instants.
 //!
 //! Why not the `cron` crate: it numbers weekdays 1–7 from Sunday (so `1-5` would mean
 //! Sunday–Thursday), ANDs day-of-month with day-of-week, and its errors carry no field
