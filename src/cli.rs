@@ -773,17 +773,22 @@ fn plan_cmd(args: &PlanArgs, clock: &dyn Clock) -> u8 {
     };
     let from = args.from.unwrap_or_else(|| clock.now());
     let all = plan::restarts(&schedule, from);
-    let restarts: Vec<_> = match args.until {
-        Some(until) => all.take_while(|r| r.at < until).collect(),
-        None => all.take(args.count).collect(),
+    let (until, count) = match args.until {
+        Some(until) => (until, usize::MAX),
+        None => (DateTime::<Utc>::MAX_UTC, args.count),
     };
-    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let restarts = all.take_while(|r| r.at < until).take(count);
     let written = if args.json {
-        report::write_plan_json(&mut out, &schedule, &restarts).and_then(|()| writeln!(out))
+        write_beside(|out| {
+            report::write_plan_json(&mut *out, &schedule, restarts).and_then(|()| writeln!(out))
+        })
     } else {
+        let restarts: Vec<_> = restarts.collect();
+        let mut out = std::io::stdout().lock();
         out.write_all(report::plan_table(&schedule, &restarts, from).as_bytes())
+            .and_then(|()| out.flush())
     };
-    match written.and_then(|()| out.flush()) {
+    match written {
         Ok(()) => exit::OK,
         // A closed pipe (`plan | head`) is the reader's choice, not a failure.
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => exit::OK,
@@ -792,4 +797,63 @@ fn plan_cmd(args: &PlanArgs, clock: &dyn Clock) -> u8 {
             exit::FAILED
         }
     }
+}
+
+/// Runs `produce` with a writer whose blocks a second thread writes to stdout, so that planning
+/// goes on while the previous blocks go out: a year of `plan --json` is some 40 MB, and pushing
+/// it through a pipe costs about as much as planning it. The writing thread's error (say a
+/// closed pipe) comes first.
+fn write_beside(
+    produce: impl FnOnce(&mut dyn std::io::Write) -> std::io::Result<()>,
+) -> std::io::Result<()> {
+    /// Hands each block (of 64 KiB, say) to the writing thread.
+    struct Blocks {
+        to_writer: std::sync::mpsc::SyncSender<Vec<u8>>,
+        block: Vec<u8>,
+    }
+    impl Blocks {
+        fn send(&mut self) -> std::io::Result<()> {
+            let block = std::mem::replace(&mut self.block, Vec::with_capacity(1 << 16));
+            self.to_writer
+                .send(block)
+                .map_err(|_| std::io::ErrorKind::BrokenPipe.into())
+        }
+    }
+    impl std::io::Write for Blocks {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.block.extend_from_slice(buf);
+            if self.block.len() >= 1 << 16 {
+                self.send()?;
+            }
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            if self.block.is_empty() {
+                Ok(())
+            } else {
+                self.send()
+            }
+        }
+    }
+
+    let (to_writer, blocks) = std::sync::mpsc::sync_channel::<Vec<u8>>(8);
+    std::thread::scope(|scope| {
+        let writer = scope.spawn(move || {
+            let mut out = std::io::stdout().lock();
+            for block in blocks {
+                out.write_all(&block)?;
+            }
+            out.flush()
+        });
+        let mut out = Blocks {
+            to_writer,
+            block: Vec::with_capacity(1 << 16),
+        };
+        let produced = produce(&mut out).and_then(|()| out.flush());
+        drop(out);
+        let written = writer
+            .join()
+            .unwrap_or_else(|_| Err(std::io::Error::other("the thread writing the plan failed")));
+        written.and(produced)
+    })
 }

@@ -227,6 +227,47 @@ fn warnings_are_logged_at_start_and_on_reload() {
 }
 
 #[test]
+fn a_reload_does_not_run_a_restart_from_before_it_read_the_file() {
+    // Issue 11: with lead 0 the edit names a query time just before it was saved and one a few
+    // seconds after. The first one's query began before the daemon read the edit, so no
+    // restart runs for it (it is logged as skipped); the second runs.
+    let s = Setup::new("reload-past");
+    let daily = s.yaml("0 0 3 * * *", "restart_at_boot: false\n");
+    let daily = daily.replace("lead: 1s", "lead: 0s");
+    s.write(&daily);
+    let mut d = s.start();
+    d.expect("next restarts");
+    let now = chrono::Utc::now();
+    let past = chrono::DateTime::from_timestamp(now.timestamp() + 2, 0).unwrap();
+    let next = past + chrono::TimeDelta::seconds(4);
+    // Save a fifth of a second after `past`: the daemon reads the edit well within the 2 s
+    // it would once have counted as on time.
+    let save_at = past + chrono::TimeDelta::milliseconds(200);
+    std::thread::sleep((save_at - chrono::Utc::now()).to_std().unwrap_or_default());
+    let hms = |t: chrono::DateTime<chrono::Utc>| t.format("%H:%M:%S").to_string();
+    s.write(&daily.replace(
+        "cron: \"0 0 3 * * *\"",
+        &format!("at: [\"{}\", \"{}\"]", hms(past), hms(next)),
+    ));
+    d.expect("schedule reloaded");
+    let due = d.expect("restart due");
+    assert!(due.contains(&hms(next)), "{due}\n{}", d.log());
+    d.expect("restart done:");
+    let log = d.log();
+    assert!(
+        !log.lines()
+            .any(|l| l.contains("restart due") && l.contains(&hms(past))),
+        "{log}"
+    );
+    assert!(
+        log.lines().any(|l| l
+            .contains("skipped a restart: the edit that added it was read after its time")
+            && l.contains(&hms(past))),
+        "{log}"
+    );
+}
+
+#[test]
 fn an_invalid_edit_is_logged_and_the_old_schedule_still_fires() {
     let s = Setup::new("invalid");
     let good = s.yaml("*/3 * * * * *", "restart_at_boot: false\n");

@@ -235,17 +235,25 @@ pub async fn run(
     let mut timeline = Timeline::new(d.clock.now());
     d.queries_checked = timeline.checked();
     d.log_next(&timeline, "next restarts");
+    // Restarts a reload decided, run at the top of the loop like the timeline's.
+    let mut reloaded: Vec<Due> = Vec::new();
 
     loop {
         let now = d.clock.now();
         let mut to_run: Vec<(Restart, TimeDelta)> = Vec::new();
-        for due in timeline.advance(&d.schedule, now) {
+        let decided = std::mem::take(&mut reloaded).into_iter();
+        for due in decided.chain(timeline.advance(&d.schedule, now)) {
             match due {
                 Due::Run { restart, late } => to_run.push((restart, late)),
                 Due::Skip { restart } => warn!(
                     restart_at = %d.local(restart.at),
                     queries = %d.query_names(&restart),
                     "skipped a restart: its query had already begun when the clock reached it (the machine slept or the clock jumped)"
+                ),
+                Due::SkipAdded { restart } => warn!(
+                    restart_at = %d.local(restart.at),
+                    queries = %d.query_names(&restart),
+                    "skipped a restart: the edit that added it was read after its time (a reload plans from the moment it reads the file)"
                 ),
             }
         }
@@ -275,13 +283,13 @@ pub async fn run(
         tokio::select! {
             _ = timer.sleep_until(wake_at, MAX_SLEEP) => {}
             request = requests.recv() => match request {
-                Some(Request::Reload) => d.reload(&timeline),
+                Some(Request::Reload) => reloaded = d.reload(&mut timeline),
                 Some(Request::Stop) | None => break,
             },
             Some(()) = edits.recv() => {
                 tokio::time::sleep(DEBOUNCE).await;
                 while edits.try_recv().is_ok() {}
-                d.reload(&timeline);
+                reloaded = d.reload(&mut timeline);
             }
             Some(done) = d.running.join_next(), if !d.running.is_empty() => d.finished(done),
             Some(exited) = d.watchers.join_next(), if !d.watchers.is_empty() => {
@@ -557,8 +565,11 @@ impl Daemon {
         self.save_supervision(&done.worker);
     }
 
-    /// Reads the schedule again; swaps it in only if valid.
-    fn reload(&mut self, timeline: &Timeline) {
+    /// Reads the schedule again; swaps it in only if valid. Returns the restarts due between
+    /// the last look and the moment the file was read (`Timeline::reload`).
+    fn reload(&mut self, timeline: &mut Timeline) -> Vec<Due> {
+        let read_at = self.clock.now();
+        let mut due = Vec::new();
         match config::load(&self.path) {
             Ok(new) => {
                 let findings = self.vet.as_ref().map(|vet| vet(&new)).unwrap_or_default();
@@ -566,12 +577,13 @@ impl Daemon {
                     let text = findings.join("\n");
                     error!("the edited schedule can be changed by others; keeping the last good schedule:\n{text}");
                     self.alert("schedule_rejected", None, &text);
-                    return;
+                    return due;
                 }
                 log_warnings(&new);
                 let before = self.upcoming(&self.schedule, timeline);
                 let new = Arc::new(new);
                 let after = self.upcoming(&new, timeline);
+                due = timeline.reload(&self.schedule, &new, read_at);
                 self.schedule = new;
                 self.record_schedule();
                 if before == after {
@@ -602,6 +614,7 @@ impl Daemon {
                 error!(error = %e, "cannot read the schedule; keeping the last good schedule")
             }
         }
+        due
     }
 
     /// The next few restarts after the timeline, one line each, for change logs.

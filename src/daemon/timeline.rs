@@ -12,6 +12,10 @@
 //!   query instant is its own instant; timers wake a few milliseconds late).
 //! - When the clock goes backwards, nothing already decided is decided again; the daemon waits
 //!   until the clock passes the furthest point it had reached.
+//! - A reload plans from the moment it reads the file: a restart of the edited schedule whose
+//!   instant is before that moment was not planned when its instant came, so it is never run,
+//!   not even within `ON_TIME` (its query may have begun). Restarts the old schedule also had
+//!   at that instant were planned, and are decided as above.
 
 use crate::config::Schedule;
 use crate::plan::{restarts, Restart};
@@ -27,6 +31,9 @@ pub enum Due {
     Run { restart: Restart, late: TimeDelta },
     /// Its first query had already begun when the clock reached it.
     Skip { restart: Restart },
+    /// An edit added it, and the daemon read the edit after its instant. Only restarts the
+    /// rules above would have run are reported; older ones are dropped without a word.
+    SkipAdded { restart: Restart },
 }
 
 #[derive(Debug, Clone)]
@@ -53,13 +60,39 @@ impl Timeline {
         }
         let due = restarts(schedule, self.checked + TimeDelta::nanoseconds(1))
             .take_while(|r| r.at <= now)
-            .map(|restart| {
-                let first_query = restart.fires.iter().map(|f| f.at).min();
-                let late = now - restart.at;
-                if late > ON_TIME && first_query.is_some_and(|q| q <= now) {
-                    Due::Skip { restart }
-                } else {
-                    Due::Run { late, restart }
+            .map(|restart| decide(restart, now))
+            .collect();
+        self.checked = now;
+        due
+    }
+
+    /// The daemon read an edit at `now` and swaps `old` for `new`: decides the restarts of `new`
+    /// between the last call and `now`. Those `old` also had at the same instant are decided as
+    /// `advance` would; the others were added by the edit after their instant and are never run
+    /// (`Due::SkipAdded` for those `advance` would have run).
+    pub fn reload(&mut self, old: &Schedule, new: &Schedule, now: DateTime<Utc>) -> Vec<Due> {
+        if now <= self.checked {
+            return Vec::new();
+        }
+        let from = self.checked + TimeDelta::nanoseconds(1);
+        let planned: Vec<DateTime<Utc>> = restarts(old, from)
+            .take_while(|r| r.at <= now)
+            .map(|r| r.at)
+            .collect();
+        // A restart's first query is `lead` after it, so one before `now - max(lead, ON_TIME)`
+        // would be skipped anyway: the edited schedule is read from there (or from the first
+        // planned restart), however long ago the last call was.
+        let lead = TimeDelta::from_std(new.lead).unwrap_or(TimeDelta::MAX);
+        let worth = now.checked_sub_signed(lead.max(ON_TIME)).unwrap_or(from);
+        let look_from = planned.first().map_or(worth, |&p| p.min(worth)).max(from);
+        let due = restarts(new, look_from)
+            .take_while(|r| r.at <= now)
+            .filter_map(|restart| {
+                let is_planned = planned.binary_search(&restart.at).is_ok();
+                match decide(restart, now) {
+                    due if is_planned => Some(due),
+                    Due::Run { restart, .. } => Some(Due::SkipAdded { restart }),
+                    _ => None,
                 }
             })
             .collect();
@@ -70,6 +103,17 @@ impl Timeline {
     /// The next restart not yet decided.
     pub fn next(&self, schedule: &Schedule) -> Option<Restart> {
         restarts(schedule, self.checked + TimeDelta::nanoseconds(1)).next()
+    }
+}
+
+/// `Run` or `Skip` for a restart that came due at `now`.
+fn decide(restart: Restart, now: DateTime<Utc>) -> Due {
+    let first_query = restart.fires.iter().map(|f| f.at).min();
+    let late = now - restart.at;
+    if late > ON_TIME && first_query.is_some_and(|q| q <= now) {
+        Due::Skip { restart }
+    } else {
+        Due::Run { late, restart }
     }
 }
 
@@ -97,6 +141,7 @@ mod tests {
             .map(|d| match d {
                 Due::Run { restart, .. } => ("run", restart.at),
                 Due::Skip { restart } => ("skip", restart.at),
+                Due::SkipAdded { restart } => ("skip added", restart.at),
             })
             .collect()
     }
@@ -191,5 +236,80 @@ mod tests {
             kinds(&tl.advance(&s, t("10:10:05"))),
             [("skip", t("10:10:00"))]
         );
+    }
+
+    fn yaml(lead: &str, cron: &str) -> Schedule {
+        validate(
+            &format!("timezone: UTC\nlead: {lead}\nqueries:\n  - name: q\n    cron: \"{cron}\"\n"),
+            || None,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn a_reload_never_runs_a_restart_from_before_it_read_the_file() {
+        // Issue 11: a daily schedule, then at 15:54:45.66 the daemon reads an edit to every 4
+        // seconds with lead 0. The 15:54:44 restart is 1.66 s "late", within ON_TIME, but it
+        // was not planned when its instant came, and its query began then.
+        let old = yaml("0s", "0 0 * * *");
+        let new = yaml("0s", "*/4 * * * * *");
+        let mut tl = Timeline::new(t("15:00:00"));
+        assert!(tl.advance(&old, t("15:54:40")).is_empty());
+        assert_eq!(
+            kinds(&tl.reload(&old, &new, t("15:54:45.660"))),
+            [("skip added", t("15:54:44"))]
+        );
+        assert!(tl.advance(&new, t("15:54:47.9")).is_empty());
+        assert_eq!(
+            kinds(&tl.advance(&new, t("15:54:48.001"))),
+            [("run", t("15:54:48"))]
+        );
+    }
+
+    #[test]
+    fn a_reload_with_lead_skips_an_added_restart_whose_query_is_still_ahead() {
+        // An edit read at 06:15:01 adds a 06:30 query (lead 15m): no restart for 06:15:00,
+        // the next one is tomorrow's.
+        let old = yaml("15m", "0 12 * * *");
+        let new = validate(
+            "timezone: UTC\nlead: 15m\nqueries:\n  - name: q\n    cron: \"0 12 * * *\"\n  - name: early\n    at: [\"06:30\"]\n",
+            || None,
+        )
+        .unwrap();
+        let mut tl = Timeline::new(t("06:00:00"));
+        assert_eq!(
+            kinds(&tl.reload(&old, &new, t("06:15:01"))),
+            [("skip added", t("06:15:00"))]
+        );
+        assert_eq!(tl.next(&new).unwrap().at, t("11:45:00"));
+        assert!(tl.advance(&new, t("11:44:59")).is_empty());
+        assert_eq!(
+            restarts(&new, tl.checked()).nth(1).map(|r| r.at),
+            Some("2026-05-02T06:15:00Z".parse().unwrap())
+        );
+    }
+
+    #[test]
+    fn a_reload_decides_restarts_both_schedules_have_as_planned() {
+        // The old schedule had the 10:08 restart; the edit (adding a query) was read half a
+        // second after it: it was planned when its instant came and runs, on time.
+        let old = schedule();
+        let new = validate(
+            "timezone: UTC\nlead: 2m\nqueries:\n  - name: q\n    cron: \"*/10 * * * *\"\n  - name: r\n    cron: \"5 * * * *\"\n",
+            || None,
+        )
+        .unwrap();
+        let mut tl = Timeline::new(t("10:00:00"));
+        let due = tl.reload(&old, &new, t("10:08:00.500"));
+        assert_eq!(kinds(&due), [("run", t("10:08:00"))]);
+        // A planned restart whose query had begun is skipped, as when the clock jumps.
+        let mut tl = Timeline::new(t("10:00:00"));
+        assert_eq!(
+            kinds(&tl.reload(&old, &new, t("10:11:00"))),
+            [("skip", t("10:08:00"))]
+        );
+        // Nothing is decided twice, and a clock that went back decides nothing.
+        assert!(tl.advance(&new, t("10:11:00")).is_empty());
+        assert!(tl.reload(&new, &old, t("10:09:00")).is_empty());
     }
 }
