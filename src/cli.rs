@@ -171,36 +171,73 @@ impl ConfigArg {
     }
 }
 
-/// The files and folders whose writers decide what pacs-warden runs: the schedule file, its
-/// state directory, and every program a command names by path.
+/// The files and folders whose writers decide what pacs-warden runs or where it writes: the
+/// schedule file, its state directory, the daemon's, workers' and queries' log files, and the
+/// program file of every command, found the way its runner will find it (a path relative to
+/// the command's working directory, a bare name through the `PATH` its `env:` sets or else
+/// pacs-warden's own).
 fn trust_paths(schedule: &Schedule) -> Vec<(PathBuf, trust::Role)> {
+    use trust::Role;
     let mut paths = vec![
-        (schedule.path.clone(), trust::Role::Schedule),
-        (schedule.state_dir(), trust::Role::StateDir),
+        (schedule.path.clone(), Role::Schedule),
+        (schedule.state_dir(), Role::StateDir),
     ];
-    let mut commands: Vec<&Vec<String>> = Vec::new();
+    let mut add = |path: PathBuf, role: Role| {
+        if !paths.iter().any(|(p, _)| *p == path) {
+            paths.push((path, role));
+        }
+    };
+    let env_path = |env: &[(String, String)]| {
+        env.iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case("PATH"))
+            .map(|(_, v)| v.clone())
+    };
+    // (argv, working directory, the PATH its env sets)
+    let mut commands: Vec<(&Vec<String>, PathBuf, Option<String>)> = Vec::new();
     for w in &schedule.workers {
-        commands.extend(w.stop.command.as_ref());
-        commands.push(&w.start.command);
-        commands.extend(w.ready.as_ref().map(|r| &r.command));
-        commands.extend(w.busy.as_ref().map(|b| &b.command));
+        let dir = schedule.workdir(w);
+        let path = env_path(&w.env);
+        for argv in [
+            w.stop.command.as_ref(),
+            Some(&w.start.command),
+            w.ready.as_ref().map(|r| &r.command),
+            w.busy.as_ref().map(|b| &b.command),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            commands.push((argv, dir.clone(), path.clone()));
+        }
+        if let Some(log) = &w.start.log {
+            add(schedule.resolve(log), Role::Log);
+        }
     }
-    commands.extend(schedule.alert.as_ref().map(|a| &a.command));
-    commands.extend(
-        schedule
-            .queries
-            .iter()
-            .filter_map(|q| q.run.as_ref().map(|r| &r.command)),
-    );
-    for argv in commands {
+    if let Some(a) = &schedule.alert {
+        commands.push((&a.command, schedule.base_dir.clone(), None));
+    }
+    for q in &schedule.queries {
+        if let Some(run) = &q.run {
+            let dir = run
+                .workdir
+                .as_deref()
+                .map(|w| schedule.resolve(w))
+                .unwrap_or_else(|| schedule.base_dir.clone());
+            commands.push((&run.command, dir, env_path(&run.env)));
+            add(
+                crate::query_run::log_path(schedule, &q.name, run),
+                Role::Log,
+            );
+        }
+    }
+    if let Some(log) = &schedule.log {
+        add(schedule.resolve(&log.file), Role::Log);
+    }
+    for (argv, dir, path) in commands {
         let Some(program) = argv.first() else {
             continue;
         };
-        if std::path::Path::new(program).components().count() > 1 {
-            let path = crate::os::resolve_program(program, &schedule.base_dir);
-            if !paths.iter().any(|(p, _)| *p == path) {
-                paths.push((path, trust::Role::Program));
-            }
+        if let Some(file) = config::locate_program(program, &dir, path.as_deref()) {
+            add(file, Role::Program);
         }
     }
     paths
@@ -563,6 +600,10 @@ fn run_daemon(
         Ok(Err(code)) => code,
         Err(DaemonError::Config(e)) => {
             eprintln!("{e}");
+            exit::CONFIG
+        }
+        Err(DaemonError::Untrusted(lines)) => {
+            eprintln!("{lines}");
             exit::CONFIG
         }
         Err(e) => {

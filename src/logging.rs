@@ -214,10 +214,10 @@ impl LogFile {
 impl Inner {
     fn open_append(&mut self, now: DateTime<Utc>) -> std::io::Result<()> {
         // std opens files on Windows with FILE_SHARE_DELETE: this handle never blocks a rename.
-        let file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.path)?;
+        // Never through a symbolic link: one planted in place of the log would make a
+        // privileged pacs-warden append to whatever file it points at (README, Security).
+        let file =
+            crate::trust::open_no_follow(&self.path, OpenOptions::new().create(true).append(true))?;
         self.file = Some(file);
         self.until = period(self.rotation, now).map(|(_, end)| end);
         Ok(())

@@ -150,8 +150,8 @@ pub fn gather(schedule: &Schedule, now: DateTime<Utc>) -> Status {
         daemon_schedule: state.schedule.as_ref().map(|r| DaemonSchedule {
             loaded_at: rfc3339(schedule, r.loaded_at),
             hash: r.hash.clone(),
-            same_as_file: std::fs::read_to_string(&schedule.path)
-                .is_ok_and(|text| text_hash(&text) == r.hash),
+            same_as_file: crate::config::yaml::read_text(&schedule.path)
+                .is_some_and(|text| text_hash(&text) == r.hash),
         }),
     }
 }
@@ -166,17 +166,20 @@ pub fn last_good(path: &Path) -> Option<Schedule> {
     };
     let base = std::path::absolute(&parent).unwrap_or(parent);
     let mut dirs = Vec::new();
-    let named = std::fs::read_to_string(path)
-        .ok()
-        .and_then(|text| crate::config::yaml::parse(&text).ok())
-        .and_then(|root| match root.value {
+    let text = crate::config::yaml::read_text(path).unwrap_or_default();
+    let named = match crate::config::yaml::parse(&text) {
+        Ok(root) => match root.value {
             crate::config::yaml::Value::Map(entries) => entries
                 .into_iter()
                 .find(|(k, _)| k.text == "state_dir")
                 .and_then(|(_, v)| v.as_scalar().map(str::to_string)),
             _ => None,
-        })
-        .filter(|d| !d.is_empty());
+        },
+        // A file that does not even parse (a tab, a stray quote): a top-level
+        // `state_dir:` line still says where the daemon keeps its state.
+        Err(_) => state_dir_line(&text),
+    }
+    .filter(|d| !d.is_empty());
     if let Some(dir) = named {
         dirs.push(base.join(dir));
     }
@@ -193,6 +196,20 @@ pub fn last_good(path: &Path) -> Option<Schedule> {
         schedule.base_dir = base.clone();
         Some(schedule)
     })
+}
+
+/// The value of a top-level `state_dir:` line, read without a YAML parser: plain, or in
+/// single or double quotes, a trailing ` # comment` dropped.
+fn state_dir_line(text: &str) -> Option<String> {
+    let value = text
+        .lines()
+        .find_map(|l| l.strip_prefix("state_dir:"))?
+        .trim();
+    let value = match value.chars().next()? {
+        q @ ('\'' | '"') => value[1..].split(q).next()?,
+        _ => value.split(" #").next()?.trim_end(),
+    };
+    Some(value.to_string())
 }
 
 pub fn render(schedule: &Schedule, s: &Status) -> String {
@@ -381,4 +398,23 @@ pub fn render(schedule: &Schedule, s: &Status) -> String {
         );
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_state_dir_line_is_read_without_a_parser() {
+        let read = |t: &str| super::state_dir_line(t);
+        assert_eq!(
+            read("a:\tb\nstate_dir: my state # here\n").as_deref(),
+            Some("my state")
+        );
+        assert_eq!(
+            read("state_dir: 'D:\\pw # x'\n").as_deref(),
+            Some("D:\\pw # x")
+        );
+        assert_eq!(read("state_dir: \"s\"\n").as_deref(), Some("s"));
+        assert_eq!(read("  state_dir: nested\n"), None);
+        assert_eq!(read("state_dir:\n"), None);
+    }
 }

@@ -824,19 +824,12 @@ fn text_from_the_file_is_escaped_in_messages() {
             .any(|c| (c.is_control() && c != '\n') || c == '\u{202e}'),
         "{err:?}"
     );
-    // A valid file's names are shown escaped in the summary too.
-    let w = Warden::schedule(
+    // A name (printed in logs, alerts, `status`) may not hold such characters at all; the
+    // message shows it escaped.
+    assert_problems(
         "timezone: UTC\nqueries:\n  - name: \"\\e[2Jq\\u202E1\"\n    at: [\"06:00\"]\n",
+        &[r"F:3:11: queries[0].name: `\u{1b}[2Jq\u{202e}1` holds control or invisible characters"],
     );
-    for command in [&["check"][..], &["plan", "--count", "1"]] {
-        let out = w.run(command);
-        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-        assert!(
-            stdout(&out).contains(r"\u{1b}[2Jq\u{202e}1"),
-            "{}",
-            stdout(&out)
-        );
-    }
     // `problems` also checks that every line starts with the file's name: nothing was split.
     assert_problems(
         &yaml,
@@ -943,6 +936,11 @@ mod trust {
         // SAFETY: no preconditions.
         let root = unsafe { libc_geteuid() } == 0;
         if !root {
+            // CI runs as root: there, a skip would hide that the check was never tested.
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "CI must run the trust tests as root"
+            );
             eprintln!("skipped: the trust check applies only to a pacs-warden run as root");
         }
         root
@@ -1132,6 +1130,106 @@ mod trust {
             std::fs::remove_file(&planted).unwrap();
         }
         restart_runs(&s);
+    }
+
+    /// Rewrites the site's schedule with `edit` applied to its text.
+    fn edit(s: &Site, edit: impl FnOnce(String) -> String) {
+        let text = std::fs::read_to_string(&s.w.path).unwrap();
+        std::fs::write(&s.w.path, edit(text)).unwrap();
+    }
+
+    #[test]
+    fn programs_are_checked_where_their_runner_finds_them() {
+        if !root() {
+            return;
+        }
+        // Relative to the worker's workdir, not to the schedule's folder.
+        let s = site();
+        let dir = s.w.path.parent().unwrap().to_path_buf();
+        let work = dir.join("work");
+        std::fs::create_dir_all(work.join("bin")).unwrap();
+        let program = work.join("bin").join("start");
+        std::fs::copy("/usr/bin/touch", &program).unwrap();
+        chmod(&program, 0o777);
+        edit(&s, |t| {
+            t.replace("/usr/bin/touch", "bin/start")
+                .replace("    stop:", "    workdir: work\n    stop:")
+        });
+        assert_refused(&s, &program, &format!("chmod go-w '{}'", program.display()));
+        // A bare name found through the PATH the worker's env sets.
+        edit(&s, |t| {
+            t.replace("bin/start", "start").replace(
+                "    workdir: work\n",
+                &format!(
+                    "    env: {{PATH: '{}:/usr/bin:/bin'}}\n",
+                    work.join("bin").display()
+                ),
+            )
+        });
+        assert_refused(&s, &program, &format!("chmod go-w '{}'", program.display()));
+        chmod(&program, 0o755);
+        restart_runs(&s);
+    }
+
+    #[test]
+    fn log_files_and_a_state_dir_behind_a_link_are_checked_where_they_really_are() {
+        if !root() {
+            return;
+        }
+        // The daemon's log in a folder everyone may write.
+        let s = site();
+        let dir = s.w.path.parent().unwrap().to_path_buf();
+        let logs = dir.join("logs");
+        std::fs::create_dir(&logs).unwrap();
+        chmod(&logs, 0o777);
+        edit(&s, |t| t + "log: {file: logs/warden.log}\n");
+        assert_refused(&s, &logs, &format!("chmod go-w '{}'", logs.display()));
+        chmod(&logs, 0o755);
+        // A log file planted as a link is not followed (the check reports the folder; the
+        // writer itself refuses the link too).
+        let precious = dir.join("precious");
+        std::fs::write(&precious, "keep").unwrap();
+        symlink(&precious, logs.join("warden.log")).unwrap();
+        // (`restart` then logs to stderr only, and goes on.)
+        let out = s.w.run(&["restart"]);
+        assert!(
+            stderr(&out).contains("is a symbolic link; refusing"),
+            "{}",
+            stderr(&out)
+        );
+        assert_eq!(std::fs::read_to_string(&precious).unwrap(), "keep");
+        std::fs::remove_file(logs.join("warden.log")).unwrap();
+        let _ = std::fs::remove_file(&s.mark);
+
+        // A state directory that does not exist yet, under a link to a folder everyone may
+        // write: judged where it will really be created.
+        let open = dir.join("open");
+        std::fs::create_dir(&open).unwrap();
+        chmod(&open, 0o777);
+        symlink(&open, dir.join("via")).unwrap();
+        edit(&s, |t| t + "state_dir: via/state\n");
+        assert_refused(&s, &open, &format!("chmod go-w '{}'", open.display()));
+    }
+
+    #[test]
+    fn a_planted_link_with_a_terminal_escape_in_its_name_is_reported_escaped() {
+        if !root() {
+            return;
+        }
+        let s = site();
+        restart_runs(&s);
+        let state = PathBuf::from(format!("{}.state", s.w.path.display()));
+        symlink("/etc/passwd", state.join("x\n\u{1b}[2Jerror: fake")).unwrap();
+        let out = s.w.run(&["check"]);
+        let err = stderr(&out);
+        assert!(!err.contains('\u{1b}'), "{err:?}");
+        assert!(err.contains(r"x\n\u{1b}[2Jerror: fake"), "{err}");
+        assert!(err.contains("-type l -delete"), "{err}");
+        assert_eq!(
+            err.lines().filter(|l| l.contains("fake")).count(),
+            1,
+            "{err}"
+        );
     }
 
     #[test]

@@ -205,6 +205,23 @@ fn program(found: &mut Found, r: &PathRef, command: &[String], workdir: &Path, p
 
 /// `None` when `name` is not found; `Some(Err(why))` when it is found but cannot run.
 fn find_program(name: &str, workdir: &Path, path: Option<&str>) -> Option<Result<(), String>> {
+    let t = locate_program(name, workdir, path)?;
+    Some(if crate::os::can_execute(&t) {
+        Ok(())
+    } else {
+        Err(format!(
+            "the program {} is not executable by this user",
+            t.display()
+        ))
+    })
+}
+
+/// The file the OS will run for the program `name` of a command whose working directory is
+/// `workdir`: a path (absolute, or relative to `workdir`) as it is; a bare name looked up in
+/// `path` (the `PATH` the command's `env:` sets) or else this process's `PATH` (on Windows also
+/// beside pacs-warden and in the system folders, and with `.exe` added). `None` when there is
+/// no such file.
+pub fn locate_program(name: &str, workdir: &Path, path: Option<&str>) -> Option<PathBuf> {
     let p = Path::new(name);
     let candidates: Vec<PathBuf> = if windows_absolute(p) {
         vec![p.to_path_buf()]
@@ -238,17 +255,8 @@ fn find_program(name: &str, workdir: &Path, path: Option<&str>) -> Option<Result
         if cfg!(windows) && c.extension().is_none() {
             tries.push(c.with_extension("exe"));
         }
-        for t in tries {
-            if t.is_file() {
-                return Some(if crate::os::can_execute(&t) {
-                    Ok(())
-                } else {
-                    Err(format!(
-                        "the program {} is not executable by this user",
-                        t.display()
-                    ))
-                });
-            }
+        if let Some(t) = tries.into_iter().find(|t| t.is_file()) {
+            return Some(t);
         }
     }
     None

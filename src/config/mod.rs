@@ -8,6 +8,7 @@
 //! programs and state directory the file names.
 
 mod machine;
+pub use machine::locate_program;
 mod validate;
 pub mod yaml;
 

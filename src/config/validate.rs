@@ -221,6 +221,24 @@ impl Checker {
     }
 
     /// A non-empty string.
+    /// A query's or worker's name: text without control or invisible formatting characters
+    /// (a name is printed in logs, alerts, `status` and file names).
+    fn name<'a>(&mut self, node: &'a Node, field: &str) -> Option<&'a str> {
+        let name = self.string(node, field, "a non-empty name")?;
+        if matches!(crate::text::escape(name), std::borrow::Cow::Owned(_)) {
+            self.problem(
+                node.pos,
+                field,
+                format!(
+                    "`{}` holds control or invisible characters; use letters, digits, `-` and `_`",
+                    crate::text::escape(name)
+                ),
+            );
+            return None;
+        }
+        Some(name)
+    }
+
     fn string<'a>(&mut self, node: &'a Node, field: &str, what: &str) -> Option<&'a str> {
         match node.as_scalar() {
             Some(s) if !s.trim().is_empty() => Some(s),
@@ -684,7 +702,7 @@ impl Checker {
         let first_note = self.facts.paths.len();
         let name = self
             .required(&map, "name", field)
-            .and_then(|n| self.string(n, &join(field, "name"), "a non-empty name"))
+            .and_then(|n| self.name(n, &join(field, "name")))
             .map(str::to_string);
 
         let when = match (map.get("cron"), map.get("at")) {
@@ -959,7 +977,7 @@ impl Checker {
         let first_note = self.facts.paths.len();
         let name = self
             .required(&map, "name", field)
-            .and_then(|n| self.string(n, &join(field, "name"), "a non-empty name"))
+            .and_then(|n| self.name(n, &join(field, "name")))
             .map(str::to_string);
         let workdir = map
             .get("workdir")

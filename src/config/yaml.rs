@@ -59,6 +59,13 @@ pub struct SyntaxError {
 /// (with a byte-order mark, as Notepad's "Unicode" saves it, or without one when the first
 /// character shows it, as the YAML spec detects it). Anything else is an error at the line and
 /// column where the text stops being readable.
+/// The text of the file at `path` as `load` reads it (BOM and UTF-16 decoded); `None` when it
+/// cannot be read or decoded.
+pub fn read_text(path: &std::path::Path) -> Option<String> {
+    let bytes = std::fs::read(path).ok()?;
+    decode(&bytes).ok().map(Cow::into_owned)
+}
+
 pub fn decode(bytes: &[u8]) -> Result<Cow<'_, str>, SyntaxError> {
     match bytes {
         [0xef, 0xbb, 0xbf, rest @ ..] => utf8(rest),

@@ -59,6 +59,9 @@ pub enum DaemonError {
         schedule: PathBuf,
         holder: Option<DaemonInfo>,
     },
+    /// The trust check found paths others may change (one line each, with the fix).
+    #[error("{0}")]
+    Untrusted(String),
     #[error("state directory {}: {source}", dir.display())]
     State {
         dir: PathBuf,
@@ -176,6 +179,12 @@ pub async fn run(
     mut requests: mpsc::Receiver<Request>,
 ) -> Result<(), DaemonError> {
     let schedule = Arc::new(config::load(&opts.config)?);
+    // The schedule the daemon runs is the one it checked (not an earlier read of the file).
+    if let Some(findings) = opts.vet.as_ref().map(|vet| vet(&schedule)) {
+        if !findings.is_empty() {
+            return Err(DaemonError::Untrusted(findings.join("\n")));
+        }
+    }
     let _lock = if opts.dry_run {
         None
     } else {

@@ -13,12 +13,9 @@ impl Daemon {
         if self.dry_run {
             return;
         }
-        let text = match std::fs::read_to_string(&self.path) {
-            Ok(t) => t,
-            Err(e) => {
-                warn!(schedule = %self.path.display(), error = %e, "cannot read the schedule again to record it for `status`");
-                return;
-            }
+        let Some(text) = crate::config::yaml::read_text(&self.path) else {
+            warn!(schedule = %self.path.display(), "cannot read the schedule again to record it for `status`");
+            return;
         };
         // The file may have been edited since it was loaded: record it only if it is still
         // valid (an edit in between is reloaded, and recorded, right after).

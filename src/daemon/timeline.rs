@@ -36,6 +36,9 @@ pub enum Due {
     SkipAdded { restart: Restart },
 }
 
+/// One query run a planned restart served: the query's name and the run's instant.
+type Served<'a> = (&'a str, DateTime<Utc>);
+
 #[derive(Debug, Clone)]
 pub struct Timeline {
     /// Every restart at or before this instant has been decided.
@@ -75,27 +78,47 @@ impl Timeline {
             return Vec::new();
         }
         let from = self.checked + TimeDelta::nanoseconds(1);
-        let planned: Vec<DateTime<Utc>> = restarts(old, from)
+        // What `old` had planned: each restart's instant and the query runs it served, by
+        // name (indexes differ between the two schedules).
+        let planned: Vec<(DateTime<Utc>, Vec<Served>)> = restarts(old, from)
             .take_while(|r| r.at <= now)
-            .map(|r| r.at)
+            .map(|r| {
+                let fires = r
+                    .fires
+                    .iter()
+                    .map(|f| (old.queries[f.query].name.as_str(), f.at))
+                    .collect();
+                (r.at, fires)
+            })
             .collect();
         // A restart's first query is `lead` after it, so one before `now - max(lead, ON_TIME)`
         // would be skipped anyway: the edited schedule is read from there (or from the first
         // planned restart), however long ago the last call was.
         let lead = TimeDelta::from_std(new.lead).unwrap_or(TimeDelta::MAX);
         let worth = now.checked_sub_signed(lead.max(ON_TIME)).unwrap_or(from);
-        let look_from = planned.first().map_or(worth, |&p| p.min(worth)).max(from);
-        let due = restarts(new, look_from)
-            .take_while(|r| r.at <= now)
-            .filter_map(|restart| {
-                let is_planned = planned.binary_search(&restart.at).is_ok();
-                match decide(restart, now) {
-                    due if is_planned => Some(due),
-                    Due::Run { restart, .. } => Some(Due::SkipAdded { restart }),
-                    _ => None,
+        let look_from = planned.first().map_or(worth, |p| p.0.min(worth)).max(from);
+        let mut due = Vec::new();
+        for restart in restarts(new, look_from).take_while(|r| r.at <= now) {
+            // The runs `old` served at this instant were planned; runs the edit added to it
+            // were not (they would touch workers the old restart did not).
+            let served: &[Served] = planned
+                .iter()
+                .find(|p| p.0 == restart.at)
+                .map_or(&[], |p| &p.1);
+            let (kept, added): (Vec<_>, Vec<_>) = restart
+                .fires
+                .iter()
+                .partition(|f| served.contains(&(new.queries[f.query].name.as_str(), f.at)));
+            let at = restart.at;
+            if !kept.is_empty() {
+                due.push(decide(Restart { at, fires: kept }, now));
+            }
+            if !added.is_empty() {
+                if let Due::Run { restart, .. } = decide(Restart { at, fires: added }, now) {
+                    due.push(Due::SkipAdded { restart });
                 }
-            })
-            .collect();
+            }
+        }
         self.checked = now;
         due
     }
@@ -311,5 +334,36 @@ mod tests {
         // Nothing is decided twice, and a clock that went back decides nothing.
         assert!(tl.advance(&new, t("10:11:00")).is_empty());
         assert!(tl.reload(&new, &old, t("10:09:00")).is_empty());
+    }
+
+    #[test]
+    fn a_reload_runs_only_the_planned_part_of_a_restart_the_edit_added_to() {
+        // The old schedule restarts w1 for `a` at 10:00 (lead 0). The edit, read at 10:00:01.5,
+        // adds `b` at 10:00 for w2: the 10:00 restart was planned, but only for `a`; w2's query
+        // began before the edit was read, so w2 is not restarted (skipped, logged).
+        let body = |extra: &str| {
+            format!(
+                "timezone: UTC\nlead: 0s\nqueries:\n  - name: a\n    at: [\"10:00\"]\n    workers: [w1]\n{extra}workers:\n  - name: w1\n    match: {{image: x, args_contain: [a]}}\n    start: {{command: [x]}}\n  - name: w2\n    match: {{image: x, args_contain: [b]}}\n    start: {{command: [x]}}\n"
+            )
+        };
+        let old = validate(&body(""), || None).unwrap();
+        let new = validate(
+            &body("  - name: b\n    at: [\"10:00\"]\n    workers: [w2]\n"),
+            || None,
+        )
+        .unwrap();
+        let mut tl = Timeline::new(t("09:59:59"));
+        let due = tl.reload(&old, &new, t("10:00:01.500"));
+        assert_eq!(
+            kinds(&due),
+            [("run", t("10:00:00")), ("skip added", t("10:00:00"))]
+        );
+        let workers = |d: &Due| match d {
+            Due::Run { restart, .. } | Due::SkipAdded { restart } | Due::Skip { restart } => {
+                new.worker_names(&restart.workers(&new))
+            }
+        };
+        assert_eq!(workers(&due[0]), ["w1"]);
+        assert_eq!(workers(&due[1]), ["w2"]);
     }
 }

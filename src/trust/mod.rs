@@ -44,8 +44,8 @@ impl fmt::Display for Finding {
             f,
             "{}: {}; fix: {}",
             crate::text::escape(&self.path.display().to_string()),
-            self.problem,
-            self.fix
+            crate::text::escape(&self.problem),
+            crate::text::escape(&self.fix)
         )
     }
 }
@@ -57,8 +57,10 @@ pub enum Role {
     Schedule,
     /// The state directory: locks, the recorded worker identity, query logs.
     StateDir,
-    /// A program that a command names by path.
+    /// The program file a command runs.
     Program,
+    /// A log file pacs-warden opens (appends to, rotates).
+    Log,
 }
 
 /// The principals that may write, besides the built-in administrators: names given with
@@ -160,11 +162,23 @@ fn links_inside(dir: &Path) -> Vec<Finding> {
     for entry in entries.flatten() {
         if entry.file_type().is_ok_and(|t| t.is_symlink()) {
             let path = entry.path();
+            // A name that would need escaping is not pasted into a command.
+            let plain = matches!(
+                crate::text::escape(&path.display().to_string()),
+                std::borrow::Cow::Borrowed(_)
+            );
             out.push(Finding {
-                fix: if cfg!(windows) {
-                    format!("del \"{}\"", path.display())
-                } else {
-                    format!("rm {}", shell_quote(&path))
+                fix: match (cfg!(windows), plain) {
+                    (true, true) => format!("del \"{}\"", path.display()),
+                    (true, false) => format!(
+                        "delete the links that `dir /AL \"{}\"` lists",
+                        dir.display()
+                    ),
+                    (false, true) => format!("rm {}", shell_quote(&path)),
+                    (false, false) => format!(
+                        "find {} -maxdepth 1 -type l -delete",
+                        shell_quote(dir)
+                    ),
                 },
                 problem: "is a symbolic link in the state directory, which pacs-warden never makes there (planted?); it is not followed".into(),
                 path,

@@ -24,8 +24,19 @@ pub(super) fn check_chain(path: &Path, _role: Role, allowed: &Allowed) -> Vec<Fi
     };
     let mut out = judge_or_error(&path, allowed);
     // Through a symbolic link somewhere in the path, what is really read is its target: check
-    // that chain too.
-    if let Ok(real) = std::fs::canonicalize(&path) {
+    // that chain too. For a path that does not exist yet, the real place of its nearest
+    // existing folder, with the missing part after it.
+    let existing = path
+        .ancestors()
+        .find(|a| std::fs::symlink_metadata(a).is_ok())
+        .unwrap_or(Path::new("/"));
+    let real = std::fs::canonicalize(existing)
+        .ok()
+        .map(|r| match path.strip_prefix(existing) {
+            Ok(rest) if !rest.as_os_str().is_empty() => r.join(rest),
+            _ => r,
+        });
+    if let Some(real) = real {
         if real != path {
             for f in judge_or_error(&real, allowed) {
                 if !out.iter().any(|o| o.path == f.path) {
