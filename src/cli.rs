@@ -219,15 +219,29 @@ fn untrusted(schedule: &Schedule, allowed: &trust::Allowed) -> Vec<trust::Findin
 
 /// Prints the findings as `run` and `restart` refuse them.
 fn refuse_untrusted(path: &std::path::Path, findings: &[trust::Finding]) -> u8 {
-    for f in findings {
-        eprintln!("{}: {f}", path.display());
-    }
-    eprintln!(
+    eprintln!("{}", untrusted_text(path, findings));
+    exit::CONFIG
+}
+
+fn untrusted_text(path: &std::path::Path, findings: &[trust::Finding]) -> String {
+    let mut lines: Vec<String> = findings
+        .iter()
+        .map(|f| format!("{}: {f}", path.display()))
+        .collect();
+    lines.push(format!(
         "error: {}: refusing to run its commands with administrator rights: {} {} can be changed by others (README, Security; --allow-writable-by NAME trusts a user or group)",
         path.display(),
         findings.len(),
         if findings.len() == 1 { "path" } else { "paths" }
-    );
+    ));
+    lines.join("\n")
+}
+
+/// The daemon cannot start: `text` (the `check` lines) on stderr and as one Event Log event.
+fn start_failed(text: &str) -> u8 {
+    eprintln!("{text}");
+    let lines: Vec<&str> = text.lines().collect();
+    crate::os::eventlog::lines("start_failed", &lines);
     exit::CONFIG
 }
 
@@ -494,23 +508,31 @@ fn run_daemon(
 ) -> u8 {
     use crate::daemon::{self, DaemonError, Options};
     let path = &args.config.config;
-    let schedule = match load(path) {
+    // Started unattended (a service, a scheduled task): why it cannot start goes to the
+    // Event Log too.
+    let schedule = match config::load(path) {
         Ok(s) => s,
-        Err(code) => return code,
+        Err(e) => return start_failed(&load_error_text(&e)),
     };
     let allowed = args.config.allowed();
     let findings = untrusted(&schedule, &allowed);
     if !findings.is_empty() {
-        return refuse_untrusted(path, &findings);
+        return start_failed(&untrusted_text(path, &findings));
     }
     let log_file = schedule
         .log
         .as_ref()
         .map(|l| (schedule.resolve(&l.file), l));
     if let Err(e) = crate::logging::init_daemon(log_file.as_ref().map(|(p, l)| (p.as_path(), *l))) {
-        eprintln!("error: {}: {e}", path.display());
-        return exit::CONFIG;
+        return start_failed(&format!("error: {}: {e}", path.display()));
     }
+    crate::os::eventlog::lines(
+        "started",
+        &[&format!(
+            "pacs-warden started with the schedule {}",
+            path.display()
+        )],
+    );
     let runtime = match runtime() {
         Ok(r) => r,
         Err(code) => return code,
@@ -559,14 +581,21 @@ fn run_daemon(
             .map(Ok)
     });
     match result {
-        Ok(Ok(())) => exit::OK,
-        Ok(Err(code)) => code,
-        Err(DaemonError::Config(e)) => {
-            eprintln!("{e}");
-            exit::CONFIG
+        Ok(Ok(())) => {
+            crate::os::eventlog::lines(
+                "stopped",
+                &[&format!(
+                    "pacs-warden stopped (schedule {})",
+                    path.display()
+                )],
+            );
+            exit::OK
         }
+        Ok(Err(code)) => code,
+        Err(DaemonError::Config(e)) => start_failed(&e.to_string()),
         Err(e) => {
             eprintln!("error: {e}");
+            crate::os::eventlog::lines("error", &[&format!("error: {e}")]);
             exit::FAILED
         }
     }
@@ -713,21 +742,23 @@ fn load(path: &std::path::Path) -> Result<Schedule, u8> {
 
 /// Prints why the schedule could not be loaded, as `check` does.
 fn report_load_error(e: &ConfigError) {
+    eprintln!("{}", load_error_text(e));
+}
+
+/// Why the schedule could not be loaded, as `check` prints it (lines).
+fn load_error_text(e: &ConfigError) -> String {
     match e {
-        ConfigError::Read { .. } => eprintln!("error: {e}"),
-        ConfigError::Invalid { path, problems } => {
-            eprintln!("{e}");
-            eprintln!(
-                "error: {}: {} {} found",
-                path.display(),
-                problems.len(),
-                if problems.len() == 1 {
-                    "problem"
-                } else {
-                    "problems"
-                }
-            );
-        }
+        ConfigError::Read { .. } => format!("error: {e}"),
+        ConfigError::Invalid { path, problems } => format!(
+            "{e}\nerror: {}: {} {} found",
+            path.display(),
+            problems.len(),
+            if problems.len() == 1 {
+                "problem"
+            } else {
+                "problems"
+            }
+        ),
     }
 }
 
