@@ -888,3 +888,42 @@ fn write_beside(
         written.and(produced)
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::os::eventlog::{self, Level};
+
+    /// `run` with a wrong schedule (a service starts it so) writes `check`'s messages to the
+    /// Event Log as one `start_failed` event, a line each, before it exits 2.
+    #[test]
+    fn a_daemon_that_cannot_start_writes_the_check_messages_to_the_event_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bad schedule.yaml");
+        std::fs::write(&path, "timezone: Nowhere/Bad\nworkers: 3\n").unwrap();
+        let cli = Cli::try_parse_from(["pacs-warden", "run", "--config", &path.to_string_lossy()])
+            .unwrap();
+        let mut code = None;
+        let events = eventlog::recorded(|| code = Some(run(cli, &SystemClock)));
+        assert_eq!(code, Some(exit::CONFIG));
+        assert_eq!(events.len(), 1, "{events:?}");
+        let (id, level) = eventlog::id_of("start_failed");
+        assert_eq!((events[0].id, events[0].level), (id, level));
+        assert_eq!(level, Level::Error);
+        let lines: Vec<&str> = events[0].text.split("\r\n").collect();
+        let Err(ConfigError::Invalid { problems, .. }) = config::load(&path) else {
+            panic!("the schedule loads")
+        };
+        assert_eq!(lines.len(), problems.len() + 1, "{lines:?}");
+        let shown = path.display().to_string();
+        assert!(lines.iter().all(|l| l.contains(&shown)), "{lines:?}");
+        assert!(lines[0].starts_with(&format!("{shown}:1:")), "{lines:?}");
+        assert!(lines
+            .iter()
+            .any(|l| l.contains("timezone: unknown time zone `Nowhere/Bad`")));
+        assert_eq!(
+            lines.last().unwrap(),
+            &format!("error: {shown}: {} problems found", problems.len())
+        );
+    }
+}

@@ -55,8 +55,28 @@ pub struct System;
 
 impl Sink for System {
     fn write(&self, event: &Event) {
+        #[cfg(test)]
+        if RECORDING
+            .with(|r| r.borrow_mut().as_mut().map(|v| v.push(event.clone())))
+            .is_some()
+        {
+            return;
+        }
         let _ = imp::write(event);
     }
+}
+
+#[cfg(test)]
+thread_local! {
+    static RECORDING: std::cell::RefCell<Option<Vec<Event>>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Runs `f` with this thread's events to `System` recorded instead of written; returns them.
+#[cfg(test)]
+pub(crate) fn recorded(f: impl FnOnce()) -> Vec<Event> {
+    RECORDING.with(|r| *r.borrow_mut() = Some(Vec::new()));
+    f();
+    RECORDING.with(|r| r.borrow_mut().take().unwrap_or_default())
 }
 
 /// Every event ID, in the order of `eventlog_ids.rs`.
