@@ -13,7 +13,8 @@
 //!
 //! Windows (GNU toolchain): links a message table into pacs-warden.exe, the Event Log
 //! source's message file: the message `%1` (the event's text as is) for every ID of
-//! src/os/eventlog_ids.rs. The table is written here; `windres` (mingw's, or `$WINDRES`)
+//! src/os/eventlog_ids.rs. The table is written here; `windres` (mingw's `ARCH-w64-mingw32-windres`,
+//! else `windres`, or `$WINDRES`)
 //! makes it an object file. Without `windres` (or for MSVC) the build goes on without the
 //! table, with a cargo warning: events are written all the same, and Event Viewer shows their
 //! text after a "description cannot be found" note.
@@ -93,13 +94,24 @@ fn message_table() -> Result<(), String> {
         }
     });
     let obj = out.join("messages.o");
-    let status = Command::new(&windres)
-        .arg("--input")
-        .arg(&rc)
-        .arg("--output")
-        .arg(&obj)
-        .arg("--output-format=coff")
-        .status()
+    let run = |program: &str| {
+        Command::new(program)
+            .arg("--input")
+            .arg(&rc)
+            .arg("--output")
+            .arg(&obj)
+            .arg("--output-format=coff")
+            .status()
+    };
+    // A native MinGW (MSYS2) has it as plain `windres`.
+    let status = run(&windres)
+        .or_else(|e| {
+            if std::env::var_os("WINDRES").is_none() {
+                run("windres")
+            } else {
+                Err(e)
+            }
+        })
         .map_err(|e| format!("cannot run {windres} (install mingw-w64, or set WINDRES): {e}"))?;
     if !status.success() {
         return Err(format!("{windres} failed ({status})"));
