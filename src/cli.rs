@@ -256,15 +256,29 @@ fn untrusted(schedule: &Schedule, allowed: &trust::Allowed) -> Vec<trust::Findin
 
 /// Prints the findings as `run` and `restart` refuse them.
 fn refuse_untrusted(path: &std::path::Path, findings: &[trust::Finding]) -> u8 {
-    for f in findings {
-        eprintln!("{}: {f}", path.display());
-    }
-    eprintln!(
+    eprintln!("{}", untrusted_text(path, findings));
+    exit::CONFIG
+}
+
+fn untrusted_text(path: &std::path::Path, findings: &[trust::Finding]) -> String {
+    let mut lines: Vec<String> = findings
+        .iter()
+        .map(|f| format!("{}: {f}", path.display()))
+        .collect();
+    lines.push(format!(
         "error: {}: refusing to run its commands with administrator rights: {} {} can be changed by others (README, Security; --allow-writable-by NAME trusts a user or group)",
         path.display(),
         findings.len(),
         if findings.len() == 1 { "path" } else { "paths" }
-    );
+    ));
+    lines.join("\n")
+}
+
+/// The daemon cannot start: `text` (the `check` lines) on stderr and as one Event Log event.
+fn start_failed(text: &str) -> u8 {
+    eprintln!("{text}");
+    let lines: Vec<&str> = text.lines().collect();
+    crate::os::eventlog::lines("start_failed", &lines);
     exit::CONFIG
 }
 
@@ -531,23 +545,31 @@ fn run_daemon(
 ) -> u8 {
     use crate::daemon::{self, DaemonError, Options};
     let path = &args.config.config;
-    let schedule = match load(path) {
+    // Started unattended (a service, a scheduled task): why it cannot start goes to the
+    // Event Log too.
+    let schedule = match config::load(path) {
         Ok(s) => s,
-        Err(code) => return code,
+        Err(e) => return start_failed(&load_error_text(&e)),
     };
     let allowed = args.config.allowed();
     let findings = untrusted(&schedule, &allowed);
     if !findings.is_empty() {
-        return refuse_untrusted(path, &findings);
+        return start_failed(&untrusted_text(path, &findings));
     }
     let log_file = schedule
         .log
         .as_ref()
         .map(|l| (schedule.resolve(&l.file), l));
     if let Err(e) = crate::logging::init_daemon(log_file.as_ref().map(|(p, l)| (p.as_path(), *l))) {
-        eprintln!("error: {}: {e}", path.display());
-        return exit::CONFIG;
+        return start_failed(&format!("error: {}: {e}", path.display()));
     }
+    crate::os::eventlog::lines(
+        "started",
+        &[&format!(
+            "pacs-warden started with the schedule {}",
+            path.display()
+        )],
+    );
     let runtime = match runtime() {
         Ok(r) => r,
         Err(code) => return code,
@@ -596,18 +618,22 @@ fn run_daemon(
             .map(Ok)
     });
     match result {
-        Ok(Ok(())) => exit::OK,
+        Ok(Ok(())) => {
+            crate::os::eventlog::lines(
+                "stopped",
+                &[&format!(
+                    "pacs-warden stopped (schedule {})",
+                    path.display()
+                )],
+            );
+            exit::OK
+        }
         Ok(Err(code)) => code,
-        Err(DaemonError::Config(e)) => {
-            eprintln!("{e}");
-            exit::CONFIG
-        }
-        Err(DaemonError::Untrusted(lines)) => {
-            eprintln!("{lines}");
-            exit::CONFIG
-        }
+        Err(DaemonError::Config(e)) => start_failed(&e.to_string()),
+        Err(DaemonError::Untrusted(lines)) => start_failed(&lines),
         Err(e) => {
             eprintln!("error: {e}");
+            crate::os::eventlog::lines("error", &[&format!("error: {e}")]);
             exit::FAILED
         }
     }
@@ -754,21 +780,23 @@ fn load(path: &std::path::Path) -> Result<Schedule, u8> {
 
 /// Prints why the schedule could not be loaded, as `check` does.
 fn report_load_error(e: &ConfigError) {
+    eprintln!("{}", load_error_text(e));
+}
+
+/// Why the schedule could not be loaded, as `check` prints it (lines).
+fn load_error_text(e: &ConfigError) -> String {
     match e {
-        ConfigError::Read { .. } => eprintln!("error: {e}"),
-        ConfigError::Invalid { path, problems } => {
-            eprintln!("{e}");
-            eprintln!(
-                "error: {}: {} {} found",
-                path.display(),
-                problems.len(),
-                if problems.len() == 1 {
-                    "problem"
-                } else {
-                    "problems"
-                }
-            );
-        }
+        ConfigError::Read { .. } => format!("error: {e}"),
+        ConfigError::Invalid { path, problems } => format!(
+            "{e}\nerror: {}: {} {} found",
+            path.display(),
+            problems.len(),
+            if problems.len() == 1 {
+                "problem"
+            } else {
+                "problems"
+            }
+        ),
     }
 }
 
@@ -897,4 +925,43 @@ fn write_beside(
             .unwrap_or_else(|_| Err(std::io::Error::other("the thread writing the plan failed")));
         written.and(produced)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::os::eventlog::{self, Level};
+
+    /// `run` with a wrong schedule (a service starts it so) writes `check`'s messages to the
+    /// Event Log as one `start_failed` event, a line each, before it exits 2.
+    #[test]
+    fn a_daemon_that_cannot_start_writes_the_check_messages_to_the_event_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bad schedule.yaml");
+        std::fs::write(&path, "timezone: Nowhere/Bad\nworkers: 3\n").unwrap();
+        let cli = Cli::try_parse_from(["pacs-warden", "run", "--config", &path.to_string_lossy()])
+            .unwrap();
+        let mut code = None;
+        let events = eventlog::recorded(|| code = Some(run(cli, &SystemClock)));
+        assert_eq!(code, Some(exit::CONFIG));
+        assert_eq!(events.len(), 1, "{events:?}");
+        let (id, level) = eventlog::id_of("start_failed");
+        assert_eq!((events[0].id, events[0].level), (id, level));
+        assert_eq!(level, Level::Error);
+        let lines: Vec<&str> = events[0].text.split("\r\n").collect();
+        let Err(ConfigError::Invalid { problems, .. }) = config::load(&path) else {
+            panic!("the schedule loads")
+        };
+        assert_eq!(lines.len(), problems.len() + 1, "{lines:?}");
+        let shown = path.display().to_string();
+        assert!(lines.iter().all(|l| l.contains(&shown)), "{lines:?}");
+        assert!(lines[0].starts_with(&format!("{shown}:1:")), "{lines:?}");
+        assert!(lines
+            .iter()
+            .any(|l| l.contains("timezone: unknown time zone `Nowhere/Bad`")));
+        assert_eq!(
+            lines.last().unwrap(),
+            &format!("error: {shown}: {} problems found", problems.len())
+        );
+    }
 }

@@ -12,7 +12,7 @@
 //! - `import`: query times from a crontab or a Task Scheduler export → `queries:` (pure).
 //! - `process`: process identity (PID + start time), the `match` rule, process trees.
 //! - `os`: the platform seam, the only place with `cfg(unix)`/`cfg(windows)`: detached start,
-//!   verified kill, signals.
+//!   verified kill, signals, the Windows service and Event Log.
 //! - `query_run`: one run of a query pacs-warden runs itself (`command:`), after its workers
 //!   are ready.
 //! - `sequence`: one worker's restart sequence (stop, wait, kill, pid file, start, confirm).
@@ -22,7 +22,8 @@
 //! - `status`: what `pacs-warden status` gathers and shows.
 //! - `trust`: whether a privileged pacs-warden may take commands from a file: who besides the
 //!   administrators can change it or the folders above it.
-//! - `logging`: tracing set-up: stderr, and the daemon's rotating log file.
+//! - `logging`: tracing set-up: stderr, the daemon's rotating log file, and its warnings and
+//!   errors to the Windows Event Log.
 //! - `clock`: the one seam through which "now" enters.
 //! - `report`: how plans and summaries are shown to people and to scripts.
 //! - `text`: text from files and processes shown safely in messages (escapes; pure).

@@ -1,7 +1,9 @@
 //! Logging set-up: tracing to stderr and, with the schedule's `log:`, to a rotating file.
 //!
 //! Owns: the subscriber, and the log file's rotation. The level comes from `RUST_LOG`, else
-//! the schedule's `log.level`, else `info`.
+//! the schedule's `log.level`, else `info`. The daemon's (and a manual `restart`'s) warnings
+//! and errors also go to the Windows Event Log (`crate::os::eventlog`; nothing elsewhere),
+//! whatever the level.
 //!
 //! The log file is always at the configured name, so `tail -f` on it works. When the period
 //! (UTC day, or hour) of the lines in it is over, it is renamed `NAME.YYYY-MM-DD` (hourly:
@@ -80,6 +82,7 @@ pub fn init_daemon(log: Option<(&Path, &LogSpec)>) -> std::io::Result<()> {
     let _ = tracing_subscriber::registry()
         .with(stderr_layer().with_filter(filter(level)))
         .with(file_layer)
+        .with(crate::os::eventlog::layer().with_filter(tracing::level_filters::LevelFilter::WARN))
         .try_init();
     Ok(())
 }

@@ -343,7 +343,8 @@ fn the_default_time_zone_comes_from_the_windows_setting() {
 /// `service install` registers `run --config FILE --service NAME` (automatic start); the
 /// service manager starts it, it restarts the worker at boot, a service stop ends it cleanly
 /// (the worker keeps running), the next start adopts that worker, and `service uninstall`
-/// stops the running service and removes it. Under Wine through Wine's own
+/// stops the running service and removes it; the Event Log source is registered with the
+/// service (this executable as its message file, `reg query`) and removed with it. Under Wine through Wine's own
 /// services.exe, which has no recovery settings: there `install` must say restart-on-failure
 /// could not be set; natively the three restarts must be set.
 #[cfg(windows)]
@@ -395,6 +396,31 @@ fn the_daemon_runs_as_a_windows_service() {
     assert!(
         text.contains(&format!("Installed the service {name}")),
         "{text}"
+    );
+    // The Event Log source: registered with this executable as its message file.
+    let reg_query = || {
+        std::process::Command::new("reg")
+            .args([
+                "query",
+                &format!(r"HKLM\{}", pacs_warden::os::eventlog::KEY),
+            ])
+            .output()
+            .unwrap()
+    };
+    let reg = reg_query();
+    let reg_text = String::from_utf8_lossy(&reg.stdout).into_owned();
+    assert!(reg.status.success(), "{reg:?}");
+    let exe = std::path::absolute(env!("CARGO_BIN_EXE_pacs-warden")).unwrap();
+    assert!(
+        reg_text.contains("EventMessageFile")
+            && reg_text
+                .to_lowercase()
+                .contains(&exe.to_string_lossy().to_lowercase()),
+        "{reg_text}"
+    );
+    assert!(
+        reg_text.contains("TypesSupported") && reg_text.contains("0x7"),
+        "{reg_text}"
     );
 
     let manager =
@@ -497,6 +523,62 @@ fn the_daemon_runs_as_a_windows_service() {
             .is_err(),
         "the service is still registered"
     );
+    assert!(
+        !reg_query().status.success(),
+        "the Event Log source is still registered"
+    );
+}
+
+/// pacs-warden.exe is its Event Log source's message file: under every event ID its message
+/// table renders the event's text as is (`FormatMessageW` with the text as `%1`, as Event
+/// Viewer does); an ID outside the table renders nothing.
+#[cfg(windows)]
+#[test]
+fn the_exe_holds_the_event_log_message_table() {
+    use windows_sys::Win32::Foundation::FreeLibrary;
+    use windows_sys::Win32::System::Diagnostics::Debug::{
+        FormatMessageW, FORMAT_MESSAGE_ARGUMENT_ARRAY, FORMAT_MESSAGE_FROM_HMODULE,
+    };
+    use windows_sys::Win32::System::LibraryLoader::{LoadLibraryExW, LOAD_LIBRARY_AS_DATAFILE};
+    let wide = |s: &str| -> Vec<u16> { s.encode_utf16().chain([0]).collect() };
+    let exe = std::path::absolute(env!("CARGO_BIN_EXE_pacs-warden")).unwrap();
+    let exe_w = wide(&exe.to_string_lossy());
+    // SAFETY: a valid path; loaded as data only.
+    let module = unsafe {
+        LoadLibraryExW(
+            exe_w.as_ptr(),
+            std::ptr::null_mut(),
+            LOAD_LIBRARY_AS_DATAFILE,
+        )
+    };
+    assert!(!module.is_null(), "cannot load {}", exe.display());
+    let render = |id: u32, text: &str| -> Option<String> {
+        let insert = wide(text);
+        let args = [insert.as_ptr() as usize];
+        let mut buf = vec![0u16; 4096];
+        // SAFETY: the module is loaded; one insert string; the buffer is `buf.len()` units.
+        let n = unsafe {
+            FormatMessageW(
+                FORMAT_MESSAGE_FROM_HMODULE | FORMAT_MESSAGE_ARGUMENT_ARRAY,
+                module as *const _,
+                id,
+                0,
+                buf.as_mut_ptr(),
+                buf.len() as u32,
+                args.as_ptr().cast(),
+            )
+        };
+        (n > 0).then(|| String::from_utf16_lossy(&buf[..n as usize]))
+    };
+    let ids = pacs_warden::os::eventlog::ids();
+    assert!(ids.len() > 5);
+    for id in ids {
+        let text = format!("event {id}: C:\\Program Files\\x 100% done\r\nsecond line");
+        assert_eq!(render(id, &text).as_deref(), Some(text.as_str()), "ID {id}");
+    }
+    assert_eq!(render(4242, "x"), None, "an ID outside the table");
+    // SAFETY: loaded above.
+    unsafe { FreeLibrary(module) };
 }
 
 /// Elsewhere `service` says it is for Windows, and fails.

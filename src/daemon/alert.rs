@@ -1,4 +1,6 @@
-//! Alerts: run `alert.command` with the event in its environment and as JSON on stdin.
+//! Alerts: run `alert.command` with the event in its environment and as JSON on stdin; every
+//! alert event also goes to the Windows Event Log (`crate::os::eventlog`), with or without
+//! `alert:`.
 
 use super::Daemon;
 use serde::Serialize;
@@ -62,8 +64,9 @@ pub(super) async fn run_alert(command: Vec<String>, cwd: PathBuf, alert: Alert) 
 }
 
 impl Daemon {
-    /// Runs `alert.command`, if set, with the event in the environment and as JSON on stdin.
+    /// Writes the event to the Event Log and runs `alert.command`, if set, with the event in the environment and as JSON on stdin.
     pub(super) fn alert(&self, event: &'static str, worker: Option<&str>, message: &str) {
+        crate::os::eventlog::alert(event, worker, message);
         let Some(alert) = &self.schedule.alert else {
             return;
         };

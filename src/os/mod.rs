@@ -12,6 +12,8 @@
 //!   writing a folder is tested with an empty file created and removed at once).
 //! - `system_zone`: the machine's time zone as the OS keeps it (an IANA name), for when
 //!   `iana_time_zone` cannot tell (Wine, minimal containers).
+//! - `eventlog`: warnings, errors and alert events in the Windows Event Log (a no-op
+//!   elsewhere).
 
 #[cfg(unix)]
 #[path = "unix.rs"]
@@ -22,6 +24,8 @@ mod imp;
 #[cfg(windows)]
 #[path = "windows_service.rs"]
 mod windows_service;
+
+pub mod eventlog;
 
 use crate::process::ProcId;
 use std::path::{Path, PathBuf};
