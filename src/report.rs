@@ -455,7 +455,7 @@ mod tests {
             "UTC",
         ] {
             let yaml = format!(
-                "timezone: {zone}\nlead: 20m\nmerge_within: 0s\nqueries:\n  - name: \"a \\\"quoted\\\" q\\u00e9ry\\t\"\n    cron: \"*/20 1-3 * * *\"\n    workers: [\"w\\\\1\", w2]\n  - name: b\n    at: [\"02:10:30\"]\n    command: [echo, hi]\n    workers: [w2]\n  - name: c\n    at: [\"02:10:30\"]\nworkers:\n{}{}",
+                "timezone: {zone}\nlead: 20m\nmerge_within: 0s\nqueries:\n  - name: \"a \\\"quoted\\\" q\\u00e9ry\"\n    cron: \"*/20 1-3 * * *\"\n    workers: [\"w\\\\1\", w2]\n  - name: b\n    at: [\"02:10:30\"]\n    command: [echo, hi]\n    workers: [w2]\n  - name: c\n    at: [\"02:10:30\"]\nworkers:\n{}{}",
                 worker("\"w\\\\1\""),
                 worker("w2"),
             );
