@@ -5,7 +5,7 @@
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::{self, ConfigError, Schedule};
-use crate::{plan, report};
+use crate::{plan, report, trust};
 use chrono::{DateTime, Utc};
 use clap::{Args, Parser, Subcommand};
 use std::io::Write as _;
@@ -32,6 +32,8 @@ enum Command {
     /// Validate a schedule file and show a short summary.
     ///
     /// Prints every problem as FILE:LINE:COL: field: message and exits 2 when there is any.
+    /// Doubtful values (a missing folder or program, a `match` without `args_contain`, …) are
+    /// printed as FILE:LINE:COL: field: warning: message, and the exit status stays 0.
     Check(ConfigArg),
     /// List the upcoming restarts (a dry run: nothing is touched).
     Plan(PlanArgs),
@@ -45,6 +47,9 @@ enum Command {
     Run(RunArgs),
     /// Show whether the daemon runs, each worker's processes, the last restart of each and the
     /// next restarts.
+    ///
+    /// When the schedule file is wrong, prints its problems, then all of this for the last good
+    /// version the daemon keeps running, and exits 2.
     Status(StatusArgs),
     /// Print the `queries:` of a schedule file from today's crontab or Task Scheduler tasks,
     /// so the query times are typed once. Writes nothing unless --output is given.
@@ -151,6 +156,130 @@ struct ConfigArg {
     /// The schedule file (YAML).
     #[arg(long, short = 'c', value_name = "FILE")]
     config: PathBuf,
+    /// Trust files and folders that this user or group (Windows: account name or SID) may
+    /// write, besides root / SYSTEM and Administrators (repeatable). Whoever that is can run
+    /// any command with pacs-warden's rights: see README, Security.
+    #[arg(long, value_name = "NAME")]
+    allow_writable_by: Vec<String>,
+}
+
+impl ConfigArg {
+    fn allowed(&self) -> trust::Allowed {
+        trust::Allowed {
+            names: self.allow_writable_by.clone(),
+        }
+    }
+}
+
+/// The files and folders whose writers decide what pacs-warden runs or where it writes: the
+/// schedule file, its state directory, the daemon's, workers' and queries' log files, and the
+/// program file of every command, found the way its runner will find it (a path relative to
+/// the command's working directory, a bare name through the `PATH` its `env:` sets or else
+/// pacs-warden's own).
+fn trust_paths(schedule: &Schedule) -> Vec<(PathBuf, trust::Role)> {
+    use trust::Role;
+    let mut paths = vec![
+        (schedule.path.clone(), Role::Schedule),
+        (schedule.state_dir(), Role::StateDir),
+    ];
+    let mut add = |path: PathBuf, role: Role| {
+        if !paths.iter().any(|(p, _)| *p == path) {
+            paths.push((path, role));
+        }
+    };
+    let env_path = |env: &[(String, String)]| {
+        env.iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case("PATH"))
+            .map(|(_, v)| v.clone())
+    };
+    // (argv, working directory, the PATH its env sets)
+    let mut commands: Vec<(&Vec<String>, PathBuf, Option<String>)> = Vec::new();
+    for w in &schedule.workers {
+        let dir = schedule.workdir(w);
+        let path = env_path(&w.env);
+        for argv in [
+            w.stop.command.as_ref(),
+            Some(&w.start.command),
+            w.ready.as_ref().map(|r| &r.command),
+            w.busy.as_ref().map(|b| &b.command),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            commands.push((argv, dir.clone(), path.clone()));
+        }
+        if let Some(log) = &w.start.log {
+            add(schedule.resolve(log), Role::Log);
+        }
+    }
+    if let Some(a) = &schedule.alert {
+        commands.push((&a.command, schedule.base_dir.clone(), None));
+    }
+    for q in &schedule.queries {
+        if let Some(run) = &q.run {
+            let dir = run
+                .workdir
+                .as_deref()
+                .map(|w| schedule.resolve(w))
+                .unwrap_or_else(|| schedule.base_dir.clone());
+            commands.push((&run.command, dir, env_path(&run.env)));
+            add(
+                crate::query_run::log_path(schedule, &q.name, run),
+                Role::Log,
+            );
+        }
+    }
+    if let Some(log) = &schedule.log {
+        add(schedule.resolve(&log.file), Role::Log);
+    }
+    for (argv, dir, path) in commands {
+        let Some(program) = argv.first() else {
+            continue;
+        };
+        if let Some(file) = config::locate_program(program, &dir, path.as_deref()) {
+            add(file, Role::Program);
+        }
+    }
+    paths
+}
+
+/// The trust check's findings for `schedule` when pacs-warden runs privileged (root, or an
+/// administrator / LocalSystem); none otherwise: an unprivileged pacs-warden can do nothing
+/// its files' writers could not do themselves... beyond its own user's rights (README,
+/// Security).
+fn untrusted(schedule: &Schedule, allowed: &trust::Allowed) -> Vec<trust::Finding> {
+    if !trust::is_privileged() {
+        return Vec::new();
+    }
+    trust::check_all(&trust_paths(schedule), allowed)
+}
+
+/// Prints the findings as `run` and `restart` refuse them.
+fn refuse_untrusted(path: &std::path::Path, findings: &[trust::Finding]) -> u8 {
+    eprintln!("{}", untrusted_text(path, findings));
+    exit::CONFIG
+}
+
+fn untrusted_text(path: &std::path::Path, findings: &[trust::Finding]) -> String {
+    let mut lines: Vec<String> = findings
+        .iter()
+        .map(|f| format!("{}: {f}", path.display()))
+        .collect();
+    lines.push(format!(
+        "error: {}: refusing to run its commands with administrator rights: {} {} can be changed by others (README, Security; --allow-writable-by NAME trusts a user or group)",
+        path.display(),
+        findings.len(),
+        if findings.len() == 1 { "path" } else { "paths" }
+    ));
+    lines.join("\n")
+}
+
+/// The daemon cannot start: `text` (the `check` lines) on stderr and as one Event Log event.
+fn start_failed(text: &str) -> u8 {
+    eprintln!("{text}");
+    let lines: Vec<&str> = text.lines().collect();
+    crate::os::eventlog::lines("start_failed", &lines);
+    exit::CONFIG
 }
 
 #[derive(Debug, Args)]
@@ -196,7 +325,7 @@ pub fn main() -> ExitCode {
 /// Runs a parsed command line; returns the exit status.
 pub fn run(cli: Cli, clock: &dyn Clock) -> u8 {
     match cli.command {
-        Command::Check(args) => check(&args.config, clock),
+        Command::Check(args) => check(&args, clock),
         Command::Plan(args) => plan_cmd(&args, clock),
         Command::Restart(args) => restart_cmd(&args, clock),
         Command::Run(args) => run_cmd(&args),
@@ -247,13 +376,17 @@ fn import_cmd(args: &ImportArgs, clock: &dyn Clock) -> u8 {
     };
     if imported.queries.is_empty() {
         // No schedule to write: say why.
+        // Crontab text is shown escaped: it must not split a line or drive the terminal.
+        use crate::text::escape;
         for note in &imported.notes {
-            eprintln!("note: {note}");
+            eprintln!("note: {}", escape(note));
         }
         for skip in &imported.skipped {
             eprintln!(
                 "skipped line {}: {} ({})",
-                skip.line, skip.what, skip.reason
+                skip.line,
+                escape(&skip.what),
+                escape(&skip.reason)
             );
         }
         eprintln!("{}: no query found; nothing written", path.display());
@@ -330,6 +463,7 @@ fn run_cmd(args: &RunArgs) -> u8 {
 fn service_cmd(args: &ServiceArgs) -> u8 {
     match &args.action {
         ServiceAction::Install { name, config } => {
+            let config_arg = config;
             // The service manager starts us in C:\Windows\System32: register absolute paths,
             // and only a schedule that loads.
             let config = match std::path::absolute(&config.config) {
@@ -339,8 +473,26 @@ fn service_cmd(args: &ServiceArgs) -> u8 {
                     return exit::CONFIG;
                 }
             };
-            if let Err(code) = load(&config) {
-                return code;
+            let schedule = match load(&config) {
+                Ok(s) => s,
+                Err(code) => return code,
+            };
+            // The service runs as LocalSystem: refuse a schedule that others may change
+            // (README, Security). The folder the examples use is created restricted.
+            if cfg!(windows) {
+                if let Some(data) = std::env::var_os("ProgramData") {
+                    let ours = std::path::Path::new(&data).join("pacs-warden");
+                    if let Err(e) = trust::safe_create_dir_all(&ours) {
+                        eprintln!("error: cannot create {}: {e}", ours.display());
+                        return exit::FAILED;
+                    }
+                }
+            }
+            if trust::is_privileged() {
+                let findings = trust::check_all(&trust_paths(&schedule), &config_arg.allowed());
+                if !findings.is_empty() {
+                    return refuse_untrusted(&config, &findings);
+                }
             }
             let exe = match std::env::current_exe() {
                 Ok(p) => p,
@@ -393,18 +545,31 @@ fn run_daemon(
 ) -> u8 {
     use crate::daemon::{self, DaemonError, Options};
     let path = &args.config.config;
-    let schedule = match load(path) {
+    // Started unattended (a service, a scheduled task): why it cannot start goes to the
+    // Event Log too.
+    let schedule = match config::load(path) {
         Ok(s) => s,
-        Err(code) => return code,
+        Err(e) => return start_failed(&load_error_text(&e)),
     };
+    let allowed = args.config.allowed();
+    let findings = untrusted(&schedule, &allowed);
+    if !findings.is_empty() {
+        return start_failed(&untrusted_text(path, &findings));
+    }
     let log_file = schedule
         .log
         .as_ref()
         .map(|l| (schedule.resolve(&l.file), l));
     if let Err(e) = crate::logging::init_daemon(log_file.as_ref().map(|(p, l)| (p.as_path(), *l))) {
-        eprintln!("error: {}: {e}", path.display());
-        return exit::CONFIG;
+        return start_failed(&format!("error: {}: {e}", path.display()));
     }
+    crate::os::eventlog::lines(
+        "started",
+        &[&format!(
+            "pacs-warden started with the schedule {}",
+            path.display()
+        )],
+    );
     let runtime = match runtime() {
         Ok(r) => r,
         Err(code) => return code,
@@ -441,32 +606,68 @@ fn run_daemon(
         let opts = Options {
             config: path.clone(),
             dry_run: args.dry_run,
+            vet: Some(std::sync::Arc::new(move |s: &Schedule| {
+                untrusted(s, &allowed)
+                    .iter()
+                    .map(|f| format!("{}: {f}", s.path.display()))
+                    .collect()
+            })),
         };
         daemon::run(opts, std::sync::Arc::new(SystemClock), rx)
             .await
             .map(Ok)
     });
     match result {
-        Ok(Ok(())) => exit::OK,
-        Ok(Err(code)) => code,
-        Err(DaemonError::Config(e)) => {
-            eprintln!("{e}");
-            exit::CONFIG
+        Ok(Ok(())) => {
+            crate::os::eventlog::lines(
+                "stopped",
+                &[&format!(
+                    "pacs-warden stopped (schedule {})",
+                    path.display()
+                )],
+            );
+            exit::OK
         }
+        Ok(Err(code)) => code,
+        Err(DaemonError::Config(e)) => start_failed(&e.to_string()),
+        Err(DaemonError::Untrusted(lines)) => start_failed(&lines),
         Err(e) => {
             eprintln!("error: {e}");
+            crate::os::eventlog::lines("error", &[&format!("error: {e}")]);
             exit::FAILED
         }
     }
 }
 
+/// Exits 2 when the file is wrong, after showing (from the state directory) the last good
+/// version the daemon runs.
 fn status_cmd(args: &StatusArgs, clock: &dyn Clock) -> u8 {
     let path = &args.config.config;
-    let schedule = match load(path) {
-        Ok(s) => s,
-        Err(code) => return code,
+    let (schedule, problems) = match config::load(path) {
+        Ok(s) => (s, Vec::new()),
+        Err(e) => {
+            report_load_error(&e);
+            let problems = match &e {
+                ConfigError::Invalid { path, problems } => problems
+                    .iter()
+                    .map(|p| {
+                        config::Problems {
+                            path,
+                            problems: std::slice::from_ref(p),
+                        }
+                        .to_string()
+                    })
+                    .collect(),
+                ConfigError::Read { .. } => vec![e.to_string()],
+            };
+            match crate::status::last_good(path) {
+                Some(s) => (s, problems),
+                None => return exit::CONFIG,
+            }
+        }
     };
-    let status = crate::status::gather(&schedule, clock.now());
+    let mut status = crate::status::gather(&schedule, clock.now());
+    status.problems = problems;
     if args.json {
         println!(
             "{}",
@@ -475,7 +676,11 @@ fn status_cmd(args: &StatusArgs, clock: &dyn Clock) -> u8 {
     } else {
         print!("{}", crate::status::render(&schedule, &status));
     }
-    exit::OK
+    if status.problems.is_empty() {
+        exit::OK
+    } else {
+        exit::CONFIG
+    }
 }
 
 /// The workers named on the command line (all when none), or the exit status of the error.
@@ -522,6 +727,11 @@ fn restart_cmd(args: &RestartArgs, clock: &dyn Clock) -> u8 {
         Ok(w) => w,
         Err(code) => return code,
     };
+    print_warnings(&schedule);
+    let findings = untrusted(&schedule, &args.config.allowed());
+    if !findings.is_empty() {
+        return refuse_untrusted(path, &findings);
+    }
     let store = crate::state::Store::new(schedule.state_dir());
     if args.dry_run {
         println!("Dry run: nothing will be changed.");
@@ -530,7 +740,15 @@ fn restart_cmd(args: &RestartArgs, clock: &dyn Clock) -> u8 {
         }
         return exit::OK;
     }
-    crate::logging::init();
+    // Logged like the daemon: to stderr and the schedule's `log:` file.
+    let log_file = schedule
+        .log
+        .as_ref()
+        .map(|l| (schedule.resolve(&l.file), l));
+    if let Err(e) = crate::logging::init_daemon(log_file.as_ref().map(|(p, l)| (p.as_path(), *l))) {
+        eprintln!("warning: {}: {e}; logging to stderr only", path.display());
+        crate::logging::init();
+    }
     let runtime = match runtime() {
         Ok(r) => r,
         Err(code) => return code,
@@ -555,37 +773,65 @@ fn restart_cmd(args: &RestartArgs, clock: &dyn Clock) -> u8 {
 
 fn load(path: &std::path::Path) -> Result<Schedule, u8> {
     config::load(path).map_err(|e| {
-        match &e {
-            ConfigError::Read { .. } => eprintln!("error: {e}"),
-            ConfigError::Invalid { path, problems } => {
-                eprintln!("{e}");
-                eprintln!(
-                    "error: {}: {} {} found",
-                    path.display(),
-                    problems.len(),
-                    if problems.len() == 1 {
-                        "problem"
-                    } else {
-                        "problems"
-                    }
-                );
-            }
-        }
+        report_load_error(&e);
         exit::CONFIG
     })
 }
 
-fn check(path: &std::path::Path, clock: &dyn Clock) -> u8 {
+/// Prints why the schedule could not be loaded, as `check` does.
+fn report_load_error(e: &ConfigError) {
+    eprintln!("{}", load_error_text(e));
+}
+
+/// Why the schedule could not be loaded, as `check` prints it (lines).
+fn load_error_text(e: &ConfigError) -> String {
+    match e {
+        ConfigError::Read { .. } => format!("error: {e}"),
+        ConfigError::Invalid { path, problems } => format!(
+            "{e}\nerror: {}: {} {} found",
+            path.display(),
+            problems.len(),
+            if problems.len() == 1 {
+                "problem"
+            } else {
+                "problems"
+            }
+        ),
+    }
+}
+
+/// Prints a valid schedule's warnings on stderr, one line each.
+fn print_warnings(schedule: &Schedule) {
+    if !schedule.warnings.is_empty() {
+        eprintln!(
+            "{}",
+            config::Problems {
+                path: &schedule.path,
+                problems: &schedule.warnings,
+            }
+        );
+    }
+}
+
+fn check(args: &ConfigArg, clock: &dyn Clock) -> u8 {
+    let path = &args.config;
     let schedule = match load(path) {
         Ok(s) => s,
         Err(code) => return code,
     };
+    print_warnings(&schedule);
     let now = clock.now();
     let next = plan::restarts(&schedule, now).next();
     print!(
         "{}",
         report::check_summary(path, &schedule, next.as_ref(), now)
     );
+    for f in untrusted(&schedule, &args.allowed()) {
+        eprintln!(
+            "{}: warning: {f} (`run` and `restart` refuse this file until it is fixed)",
+            path.display()
+        );
+    }
     exit::OK
 }
 
@@ -596,17 +842,22 @@ fn plan_cmd(args: &PlanArgs, clock: &dyn Clock) -> u8 {
     };
     let from = args.from.unwrap_or_else(|| clock.now());
     let all = plan::restarts(&schedule, from);
-    let restarts: Vec<_> = match args.until {
-        Some(until) => all.take_while(|r| r.at < until).collect(),
-        None => all.take(args.count).collect(),
+    let (until, count) = match args.until {
+        Some(until) => (until, usize::MAX),
+        None => (DateTime::<Utc>::MAX_UTC, args.count),
     };
-    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let restarts = all.take_while(|r| r.at < until).take(count);
     let written = if args.json {
-        report::write_plan_json(&mut out, &schedule, &restarts).and_then(|()| writeln!(out))
+        write_beside(|out| {
+            report::write_plan_json(&mut *out, &schedule, restarts).and_then(|()| writeln!(out))
+        })
     } else {
+        let restarts: Vec<_> = restarts.collect();
+        let mut out = std::io::stdout().lock();
         out.write_all(report::plan_table(&schedule, &restarts, from).as_bytes())
+            .and_then(|()| out.flush())
     };
-    match written.and_then(|()| out.flush()) {
+    match written {
         Ok(()) => exit::OK,
         // A closed pipe (`plan | head`) is the reader's choice, not a failure.
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => exit::OK,
@@ -614,5 +865,103 @@ fn plan_cmd(args: &PlanArgs, clock: &dyn Clock) -> u8 {
             eprintln!("error: cannot write the plan: {e}");
             exit::FAILED
         }
+    }
+}
+
+/// Runs `produce` with a writer whose blocks a second thread writes to stdout, so that planning
+/// goes on while the previous blocks go out: a year of `plan --json` is some 40 MB, and pushing
+/// it through a pipe costs about as much as planning it. The writing thread's error (say a
+/// closed pipe) comes first.
+fn write_beside(
+    produce: impl FnOnce(&mut dyn std::io::Write) -> std::io::Result<()>,
+) -> std::io::Result<()> {
+    /// Hands each block (of 64 KiB, say) to the writing thread.
+    struct Blocks {
+        to_writer: std::sync::mpsc::SyncSender<Vec<u8>>,
+        block: Vec<u8>,
+    }
+    impl Blocks {
+        fn send(&mut self) -> std::io::Result<()> {
+            let block = std::mem::replace(&mut self.block, Vec::with_capacity(1 << 16));
+            self.to_writer
+                .send(block)
+                .map_err(|_| std::io::ErrorKind::BrokenPipe.into())
+        }
+    }
+    impl std::io::Write for Blocks {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.block.extend_from_slice(buf);
+            if self.block.len() >= 1 << 16 {
+                self.send()?;
+            }
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            if self.block.is_empty() {
+                Ok(())
+            } else {
+                self.send()
+            }
+        }
+    }
+
+    let (to_writer, blocks) = std::sync::mpsc::sync_channel::<Vec<u8>>(8);
+    std::thread::scope(|scope| {
+        let writer = scope.spawn(move || {
+            let mut out = std::io::stdout().lock();
+            for block in blocks {
+                out.write_all(&block)?;
+            }
+            out.flush()
+        });
+        let mut out = Blocks {
+            to_writer,
+            block: Vec::with_capacity(1 << 16),
+        };
+        let produced = produce(&mut out).and_then(|()| out.flush());
+        drop(out);
+        let written = writer
+            .join()
+            .unwrap_or_else(|_| Err(std::io::Error::other("the thread writing the plan failed")));
+        written.and(produced)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::os::eventlog::{self, Level};
+
+    /// `run` with a wrong schedule (a service starts it so) writes `check`'s messages to the
+    /// Event Log as one `start_failed` event, a line each, before it exits 2.
+    #[test]
+    fn a_daemon_that_cannot_start_writes_the_check_messages_to_the_event_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bad schedule.yaml");
+        std::fs::write(&path, "timezone: Nowhere/Bad\nworkers: 3\n").unwrap();
+        let cli = Cli::try_parse_from(["pacs-warden", "run", "--config", &path.to_string_lossy()])
+            .unwrap();
+        let mut code = None;
+        let events = eventlog::recorded(|| code = Some(run(cli, &SystemClock)));
+        assert_eq!(code, Some(exit::CONFIG));
+        assert_eq!(events.len(), 1, "{events:?}");
+        let (id, level) = eventlog::id_of("start_failed");
+        assert_eq!((events[0].id, events[0].level), (id, level));
+        assert_eq!(level, Level::Error);
+        let lines: Vec<&str> = events[0].text.split("\r\n").collect();
+        let Err(ConfigError::Invalid { problems, .. }) = config::load(&path) else {
+            panic!("the schedule loads")
+        };
+        assert_eq!(lines.len(), problems.len() + 1, "{lines:?}");
+        let shown = path.display().to_string();
+        assert!(lines.iter().all(|l| l.contains(&shown)), "{lines:?}");
+        assert!(lines[0].starts_with(&format!("{shown}:1:")), "{lines:?}");
+        assert!(lines
+            .iter()
+            .any(|l| l.contains("timezone: unknown time zone `Nowhere/Bad`")));
+        assert_eq!(
+            lines.last().unwrap(),
+            &format!("error: {shown}: {} problems found", problems.len())
+        );
     }
 }

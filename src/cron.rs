@@ -2,8 +2,8 @@
 //!
 //! Owns: parsing a 5-field (`min hour dom month dow`) or 6-field (seconds first) expression, or
 //! an `@daily`-style nickname, into sets of allowed values, and answering "which wall-clock
-//! times does this expression name on this calendar date". No time zones, no instants: the
-//! planner turns wall-clock times into instants.
+//! times does this expression name on this calendar date" and "which date does it name next".
+//! No time zones, no instants: the planner turns wall-clock times into instants.
 //!
 //! Why not the `cron` crate: it numbers weekdays 1–7 from Sunday (so `1-5` would mean
 //! Sunday–Thursday), ANDs day-of-month with day-of-week, and its errors carry no field
@@ -211,14 +211,62 @@ impl CronSpec {
         }
     }
 
-    /// Whether any date matches at all (`0 0 30 2 *` never does). Checks one 28-year cycle of
-    /// weekdays and leap years, which covers every combination of the fields.
+    /// Whether any date matches at all (`0 0 30 2 *` never does).
     pub fn ever_matches(&self) -> bool {
         let start = NaiveDate::from_ymd_opt(2001, 1, 1).expect("valid date");
-        start
-            .iter_days()
-            .take_while(|d| d.year() < 2029)
-            .any(|d| self.matches_date(d))
+        self.next_date(start).is_some()
+    }
+
+    /// The first date at or after `from` that the expression matches, or `None` when none does
+    /// within `SEARCH_YEARS` (then none ever does). Jumps month by month and picks the day from
+    /// the month's bit set, so a sparse expression (`0 0 29 2 *`) costs as little as a dense one.
+    pub fn next_date(&self, from: NaiveDate) -> Option<NaiveDate> {
+        if self.matches_date(from) {
+            return Some(from);
+        }
+        let (mut year, mut month, mut day) = (from.year(), from.month(), from.day());
+        for _ in 0..=SEARCH_YEARS * 12 {
+            if self.months & (1 << month) != 0 {
+                // Days at or after `day` (day <= 31, so the shift stays inside u32).
+                let days = self.days_in(year, month)? & !((1u32 << day) - 1);
+                if days != 0 {
+                    return NaiveDate::from_ymd_opt(year, month, days.trailing_zeros());
+                }
+            }
+            day = 1;
+            month += 1;
+            if month > 12 {
+                month = 1;
+                year += 1;
+            }
+        }
+        None
+    }
+
+    /// The days of `month` in `year` the day fields match, as bits 1..=31 (the months field is
+    /// not looked at). `None` past chrono's last year.
+    fn days_in(&self, year: i32, month: u32) -> Option<u32> {
+        let first = NaiveDate::from_ymd_opt(year, month, 1)?;
+        let next = if month == 12 {
+            NaiveDate::from_ymd_opt(year + 1, 1, 1)
+        } else {
+            NaiveDate::from_ymd_opt(year, month + 1, 1)
+        };
+        let len = next.map_or(31, |n| (n - first).num_days() as u32);
+        // The weekday set rotated so that bit k is the weekday of day k + 1, then repeated for
+        // five weeks (35 days) and shifted so that bit d is day d.
+        let w1 = first.weekday().num_days_from_sunday();
+        let dow = u32::from(self.days_of_week);
+        let rotated = u64::from(((dow >> w1) | (dow << (7 - w1))) & 0x7f);
+        let weekly = (0..5).fold(0u64, |acc, week| acc | rotated << (7 * week));
+        let dow_days = (weekly << 1) as u32;
+        let in_month = ((1u64 << (len + 1)) - 2) as u32;
+        let days = if self.dom_star || self.dow_star {
+            self.days_of_month & dow_days
+        } else {
+            self.days_of_month | dow_days
+        };
+        Some(days & in_month)
     }
 
     /// Whether the expression names times at a finer resolution than whole minutes.
@@ -226,6 +274,10 @@ impl CronSpec {
         self.seconds != 1
     }
 }
+
+/// How far `next_date` looks: the Gregorian calendar repeats every 400 years (weekdays and leap
+/// years alike), so an expression with no date in that span has none at all.
+const SEARCH_YEARS: u32 = 400;
 
 /// The set bits of `set`, lowest first.
 fn bits(mut set: u64) -> impl Iterator<Item = u32> {
@@ -427,6 +479,67 @@ mod tests {
         assert!(CronSpec::parse("0 0 29 2 *").unwrap().ever_matches());
         // Restricted weekday ORs in: the 30th of February or any Monday.
         assert!(CronSpec::parse("0 0 30 2 1").unwrap().ever_matches());
+    }
+
+    #[test]
+    fn next_date_jumps_to_the_next_matching_day() {
+        let next = |expr: &str, from: NaiveDate| CronSpec::parse(expr).unwrap().next_date(from);
+        assert_eq!(next("@yearly", d(2026, 1, 1)), Some(d(2026, 1, 1)));
+        assert_eq!(next("@yearly", d(2026, 1, 2)), Some(d(2027, 1, 1)));
+        assert_eq!(next("0 0 29 2 *", d(2028, 3, 1)), Some(d(2032, 2, 29)));
+        assert_eq!(next("0 0 29 2 *", d(2097, 1, 1)), Some(d(2104, 2, 29)));
+        assert_eq!(next("0 0 31 * *", d(2026, 4, 1)), Some(d(2026, 5, 31)));
+        // 2026-11-27 is a Friday; the next Monday–Friday day after Saturday is Monday the 30th.
+        assert_eq!(next("30 6 * * 1-5", d(2026, 11, 28)), Some(d(2026, 11, 30)));
+        // Both day fields restricted: the 1st or 15th, or a Friday, whichever comes first.
+        assert_eq!(
+            next("0 12 1,15 * fri", d(2026, 11, 7)),
+            Some(d(2026, 11, 13))
+        );
+        assert_eq!(
+            next("0 12 1,15 * fri", d(2026, 11, 14)),
+            Some(d(2026, 11, 15))
+        );
+        // `*/2` starts with `*`: odd days that are Fridays.
+        assert_eq!(
+            next("0 12 */2 * fri", d(2026, 11, 7)),
+            Some(d(2026, 11, 13))
+        );
+    }
+
+    #[test]
+    fn next_date_agrees_with_matches_date_day_by_day() {
+        let exprs = [
+            "0 0 * * *",
+            "0 0 29 2 *",
+            "0 0 1,15 * 5",
+            "0 0 */3 1,7 *",
+            "0 0 * 2 sun",
+            "0 0 31 * 1-5",
+            "0 0 2-9/3 * 0,6",
+        ];
+        for expr in exprs {
+            let spec = CronSpec::parse(expr).unwrap();
+            let mut day = d(2027, 12, 1);
+            while day < d(2029, 3, 1) {
+                let want = day.iter_days().find(|x| spec.matches_date(*x));
+                assert_eq!(spec.next_date(day), want, "{expr} from {day}");
+                day = day.succ_opt().unwrap();
+            }
+        }
+    }
+
+    #[test]
+    fn next_date_of_an_impossible_expression_gives_up_quickly() {
+        let t = std::time::Instant::now();
+        for expr in ["0 0 30 2 *", "0 0 31 4,6,9,11 *"] {
+            assert_eq!(
+                CronSpec::parse(expr).unwrap().next_date(d(2026, 1, 1)),
+                None
+            );
+        }
+        // 400 years of months, not of days: well under a second even in a debug build.
+        assert!(t.elapsed() < std::time::Duration::from_secs(1));
     }
 
     #[test]

@@ -4,16 +4,15 @@
 //! schedule's zone, DST gaps and folds, `lead`, sharing, merging). Pure: no clock, no files, no
 //! processes; `from` is a parameter, so tests use any instant.
 //!
-//! Pipeline: `Fires` (each query's instants, ascending) → `Grouped` (queries with the same
-//! restart instant share one restart) → `Merged` (a restart less than `merge_within` after the
-//! previous kept one joins it). Merging is defined over the whole timeline, so `restarts` first
-//! finds an instant before `from` where the chain of merges provably restarts (`anchor`).
+//! Pipeline: `Fires` (each query's instants, ascending) → `Merged` (queries with the same
+//! restart instant share one restart, and a restart less than `merge_within` after the previous
+//! kept one joins it). Merging is defined over the whole timeline, so `restarts` first finds an
+//! instant before `from` where the chain of merges provably restarts (`anchor`).
 
-use crate::config::Schedule;
+use crate::config::{Schedule, When};
 use crate::zone::instant_of;
-use chrono::{DateTime, NaiveDate, NaiveTime, TimeDelta, Utc};
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+use chrono::{DateTime, Datelike, NaiveDate, NaiveTime, TimeDelta, Timelike, Utc};
+use std::collections::VecDeque;
 
 /// One planned restart.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,14 +59,11 @@ pub fn restarts_anchored(
     anchor: DateTime<Utc>,
     from: DateTime<Utc>,
 ) -> impl Iterator<Item = Restart> + '_ {
-    let merge_within = delta(schedule.merge_within);
     Merged {
-        inner: Grouped {
-            inner: Fires::new(schedule, anchor).peekable(),
-            lead: delta(schedule.lead),
-        },
-        merge_within,
-        current: None,
+        inner: Fires::new(schedule, anchor).peekable(),
+        lead: delta(schedule.lead),
+        merge_within: delta(schedule.merge_within),
+        fires: Vec::new(),
     }
     .skip_while(move |r| r.at < from)
 }
@@ -143,16 +139,27 @@ fn delta(d: std::time::Duration) -> TimeDelta {
 
 /// Query instants whose restart instant (instant − lead) is at or after a start, ascending.
 ///
-/// Works through local calendar days. Instants of one day are not always ascending (a time in a
-/// DST gap moves later), nor always after the previous day's, so each day's instants go into a
-/// heap and are released once no later day can produce an earlier one.
+/// Works through the local calendar days on which some query runs, jumping over the others
+/// (each query knows its next date, `next_date`), so a yearly query costs one step a year.
+/// Instants of one day are not always ascending (a time in a DST gap moves later), nor always
+/// after the previous day's, so each day's instants are sorted into `pending` and released once
+/// no later day can produce an earlier one.
 struct Fires<'a> {
     schedule: &'a Schedule,
-    lead: TimeDelta,
-    start: DateTime<Utc>,
-    next_date: NaiveDate,
-    last_date: NaiveDate,
-    heap: BinaryHeap<Reverse<Fire>>,
+    /// `start + lead`: the first query instant kept.
+    earliest: DateTime<Utc>,
+    /// Each query's next local date to look at; `None` when it has no more.
+    query_dates: Vec<Option<NaiveDate>>,
+    /// The earliest of `query_dates`: the next day to fill.
+    next_date: Option<NaiveDate>,
+    /// Fires before this instant can be released: no day from `next_date` on has an earlier one.
+    released_before: DateTime<Utc>,
+    /// Fires found but not yet released, ascending.
+    pending: VecDeque<Fire>,
+    /// One day's fires, before they join `pending`.
+    day: Vec<Fire>,
+    /// One day's (second of the day, query) pairs, packed (see `fill_day`).
+    keys: Vec<u64>,
     times: Vec<NaiveTime>,
 }
 
@@ -160,38 +167,150 @@ struct Fires<'a> {
 /// D 00:00 (read as UTC) minus this margin.
 const MAX_OFFSET: TimeDelta = TimeDelta::hours(26);
 
-/// How far ahead the planner looks before giving up: validation guarantees every query runs
-/// within any 28-year cycle.
-const HORIZON_DAYS: i64 = 366 * 29;
+/// The first date at or after `from` on which `when` names a time; `None` when there is none
+/// (validation rejects such queries; the cron search gives up after 400 years).
+fn next_date(when: &When, from: NaiveDate) -> Option<NaiveDate> {
+    match when {
+        When::Cron(spec) => spec.next_date(from),
+        When::At { times, days } => {
+            if times.is_empty() {
+                return None;
+            }
+            from.iter_days()
+                .take(7)
+                .find(|d| days.contains(d.weekday()))
+        }
+    }
+}
 
 impl<'a> Fires<'a> {
     fn new(schedule: &'a Schedule, start: DateTime<Utc>) -> Self {
         let lead = delta(schedule.lead);
         let first = (start + lead).naive_utc().date() - TimeDelta::days(2);
-        Fires {
+        let query_dates: Vec<_> = schedule
+            .queries
+            .iter()
+            .map(|q| next_date(&q.when, first))
+            .collect();
+        let mut fires = Fires {
             schedule,
-            lead,
-            start,
-            next_date: first,
-            last_date: first + TimeDelta::days(HORIZON_DAYS),
-            heap: BinaryHeap::new(),
+            earliest: start
+                .checked_add_signed(lead)
+                .unwrap_or(DateTime::<Utc>::MAX_UTC),
+            next_date: None,
+            released_before: DateTime::<Utc>::MIN_UTC,
+            query_dates,
+            pending: VecDeque::new(),
+            day: Vec::new(),
+            keys: Vec::new(),
             times: Vec::new(),
+        };
+        fires.set_next_date();
+        fires
+    }
+
+    fn set_next_date(&mut self) {
+        self.next_date = self.query_dates.iter().flatten().min().copied();
+        if let Some(date) = self.next_date {
+            self.released_before = date
+                .and_time(NaiveTime::MIN)
+                .and_utc()
+                .checked_sub_signed(MAX_OFFSET)
+                .unwrap_or(DateTime::<Utc>::MIN_UTC);
         }
     }
 
-    fn fill_day(&mut self) {
-        let date = self.next_date;
-        self.next_date = date + TimeDelta::days(1);
+    fn fill_day(&mut self, date: NaiveDate) {
+        let day = LocalDay::new(&self.schedule.timezone, date);
+        // On a day with one offset the instants are in the order of the times of day, so
+        // (second of the day, query) packed in a u64 sorts them cheaply; other times (a DST
+        // day, fractions of a second) are sorted as fires.
+        let packed = day.offset.is_some() && u32::try_from(self.schedule.queries.len()).is_ok();
+        self.day.clear();
+        self.keys.clear();
         for (i, query) in self.schedule.queries.iter().enumerate() {
+            if self.query_dates[i] != Some(date) {
+                continue;
+            }
             self.times.clear();
             query.when.times_on(date, &mut self.times);
             for &time in &self.times {
-                let at = instant_of(&self.schedule.timezone, date.and_time(time));
-                if at - self.lead >= self.start {
-                    self.heap.push(Reverse(Fire { at, query: i }));
+                if packed && time.nanosecond() == 0 {
+                    self.keys
+                        .push(u64::from(time.num_seconds_from_midnight()) << 32 | i as u64);
+                } else {
+                    let at = day.instant(time);
+                    if at >= self.earliest {
+                        self.day.push(Fire { at, query: i });
+                    }
                 }
             }
+            self.query_dates[i] = date.succ_opt().and_then(|d| next_date(&query.when, d));
         }
+        self.set_next_date();
+        let unpacked = self.day.len();
+        self.keys.sort_unstable();
+        for &key in &self.keys {
+            let time = NaiveTime::from_num_seconds_from_midnight_opt((key >> 32) as u32, 0)
+                .expect("a second of the day");
+            let at = day.instant(time);
+            if at >= self.earliest {
+                let query = (key & u64::from(u32::MAX)) as usize;
+                self.day.push(Fire { at, query });
+            }
+        }
+        if unpacked > 0 {
+            self.day.sort_unstable();
+        }
+        let in_order = match (self.pending.back(), self.day.first()) {
+            (Some(last), Some(first)) => last <= first,
+            _ => true,
+        };
+        self.pending.extend(self.day.drain(..));
+        if !in_order {
+            // Around a DST change a day's first instants can precede the previous day's last.
+            self.pending.make_contiguous().sort_unstable();
+        }
+    }
+}
+
+/// One local calendar day in a zone: turns its wall-clock times into instants by
+/// `zone::instant_of`, with a shortcut for the usual day without an offset change.
+struct LocalDay<'a> {
+    tz: &'a chrono_tz::Tz,
+    /// The day before, the day, the day after.
+    dates: [NaiveDate; 3],
+    /// The offset from UTC in seconds, when the whole day has one.
+    offset: Option<i64>,
+}
+
+impl<'a> LocalDay<'a> {
+    fn new(tz: &'a chrono_tz::Tz, date: NaiveDate) -> Self {
+        let midnight = date.and_time(NaiveTime::MIN);
+        let start = instant_of(tz, midnight);
+        let (before, after) = (date.pred_opt(), date.succ_opt());
+        // Zones change offset at most once a day, so a day of exactly 24 hours has none.
+        let whole_day = after.map(|next| instant_of(tz, next.and_time(NaiveTime::MIN)) - start);
+        let offset = (whole_day == Some(TimeDelta::days(1)) && before.is_some())
+            .then(|| (midnight - start.naive_utc()).num_seconds());
+        LocalDay {
+            tz,
+            dates: [before.unwrap_or(date), date, after.unwrap_or(date)],
+            offset,
+        }
+    }
+
+    fn instant(&self, time: NaiveTime) -> DateTime<Utc> {
+        let Some(offset) = self.offset else {
+            return instant_of(self.tz, self.dates[1].and_time(time));
+        };
+        // The UTC date is the day before, the day or the day after (|offset| < 1 day).
+        let secs = i64::from(time.num_seconds_from_midnight()) - offset;
+        let day = secs.div_euclid(86_400);
+        let of_day = secs.rem_euclid(86_400) as u32;
+        let utc_time = NaiveTime::from_num_seconds_from_midnight_opt(of_day, time.nanosecond())
+            .expect("a second of the day");
+        self.dates[(day + 1) as usize].and_time(utc_time).and_utc()
     }
 }
 
@@ -200,70 +319,55 @@ impl Iterator for Fires<'_> {
 
     fn next(&mut self) -> Option<Fire> {
         loop {
-            let released_before = self.next_date.and_time(NaiveTime::MIN).and_utc() - MAX_OFFSET;
-            if let Some(Reverse(first)) = self.heap.peek() {
-                if first.at < released_before || self.next_date > self.last_date {
-                    return self.heap.pop().map(|Reverse(f)| f);
+            let Some(date) = self.next_date else {
+                return self.pending.pop_front();
+            };
+            if let Some(first) = self.pending.front() {
+                if first.at < self.released_before {
+                    return self.pending.pop_front();
                 }
-            } else if self.next_date > self.last_date {
-                return None;
             }
-            self.fill_day();
+            self.fill_day(date);
         }
     }
 }
 
-/// Fires sharing a restart instant become one restart.
-struct Grouped<'a> {
+/// Fires → restarts. Fires at the same instant share a restart; a restart less than
+/// `merge_within` after the previous kept restart joins it. Both compare query instants with
+/// the kept restart's first one (restart instants are query instants minus the same lead), so
+/// fires are added straight to the restart they join.
+struct Merged<'a> {
     inner: std::iter::Peekable<Fires<'a>>,
     lead: TimeDelta,
-}
-
-impl Iterator for Grouped<'_> {
-    type Item = Restart;
-
-    fn next(&mut self) -> Option<Restart> {
-        let first = self.inner.next()?;
-        let mut fires = vec![first];
-        while let Some(f) = self.inner.next_if(|f| f.at == first.at) {
-            // A query runs once per instant, even when two of its wall-clock times land on the
-            // same one (01:30 in a London spring gap is 02:30 BST).
-            if fires.last() != Some(&f) {
-                fires.push(f);
-            }
-        }
-        Some(Restart {
-            at: first.at - self.lead,
-            fires,
-        })
-    }
-}
-
-/// Restarts less than `merge_within` after the previous kept restart join it.
-struct Merged<'a> {
-    inner: Grouped<'a>,
     merge_within: TimeDelta,
-    current: Option<Restart>,
+    /// The restart being gathered (one allocation of the right size per restart).
+    fires: Vec<Fire>,
 }
 
 impl Iterator for Merged<'_> {
     type Item = Restart;
 
     fn next(&mut self) -> Option<Restart> {
-        loop {
-            let Some(next) = self.inner.next() else {
-                return self.current.take();
-            };
-            match &mut self.current {
-                Some(kept) if next.at - kept.at < self.merge_within => {
-                    kept.fires.extend(next.fires);
-                }
-                _ => {
-                    if let Some(done) = self.current.replace(next) {
-                        return Some(done);
-                    }
-                }
+        let first = self.inner.next()?;
+        let joins_before = first
+            .at
+            .checked_add_signed(self.merge_within)
+            .unwrap_or(DateTime::<Utc>::MAX_UTC);
+        self.fires.clear();
+        self.fires.push(first);
+        while let Some(f) = self
+            .inner
+            .next_if(|f| f.at == first.at || f.at < joins_before)
+        {
+            // A query runs once per instant, even when two of its wall-clock times land on the
+            // same one (01:30 in a London spring gap is 02:30 BST).
+            if self.fires.last() != Some(&f) {
+                self.fires.push(f);
             }
         }
+        Some(Restart {
+            at: first.at - self.lead,
+            fires: self.fires.as_slice().to_vec(),
+        })
     }
 }

@@ -115,7 +115,7 @@ pub async fn run(
     // 2. Run it, output appended to its log.
     let log = log_path(&schedule, name, run);
     if let Some(dir) = log.parent() {
-        let _ = std::fs::create_dir_all(dir);
+        let _ = crate::trust::safe_create_dir_all(dir);
     }
     let started_at = clock.now();
     let file = match crate::os::open_log(&log) {
@@ -155,6 +155,15 @@ pub async fn run(
         .spawn();
     let mut child = match spawned {
         Ok(c) => c,
+        // The OS reports a missing working folder as a missing program.
+        Err(_) if !workdir.is_dir() => {
+            let summary = format!(
+                "failed: cannot start the query: its workdir {} does not exist",
+                workdir.display()
+            );
+            warn!(query = %name, "{summary}");
+            return finish(Some(started_at), "failed", None, summary);
+        }
         Err(e) => {
             let summary = format!("failed: cannot start {}: {e}", program.display());
             warn!(query = %name, "{summary}");

@@ -61,6 +61,8 @@ pub enum SequenceError {
         #[source]
         source: std::io::Error,
     },
+    #[error("cannot start the worker: its workdir {} does not exist", path.display())]
+    Workdir { path: PathBuf },
     #[error("the new worker (pid {pid}) exited within {settle:?} of starting; see its log")]
     ExitedAtStart { pid: u32, settle: Duration },
     #[error("the worker (pid {pid}) did not become ready within {timeout:?}: {last}")]
@@ -92,6 +94,16 @@ impl Outcome {
         match &self.satisfied_by {
             Some(record) => record.ok,
             None => self.result.is_ok(),
+        }
+    }
+
+    /// The ready command's last answer, when the new worker was started and still runs but
+    /// never became ready (also when a concurrent restart ended so).
+    pub fn not_ready(&self) -> Option<&str> {
+        match (&self.satisfied_by, &self.result) {
+            (Some(record), _) => record.not_ready.as_deref(),
+            (None, Err(SequenceError::NotReady { last, .. })) => Some(last),
+            _ => None,
         }
     }
 
@@ -377,6 +389,7 @@ pub async fn restart_dispatched(
         finished_at: clock.now(),
         ok: outcome.result.is_ok(),
         summary: outcome.summary(),
+        not_ready: outcome.not_ready().map(str::to_string),
     };
     let started = outcome.started;
     if let Err(e) = store.update(|s| {
@@ -739,9 +752,16 @@ impl Steps<'_> {
             env: &self.worker.env,
             log: log.as_deref(),
         };
-        let spawned = process::spawn_detached(&spec).map_err(|source| SequenceError::Start {
-            program: command[0].clone(),
-            source,
+        let spawned = process::spawn_detached(&spec).map_err(|source| {
+            // The OS reports a missing working folder as a missing program.
+            if workdir.is_dir() {
+                SequenceError::Start {
+                    program: command[0].clone(),
+                    source,
+                }
+            } else {
+                SequenceError::Workdir { path: workdir }
+            }
         })?;
         info!(
             worker = %w,
@@ -776,23 +796,12 @@ impl Steps<'_> {
         while Instant::now() < deadline {
             tries += 1;
             let left = deadline.saturating_duration_since(Instant::now());
-            match self.spawn_helper(&command, true) {
-                Ok(child) => match tokio::time::timeout(left, child.wait_with_output()).await {
-                    Ok(Ok(out)) if out.status.success() => {
-                        info!(worker = %w, after = %ms(t0.elapsed()), tries, "worker is ready");
-                        return Ok(());
-                    }
-                    Ok(Ok(out)) => {
-                        last = format!(
-                            "ready command exited with {}: {}",
-                            out.status,
-                            String::from_utf8_lossy(&out.stderr).trim()
-                        );
-                    }
-                    Ok(Err(e)) => last = format!("ready command failed: {e}"),
-                    Err(_) => last = "ready command timed out".into(),
-                },
-                Err(e) => last = format!("cannot run the ready command: {e}"),
+            match self.ready_once(&command, left).await {
+                Ok(()) => {
+                    info!(worker = %w, after = %ms(t0.elapsed()), tries, "worker is ready");
+                    return Ok(());
+                }
+                Err(answer) => last = answer,
             }
             if !process::is_running(id) {
                 return Err(SequenceError::ExitedAtStart {
@@ -808,6 +817,27 @@ impl Steps<'_> {
             timeout: ready.timeout,
             last,
         })
+    }
+
+    /// Runs the `ready` command once, for at most `limit`. `Err` says why it did not succeed,
+    /// with the end of what it printed (one line, control characters escaped).
+    async fn ready_once(&self, command: &[String], limit: Duration) -> Result<(), String> {
+        let child = self
+            .spawn_helper(command, true)
+            .map_err(|e| format!("cannot run the ready command: {e}"))?;
+        match tokio::time::timeout(limit, child.wait_with_output()).await {
+            Ok(Ok(out)) if out.status.success() => Ok(()),
+            Ok(Ok(out)) => Err(format!(
+                "ready command exited with {}: {}",
+                out.status,
+                helper_output(&out)
+            )),
+            Ok(Err(e)) => Err(format!("ready command failed: {e}")),
+            Err(_) => Err(format!(
+                "ready command gave no answer within {}",
+                crate::report::file_duration(limit)
+            )),
+        }
     }
 
     /// Runs a stop or ready command as a child of pacs-warden (killed if abandoned). Output is
@@ -850,6 +880,67 @@ fn still_running(ids: &[ProcId]) -> Vec<ProcId> {
         .copied()
         .filter(|id| process::is_running(*id))
         .collect()
+}
+
+/// How many of its last lines a helper command's output keeps in messages.
+const OUTPUT_LINES: usize = 3;
+/// At most this many characters of them.
+const OUTPUT_CHARS: usize = 400;
+
+/// What a helper command (the `ready` command) printed, for a message and a log line: the last
+/// few non-empty lines of stdout then stderr, trimmed, joined with ` | `, with control
+/// characters escaped so it can neither split a log line nor drive a terminal.
+pub fn helper_output(out: &std::process::Output) -> String {
+    let text = format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    if lines.is_empty() {
+        return "(no output)".into();
+    }
+    let tail = lines[lines.len().saturating_sub(OUTPUT_LINES)..].join(" | ");
+    let mut shown = escape_controls(&tail);
+    if shown.chars().count() > OUTPUT_CHARS {
+        let cut: String = shown
+            .chars()
+            .skip(shown.chars().count() - OUTPUT_CHARS)
+            .collect();
+        shown = format!("…{cut}");
+    }
+    shown
+}
+
+/// `text` with every control character (and the terminal-relevant C1 range) as an escape:
+/// `\n`, `\t`, `\u{1b}`, … Printable text, non-ASCII included, is kept.
+pub fn escape_controls(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() || matches!(c, '\u{2028}' | '\u{2029}') {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Runs `worker`'s `ready` command once (what the daemon does again, with growing pauses,
+/// while a started worker is not ready). `None` when the worker has no `ready` command.
+pub async fn probe_ready(schedule: &Schedule, worker: &Worker) -> Option<Result<(), String>> {
+    let ready = worker.ready.as_ref()?;
+    let steps = Steps {
+        schedule,
+        worker,
+        store: &Store::new(schedule.state_dir()),
+    };
+    let command = steps.command(&ready.command);
+    Some(steps.ready_once(&command, ready.timeout).await)
 }
 
 /// Describes, without doing anything, what the sequence would do now.
@@ -1006,7 +1097,42 @@ fn celery_active_is_empty(text: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::celery_active_is_empty;
+    use super::{celery_active_is_empty, helper_output};
+
+    fn output(stdout: &str, stderr: &str) -> std::process::Output {
+        #[cfg(unix)]
+        let status = std::os::unix::process::ExitStatusExt::from_raw(69 << 8);
+        #[cfg(windows)]
+        let status = std::os::windows::process::ExitStatusExt::from_raw(69);
+        std::process::Output {
+            status,
+            stdout: stdout.as_bytes().to_vec(),
+            stderr: stderr.as_bytes().to_vec(),
+        }
+    }
+
+    #[test]
+    fn a_helper_s_output_is_its_last_lines_on_one_line_with_controls_escaped() {
+        assert_eq!(
+            helper_output(&output(
+                "",
+                "\nError: No nodes replied within time constraint\n"
+            )),
+            "Error: No nodes replied within time constraint"
+        );
+        assert_eq!(
+            helper_output(&output("a\nb\n", "c\r\n\n  d  \n")),
+            "b | c | d"
+        );
+        assert_eq!(
+            helper_output(&output("\x1b[2Jwiped\x07 \u{85}x\ry\u{2028}z", "")),
+            r"\u{1b}[2Jwiped\u{7} \u{85}x\ry\u{2028}z"
+        );
+        assert_eq!(helper_output(&output(" \n", "")), "(no output)");
+        let long = helper_output(&output(&"é".repeat(1000), ""));
+        assert_eq!(long.chars().count(), 401);
+        assert!(long.starts_with('…'));
+    }
 
     #[test]
     fn celery_inspect_active_output() {

@@ -2,8 +2,8 @@
 //! from restarting the same worker at once.
 //!
 //! Owns: the state directory of a schedule (`Schedule::state_dir`): `state.json` (per worker:
-//! the process pacs-warden started, the last sequence and its outcome) and one lock file per
-//! worker. Locks are OS file locks, released by the OS when a process dies, so a crash never
+//! the process pacs-warden started, the last sequence and its outcome, supervision and
+//! readiness; the schedule the daemon runs) and one lock file per worker. Locks are OS file locks, released by the OS when a process dies, so a crash never
 //! leaves one stuck.
 
 use crate::process::ProcId;
@@ -11,7 +11,6 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -21,6 +20,34 @@ pub struct State {
     /// The last run of each query pacs-warden runs itself.
     #[serde(default)]
     pub queries: BTreeMap<String, crate::query_run::QueryRecord>,
+    /// The schedule the daemon runs: its last good version of the file (written by the
+    /// daemon at start and on each accepted edit), so that `status` can show it while the file
+    /// on disk is invalid.
+    #[serde(default)]
+    pub schedule: Option<RunningSchedule>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct RunningSchedule {
+    /// The schedule file as the daemon was given it.
+    pub path: String,
+    pub loaded_at: DateTime<Utc>,
+    /// The file's modification time when it was loaded.
+    pub modified: Option<DateTime<Utc>>,
+    /// FNV-1a 64 of the text, in hex: tells two versions apart at a glance.
+    pub hash: String,
+    /// The file's text.
+    pub text: String,
+}
+
+/// FNV-1a 64 of `text`, in hex (stable across Rust versions, unlike `DefaultHasher`).
+pub fn text_hash(text: &str) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in text.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    format!("{h:016x}")
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -35,6 +62,22 @@ pub struct WorkerState {
     /// A planned restart waiting for the busy worker to become idle (written by the daemon).
     #[serde(default)]
     pub deferred: Option<DeferralRecord>,
+    /// The worker runs but its `ready` command fails (written by the daemon, which leaves it
+    /// running and probes again).
+    #[serde(default)]
+    pub not_ready: Option<NotReadyRecord>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct NotReadyRecord {
+    /// The worker process that is not ready.
+    pub pid: u32,
+    pub since: DateTime<Utc>,
+    /// Probes of the `ready` command since the restart's own tries ran out.
+    pub probes: u32,
+    /// The ready command's last answer.
+    pub answer: String,
+    pub next_probe: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -66,6 +109,10 @@ pub struct SequenceRecord {
     pub ok: bool,
     /// One line a person reads: what happened.
     pub summary: String,
+    /// The ready command's last answer when the worker was started and runs but never became
+    /// ready.
+    #[serde(default)]
+    pub not_ready: Option<String>,
 }
 
 /// A schedule's state directory.
@@ -84,21 +131,23 @@ impl Store {
     }
 
     fn ensure_dir(&self) -> std::io::Result<()> {
-        std::fs::create_dir_all(&self.dir).map_err(|e| {
-            std::io::Error::new(
-                e.kind(),
-                format!(
-                    "cannot create the state directory {}: {e}",
-                    self.dir.display()
-                ),
-            )
-        })
+        crate::trust::safe_create_dir_all(&self.dir)
+            .map(drop)
+            .map_err(|e| {
+                std::io::Error::new(
+                    e.kind(),
+                    format!(
+                        "cannot create the state directory {}: {e}",
+                        self.dir.display()
+                    ),
+                )
+            })
     }
 
     /// The saved state; an absent or unreadable file is an empty state (it only speeds up
     /// recognising workers; every process is verified anyway).
     pub fn read(&self) -> State {
-        std::fs::read(self.dir.join("state.json"))
+        crate::trust::read_no_follow(&self.dir.join("state.json"))
             .ok()
             .and_then(|bytes| serde_json::from_slice(&bytes).ok())
             .unwrap_or_default()
@@ -107,21 +156,17 @@ impl Store {
     /// Changes the state under a lock and writes it atomically (temp file + rename).
     pub fn update(&self, change: impl FnOnce(&mut State)) -> std::io::Result<()> {
         self.ensure_dir()?;
-        let lock = File::create(self.dir.join("state.lock"))?;
+        let lock = open_lock(&self.dir.join("state.lock"))?;
         lock.lock()?;
         let mut state = self.read();
         change(&mut state);
-        let tmp = self
-            .dir
-            .join(format!("state.json.{}.tmp", std::process::id()));
-        {
-            let mut f = File::create(&tmp)?;
-            // No fsync: the rename makes the update atomic, and the state is a record, not the
-            // truth (every process is verified anyway); an fsync per update would stall the
-            // daemon on a busy disk.
-            f.write_all(&serde_json::to_vec_pretty(&state).map_err(std::io::Error::other)?)?;
-        }
-        std::fs::rename(&tmp, self.dir.join("state.json"))?;
+        // No fsync: the rename makes the update atomic, and the state is a record, not the
+        // truth (every process is verified anyway); an fsync per update would stall the
+        // daemon on a busy disk.
+        crate::trust::write_replace(
+            &self.dir.join("state.json"),
+            &serde_json::to_vec_pretty(&state).map_err(std::io::Error::other)?,
+        )?;
         drop(lock);
         Ok(())
     }
@@ -160,11 +205,7 @@ impl Store {
     fn worker_lock_file(&self, worker: &str) -> std::io::Result<(PathBuf, File)> {
         self.ensure_dir()?;
         let path = self.dir.join(format!("{}.lock", sanitize(worker)));
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)?;
+        let file = open_lock(&path)?;
         Ok((path, file))
     }
 }
@@ -173,6 +214,18 @@ impl Store {
 #[derive(Debug)]
 pub struct WorkerLock {
     _file: File,
+}
+
+/// Opens (creating it if needed) a lock file in the state directory, refusing a symbolic link
+/// planted in its place.
+pub(crate) fn open_lock(path: &Path) -> std::io::Result<File> {
+    crate::trust::open_no_follow(
+        path,
+        std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true),
+    )
 }
 
 /// A worker or query name made safe for a file name.
@@ -186,4 +239,17 @@ pub(crate) fn sanitize(name: &str) -> String {
             }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::text_hash;
+
+    #[test]
+    fn text_hash_is_fnv1a_64() {
+        // Published FNV-1a 64 test vectors.
+        assert_eq!(text_hash(""), "cbf29ce484222325");
+        assert_eq!(text_hash("a"), "af63dc4c8601ec8c");
+        assert_eq!(text_hash("foobar"), "85944171f73967e8");
+    }
 }

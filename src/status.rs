@@ -2,17 +2,22 @@
 //! restarts.
 //!
 //! Owns: gathering those facts (from the state directory, the process table and the planner)
-//! and showing them. Changes nothing.
+//! and showing them; and, while the schedule file is invalid, finding the last good version
+//! the daemon recorded (`last_good`), so the daemon's view can still be shown. Changes
+//! nothing.
 
 use crate::config::Schedule;
 use crate::daemon::{running_daemon, DaemonInfo};
 use crate::process::Snapshot;
 use crate::report::human_span;
 use crate::sequence::find_worker;
-use crate::state::{DeferralRecord, SequenceRecord, Store, SupervisionRecord};
+use crate::state::{
+    text_hash, DeferralRecord, NotReadyRecord, SequenceRecord, Store, SupervisionRecord,
+};
 use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
 use serde::Serialize;
 use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
 
 #[derive(Debug, Serialize)]
 pub struct Status {
@@ -24,6 +29,21 @@ pub struct Status {
     /// The last run of each query pacs-warden runs itself.
     pub queries: Vec<QueryStatus>,
     pub next_restarts: Vec<NextRestart>,
+    /// The schedule file's problems (`FILE:LINE:COL: field: message`, or why it cannot be
+    /// read). When there are any, everything else is about the last good version of the file
+    /// the daemon recorded (the schedule it keeps running).
+    pub problems: Vec<String>,
+    /// The version of the file the daemon recorded when it loaded it.
+    pub daemon_schedule: Option<DaemonSchedule>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct DaemonSchedule {
+    pub loaded_at: String,
+    /// FNV-1a 64 of the text, hex.
+    pub hash: String,
+    /// The file on disk has the same text.
+    pub same_as_file: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -48,6 +68,8 @@ pub struct WorkerStatus {
     pub supervision: Option<SupervisionRecord>,
     /// A planned restart waiting for the worker to become idle.
     pub deferred: Option<DeferralRecord>,
+    /// The worker runs but its `ready` command fails (the daemon probes it again).
+    pub not_ready: Option<NotReadyRecord>,
 }
 
 #[derive(Debug, Serialize)]
@@ -86,6 +108,10 @@ pub fn gather(schedule: &Schedule, now: DateTime<Utc>) -> Status {
                 last_restart: saved.and_then(|s| s.last.clone()),
                 supervision: saved.and_then(|s| s.supervision.clone()),
                 deferred: saved.and_then(|s| s.deferred.clone()),
+                // Only about a process that still runs.
+                not_ready: saved
+                    .and_then(|s| s.not_ready.clone())
+                    .filter(|n| found.tree.iter().any(|p| p.id.pid == n.pid)),
             }
         })
         .collect();
@@ -120,11 +146,109 @@ pub fn gather(schedule: &Schedule, now: DateTime<Utc>) -> Status {
             })
             .collect(),
         next_restarts,
+        problems: Vec::new(),
+        daemon_schedule: state.schedule.as_ref().map(|r| DaemonSchedule {
+            loaded_at: rfc3339(schedule, r.loaded_at),
+            hash: r.hash.clone(),
+            same_as_file: crate::config::yaml::read_text(&schedule.path)
+                .is_some_and(|text| text_hash(&text) == r.hash),
+        }),
     }
+}
+
+/// The last good version of the schedule file at `path` that a daemon recorded, for `status`
+/// while the file is invalid (or missing). Looks in the state directory the file names, if it
+/// can still be read, then in the default one beside the file.
+pub fn last_good(path: &Path) -> Option<Schedule> {
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let base = std::path::absolute(&parent).unwrap_or(parent);
+    let mut dirs = Vec::new();
+    let text = crate::config::yaml::read_text(path).unwrap_or_default();
+    let named = match crate::config::yaml::parse(&text) {
+        Ok(root) => match root.value {
+            crate::config::yaml::Value::Map(entries) => entries
+                .into_iter()
+                .find(|(k, _)| k.text == "state_dir")
+                .and_then(|(_, v)| v.as_scalar().map(str::to_string)),
+            _ => None,
+        },
+        // A file that does not even parse (a tab, a stray quote): a top-level
+        // `state_dir:` line still says where the daemon keeps its state.
+        Err(_) => state_dir_line(&text),
+    }
+    .filter(|d| !d.is_empty());
+    if let Some(dir) = named {
+        dirs.push(base.join(dir));
+    }
+    let mut name = path
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_else(|| "schedule".into());
+    name.push(".state");
+    dirs.push(base.join(name));
+    dirs.into_iter().find_map(|dir| {
+        let record = Store::new(dir).read().schedule?;
+        let mut schedule = crate::config::validate(&record.text, crate::zone::machine_zone).ok()?;
+        schedule.path = path.to_path_buf();
+        schedule.base_dir = base.clone();
+        Some(schedule)
+    })
+}
+
+/// The value of a top-level `state_dir:` line, read without a YAML parser: plain, or in
+/// single or double quotes, a trailing ` # comment` dropped.
+fn state_dir_line(text: &str) -> Option<String> {
+    let value = text
+        .lines()
+        .find_map(|l| l.strip_prefix("state_dir:"))?
+        .trim();
+    let value = match value.chars().next()? {
+        q @ ('\'' | '"') => value[1..].split(q).next()?,
+        _ => value.split(" #").next()?.trim_end(),
+    };
+    Some(value.to_string())
 }
 
 pub fn render(schedule: &Schedule, s: &Status) -> String {
     let mut out = String::new();
+    let local = |t: &str| {
+        DateTime::parse_from_rfc3339(t)
+            .map(|t| {
+                t.with_timezone(&schedule.timezone)
+                    .format("%Y-%m-%d %H:%M:%S %Z")
+                    .to_string()
+            })
+            .unwrap_or_else(|_| t.to_string())
+    };
+    match (&s.daemon_schedule, s.problems.is_empty()) {
+        (Some(r), false) => {
+            let _ = writeln!(
+                out,
+                "The schedule file is wrong ({} problem{}, shown above). {} the last good version, loaded {} (hash {}):",
+                s.problems.len(),
+                if s.problems.len() == 1 { "" } else { "s" },
+                if s.daemon.is_some() {
+                    "The daemon keeps running"
+                } else {
+                    "Shown instead: the version the daemon ran last,"
+                },
+                local(&r.loaded_at),
+                r.hash
+            );
+        }
+        (Some(r), true) if s.daemon.is_some() && !r.same_as_file => {
+            let _ = writeln!(
+                out,
+                "Note: the daemon runs the version of the file loaded {} (hash {}), not the file as it is now.",
+                local(&r.loaded_at),
+                r.hash
+            );
+        }
+        _ => {}
+    }
     let _ = writeln!(
         out,
         "Schedule {} (time zone {})",
@@ -191,6 +315,29 @@ pub fn render(schedule: &Schedule, s: &Status) -> String {
                 local(d.until)
             );
         }
+        if let Some(n) = &w.not_ready {
+            let _ = writeln!(
+                out,
+                "  NOT READY since {} (pid {}): {}; left running until the next planned restart; {}{}",
+                n.since
+                    .with_timezone(&schedule.timezone)
+                    .format("%Y-%m-%d %H:%M:%S %Z"),
+                n.pid,
+                n.answer,
+                match n.probes {
+                    0 => "ready command not tried again yet".to_string(),
+                    1 => "ready command tried again once".to_string(),
+                    k => format!("ready command tried again {k} times"),
+                },
+                n.next_probe
+                    .map(|t| format!(
+                        ", next at {}",
+                        t.with_timezone(&schedule.timezone)
+                            .format("%Y-%m-%d %H:%M:%S %Z")
+                    ))
+                    .unwrap_or_default()
+            );
+        }
         if let Some(sup) = w
             .supervision
             .as_ref()
@@ -251,4 +398,23 @@ pub fn render(schedule: &Schedule, s: &Status) -> String {
         );
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_state_dir_line_is_read_without_a_parser() {
+        let read = |t: &str| super::state_dir_line(t);
+        assert_eq!(
+            read("a:\tb\nstate_dir: my state # here\n").as_deref(),
+            Some("my state")
+        );
+        assert_eq!(
+            read("state_dir: 'D:\\pw # x'\n").as_deref(),
+            Some("D:\\pw # x")
+        );
+        assert_eq!(read("state_dir: \"s\"\n").as_deref(), Some("s"));
+        assert_eq!(read("  state_dir: nested\n"), None);
+        assert_eq!(read("state_dir:\n"), None);
+    }
 }

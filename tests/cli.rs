@@ -1,6 +1,8 @@
 //! The real `pacs-warden` binary: `check` messages for every kind of bad input (with their
 //! file, line and column), the summary of a good file, `plan`'s table and JSON, exit codes.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -14,19 +16,30 @@ struct Warden {
 
 impl Warden {
     fn schedule(yaml: &str) -> Warden {
+        Warden::schedule_bytes(yaml.as_bytes())
+    }
+
+    /// A schedule file holding exactly `bytes` (another encoding, a byte-order mark, …).
+    fn schedule_bytes(bytes: &[u8]) -> Warden {
         let dir = tempfile::Builder::new()
             .prefix("pacs warden ")
             .tempdir()
             .unwrap();
         let path = dir.path().join("my schedule.yaml");
-        std::fs::write(&path, yaml).unwrap();
+        std::fs::write(&path, bytes).unwrap();
         Warden { _dir: dir, path }
     }
 
     fn run(&self, args: &[&str]) -> Output {
+        self.run_with(args, |_| {})
+    }
+
+    /// `run`, with `setup` changing the command first (its environment, say).
+    fn run_with(&self, args: &[&str], setup: impl FnOnce(&mut Command)) -> Output {
         let mut cmd = Command::new(BIN);
         cmd.args(args).arg("--config").arg(&self.path);
         cmd.env_remove("TZ");
+        setup(&mut cmd);
         // Under Wine, starting a process fails now and then with ERROR_INTERNAL_ERROR (1359)
         // while these tests start many at once (seen in about one full Windows run in five,
         // always here). The program never ran, so starting it again is safe.
@@ -50,7 +63,12 @@ fn stdout(o: &Output) -> String {
 
 /// Runs `check` on `yaml` and returns the problem lines with the file path replaced by `F`.
 fn problems(yaml: &str) -> Vec<String> {
-    let w = Warden::schedule(yaml);
+    problems_of(yaml.as_bytes())
+}
+
+/// `problems` for a file holding exactly `bytes`.
+fn problems_of(bytes: &[u8]) -> Vec<String> {
+    let w = Warden::schedule_bytes(bytes);
     let out = w.run(&["check"]);
     assert_eq!(out.status.code(), Some(2), "stdout: {}", stdout(&out));
     let path = w.path.display().to_string();
@@ -79,7 +97,11 @@ fn problems(yaml: &str) -> Vec<String> {
 }
 
 fn assert_problems(yaml: &str, want: &[&str]) {
-    let got = problems(yaml);
+    assert_problems_of(yaml.as_bytes(), want)
+}
+
+fn assert_problems_of(bytes: &[u8], want: &[&str]) {
+    let got = problems_of(bytes);
     assert_eq!(got.len(), want.len(), "got: {got:#?}");
     for (g, w) in got.iter().zip(want) {
         assert!(g.starts_with(w), "\n got: {g}\nwant: {w}…");
@@ -228,6 +250,179 @@ fn queries_naming_unknown_workers() {
         "timezone: UTC\nqueries:\n  - name: q\n    at: [\"06:00\"]\n    workers: [default]\n",
         &["F:5:15: queries[0].workers[0]: unknown worker `default`; the file defines no workers"],
     );
+}
+
+/// The warning lines of a successful `check` (exit 0), the file path replaced by `F`.
+fn warnings(w: &Warden, out: &Output) -> Vec<String> {
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(out));
+    let path = w.path.display().to_string();
+    stderr(out)
+        .lines()
+        .map(|l| {
+            assert!(
+                l.starts_with(&path),
+                "line does not start with the path: {l}"
+            );
+            l.replacen(&path, "F", 1)
+        })
+        .collect()
+}
+
+fn assert_lines(got: &[String], want: &[&str]) {
+    assert_eq!(got.len(), want.len(), "got: {got:#?}");
+    for (g, w) in got.iter().zip(want) {
+        assert!(g.starts_with(w), "\n got: {g}\nwant: {w}…");
+    }
+}
+
+#[test]
+fn hints_for_bare_numbers_and_windows_zone_names() {
+    assert_problems(
+        &format!("timezone: GMT Standard Time\nlead: 15\n{Q}"),
+        &[
+            "F:1:11: timezone: `GMT Standard Time` is a Windows time zone name; write its IANA name: `timezone: Europe/London`",
+            "F:2:7: lead: `15` has no time unit; write `15m` for 15 minutes",
+        ],
+    );
+    assert_problems(
+        &format!("timezone: europe/london\n{Q}workers:\n  - name: w\n    match: {{image: w, args_contain: x}}\n    start: {{command: [w]}}\n    stop: {{grace: 10}}\n"),
+        &[
+            "F:1:11: timezone: unknown time zone `europe/london`; did you mean `Europe/London`?",
+            "F:9:19: workers[0].stop.grace: `10` has no time unit; write `10s` for 10 seconds",
+        ],
+    );
+}
+
+#[test]
+fn control_characters_and_one_string_commands_are_errors() {
+    // `\n` and `\t` in double quotes: a newline and a tab in the path.
+    assert_problems(
+        &format!(
+            "timezone: UTC\nstate_dir: \"E:\\new\\temp\"\n{Q}    command: [\"celery -A proj worker\"]\n"
+        ),
+        &[
+            "F:2:12: state_dir: \"E:\\new\\temp\" became a path with a newline and a tab: in double quotes, YAML reads backslashes as escapes; write Windows paths in single quotes: 'E:\\new\\temp'",
+            "F:6:15: queries[0].command: `celery -A proj worker` is one string and no program of that name exists; commands are run directly, never through a shell, so write each argument as its own list item: [celery, -A, proj, worker]",
+        ],
+    );
+}
+
+#[test]
+fn check_warns_about_a_fixed_zone_when_the_machine_has_dst() {
+    let w = Warden::schedule(&format!("timezone: UTC\n{Q}"));
+    let out = w.run_with(&["check"], |c| {
+        c.env("TZ", "Europe/London");
+    });
+    assert_lines(
+        &warnings(&w, &out),
+        &["F:1:11: timezone: warning: `UTC` has no daylight saving time but this machine's zone, Europe/London, has: part of the year every time in this file is 1h off the machine's clock (06:30 UTC is 07:30 BST then), so restarts miss queries set in local time; write `timezone: Europe/London` unless the times are meant in UTC"],
+    );
+    assert!(
+        stdout(&out).starts_with(&format!("{}: OK, with 1 warning\n", w.path.display())),
+        "{}",
+        stdout(&out)
+    );
+    // The same file on a machine in UTC, or in a zone without DST: no warning.
+    for zone in ["UTC", "Asia/Kolkata"] {
+        let out = w.run_with(&["check"], |c| {
+            c.env("TZ", zone);
+        });
+        assert_lines(&warnings(&w, &out), &[]);
+    }
+}
+
+/// A worker whose folders and programs are missing on this machine, matched by image only.
+fn missing_paths_schedule() -> String {
+    format!(
+        "timezone: UTC\n{Q}workers:\n  - name: w\n    workdir: no-such-dir\n    pidfile: no-run/w.pid\n    match: {{image: celery}}\n    start:\n      command: [./venv/bin/celery, worker]\n      log: no-logs/w.log\n    stop:\n      command: [pacs-warden-no-such-program, stop]\n"
+    )
+}
+
+#[test]
+fn check_warns_about_missing_folders_programs_and_a_loose_match() {
+    let w = Warden::schedule(&missing_paths_schedule());
+    let dir = w.path.parent().unwrap();
+    let out = w.run(&["check"]);
+    let want = [
+        format!(
+            "F:7:14: workers[0].workdir: warning: the folder {} does not exist on this machine",
+            dir.join("no-such-dir").display()
+        ),
+        format!(
+            "F:8:14: workers[0].pidfile: warning: the folder {} of this pid file does not exist on this machine",
+            dir.join("no-run").display()
+        ),
+        "F:9:13: workers[0].match: warning: no `args_contain`: every `celery` process on this machine counts as this worker".to_string(),
+        format!(
+            "F:11:17: workers[0].start.command[0]: warning: the program {} does not exist on this machine",
+            dir.join("no-such-dir").join("./venv/bin/celery").display()
+        ),
+        format!(
+            "F:12:12: workers[0].start.log: warning: the folder {} of this log file does not exist on this machine",
+            dir.join("no-logs").display()
+        ),
+        "F:14:17: workers[0].stop.command[0]: warning: the program `pacs-warden-no-such-program` is not found on this user's PATH".to_string(),
+    ];
+    let want: Vec<&str> = want.iter().map(String::as_str).collect();
+    assert_lines(&warnings(&w, &out), &want);
+    assert!(
+        stdout(&out).contains(": OK, with 6 warnings\n"),
+        "{}",
+        stdout(&out)
+    );
+
+    // `restart --dry-run` shows them too, before what it would do.
+    let out = w.run(&["restart", "--dry-run"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_lines(&warnings(&w, &out), &want);
+    assert!(stdout(&out).contains("would start"), "{}", stdout(&out));
+}
+
+#[test]
+fn a_missing_workdir_is_named_when_the_worker_cannot_start() {
+    let worker = env!("CARGO_BIN_EXE_pacs-demo-worker");
+    let w = Warden::schedule(&format!(
+        "timezone: UTC\n{Q}workers:\n  - name: w\n    workdir: no-such-dir\n    match: {{image: pacs-demo-worker, args_contain: \"--name missing-workdir\"}}\n    start:\n      command: ['{worker}', run, --name, missing-workdir]\n"
+    ));
+    let out = w.run(&["restart"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let workdir = w.path.parent().unwrap().join("no-such-dir");
+    assert!(
+        stdout(&out).contains(&format!(
+            "w: was not running; FAILED: cannot start the worker: its workdir {} does not exist",
+            workdir.display()
+        )),
+        "{}",
+        stdout(&out)
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn check_reports_a_state_directory_this_user_cannot_create() {
+    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::process::CommandExt;
+    // The systemd case: the schedule in a folder its user cannot write, the state directory
+    // beside it by default. Root may write anywhere, so as root the check runs as nobody.
+    let w = Warden::schedule(&format!("timezone: UTC\n{Q}"));
+    let dir = w.path.parent().unwrap();
+    let root = unsafe { libc::geteuid() } == 0;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o555)).unwrap();
+    std::fs::set_permissions(&w.path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = w.run_with(&["check"], |c| {
+        if root {
+            c.uid(65534).gid(65534);
+        }
+    });
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let state = format!("{}.state", w.path.display());
+    assert_lines(
+        &warnings(&w, &out),
+        &[&format!("F:1:1: state_dir: warning: the state directory {state} cannot be created: {} is not writable by this user; `run` and `restart` as this user would fail", dir.display())],
+    );
+    // Where it can write, no warning.
+    let out = w.run(&["check"]);
+    assert_lines(&warnings(&w, &out), &[]);
 }
 
 #[test]
@@ -473,4 +668,621 @@ fn import_of_a_malformed_crontab_names_the_line_and_writes_nothing() {
     assert!(err.contains(&format!("{}:3:", tab.display())), "{err}");
     assert!(err.contains("nothing was imported"), "{err}");
     assert!(!out_path.exists());
+}
+
+/// A manual `restart` logs to the schedule's `log:` file too, and the file is at the name the
+/// schedule gives (`log/pacs-warden.log`, so `tail -f` on it works), not at a dated name.
+#[test]
+fn a_manual_restart_writes_to_the_log_file_at_its_configured_name() {
+    let tag = format!("cli-log-{}", std::process::id());
+    let w = common::q(&common::worker_exe());
+    let w = Warden::schedule(&format!(
+        "timezone: UTC\nqueries:\n  - name: q\n    at: [\"06:00\"]\nlog: {{file: log/pacs-warden.log}}\n\
+         workers:\n  - name: w\n    match: {{image: pacs-demo-worker, args_contain: \"--name {tag}\"}}\n\
+         \x20   pidfile: w.pid\n    stop:\n      command: [{w}, stop, --pidfile, w.pid]\n\
+         \x20   start:\n      command: [{w}, run, --name, {tag}, --pidfile, w.pid]\n"
+    ));
+    let out = w.run(&["restart"]);
+    common::kill_tagged(&tag);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let dir = w.path.parent().unwrap().join("log");
+    let names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, ["pacs-warden.log"], "files in {}", dir.display());
+    let log = std::fs::read_to_string(dir.join("pacs-warden.log")).unwrap();
+    assert!(log.contains("started the worker"), "{log}");
+    // The same lines as on stderr, without colours.
+    assert!(stderr(&out).contains("started the worker"));
+    assert!(!log.contains('\x1b'), "{log:?}");
+}
+
+/// The README's `plan` examples (they give `--from`, so their output is fixed) are what the
+/// tool prints, run from the repository's root.
+#[test]
+fn the_readme_plan_examples_are_the_real_output() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let mut checked = 0;
+    for block in readme.split("```console\n").skip(1) {
+        let block = &block[..block.find("```").unwrap()];
+        let (first, expected) = block.split_once('\n').unwrap();
+        let Some(args) = first.strip_prefix("$ pacs-warden plan ") else {
+            continue;
+        };
+        let out = Command::new(BIN)
+            .arg("plan")
+            .args(args.split(' '))
+            .current_dir(root)
+            .env_remove("TZ")
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{first}: {}", stderr(&out));
+        assert_eq!(stdout(&out), expected, "README example `{first}`");
+        checked += 1;
+    }
+    assert!(checked >= 2, "the README's plan examples: {checked} found");
+}
+
+/// `text` as Notepad on Windows Server 2016/2019 and PowerShell 5's `Out-File -Encoding utf8`
+/// save it: UTF-8 with a byte-order mark.
+fn utf8_bom(text: &str) -> Vec<u8> {
+    [b"\xef\xbb\xbf", text.as_bytes()].concat()
+}
+
+/// `text` as Notepad's "Unicode" (LE) or "Unicode big endian" saves it: UTF-16 with a BOM.
+fn utf16(text: &str, big_endian: bool) -> Vec<u8> {
+    std::iter::once(0xfeff)
+        .chain(text.encode_utf16())
+        .flat_map(|u| {
+            if big_endian {
+                u.to_be_bytes()
+            } else {
+                u.to_le_bytes()
+            }
+        })
+        .collect()
+}
+
+fn crlf(text: &str) -> String {
+    text.replace('\n', "\r\n")
+}
+
+#[test]
+fn files_saved_by_windows_editors_are_read_with_right_lines_and_columns() {
+    let bad = format!("# OpenREM on Windows Server\ntimezone: Europe/Lundon\nlead: soon\n{Q}");
+    let want = [
+        "F:2:11: timezone: unknown time zone `Europe/Lundon`",
+        "F:3:7: lead: `soon` is not a duration",
+    ];
+    let encodings = [
+        ("UTF-8", bad.clone().into_bytes()),
+        ("UTF-8, CRLF", crlf(&bad).into_bytes()),
+        ("UTF-8 with BOM", utf8_bom(&bad)),
+        ("UTF-8 with BOM, CRLF", utf8_bom(&crlf(&bad))),
+        ("UTF-16 LE, CRLF", utf16(&crlf(&bad), false)),
+        ("UTF-16 BE", utf16(&bad, true)),
+    ];
+    for (how, bytes) in &encodings {
+        let got = problems_of(bytes);
+        assert_eq!(got.len(), want.len(), "{how}: {got:#?}");
+        for (g, w) in got.iter().zip(want) {
+            assert!(g.starts_with(w), "{how}:\n got: {g}\nwant: {w}…");
+        }
+    }
+    // A byte-order mark right before the first key, and good files in every encoding.
+    let good = format!("timezone: UTC\n{Q}");
+    for bytes in [
+        utf8_bom(&good),
+        utf8_bom(&crlf(&good)),
+        utf16(&crlf(&good), false),
+        utf16(&good, true),
+    ] {
+        let w = Warden::schedule_bytes(&bytes);
+        for command in [&["check"][..], &["plan", "--count", "1"]] {
+            let out = w.run(command);
+            assert_eq!(out.status.code(), Some(0), "{command:?}: {}", stderr(&out));
+        }
+    }
+}
+
+#[test]
+fn text_that_is_not_utf8_is_named_by_its_line() {
+    let mut bytes = format!("timezone: UTC\n{Q}").into_bytes();
+    bytes.extend_from_slice(b"# Caf\xe9 (saved as Windows-1252)\n");
+    assert_problems_of(
+        &bytes,
+        &["F:5:6: encoding: the file is not UTF-8 text from here (byte 0xE9); save it as UTF-8"],
+    );
+}
+
+#[test]
+fn a_second_document_or_text_after_the_end_is_an_error() {
+    assert_problems(
+        &format!("timezone: UTC\n{Q}---\nworkers:\n  - name: w\n"),
+        &["F:5:1: yaml: a second YAML document starts here and would be ignored"],
+    );
+    assert_problems(
+        &format!("timezone: UTC\n{Q}...\nworkers: []\n"),
+        &["F:6:1: yaml: text after the end of the document (`...` at line 5) would be ignored"],
+    );
+    // `---` before the document and comments after `...` are fine.
+    let w = Warden::schedule(&format!("---\ntimezone: UTC\n{Q}...\n# the end\n"));
+    let out = w.run(&["check"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
+
+#[test]
+fn text_from_the_file_is_escaped_in_messages() {
+    let yaml =
+        format!("timezone: UTC\n\"time\\nzone\": UTC\n\"\\e[31mred\": 1\n\"\\u202Eevil\": 2\n{Q}");
+    let w = Warden::schedule(&yaml);
+    let err = stderr(&w.run(&["check"]));
+    assert!(
+        !err.chars()
+            .any(|c| (c.is_control() && c != '\n') || c == '\u{202e}'),
+        "{err:?}"
+    );
+    // A name (printed in logs, alerts, `status`) may not hold such characters at all; the
+    // message shows it escaped.
+    assert_problems(
+        "timezone: UTC\nqueries:\n  - name: \"\\e[2Jq\\u202E1\"\n    at: [\"06:00\"]\n",
+        &[r"F:3:11: queries[0].name: `\u{1b}[2Jq\u{202e}1` holds control or invisible characters"],
+    );
+    // `problems` also checks that every line starts with the file's name: nothing was split.
+    assert_problems(
+        &yaml,
+        &[
+            r"F:2:1: time\nzone: unknown key `time\nzone`; allowed keys here: timezone,",
+            r"F:3:1: \u{1b}[31mred: unknown key `\u{1b}[31mred`;",
+            r"F:4:1: \u{202e}evil: unknown key `\u{202e}evil`;",
+        ],
+    );
+}
+
+#[test]
+fn common_yaml_mistakes_get_a_hint_at_the_right_place() {
+    assert_problems(
+        "timezone: UTC\nqueries:\n  - name: q\n    cron: */15 * * * *\n",
+        &["F:4:11: yaml: a value that starts with `*` must be in quotes (YAML reads `*` as syntax): write \"*/15 * * * *\""],
+    );
+    // The parser stops at the end of line 4; the tab is on line 5.
+    assert_problems(
+        &format!("timezone: UTC\n{Q}log:\n  file: x.log\n  keep: 3\n\tlevel: info\n"),
+        &["F:8:1: yaml: a tab in the indentation; YAML indents with spaces only"],
+    );
+    assert_problems(
+        &format!("timezone:\tUTC\n{Q}"),
+        &["F:1:10: yaml: a tab after `:`; YAML needs a space there"],
+    );
+    assert_problems(
+        &format!("timezone: UTC\n{Q}    command: [\"C:\\data\\openrem_qr.py\"]\n"),
+        &[
+            r"F:5:18: yaml: `\d` is not an escape: in double quotes a backslash starts an escape (\n, \t, \x41); write a Windows path in single quotes instead: 'C:\data\openrem_qr.py'",
+        ],
+    );
+}
+
+#[test]
+fn a_huge_file_shows_100_problems_and_counts_the_rest() {
+    use std::fmt::Write;
+    const QUERIES: usize = 200_000;
+    let mut yaml = String::from("timezone: UTC\nqueries:\n");
+    for i in 0..QUERIES {
+        writeln!(yaml, "- {{name: q{i}, at: 25:{:02}}}", i % 60).unwrap();
+    }
+    let w = Warden::schedule(&yaml);
+    let out = w.run(&["check"]);
+    assert_eq!(out.status.code(), Some(2));
+    let path = w.path.display().to_string();
+    let err = stderr(&out);
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 102, "{}", &err[..err.len().min(2000)]);
+    for (i, line) in lines[..100].iter().enumerate() {
+        let col = format!("- {{name: q{i}, at: ").len() + 1;
+        let want = format!(
+            "{path}:{}:{col}: queries[{i}].at: `25:{:02}` is not a time",
+            i + 3,
+            i % 60
+        );
+        assert!(line.starts_with(&want), "{line}");
+    }
+    assert_eq!(
+        lines[100],
+        format!("{path}: and {} more problems", QUERIES - 100)
+    );
+    assert_eq!(
+        lines[101],
+        format!("error: {path}: {QUERIES} problems found")
+    );
+}
+
+#[test]
+fn import_messages_escape_text_from_the_crontab() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |crontab: &str| {
+        let tab = dir.path().join("in.crontab");
+        std::fs::write(&tab, crontab).unwrap();
+        let out = Command::new(BIN)
+            .args(["import", "crontab"])
+            .arg(&tab)
+            .output()
+            .unwrap();
+        let err = stderr(&out);
+        assert!(
+            !err.chars()
+                .any(|c| (c.is_control() && c != '\n') || c == '\u{202e}'),
+            "{err:?}"
+        );
+        err
+    };
+    let err = run("30 6\u{1b}[2J * * * /opt/openrem_qr.py 1 1 -ct\n");
+    assert!(err.contains(r"6\u{1b}[2J"), "{err}");
+    assert_eq!(err.lines().count(), 2, "{err}");
+    let err = run("0 1 * * * echo \u{202e}evil\r\n");
+    assert!(err.contains(r"echo \u{202e}evil"), "{err}");
+}
+
+/// The trust check (README, Security): run as root, as CI does; skipped otherwise, with a note.
+#[cfg(unix)]
+mod trust {
+    use super::*;
+    use std::os::unix::fs::{chown, symlink, PermissionsExt};
+
+    const NOBODY: u32 = 65534;
+
+    fn root() -> bool {
+        // SAFETY: no preconditions.
+        let root = unsafe { libc_geteuid() } == 0;
+        if !root {
+            // CI runs as root: there, a skip would hide that the check was never tested.
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "CI must run the trust tests as root"
+            );
+            eprintln!("skipped: the trust check applies only to a pacs-warden run as root");
+        }
+        root
+    }
+
+    extern "C" {
+        #[link_name = "geteuid"]
+        fn libc_geteuid() -> u32;
+    }
+
+    /// A schedule whose worker's start command leaves a mark: if the mark exists, a command of
+    /// the schedule ran.
+    struct Site {
+        w: Warden,
+        mark: PathBuf,
+    }
+
+    fn site() -> Site {
+        let w = Warden::schedule("");
+        let dir = w.path.parent().unwrap().to_path_buf();
+        let mark = dir.join("started");
+        let yaml = format!(
+            "timezone: UTC\nqueries:\n  - name: q\n    at: [\"06:00\"]\nrestart_at_boot: false\nworkers:\n  - name: w\n    match: {{image: no-such-image-xyz, args_contain: [x]}}\n    stop: {{grace: 1s}}\n    start:\n      command: [/usr/bin/touch, '{}']\n",
+            mark.display()
+        );
+        std::fs::write(&w.path, yaml).unwrap();
+        Site { w, mark }
+    }
+
+    /// `run` and `restart` refuse with exit 2, one line per path with `fix`, and start nothing;
+    /// `check` says the same as a warning and exits 0.
+    fn assert_refused(s: &Site, offending: &Path, fix: &str) {
+        for args in [&["restart"][..], &["run"][..]] {
+            let out = s.w.run(args);
+            let err = stderr(&out);
+            assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+            let line = err
+                .lines()
+                .find(|l| l.contains(&format!("{}: ", offending.display())) && l.contains("fix:"))
+                .unwrap_or_else(|| panic!("{args:?}: no line for {}: {err}", offending.display()));
+            assert!(line.ends_with(fix), "{args:?}: {line}");
+            assert!(err.contains("refusing to run its commands"), "{err}");
+            assert!(!s.mark.exists(), "{args:?}: a command of the schedule ran");
+        }
+        let out = s.w.run(&["check"]);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(0), "{err}");
+        assert!(err.contains("warning: ") && err.contains(fix), "{err}");
+        assert!(!s.mark.exists());
+    }
+
+    /// The schedule is trusted: `restart` runs its start command (`touch` exits at once, so
+    /// the restart itself reports that the worker did not stay up: exit 1, not 2).
+    fn restart_runs(s: &Site) {
+        let out = s.w.run(&["restart"]);
+        assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+        assert!(!stderr(&out).contains("refusing"), "{}", stderr(&out));
+        assert!(s.mark.exists(), "the start command did not run");
+        std::fs::remove_file(&s.mark).unwrap();
+    }
+
+    fn chmod(p: &Path, mode: u32) {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+
+    #[test]
+    fn group_or_world_writable_schedules_are_refused_until_tightened() {
+        if !root() {
+            return;
+        }
+        let s = site();
+        let p = s.w.path.clone();
+        restart_runs(&s);
+        chown(&p, None, Some(NOBODY)).unwrap();
+        chmod(&p, 0o664);
+        assert_refused(&s, &p, &format!("chmod go-w '{}'", p.display()));
+        chmod(&p, 0o646);
+        assert_refused(&s, &p, &format!("chmod go-w '{}'", p.display()));
+        chmod(&p, 0o644);
+        restart_runs(&s);
+    }
+
+    #[test]
+    fn a_schedule_owned_by_another_user_is_refused() {
+        if !root() {
+            return;
+        }
+        let s = site();
+        let p = s.w.path.clone();
+        chown(&p, Some(NOBODY), None).unwrap();
+        assert_refused(&s, &p, &format!("chown root '{}'", p.display()));
+        chown(&p, Some(0), None).unwrap();
+        restart_runs(&s);
+    }
+
+    #[test]
+    fn a_writable_folder_above_the_schedule_is_refused() {
+        if !root() {
+            return;
+        }
+        let s = site();
+        let dir = s.w.path.parent().unwrap().to_path_buf();
+        chmod(&dir, 0o777);
+        assert_refused(&s, &dir, &format!("chmod go-w '{}'", dir.display()));
+        chmod(&dir, 0o755);
+        restart_runs(&s);
+    }
+
+    #[test]
+    fn a_file_in_tmp_trusted_only_when_root_owns_it() {
+        if !root() {
+            return;
+        }
+        // Directly in the sticky /tmp: safe above a root-owned file, not above another user's.
+        let s = site();
+        let in_tmp =
+            std::env::temp_dir().join(format!("pacs-warden-trust-{}.yaml", std::process::id()));
+        std::fs::copy(&s.w.path, &in_tmp).unwrap();
+        let w = Warden {
+            _dir: tempfile::tempdir().unwrap(),
+            path: in_tmp.clone(),
+        };
+        let s2 = Site {
+            w,
+            mark: s.mark.clone(),
+        };
+        restart_runs(&s2);
+        chown(&in_tmp, Some(NOBODY), Some(NOBODY)).unwrap();
+        assert_refused(&s2, &in_tmp, &format!("chown root {}", in_tmp.display()));
+        let _ = std::fs::remove_file(&in_tmp);
+        let _ = std::fs::remove_dir_all(in_tmp.with_extension("yaml.state"));
+    }
+
+    #[test]
+    fn a_writable_start_program_is_refused() {
+        if !root() {
+            return;
+        }
+        let s = site();
+        let dir = s.w.path.parent().unwrap();
+        let program = dir.join("start worker");
+        std::fs::copy("/usr/bin/touch", &program).unwrap();
+        let yaml = std::fs::read_to_string(&s.w.path)
+            .unwrap()
+            .replace("/usr/bin/touch", &program.display().to_string());
+        std::fs::write(&s.w.path, yaml).unwrap();
+        chmod(&program, 0o777);
+        assert_refused(&s, &program, &format!("chmod go-w '{}'", program.display()));
+        chmod(&program, 0o755);
+        restart_runs(&s);
+    }
+
+    #[test]
+    fn a_writable_state_directory_is_refused() {
+        if !root() {
+            return;
+        }
+        let s = site();
+        restart_runs(&s);
+        let state = PathBuf::from(format!("{}.state", s.w.path.display()));
+        assert!(state.is_dir());
+        // Created private.
+        let mode = std::fs::metadata(&state).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700, "state directory mode {mode:o}");
+        chmod(&state, 0o777);
+        assert_refused(&s, &state, &format!("chmod go-w '{}'", state.display()));
+    }
+
+    #[test]
+    fn a_symbolic_link_planted_as_a_state_file_is_refused_not_followed() {
+        if !root() {
+            return;
+        }
+        let s = site();
+        restart_runs(&s);
+        let state = PathBuf::from(format!("{}.state", s.w.path.display()));
+        let target = s.w.path.parent().unwrap().join("target-of-link");
+        std::fs::write(&target, "precious").unwrap();
+        // In place of the worker's lock file, and of the state record.
+        for name in ["w.lock", "state.json"] {
+            let planted = state.join(name);
+            let _ = std::fs::remove_file(&planted);
+            symlink(&target, &planted).unwrap();
+            assert_refused(&s, &planted, &format!("rm '{}'", planted.display()));
+            assert_eq!(std::fs::read_to_string(&target).unwrap(), "precious");
+            assert!(!s.mark.exists(), "{name}: a command of the schedule ran");
+            std::fs::remove_file(&planted).unwrap();
+        }
+        restart_runs(&s);
+    }
+
+    /// Rewrites the site's schedule with `edit` applied to its text.
+    fn edit(s: &Site, edit: impl FnOnce(String) -> String) {
+        let text = std::fs::read_to_string(&s.w.path).unwrap();
+        std::fs::write(&s.w.path, edit(text)).unwrap();
+    }
+
+    #[test]
+    fn programs_are_checked_where_their_runner_finds_them() {
+        if !root() {
+            return;
+        }
+        // Relative to the worker's workdir, not to the schedule's folder.
+        let s = site();
+        let dir = s.w.path.parent().unwrap().to_path_buf();
+        let work = dir.join("work");
+        std::fs::create_dir_all(work.join("bin")).unwrap();
+        let program = work.join("bin").join("start");
+        std::fs::copy("/usr/bin/touch", &program).unwrap();
+        chmod(&program, 0o777);
+        edit(&s, |t| {
+            t.replace("/usr/bin/touch", "bin/start")
+                .replace("    stop:", "    workdir: work\n    stop:")
+        });
+        assert_refused(&s, &program, &format!("chmod go-w '{}'", program.display()));
+        // A bare name found through the PATH the worker's env sets.
+        edit(&s, |t| {
+            t.replace("bin/start", "start").replace(
+                "    workdir: work\n",
+                &format!(
+                    "    env: {{PATH: '{}:/usr/bin:/bin'}}\n",
+                    work.join("bin").display()
+                ),
+            )
+        });
+        assert_refused(&s, &program, &format!("chmod go-w '{}'", program.display()));
+        chmod(&program, 0o755);
+        restart_runs(&s);
+    }
+
+    #[test]
+    fn log_files_and_a_state_dir_behind_a_link_are_checked_where_they_really_are() {
+        if !root() {
+            return;
+        }
+        // The daemon's log in a folder everyone may write.
+        let s = site();
+        let dir = s.w.path.parent().unwrap().to_path_buf();
+        let logs = dir.join("logs");
+        std::fs::create_dir(&logs).unwrap();
+        chmod(&logs, 0o777);
+        edit(&s, |t| t + "log: {file: logs/warden.log}\n");
+        assert_refused(&s, &logs, &format!("chmod go-w '{}'", logs.display()));
+        chmod(&logs, 0o755);
+        // A log file planted as a link is not followed (the check reports the folder; the
+        // writer itself refuses the link too).
+        let precious = dir.join("precious");
+        std::fs::write(&precious, "keep").unwrap();
+        symlink(&precious, logs.join("warden.log")).unwrap();
+        // (`restart` then logs to stderr only, and goes on.)
+        let out = s.w.run(&["restart"]);
+        assert!(
+            stderr(&out).contains("is a symbolic link; refusing"),
+            "{}",
+            stderr(&out)
+        );
+        assert_eq!(std::fs::read_to_string(&precious).unwrap(), "keep");
+        std::fs::remove_file(logs.join("warden.log")).unwrap();
+        let _ = std::fs::remove_file(&s.mark);
+
+        // A state directory that does not exist yet, under a link to a folder everyone may
+        // write: judged where it will really be created.
+        let open = dir.join("open");
+        std::fs::create_dir(&open).unwrap();
+        chmod(&open, 0o777);
+        symlink(&open, dir.join("via")).unwrap();
+        edit(&s, |t| t + "state_dir: via/state\n");
+        assert_refused(&s, &open, &format!("chmod go-w '{}'", open.display()));
+    }
+
+    #[test]
+    fn a_planted_link_with_a_terminal_escape_in_its_name_is_reported_escaped() {
+        if !root() {
+            return;
+        }
+        let s = site();
+        restart_runs(&s);
+        let state = PathBuf::from(format!("{}.state", s.w.path.display()));
+        symlink("/etc/passwd", state.join("x\n\u{1b}[2Jerror: fake")).unwrap();
+        let out = s.w.run(&["check"]);
+        let err = stderr(&out);
+        assert!(!err.contains('\u{1b}'), "{err:?}");
+        assert!(err.contains(r"x\n\u{1b}[2Jerror: fake"), "{err}");
+        assert!(err.contains("-type l -delete"), "{err}");
+        assert_eq!(
+            err.lines().filter(|l| l.contains("fake")).count(),
+            1,
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn unprivileged_runs_trust_their_files() {
+        if !root() {
+            return;
+        }
+        // As `nobody`, a world-writable schedule in a folder nobody owns is accepted: the
+        // check guards the administrators' rights only.
+        let s = site();
+        let dir = s.w.path.parent().unwrap().to_path_buf();
+        chown(&dir, Some(NOBODY), Some(NOBODY)).unwrap();
+        chown(&s.w.path, Some(NOBODY), Some(NOBODY)).unwrap();
+        chmod(&s.w.path, 0o666);
+        use std::os::unix::process::CommandExt;
+        let out = Command::new(BIN)
+            .args(["restart", "--config"])
+            .arg(&s.w.path)
+            .uid(NOBODY)
+            .gid(NOBODY)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+        assert!(s.mark.exists());
+        let out = Command::new(BIN)
+            .args(["check", "--config"])
+            .arg(&s.w.path)
+            .uid(NOBODY)
+            .gid(NOBODY)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0));
+        assert!(!stderr(&out).contains("warning"), "{}", stderr(&out));
+    }
+
+    #[test]
+    fn allow_writable_by_trusts_the_named_group() {
+        if !root() {
+            return;
+        }
+        let s = site();
+        chown(&s.w.path, None, Some(NOBODY)).unwrap();
+        chmod(&s.w.path, 0o664);
+        let group = std::fs::read_to_string("/etc/group")
+            .unwrap()
+            .lines()
+            .find_map(|l| {
+                let f: Vec<&str> = l.split(':').collect();
+                (f.get(2) == Some(&NOBODY.to_string().as_str())).then(|| f[0].to_string())
+            })
+            .expect("a group with gid 65534");
+        let out = s.w.run(&["restart", "--allow-writable-by", &group]);
+        assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+        assert!(s.mark.exists());
+    }
 }

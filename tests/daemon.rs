@@ -52,9 +52,13 @@ impl Setup {
     }
 
     fn write(&self, text: &str) {
+        self.write_bytes(text.as_bytes());
+    }
+
+    fn write_bytes(&self, bytes: &[u8]) {
         // Like an editor: write a new file, rename it over the old one.
         let tmp = self.dir.path().join(".schedule.yaml.swp");
-        std::fs::write(&tmp, text).unwrap();
+        std::fs::write(&tmp, bytes).unwrap();
         std::fs::rename(&tmp, self.config()).unwrap();
     }
 
@@ -208,6 +212,62 @@ fn an_edit_changes_the_next_restart() {
 }
 
 #[test]
+fn warnings_are_logged_at_start_and_on_reload() {
+    let s = Setup::new("warn");
+    let extra = "restart_at_boot: false\nalert: {command: [pacs-warden-no-such-alert]}\n";
+    s.write(&s.yaml("0 0 3 * * *", extra));
+    let mut d = s.start();
+    let warning = "schedule.yaml:4:19: alert.command[0]: warning: the program `pacs-warden-no-such-alert` is not found";
+    d.expect("pacs-warden daemon started");
+    d.expect(warning);
+    d.expect("next restarts");
+    s.write(&s.yaml("0 0 4 * * *", extra));
+    d.expect(warning);
+    d.expect("schedule reloaded");
+}
+
+#[test]
+fn a_reload_does_not_run_a_restart_from_before_it_read_the_file() {
+    // Issue 11: with lead 0 the edit names a query time just before it was saved and one a few
+    // seconds after. The first one's query began before the daemon read the edit, so no
+    // restart runs for it (it is logged as skipped); the second runs.
+    let s = Setup::new("reload-past");
+    let daily = s.yaml("0 0 3 * * *", "restart_at_boot: false\n");
+    let daily = daily.replace("lead: 1s", "lead: 0s");
+    s.write(&daily);
+    let mut d = s.start();
+    d.expect("next restarts");
+    let now = chrono::Utc::now();
+    let past = chrono::DateTime::from_timestamp(now.timestamp() + 2, 0).unwrap();
+    let next = past + chrono::TimeDelta::seconds(4);
+    // Save a fifth of a second after `past`: the daemon reads the edit well within the 2 s
+    // it would once have counted as on time.
+    let save_at = past + chrono::TimeDelta::milliseconds(200);
+    std::thread::sleep((save_at - chrono::Utc::now()).to_std().unwrap_or_default());
+    let hms = |t: chrono::DateTime<chrono::Utc>| t.format("%H:%M:%S").to_string();
+    s.write(&daily.replace(
+        "cron: \"0 0 3 * * *\"",
+        &format!("at: [\"{}\", \"{}\"]", hms(past), hms(next)),
+    ));
+    d.expect("schedule reloaded");
+    let due = d.expect("restart due");
+    assert!(due.contains(&hms(next)), "{due}\n{}", d.log());
+    d.expect("restart done:");
+    let log = d.log();
+    assert!(
+        !log.lines()
+            .any(|l| l.contains("restart due") && l.contains(&hms(past))),
+        "{log}"
+    );
+    assert!(
+        log.lines().any(|l| l
+            .contains("skipped a restart: the edit that added it was read after its time")
+            && l.contains(&hms(past))),
+        "{log}"
+    );
+}
+
+#[test]
 fn an_invalid_edit_is_logged_and_the_old_schedule_still_fires() {
     let s = Setup::new("invalid");
     let good = s.yaml("*/3 * * * * *", "restart_at_boot: false\n");
@@ -226,6 +286,37 @@ fn an_invalid_edit_is_logged_and_the_old_schedule_still_fires() {
     d.expect("queries[0].cron: `*/3 * * * * * *`: expected 5 fields");
     d.expect("restart due");
     d.expect("restart done:");
+}
+
+#[test]
+fn edits_saved_by_windows_editors_are_reloaded_and_bad_keys_logged_escaped() {
+    let s = Setup::new("encodings");
+    s.write(&s.yaml("0 0 3 * * *", "restart_at_boot: false\n"));
+    let mut d = s.start();
+    d.expect("next restarts");
+    // Notepad on Windows Server 2019: UTF-8 with a byte-order mark.
+    let edit = s.yaml("0 0 4 * * *", "restart_at_boot: false\n");
+    s.write_bytes(&[b"\xef\xbb\xbf", edit.as_bytes()].concat());
+    let reloaded = d.expect("schedule reloaded");
+    assert!(reloaded.contains("upcoming restarts were"), "{reloaded}");
+    // Notepad's "Unicode": UTF-16 LE with a byte-order mark and CRLF line endings.
+    let edit = s
+        .yaml("0 0 5 * * *", "restart_at_boot: false\n")
+        .replace('\n', "\r\n");
+    let utf16: Vec<u8> = std::iter::once(0xfeff)
+        .chain(edit.encode_utf16())
+        .flat_map(u16::to_le_bytes)
+        .collect();
+    s.write_bytes(&utf16);
+    let reloaded = d.expect("schedule reloaded");
+    assert!(reloaded.contains("upcoming restarts were"), "{reloaded}");
+    // A key with a line break and an escape sequence stays on one log line, escaped.
+    s.write(&s.yaml(
+        "0 0 5 * * *",
+        "restart_at_boot: false\n\"time\\nzone\\e[31m\": UTC\n",
+    ));
+    d.expect("the edited schedule is invalid; keeping the last good schedule");
+    d.expect("schedule.yaml:4:1: time\\nzone\\u{1b}[31m: unknown key `time\\nzone\\u{1b}[31m`;");
 }
 
 #[test]
@@ -373,4 +464,98 @@ fn sigterm_leaves_the_worker_running_and_a_new_daemon_adopts_it() {
         "{}",
         again.log()
     );
+}
+
+/// Run as root (as CI does): an edit that others could have made (a group-writable file) is
+/// rejected like an invalid one; the last good schedule keeps running. README, Security.
+#[cfg(unix)]
+#[test]
+fn an_edit_that_others_can_change_is_rejected_when_run_as_root() {
+    use std::os::unix::fs::PermissionsExt;
+    if !std::fs::metadata("/proc/self")
+        .map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
+        .unwrap_or(false)
+    {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must run the trust tests privileged"
+        );
+        eprintln!("skipped: the trust check applies only to a pacs-warden run as root");
+        return;
+    }
+    let s = Setup::new("untrusted-edit");
+    let good = s.yaml("*/3 * * * * *", "restart_at_boot: false\n");
+    s.write(&good);
+    let mut d = s.start();
+    d.expect("next restarts");
+    // Same content, group- and world-writable: written like an editor, then opened up.
+    let tmp = s.dir.path().join(".schedule.yaml.swp");
+    std::fs::write(&tmp, good.replace("*/3 * * * * *", "0 0 3 * * *")).unwrap();
+    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o666)).unwrap();
+    std::fs::rename(&tmp, s.config()).unwrap();
+    d.expect("the edited schedule can be changed by others; keeping the last good schedule");
+    d.expect("chmod go-w");
+    // The old schedule (every 3 s) still fires.
+    d.expect("restart due");
+    d.expect("restart done:");
+}
+
+#[test]
+fn status_after_a_bad_edit_shows_the_problems_then_the_schedule_the_daemon_runs() {
+    let s = Setup::new("badstatus");
+    // A state directory of its own (with a space): `status` finds it through the bad file.
+    let good = s.yaml("0 0 3 * * *", "state_dir: 'my state'\n");
+    s.write(&good);
+    let mut d = s.start();
+    d.expect("restart done: was not running; started pid");
+    s.write(&good.replace("lead: 1s", "leed: 1s"));
+    d.expect("the edited schedule is invalid; keeping the last good schedule");
+
+    let status = |json: bool| {
+        let mut cmd = Command::new(WARDEN);
+        cmd.args(["status", "--config"]).arg(s.config());
+        if json {
+            cmd.arg("--json");
+        }
+        cmd.output().unwrap()
+    };
+    let out = status(false);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("schedule.yaml:2:1: leed: unknown key `leed`"),
+        "{stderr}"
+    );
+    assert!(
+        stdout.starts_with("The schedule file is wrong (1 problem, shown above). The daemon keeps running the last good version, loaded "),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("Daemon: running, pid {}", d.child.id())),
+        "{stdout}"
+    );
+    assert!(stdout.contains("Worker w: running, pids"), "{stdout}");
+    assert!(stdout.contains("last restart"), "{stdout}");
+    // The last good schedule's restarts (lead 1s before 03:00).
+    assert!(
+        stdout.contains("T02:59:59+00:00  q  (workers: w)"),
+        "{stdout}"
+    );
+
+    let out = status(true);
+    assert_eq!(out.status.code(), Some(2));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let problems = json["problems"].as_array().unwrap();
+    assert_eq!(problems.len(), 1, "{json}");
+    assert!(
+        problems[0]
+            .as_str()
+            .unwrap()
+            .contains("schedule.yaml:2:1: leed: unknown key `leed`"),
+        "{json}"
+    );
+    assert_eq!(json["daemon_schedule"]["same_as_file"], false, "{json}");
+    assert_eq!(json["workers"][0]["running"], true, "{json}");
+    assert!(s.dir.path().join("my state").join("state.json").exists());
 }

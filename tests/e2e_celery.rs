@@ -3,6 +3,10 @@
 //! command — `celery control shutdown --timeout=10`, which blocks its full 10 s and exits 69
 //! although an idle worker is gone after about a second and a half.
 //!
+//! The schedule is `schedules/openrem-linux.yaml` as shipped — its worker's start, `stop`,
+//! `ready` and `match` — with only paths, the app, the broker and the node name substituted
+//! (`World::shipped_linux_schedule`), so the example an admin copies is the one tested.
+//!
 //! Checked: the first restart starts the worker; the second stops it without waiting for the
 //! stop command (its processes exit in far less than 10 s), every old process is gone
 //! according to the OS, and the new worker answers `inspect ping` and runs a task sent after
@@ -76,6 +80,8 @@ fn sorted(mut v: Vec<u32>) -> Vec<u32> {
 fn a_real_celery_worker_is_restarted_as_soon_as_it_exits_and_serves_tasks_again() {
     let t0 = Instant::now();
     let world = World::new("20s");
+    // The worker section an admin copies: the shipped Linux example, paths substituted.
+    world.write_schedule(&world.shipped_linux_schedule());
 
     // 1. Nothing runs yet: the first restart starts the worker and waits until it answers ping.
     let first = restart(&world);
@@ -185,4 +191,81 @@ fn the_summary_line_is_parsed() {
     assert_eq!(s.exited_after, Duration::from_millis(1320));
     assert_eq!(s.started, 56);
     assert!(parse_summary("default: was not running; started pid 5 (1.0 s)").is_none());
+}
+
+/// The value after `flag` in `args`.
+fn arg_after<'a>(args: &'a [String], flag: &str) -> Option<&'a str> {
+    let i = args.iter().position(|a| a == flag)?;
+    args.get(i + 1).map(String::as_str)
+}
+
+/// In each shipped Celery example the node the worker is started as (`-n NAME@HOST`: Celery
+/// reads a bare `-n default` as a host name and calls the worker `celery@default`) is the
+/// node its `stop` and `ready` commands address with `-d`, and the one `match` recognises.
+/// (The Windows example cannot run here; this is what can be checked of it.)
+#[test]
+fn the_celery_examples_stop_and_ping_the_node_they_start() {
+    for name in ["openrem-linux.yaml", "openrem-windows.yaml"] {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("schedules")
+            .join(name);
+        let schedule = pacs_warden::config::load(&path).unwrap();
+        let w = &schedule.workers[0];
+        let node = arg_after(&w.start.command, "-n").expect("the worker is started with -n");
+        assert!(
+            node.contains('@'),
+            "{name}: `-n {node}`: Celery would name this worker celery@{node}"
+        );
+        let stop = w.stop.command.as_deref().expect("a stop command");
+        assert_eq!(arg_after(stop, "-d"), Some(node), "{name}: stop {stop:?}");
+        let ready = &w.ready.as_ref().expect("a ready command").command;
+        assert_eq!(
+            arg_after(ready, "-d"),
+            Some(node),
+            "{name}: ready {ready:?}"
+        );
+        assert_eq!(
+            w.matcher.args_contain,
+            [format!("-n {node}")],
+            "{name}: match"
+        );
+    }
+}
+
+/// `schedules/pacs-warden.service` runs pacs-warden as an unprivileged user on a schedule in
+/// root-owned /etc/pacs-warden: the state directory systemd creates for that user
+/// (`StateDirectory=`, under /var/lib) is the one the shipped Linux schedule names, and a
+/// wrong schedule (exit status 2) is not restarted in a loop.
+#[test]
+fn the_systemd_unit_gives_the_linux_example_a_state_directory_it_can_write() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let unit = std::fs::read_to_string(root.join("schedules/pacs-warden.service")).unwrap();
+    let values = |key: &str| -> Vec<String> {
+        unit.lines()
+            .filter_map(|l| l.trim().strip_prefix(key)?.strip_prefix('='))
+            .map(|v| v.trim().to_string())
+            .collect()
+    };
+    let state = values("StateDirectory");
+    assert_eq!(state.len(), 1, "one StateDirectory= line: {state:?}");
+    let exec = values("ExecStart");
+    let config = exec[0]
+        .split_once(" --config ")
+        .map(|(_, c)| c.trim())
+        .expect("ExecStart names --config");
+    assert!(
+        unit.contains(&format!("schedules/openrem-linux.yaml {config}")),
+        "the header installs the Linux example as {config}"
+    );
+    for example in ["openrem-linux.yaml", "openrem-1.0-huey.yaml"] {
+        let schedule = pacs_warden::config::load(&root.join("schedules").join(example)).unwrap();
+        assert_eq!(
+            schedule.state_dir(),
+            std::path::Path::new("/var/lib").join(&state[0]),
+            "state_dir: of {example} against StateDirectory={}",
+            state[0]
+        );
+    }
+    assert_eq!(values("RestartPreventExitStatus"), ["2"]);
+    assert_eq!(values("KillMode"), ["process"]);
 }

@@ -846,6 +846,62 @@ fn monthly_triggers_and_repetitions_past_midnight() {
     );
 }
 
+/// The old restart routine in a crontab — the Celery restart lines before the queries and the
+/// `@reboot` line that starts the worker — is recognised as the Task Scheduler import
+/// recognises the Celery restart task: no query, a note to delete it.
+#[test]
+fn the_celery_restart_lines_of_a_crontab_give_no_queries_but_notes() {
+    let imported = import_crontab(&fixture("celery-restart.crontab"), &opts()).unwrap();
+    assert_eq!(names(&imported), ["ct"], "{imported:#?}");
+    assert_eq!(imported.queries[0].source_line, 9);
+    // Only the line that is neither Celery nor a query is skipped.
+    assert_eq!(skipped_lines(&imported), [11], "{:#?}", imported.skipped);
+    let restart_notes: Vec<&String> = imported
+        .notes
+        .iter()
+        .filter(|n| n.contains("delete it after switching"))
+        .collect();
+    assert_eq!(restart_notes.len(), 4, "{:#?}", imported.notes);
+    for (note, line) in restart_notes.iter().zip([4, 5, 6]) {
+        assert!(note.starts_with(&format!("line {line} (`")), "{note}");
+        assert!(
+            note.contains("is the Celery restart job: its times are restart times, not queries; pacs-warden replaces it"),
+            "{note}"
+        );
+    }
+    assert!(
+        restart_notes[3].starts_with("line 7 (`@reboot cd /var/dose/openrem && ")
+            && restart_notes[3]
+                .contains("starts the Celery worker at boot: pacs-warden starts it at boot itself"),
+        "{}",
+        restart_notes[3]
+    );
+    let yaml = to_yaml(&imported, "crontab celery-restart.crontab");
+    assert!(yaml.contains("is the Celery restart job"), "{yaml}");
+
+    // Only the restart lines: nothing to import, but not "nothing to import" — the notes say
+    // what the lines are.
+    let text: String = fixture("celery-restart.crontab")
+        .lines()
+        .take(7)
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let imported = import_crontab(&text, &opts()).unwrap();
+    assert!(imported.queries.is_empty());
+    assert!(imported.skipped.is_empty(), "{:#?}", imported.skipped);
+    assert!(
+        !has_note(&imported, "nothing to import"),
+        "{:#?}",
+        imported.notes
+    );
+    assert!(has_note(&imported, "is the Celery restart job"));
+
+    // A line that merely mentions celery without stopping or starting it is an ordinary skip.
+    let imported = import_crontab("0 3 * * * du -sh /var/log/celery\n", &opts()).unwrap();
+    assert_eq!(skipped_lines(&imported), [1]);
+    assert!(imported.skipped[0].reason.contains("does not run a query"));
+}
+
 #[test]
 fn a_crontab_without_queries_says_so() {
     let imported = import_crontab("15 1 * * * /usr/local/bin/backup.sh\n", &opts()).unwrap();

@@ -381,3 +381,49 @@ fn rule2_two_wall_times_on_one_instant_are_one_run() {
         ]
     );
 }
+
+#[test]
+fn sparse_schedules_list_every_restart_asked_for() {
+    // Issue 10: a fixed 29-year horizon cut `@yearly --count 40` to 29 and leap days to 7.
+    let yearly = plan(
+        "timezone: UTC\nlead: 0\nqueries:\n  - name: y\n    cron: \"@yearly\"\n",
+        "2026-06-01T00:00:00Z",
+        40,
+    );
+    assert_eq!(yearly.len(), 40);
+    assert_eq!(
+        yearly[0],
+        "2027-01-01T00:00:00+00:00 <- y@2027-01-01T00:00:00+00:00"
+    );
+    assert_eq!(
+        yearly[39],
+        "2066-01-01T00:00:00+00:00 <- y@2066-01-01T00:00:00+00:00"
+    );
+
+    let leap = plan(
+        "timezone: UTC\nlead: 0\nqueries:\n  - name: leap\n    cron: \"0 0 29 2 *\"\n",
+        "2026-06-01T00:00:00Z",
+        8,
+    );
+    let days: Vec<&str> = leap.iter().map(|r| &r[..10]).collect();
+    // 2100 is not a leap year (divisible by 100, not by 400).
+    assert_eq!(
+        days,
+        [
+            "2028-02-29",
+            "2032-02-29",
+            "2036-02-29",
+            "2040-02-29",
+            "2044-02-29",
+            "2048-02-29",
+            "2052-02-29",
+            "2056-02-29"
+        ]
+    );
+    let century = plan(
+        "timezone: UTC\nlead: 0\nqueries:\n  - name: leap\n    cron: \"0 0 29 2 *\"\n",
+        "2096-03-01T00:00:00Z",
+        1,
+    );
+    assert_eq!(century[0][..10], *"2104-02-29");
+}

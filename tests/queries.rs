@@ -131,6 +131,24 @@ fn write_without_workers(s: &Setup, cron: &str, command: &str, extra: &str) {
 }
 
 #[test]
+fn a_query_whose_workdir_is_missing_says_so() {
+    let s = Setup::new("qworkdir");
+    write_without_workers(
+        &s,
+        "*/3 * * * * *",
+        &s.sleep_command("10ms", ""),
+        "    workdir: no-such-dir\n",
+    );
+    let mut d = s.start();
+    let line = d.expect("failed: cannot start the query");
+    let want = format!(
+        "its workdir {} does not exist",
+        s.path("no-such-dir").display()
+    );
+    assert!(line.contains(&want), "{line}");
+}
+
+#[test]
 fn an_overlapping_run_is_skipped_by_default() {
     let s = Setup::new("qskip");
     // Every 2 s, each run takes 3 s.

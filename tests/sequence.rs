@@ -554,3 +554,36 @@ fn two_concurrent_restarts_do_not_overlap() {
     // Exactly one worker runs afterwards.
     eventually("one worker", || f.live_pids().len() == 1);
 }
+
+/// The demo worker takes its children with it: killed outright (SIGKILL; TerminateProcess on
+/// Windows), with no chance to stop them itself, its children are gone within seconds by the
+/// OS's account — so stopping the demo never leaves processes behind.
+#[test]
+fn the_demo_workers_children_die_when_it_is_killed() {
+    let f = Fixture::new("with-parent");
+    let mut worker = Command::new(worker_exe())
+        .args(["run", "--name", &f.tag, "--children", "2", "--pidfile"])
+        .arg(f.pidfile())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    eventually("the worker and its two children", || {
+        f.live_pids().len() == 3
+    });
+    let children: Vec<u32> = f
+        .live_pids()
+        .into_iter()
+        .filter(|&p| p != worker.id())
+        .collect();
+    assert_eq!(children.len(), 2, "{children:?}");
+    worker.kill().unwrap();
+    worker.wait().unwrap();
+    let t0 = Instant::now();
+    while let Some(pid) = children.iter().find(|&&p| identify(p).is_some()) {
+        assert!(
+            t0.elapsed() < Duration::from_secs(5),
+            "child {pid} still runs 5 s after its worker was killed"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

@@ -343,14 +343,17 @@ fn a_worker_not_ready_when_its_query_begins_raises_an_alert() {
     d.expect("restart failed:");
     let line = d.expect("is starting but worker w is not ready");
     assert!(
-        line.contains("query q is starting but worker w is not ready (its last restart failed)"),
+        line.contains("query q is starting but worker w is not ready (it runs, but its ready command fails: ready command exited with"),
         "{line}"
     );
     let t0 = Instant::now();
     loop {
         let text = std::fs::read_to_string(s.path("alerts.txt")).unwrap_or_default();
         if text.contains("PACS_WARDEN_EVENT=not_ready_at_query") {
-            assert!(text.contains("PACS_WARDEN_EVENT=restart_failed"), "{text}");
+            assert!(
+                text.contains("PACS_WARDEN_EVENT=worker_not_ready"),
+                "{text}"
+            );
             break;
         }
         assert!(
@@ -456,4 +459,107 @@ fn supervision_gives_up_after_the_configured_failures_and_alerts() {
         std::thread::sleep(Duration::from_millis(50));
     }
     assert!(s.status().contains("GAVE UP"), "{}", s.status());
+}
+
+/// Waits up to `limit` for a log line containing `needle` (for waits longer than `PATIENCE`).
+fn wait_for_line(d: &Daemon, needle: &str, limit: Duration) -> String {
+    let t0 = Instant::now();
+    loop {
+        if let Some(line) = d.log().lines().find(|l| l.contains(needle)) {
+            return line.to_string();
+        }
+        assert!(
+            t0.elapsed() < limit,
+            "no log line with {needle:?} within {limit:?}; log:\n{}",
+            d.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn a_running_worker_that_is_never_ready_is_left_running_and_only_probed_again() {
+    let s = Setup::new("neverready");
+    // The ready command always fails (until the test creates `w.pid.ready`).
+    let ready = format!(
+        "    ready:\n      command: [{}, ping, --pidfile, w.pid]\n      timeout: 2s\n",
+        q(&worker_exe())
+    );
+    s.write(&format!(
+        "{FAR}{}workers:\n{}",
+        s.alert_yaml(),
+        s.worker("w", ", --ready-after, 1h", &ready)
+    ));
+    let mut d = s.start();
+    let line = d.expect("runs but is NOT READY");
+    assert!(
+        line.contains("Error: No nodes replied within time constraint"),
+        "the ready command's output is missing: {line}"
+    );
+    assert!(line.contains("69"), "{line}");
+    let first = s.root("w").expect("worker running");
+
+    // Not stopped again (the old behaviour restarted it after 1 s, 2 s, 4 s, …).
+    std::thread::sleep(Duration::from_secs(20));
+    assert_eq!(s.root("w"), Some(first), "restarted\n{}", d.log());
+    let log = d.log();
+    assert_eq!(log.matches("started the worker").count(), 1, "{log}");
+    assert!(!log.contains("starting it again in"), "{log}");
+
+    let text = s.status();
+    assert!(text.contains("NOT READY since"), "{text}");
+    assert!(
+        text.contains("Error: No nodes replied within time constraint"),
+        "{text}"
+    );
+    assert!(!text.contains("crash restart"), "{text}");
+    let alerts = std::fs::read_to_string(s.path("alerts.txt")).unwrap_or_default();
+    assert!(
+        alerts.contains("PACS_WARDEN_EVENT=worker_not_ready"),
+        "{alerts}"
+    );
+    assert!(
+        !alerts.contains("PACS_WARDEN_EVENT=restart_failed"),
+        "{alerts}"
+    );
+
+    // A minute after, only the ready command runs again; once it succeeds the state clears.
+    std::fs::write(s.path("w.pid.ready"), "ready\n").unwrap();
+    wait_for_line(&d, "the worker is ready now", Duration::from_secs(120));
+    assert_eq!(s.root("w"), Some(first), "restarted\n{}", d.log());
+    let text = s.status();
+    assert!(!text.contains("NOT READY"), "{text}");
+    assert!(text.contains("UTC: ok — "), "{text}");
+    assert!(text.contains("; ready later, at "), "{text}");
+}
+
+#[test]
+fn a_manual_restart_that_is_never_ready_fails_with_the_ready_command_s_output_escaped() {
+    let s = Setup::new("restartready");
+    // The ready command prints two lines, the second with a terminal escape, and exits 69.
+    let ready = format!(
+        "    ready:\n      command: [{}, sleep, 0s, --say, \"first\\nsecond \\x1b[2J\", --exit-code, \"69\"]\n      timeout: 1s\n",
+        q(&worker_exe())
+    );
+    s.write(&format!("{FAR}workers:\n{}", s.worker("w", "", &ready)));
+    let t0 = Instant::now();
+    let out = Command::new(WARDEN)
+        .args(["restart", "--config"])
+        .arg(s.path("schedule.yaml"))
+        .output()
+        .unwrap();
+    assert!(t0.elapsed() < Duration::from_secs(30), "it looped");
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stdout.contains("did not become ready within 1s: ready command exited with"),
+        "{stdout}"
+    );
+    assert!(stdout.contains(r"first | second \u{1b}[2J"), "{stdout}");
+    assert!(!stdout.contains('\u{1b}'), "{stdout:?}");
+    assert!(!stderr.contains('\u{1b}'), "{stderr:?}");
+    assert_eq!(stdout.lines().count(), 1, "{stdout}");
+    // Started once, left running.
+    assert!(s.root("w").is_some());
 }

@@ -343,7 +343,8 @@ fn the_default_time_zone_comes_from_the_windows_setting() {
 /// `service install` registers `run --config FILE --service NAME` (automatic start); the
 /// service manager starts it, it restarts the worker at boot, a service stop ends it cleanly
 /// (the worker keeps running), the next start adopts that worker, and `service uninstall`
-/// stops the running service and removes it. Under Wine through Wine's own
+/// stops the running service and removes it; the Event Log source is registered with the
+/// service (this executable as its message file, `reg query`) and removed with it. Under Wine through Wine's own
 /// services.exe, which has no recovery settings: there `install` must say restart-on-failure
 /// could not be set; natively the three restarts must be set.
 #[cfg(windows)]
@@ -396,6 +397,31 @@ fn the_daemon_runs_as_a_windows_service() {
         text.contains(&format!("Installed the service {name}")),
         "{text}"
     );
+    // The Event Log source: registered with this executable as its message file.
+    let reg_query = || {
+        std::process::Command::new("reg")
+            .args([
+                "query",
+                &format!(r"HKLM\{}", pacs_warden::os::eventlog::KEY),
+            ])
+            .output()
+            .unwrap()
+    };
+    let reg = reg_query();
+    let reg_text = String::from_utf8_lossy(&reg.stdout).into_owned();
+    assert!(reg.status.success(), "{reg:?}");
+    let exe = std::path::absolute(env!("CARGO_BIN_EXE_pacs-warden")).unwrap();
+    assert!(
+        reg_text.contains("EventMessageFile")
+            && reg_text
+                .to_lowercase()
+                .contains(&exe.to_string_lossy().to_lowercase()),
+        "{reg_text}"
+    );
+    assert!(
+        reg_text.contains("TypesSupported") && reg_text.contains("0x7"),
+        "{reg_text}"
+    );
 
     let manager =
         ServiceManager::local_computer(None::<&str>, ServiceManagerAccess::CONNECT).unwrap();
@@ -447,7 +473,7 @@ fn the_daemon_runs_as_a_windows_service() {
         }
     };
     let log = || {
-        // The rotating log file carries the date in its name.
+        // The log file (and a rotated one, `warden.log.DATE`, should the day change).
         std::fs::read_dir(v.dir.path())
             .unwrap()
             .filter_map(Result::ok)
@@ -497,6 +523,62 @@ fn the_daemon_runs_as_a_windows_service() {
             .is_err(),
         "the service is still registered"
     );
+    assert!(
+        !reg_query().status.success(),
+        "the Event Log source is still registered"
+    );
+}
+
+/// pacs-warden.exe is its Event Log source's message file: under every event ID its message
+/// table renders the event's text as is (`FormatMessageW` with the text as `%1`, as Event
+/// Viewer does); an ID outside the table renders nothing.
+#[cfg(windows)]
+#[test]
+fn the_exe_holds_the_event_log_message_table() {
+    use windows_sys::Win32::Foundation::FreeLibrary;
+    use windows_sys::Win32::System::Diagnostics::Debug::{
+        FormatMessageW, FORMAT_MESSAGE_ARGUMENT_ARRAY, FORMAT_MESSAGE_FROM_HMODULE,
+    };
+    use windows_sys::Win32::System::LibraryLoader::{LoadLibraryExW, LOAD_LIBRARY_AS_DATAFILE};
+    let wide = |s: &str| -> Vec<u16> { s.encode_utf16().chain([0]).collect() };
+    let exe = std::path::absolute(env!("CARGO_BIN_EXE_pacs-warden")).unwrap();
+    let exe_w = wide(&exe.to_string_lossy());
+    // SAFETY: a valid path; loaded as data only.
+    let module = unsafe {
+        LoadLibraryExW(
+            exe_w.as_ptr(),
+            std::ptr::null_mut(),
+            LOAD_LIBRARY_AS_DATAFILE,
+        )
+    };
+    assert!(!module.is_null(), "cannot load {}", exe.display());
+    let render = |id: u32, text: &str| -> Option<String> {
+        let insert = wide(text);
+        let args = [insert.as_ptr() as usize];
+        let mut buf = vec![0u16; 4096];
+        // SAFETY: the module is loaded; one insert string; the buffer is `buf.len()` units.
+        let n = unsafe {
+            FormatMessageW(
+                FORMAT_MESSAGE_FROM_HMODULE | FORMAT_MESSAGE_ARGUMENT_ARRAY,
+                module as *const _,
+                id,
+                0,
+                buf.as_mut_ptr(),
+                buf.len() as u32,
+                args.as_ptr().cast(),
+            )
+        };
+        (n > 0).then(|| String::from_utf16_lossy(&buf[..n as usize]))
+    };
+    let ids = pacs_warden::os::eventlog::ids();
+    assert!(ids.len() > 5);
+    for id in ids {
+        let text = format!("event {id}: C:\\Program Files\\x 100% done\r\nsecond line");
+        assert_eq!(render(id, &text).as_deref(), Some(text.as_str()), "ID {id}");
+    }
+    assert_eq!(render(4242, "x"), None, "an ID outside the table");
+    // SAFETY: loaded above.
+    unsafe { FreeLibrary(module) };
 }
 
 /// Elsewhere `service` says it is for Windows, and fails.
@@ -675,6 +757,8 @@ fn the_shipped_task_imports_with_schtasks() {
 ///   del E:\media_root\celery\default.pid
 ///   celery worker -n default -P solo -Ofair -A openremproject -c 4 -Q default
 ///     --pidfile=E:\media_root\celery\default.pid --logfile=E:\media_root\celery\default.log
+/// but for the node name: `-n default@openrem` (Celery names `-n default` celery@default), and
+/// the stop command addressed to that node with `-d` (without it, every worker on the broker).
 #[test]
 fn the_windows_schedule_reproduces_the_seed_batch_file() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("schedules/openrem-windows.yaml");
@@ -684,7 +768,9 @@ fn the_windows_schedule_reproduces_the_seed_batch_file() {
     let words = |line: &str| -> Vec<String> { line.split(' ').map(String::from).collect() };
     assert_eq!(
         w.stop.command.as_deref(),
-        Some(&words("celery -A openremproject control shutdown --timeout=10")[..])
+        Some(
+            &words("celery -A openremproject control shutdown --timeout=10 -d default@openrem")[..]
+        )
     );
     assert_eq!(w.stop.grace, Duration::from_secs(10));
     assert_eq!(w.matcher.image, "celery");
@@ -695,7 +781,7 @@ fn the_windows_schedule_reproduces_the_seed_batch_file() {
     assert_eq!(
         w.start.command,
         words(
-            r"celery worker -n default -P solo -Ofair -A openremproject -c 4 -Q default --pidfile=E:\media_root\celery\default.pid --logfile=E:\media_root\celery\default.log"
+            r"celery worker -n default@openrem -P solo -Ofair -A openremproject -c 4 -Q default --pidfile=E:\media_root\celery\default.pid --logfile=E:\media_root\celery\default.log"
         )
     );
     // Each batch line is named in a comment next to its key.
@@ -706,4 +792,78 @@ fn the_windows_schedule_reproduces_the_seed_batch_file() {
             "line {line}"
         );
     }
+}
+
+/// The trust check on Windows (README, Security), under Wine as far as Wine keeps security
+/// descriptors: Wine stores a DACL that is set and returns it, and `check`, `restart` and
+/// `run` judge it; Wine itself enforces Unix permissions, not the DACL. The rule itself is
+/// tested on constructed descriptors in `trust::tests`.
+#[cfg(windows)]
+#[test]
+fn a_schedule_others_may_change_is_refused_and_the_state_folder_is_created_restricted() {
+    use pacs_warden::trust;
+    if !trust::is_privileged() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must run the trust tests privileged"
+        );
+        eprintln!("skipped: the trust check applies to an administrator or LocalSystem only");
+        return;
+    }
+    let dir = tempfile::Builder::new()
+        .prefix("trust test ")
+        .tempdir()
+        .unwrap();
+    let folder = dir.path().join("pacs-warden");
+    trust::safe_create_dir_all(&folder).unwrap();
+    let path = folder.join("openrem.yaml");
+    let mark = folder.join("started");
+    std::fs::write(
+        &path,
+        format!(
+            "timezone: UTC\nqueries:\n  - name: q\n    at: [\"06:00\"]\nrestart_at_boot: false\nworkers:\n  - name: w\n    match: {{image: no-such-image-xyz, args_contain: [x]}}\n    stop: {{grace: 1s}}\n    start:\n      command: [cmd.exe, /C, 'echo x> \"{}\"']\n",
+            mark.display()
+        ),
+    )
+    .unwrap();
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_pacs-warden"))
+            .args(args)
+            .arg("--config")
+            .arg(&path)
+            .output()
+            .unwrap()
+    };
+    // The folder pacs-warden made, and the file in it (which inherits its DACL): trusted.
+    let out = run(&["check"]);
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(!err.contains("warning"), "{err}");
+
+    // Everyone may write the file.
+    trust::apply_sddl(&path, "D:P(A;;FA;;;SY)(A;;FA;;;BA)(A;;FA;;;WD)").unwrap();
+    for args in [&["restart"][..], &["run"][..]] {
+        let out = run(args);
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains("file may be changed by `Everyone`"), "{err}");
+        assert!(
+            err.contains(&format!("icacls \"{}\" /inheritance:r", path.display())),
+            "{err}"
+        );
+        assert!(!mark.exists(), "{args:?}: a command of the schedule ran");
+    }
+    let out = run(&["check"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("warning: "));
+
+    // Tightened again: it runs, and the state folder it creates is restricted.
+    trust::apply_sddl(&path, "D:P(A;;FA;;;SY)(A;;FA;;;BA)(A;;0x1200a9;;;BU)").unwrap();
+    let out = run(&["restart"]);
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!err.contains("refusing"), "{err}");
+    let state = folder.join("openrem.yaml.state");
+    assert!(state.is_dir(), "{err}");
+    let findings = trust::check_path(&state, trust::Role::StateDir, &trust::Allowed::default());
+    assert!(findings.is_empty(), "{findings:?}");
 }

@@ -6,7 +6,11 @@
 //!   processes, and runs until asked to stop. A stop request is the file `P.stop`: the worker
 //!   removes it, waits `--stop-delay` (a task finishing), stops its children, removes P and
 //!   exits 0. `--ignore-stop` ignores requests (a busy or hung worker); `--exit-after` exits 1
-//!   after a while (a crash); `--ready-after` creates `P.ready` once "serving".
+//!   after a while (a crash); `--ready-after` creates `P.ready` once "serving". Its children
+//!   never outlive it, however it ends (killed included): on Linux each child asks the kernel
+//!   for SIGKILL when its parent dies (PR_SET_PDEATHSIG); on Windows they are in a job object
+//!   that kills them when the worker's handle to it closes (KILL_ON_JOB_CLOSE). So stopping
+//!   or killing the worker process is the whole clean-up.
 //! `pacs-demo-worker stop --pidfile P [--block D] [--exit-code N]`
 //!   asks the worker to stop, then (like `celery control shutdown`) may block and fail anyway.
 //! `pacs-demo-worker ping --pidfile P`
@@ -178,12 +182,17 @@ fn run(args: &mut Args) -> ExitCode {
         die(&format!("cannot write {}: {e}", pidfile.display()));
     }
     let exe = std::env::current_exe().unwrap_or_else(|e| die(&e.to_string()));
+    let reaper = ChildReaper::new();
     let mut kids: Vec<Child> = (0..children)
         .map(|i| {
-            Command::new(&exe)
-                .args(["child", "--name", &format!("{name}-child-{i}")])
+            let mut cmd = Command::new(&exe);
+            cmd.args(["child", "--name", &format!("{name}-child-{i}")]);
+            reaper.prepare(&mut cmd);
+            let kid = cmd
                 .spawn()
-                .unwrap_or_else(|e| die(&format!("cannot start a child: {e}")))
+                .unwrap_or_else(|e| die(&format!("cannot start a child: {e}")));
+            reaper.adopt(&kid);
+            kid
         })
         .collect();
     println!(
@@ -232,10 +241,105 @@ fn run(args: &mut Args) -> ExitCode {
     }
 }
 
+/// Makes the worker's children die with it, however it ends.
+/// Linux: each child gets PR_SET_PDEATHSIG = SIGKILL before it runs (and exits at once if the
+/// worker is already gone). Windows: the children are put in a job object whose only handle
+/// the worker holds, with KILL_ON_JOB_CLOSE: when the worker ends, the handle closes and the
+/// job's processes are killed. Elsewhere: nothing.
+struct ChildReaper {
+    #[cfg(windows)]
+    job: windows_sys::Win32::Foundation::HANDLE,
+}
+
+#[cfg(not(windows))]
+impl ChildReaper {
+    fn new() -> ChildReaper {
+        ChildReaper {}
+    }
+
+    fn prepare(&self, cmd: &mut Command) {
+        #[cfg(target_os = "linux")]
+        {
+            use std::os::unix::process::CommandExt;
+            let parent = std::process::id() as libc::pid_t;
+            // SAFETY: between fork and exec only async-signal-safe calls: prctl, getppid.
+            unsafe {
+                cmd.pre_exec(move || {
+                    if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    // The worker died before the request was in place: do not run on.
+                    if libc::getppid() != parent {
+                        return Err(std::io::Error::other("the worker is gone"));
+                    }
+                    Ok(())
+                });
+            }
+        }
+        #[cfg(not(target_os = "linux"))]
+        let _ = cmd;
+    }
+
+    fn adopt(&self, _child: &Child) {}
+}
+
+#[cfg(windows)]
+impl ChildReaper {
+    fn new() -> ChildReaper {
+        use windows_sys::Win32::System::JobObjects::{
+            CreateJobObjectW, JobObjectExtendedLimitInformation, SetInformationJobObject,
+            JOBOBJECT_EXTENDED_LIMIT_INFORMATION, JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE,
+        };
+        // SAFETY: plain Win32 calls with a zeroed, correctly sized structure; the handle is
+        // not inheritable and stays open (never closed) until the worker ends.
+        let job = unsafe {
+            let job = CreateJobObjectW(std::ptr::null(), std::ptr::null());
+            if !job.is_null() {
+                let mut info: JOBOBJECT_EXTENDED_LIMIT_INFORMATION = std::mem::zeroed();
+                info.BasicLimitInformation.LimitFlags = JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE;
+                SetInformationJobObject(
+                    job,
+                    JobObjectExtendedLimitInformation,
+                    (&info as *const JOBOBJECT_EXTENDED_LIMIT_INFORMATION).cast(),
+                    std::mem::size_of::<JOBOBJECT_EXTENDED_LIMIT_INFORMATION>() as u32,
+                );
+            }
+            job
+        };
+        if job.is_null() {
+            eprintln!(
+                "pacs-demo-worker: no job object ({}): children may outlive the worker",
+                std::io::Error::last_os_error()
+            );
+        }
+        ChildReaper { job }
+    }
+
+    fn prepare(&self, _cmd: &mut Command) {}
+
+    fn adopt(&self, child: &Child) {
+        use std::os::windows::io::AsRawHandle;
+        use windows_sys::Win32::System::JobObjects::AssignProcessToJobObject;
+        if self.job.is_null() {
+            return;
+        }
+        // SAFETY: both handles are valid: the job's (open for the worker's lifetime) and the
+        // child's (owned by `child`).
+        let ok = unsafe { AssignProcessToJobObject(self.job, child.as_raw_handle() as _) };
+        if ok == 0 {
+            eprintln!(
+                "pacs-demo-worker: child {} not in the job ({}): it may outlive the worker",
+                child.id(),
+                std::io::Error::last_os_error()
+            );
+        }
+    }
+}
+
 fn child(args: &mut Args) -> ExitCode {
     let _ = args.value("--name");
     args.finish();
-    // Runs until killed, like a pool process that does not notice its parent is gone.
+    // Runs until killed: by the worker when it stops, or with it (`ChildReaper`).
     loop {
         std::thread::sleep(Duration::from_secs(3600));
     }

@@ -1,14 +1,19 @@
 //! The schedule file: what a valid one holds, and loading it.
 //!
 //! Owns: the validated model (`Schedule`, `Query`, `Worker`) and `load`, which reads a file and
-//! returns either a `Schedule` or every problem found, each with its line and column. Parsing is
-//! in `yaml.rs`, checking in `validate.rs`; both are pure (no clock, no processes). The only I/O
-//! is reading the file and asking the machine for its default time zone.
+//! returns either a `Schedule` (with its warnings) or every problem found, each with its line
+//! and column, and how problems are shown (`Problems`). Decoding and parsing are in `yaml.rs`,
+//! checking in `validate.rs`; both are pure (no clock, no processes). `load` also reads the
+//! file, asks the machine for its default time zone and has `machine.rs` look at the paths,
+//! programs and state directory the file names.
 
+mod machine;
+pub use machine::locate_program;
 mod validate;
 pub mod yaml;
 
 use crate::cron::CronSpec;
+use crate::text::escape;
 use chrono::{NaiveTime, Weekday};
 use chrono_tz::Tz;
 use std::fmt;
@@ -44,6 +49,9 @@ pub struct Schedule {
     pub path: PathBuf,
     /// Relative paths in the file are relative to this: the schedule file's directory.
     pub base_dir: PathBuf,
+    /// Doubtful but valid values, in file order; each message starts with `warning: `, so
+    /// `Problems` prints them as `FILE:LINE:COL: field: warning: message`.
+    pub warnings: Vec<Problem>,
 }
 
 /// One PACS query of the schedule.
@@ -292,7 +300,12 @@ pub enum ConfigError {
     },
 }
 
-/// Formats problems one per line: `FILE:LINE:COL: field: message`.
+/// At most this many problems are shown; a count stands for the rest.
+pub const SHOWN_PROBLEMS: usize = 100;
+
+/// Formats problems one per line: `FILE:LINE:COL: field: message`, the first `SHOWN_PROBLEMS`
+/// of them, then `FILE: and N more problems`. Text from the file (a key, a value) is escaped,
+/// so that no problem spans two lines or drives the terminal (`crate::text::escape`).
 pub struct Problems<'a> {
     pub path: &'a Path,
     pub problems: &'a [Problem],
@@ -300,18 +313,27 @@ pub struct Problems<'a> {
 
 impl fmt::Display for Problems<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, p) in self.problems.iter().enumerate() {
+        let path = self.path.display().to_string();
+        let path = escape(&path);
+        for (i, p) in self.problems.iter().take(SHOWN_PROBLEMS).enumerate() {
             if i > 0 {
                 writeln!(f)?;
             }
             write!(
                 f,
-                "{}:{}:{}: {}: {}",
-                self.path.display(),
+                "{path}:{}:{}: {}: {}",
                 p.line,
                 p.col,
-                p.field,
-                p.message
+                escape(&p.field),
+                escape(&p.message)
+            )?;
+        }
+        let rest = self.problems.len().saturating_sub(SHOWN_PROBLEMS);
+        if rest > 0 {
+            write!(
+                f,
+                "\n{path}: and {rest} more {}",
+                if rest == 1 { "problem" } else { "problems" }
             )?;
         }
         Ok(())
@@ -320,23 +342,57 @@ impl fmt::Display for Problems<'_> {
 
 /// Reads and validates the schedule file at `path`.
 pub fn load(path: &Path) -> Result<Schedule, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+    let bytes = std::fs::read(path).map_err(|source| ConfigError::Read {
         path: path.to_path_buf(),
         source,
     })?;
-    let mut schedule =
-        validate(&text, crate::zone::machine_zone).map_err(|problems| ConfigError::Invalid {
-            path: path.to_path_buf(),
-            problems,
-        })?;
-    schedule.path = path.to_path_buf();
+    let text = yaml::decode(&bytes).map_err(|e| ConfigError::Invalid {
+        path: path.to_path_buf(),
+        problems: vec![Problem {
+            line: e.pos.line,
+            col: e.pos.col,
+            field: "encoding".into(),
+            message: e.message,
+        }],
+    })?;
+    let zone = crate::zone::machine_zone();
+    let (validated, facts) = validate::validate_noting(&text, || zone);
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     };
     // Absolute, so that relative paths mean the same in a worker started in its `workdir`.
-    schedule.base_dir = std::path::absolute(&dir).unwrap_or(dir);
-    Ok(schedule)
+    let base_dir = std::path::absolute(&dir).unwrap_or(dir);
+    let validated = validated.map(|mut s| {
+        s.path = path.to_path_buf();
+        s.base_dir = base_dir.clone();
+        s
+    });
+    let machine = machine::Machine {
+        zone: zone.map(|(tz, _)| tz),
+        now: crate::clock::Clock::now(&crate::clock::SystemClock),
+    };
+    let state_dir = validated.as_ref().ok().map(Schedule::state_dir);
+    let found = machine::check(&facts, &base_dir, state_dir.as_deref(), &machine);
+    let invalid = |mut problems: Vec<Problem>| {
+        problems.sort_by_key(|p| (p.line, p.col));
+        ConfigError::Invalid {
+            path: path.to_path_buf(),
+            problems,
+        }
+    };
+    match validated {
+        Ok(_) if !found.errors.is_empty() => Err(invalid(found.errors)),
+        Ok(mut schedule) => {
+            schedule.warnings.extend(found.warnings);
+            schedule.warnings.sort_by_key(|p| (p.line, p.col));
+            Ok(schedule)
+        }
+        Err(mut problems) => {
+            problems.extend(found.errors);
+            Err(invalid(problems))
+        }
+    }
 }
 
 impl Schedule {

@@ -1,9 +1,12 @@
 //! Checking a parsed schedule file and building the `Schedule` from it.
 //!
 //! Owns: every rule about which keys exist, what their values may be, and the message a person
-//! gets when one is wrong. Collects all problems instead of stopping at the first. Pure: the
-//! machine's zone comes in as a function so tests choose it.
+//! gets when one is wrong. Collects all problems instead of stopping at the first, and the
+//! warnings about valid but doubtful values (a `match` without `args_contain`). Pure: the
+//! machine's zone comes in as a function so tests choose it; what can only be checked on the
+//! machine (paths, programs, the zone's DST) is noted in `Facts` for `machine.rs`.
 
+use super::machine::{Facts, PathKind, PathRef};
 use super::yaml::{self, Key, Node, Pos, Value};
 use super::{
     AlertSpec, BusySpec, Days, IdleWhen, LogSpec, Overlap, Problem, ProcessMatch, Query, QueryRun,
@@ -73,36 +76,53 @@ const START_KEYS: &[&str] = &["command", "log"];
 const READY_KEYS: &[&str] = &["command", "timeout"];
 
 /// Validates the text of a schedule file. `machine_zone` is asked only when the file has no
-/// `timezone:`.
+/// `timezone:`. The schedule's `warnings` are those this text alone shows.
 pub fn validate(
     text: &str,
     machine_zone: impl FnOnce() -> Option<(Tz, &'static str)>,
 ) -> Result<Schedule, Vec<Problem>> {
+    validate_noting(text, machine_zone).0
+}
+
+/// `validate`, and what `machine::check` needs to look at on this machine (even when the file
+/// is invalid, so that every problem is reported at once).
+pub(super) fn validate_noting(
+    text: &str,
+    machine_zone: impl FnOnce() -> Option<(Tz, &'static str)>,
+) -> (Result<Schedule, Vec<Problem>>, Facts) {
     let root = match yaml::parse(text) {
         Ok(root) => root,
         Err(e) => {
-            return Err(vec![Problem {
+            let problem = Problem {
                 line: e.pos.line,
                 col: e.pos.col,
                 field: "yaml".into(),
                 message: e.message,
-            }])
+            };
+            return (Err(vec![problem]), Facts::default());
         }
     };
     let mut cx = Checker::default();
     let schedule = cx.schedule(&root, machine_zone);
-    match schedule {
-        Some(s) if cx.problems.is_empty() => Ok(s),
+    let result = match schedule {
+        Some(mut s) if cx.problems.is_empty() => {
+            cx.warnings.sort_by_key(|p| (p.line, p.col));
+            s.warnings = cx.warnings;
+            Ok(s)
+        }
         _ => {
             cx.problems.sort_by_key(|p| (p.line, p.col));
             Err(cx.problems)
         }
-    }
+    };
+    (result, cx.facts)
 }
 
 #[derive(Default)]
 struct Checker {
     problems: Vec<Problem>,
+    warnings: Vec<Problem>,
+    facts: Facts,
 }
 
 /// A mapping's entries, looked up by key.
@@ -135,6 +155,25 @@ impl Checker {
             col: pos.col,
             field: field.to_string(),
             message: message.into(),
+        });
+    }
+
+    /// A doubtful but valid value: printed as `field: warning: message`, exit status 0.
+    fn warn(&mut self, pos: Pos, field: &str, message: impl Into<String>) {
+        self.warnings.push(Problem {
+            line: pos.line,
+            col: pos.col,
+            field: field.to_string(),
+            message: format!("warning: {}", message.into()),
+        });
+    }
+
+    /// Notes a path or program for `machine::check`.
+    fn note(&mut self, pos: Pos, field: &str, kind: PathKind) {
+        self.facts.paths.push(PathRef {
+            pos,
+            field: field.to_string(),
+            kind,
         });
     }
 
@@ -182,6 +221,24 @@ impl Checker {
     }
 
     /// A non-empty string.
+    /// A query's or worker's name: text without control or invisible formatting characters
+    /// (a name is printed in logs, alerts, `status` and file names).
+    fn name<'a>(&mut self, node: &'a Node, field: &str) -> Option<&'a str> {
+        let name = self.string(node, field, "a non-empty name")?;
+        if matches!(crate::text::escape(name), std::borrow::Cow::Owned(_)) {
+            self.problem(
+                node.pos,
+                field,
+                format!(
+                    "`{}` holds control or invisible characters; use letters, digits, `-` and `_`",
+                    crate::text::escape(name)
+                ),
+            );
+            return None;
+        }
+        Some(name)
+    }
+
     fn string<'a>(&mut self, node: &'a Node, field: &str, what: &str) -> Option<&'a str> {
         match node.as_scalar() {
             Some(s) if !s.trim().is_empty() => Some(s),
@@ -214,6 +271,19 @@ impl Checker {
         let text = self.string(node, field, "a duration such as 15m, 1h 30m or 90s")?;
         match parse_duration(text) {
             Ok(d) => Some(d),
+            Err(_) if !text.is_empty() && text.trim().bytes().all(|b| b.is_ascii_digit()) => {
+                let n = text.trim();
+                let (unit, word) = likely_unit(field);
+                self.problem(
+                    node.pos,
+                    field,
+                    format!(
+                        "`{n}` has no time unit; write `{n}{unit}` for {n} {word} (units: s, m, h, \
+                         e.g. 90s, 15m, 1h 30m)"
+                    ),
+                );
+                None
+            }
             Err(why) => {
                 self.problem(
                     node.pos,
@@ -226,7 +296,12 @@ impl Checker {
     }
 
     fn path(&mut self, node: &Node, field: &str) -> Option<PathBuf> {
-        self.string(node, field, "a path").map(PathBuf::from)
+        let text = self.string(node, field, "a path")?;
+        if has_control(text) {
+            self.problem(node.pos, field, control_message(text));
+            return None;
+        }
+        Some(PathBuf::from(text))
     }
 
     /// An argument list: a non-empty list of strings, run directly (never through a shell).
@@ -256,7 +331,17 @@ impl Checker {
         for (i, item) in items.iter().enumerate() {
             let f = format!("{field}[{i}]");
             match item.as_scalar() {
-                Some(s) if i > 0 || !s.trim().is_empty() => args.push(s.to_string()),
+                // A program path with a control character cannot be right; an argument may
+                // hold one on purpose (a script for `python -c`), unless it looks like a path.
+                Some(s) if i == 0 && has_control(s) => {
+                    self.problem(item.pos, &f, control_message(s))
+                }
+                Some(s) if i > 0 || !s.trim().is_empty() => {
+                    if i > 0 && has_control(s) && looks_like_windows_path(s) {
+                        self.warn(item.pos, &f, control_message(s));
+                    }
+                    args.push(s.to_string())
+                }
                 Some(_) => self.problem(item.pos, &f, "the program name is empty"),
                 None => self.problem(
                     item.pos,
@@ -265,7 +350,38 @@ impl Checker {
                 ),
             }
         }
-        (args.len() == items.len()).then_some(args)
+        if args.len() != items.len() {
+            return None;
+        }
+        // The directory and environment it runs with are filled in by the worker or query
+        // that owns the command (`fill_programs`).
+        self.note(
+            items[0].pos,
+            field,
+            PathKind::Program {
+                command: args.clone(),
+                workdir: None,
+                path_var: None,
+            },
+        );
+        Some(args)
+    }
+
+    /// Gives the commands noted since `first` the workdir and `PATH` they run with.
+    fn fill_programs(&mut self, first: usize, dir: Option<&PathBuf>, env: &[(String, String)]) {
+        let path = env
+            .iter()
+            .find(|(k, _)| k == "PATH" || (cfg!(windows) && k.eq_ignore_ascii_case("PATH")))
+            .map(|(_, v)| v.clone());
+        for r in &mut self.facts.paths[first..] {
+            if let PathKind::Program {
+                workdir, path_var, ..
+            } = &mut r.kind
+            {
+                *workdir = dir.cloned();
+                *path_var = path.clone();
+            }
+        }
     }
 
     fn schedule(
@@ -283,16 +399,12 @@ impl Checker {
                     "an IANA time zone name such as Europe/London",
                 )
                 .and_then(|name| match name.parse::<Tz>() {
-                    Ok(tz) => Some((tz, ZoneSource::File)),
+                    Ok(tz) => {
+                        self.facts.zone = Some((node.pos, tz));
+                        Some((tz, ZoneSource::File))
+                    }
                     Err(_) => {
-                        self.problem(
-                            node.pos,
-                            "timezone",
-                            format!(
-                                "unknown time zone `{name}`; use an IANA name such as \
-                                 Europe/London, America/New_York or UTC (names are case-sensitive)"
-                            ),
-                        );
+                        self.problem(node.pos, "timezone", unknown_zone(name));
                         None
                     }
                 }),
@@ -329,12 +441,27 @@ impl Checker {
             .get("state_dir")
             .map(|n| self.path(n, "state_dir"))
             .transpose_all();
+        self.facts.state_dir = top.get("state_dir").map_or(top.pos, |n| n.pos);
 
         let restart_at_boot = match top.get("restart_at_boot") {
             None => Some(true),
             Some(n) => self.boolean(n, "restart_at_boot"),
         };
         let log = top.get("log").map(|n| self.log(n)).transpose_all();
+        if let (Some(Some(l)), Some(n)) = (&log, top.get("log")) {
+            let pos = match &n.value {
+                Value::Map(entries) => entries
+                    .iter()
+                    .find(|(k, _)| k.text == "file")
+                    .map_or(n.pos, |(_, v)| v.pos),
+                _ => n.pos,
+            };
+            let kind = PathKind::Parent {
+                path: l.file.clone(),
+                what: "log file",
+            };
+            self.note(pos, "log.file", kind);
+        }
         let alert = top
             .get("alert")
             .map(|n| {
@@ -360,6 +487,7 @@ impl Checker {
             alert: alert?,
             path: PathBuf::new(),
             base_dir: PathBuf::from("."),
+            warnings: Vec::new(),
         })
     }
 
@@ -571,9 +699,10 @@ impl Checker {
 
     fn query(&mut self, node: &Node, field: &str, workers: &[Worker]) -> Option<Query> {
         let map = self.map(node, field, QUERY_KEYS)?;
+        let first_note = self.facts.paths.len();
         let name = self
             .required(&map, "name", field)
-            .and_then(|n| self.string(n, &join(field, "name"), "a non-empty name"))
+            .and_then(|n| self.name(n, &join(field, "name")))
             .map(str::to_string);
 
         let when = match (map.get("cron"), map.get("at")) {
@@ -684,6 +813,9 @@ impl Checker {
                         }
                     },
                 };
+                let dir = workdir.clone().flatten();
+                self.fill_programs(first_note, dir.as_ref(), env.as_deref().unwrap_or(&[]));
+                self.note_paths(&map, field, &[("workdir", None), ("log", Some("log file"))]);
                 (|| {
                     Some(Some(QueryRun {
                         command: command?,
@@ -842,9 +974,10 @@ impl Checker {
 
     fn worker(&mut self, node: &Node, field: &str) -> Option<Worker> {
         let map = self.map(node, field, WORKER_KEYS)?;
+        let first_note = self.facts.paths.len();
         let name = self
             .required(&map, "name", field)
-            .and_then(|n| self.string(n, &join(field, "name"), "a non-empty name"))
+            .and_then(|n| self.name(n, &join(field, "name")))
             .map(str::to_string);
         let workdir = map
             .get("workdir")
@@ -870,9 +1003,22 @@ impl Checker {
                 None => Some(Vec::new()),
                 Some(a) => self.strings(a, &join(&f, "args_contain")),
             };
+            let (image, args_contain) = (image?, args_contain?);
+            if args_contain.is_empty() {
+                self.warn(
+                    m.pos,
+                    &f,
+                    format!(
+                        "no `args_contain`: every `{image}` process on this machine counts as \
+                         this worker (Flower, other workers of the same program) and a restart \
+                         stops them all; add `args_contain` with text only this worker's \
+                         command line has, such as its node name (`-n default`)"
+                    ),
+                );
+            }
             Some(ProcessMatch {
-                image: image?,
-                args_contain: args_contain?,
+                image,
+                args_contain,
             })
         });
 
@@ -925,6 +1071,7 @@ impl Checker {
                 .required(&m, "command", &f)
                 .and_then(|c| self.command(c, &join(&f, "command")));
             let log = m.get("log").map(|l| self.path(l, &join(&f, "log")));
+            self.note_paths(&m, &f, &[("log", Some("log file"))]);
             Some(StartSpec {
                 command: command?,
                 log: log.transpose_all()?,
@@ -999,6 +1146,13 @@ impl Checker {
             None => Some(true),
             Some(n) => self.boolean(n, &join(field, "restart_before_queries")),
         };
+        let dir = workdir.clone().flatten();
+        self.fill_programs(first_note, dir.as_ref(), env.as_deref().unwrap_or(&[]));
+        self.note_paths(
+            &map,
+            field,
+            &[("workdir", None), ("pidfile", Some("pid file"))],
+        );
         Some(Worker {
             busy: busy?,
             supervise: supervise?,
@@ -1012,6 +1166,26 @@ impl Checker {
             start: start?,
             ready: ready?,
         })
+    }
+
+    /// Notes the valid paths among `keys` of `map`: `(key, None)` a folder that must exist,
+    /// `(key, Some(what))` a file whose folder must exist.
+    fn note_paths(&mut self, map: &Map<'_>, field: &str, keys: &[(&str, Option<&'static str>)]) {
+        for &(key, what) in keys {
+            let Some(n) = map.get(key) else { continue };
+            let Some(text) = n
+                .as_scalar()
+                .filter(|t| !t.trim().is_empty() && !has_control(t))
+            else {
+                continue;
+            };
+            let path = PathBuf::from(text);
+            let kind = match what {
+                None => PathKind::Dir { path },
+                Some(what) => PathKind::Parent { path, what },
+            };
+            self.note(n.pos, &join(field, key), kind);
+        }
     }
 
     fn env(&mut self, node: &Node, field: &str) -> Option<Vec<(String, String)>> {
@@ -1036,7 +1210,12 @@ impl Checker {
                 ok = false;
             }
             match value.as_scalar() {
-                Some(v) => out.push((key.text.clone(), v.to_string())),
+                Some(v) => {
+                    if has_control(v) && looks_like_windows_path(v) {
+                        self.warn(value.pos, &f, control_message(v));
+                    }
+                    out.push((key.text.clone(), v.to_string()))
+                }
                 None => {
                     self.problem(
                         value.pos,
@@ -1114,6 +1293,94 @@ impl<T> TransposeAll<T> for Option<Option<T>> {
     }
 }
 
+/// Why `name` is not a time zone, with the IANA name when it is a Windows name or a
+/// miscapitalised IANA name.
+fn unknown_zone(name: &str) -> String {
+    if let Some(iana) = crate::zone::iana_of_windows_zone(name) {
+        return format!(
+            "`{name}` is a Windows time zone name; write its IANA name: `timezone: {iana}`"
+        );
+    }
+    if let Some(tz) = chrono_tz::TZ_VARIANTS
+        .iter()
+        .find(|tz| tz.name().eq_ignore_ascii_case(name.trim()))
+    {
+        return format!(
+            "unknown time zone `{name}`; did you mean `{}`? (names are case-sensitive)",
+            tz.name()
+        );
+    }
+    format!(
+        "unknown time zone `{name}`; use an IANA name such as Europe/London, America/New_York \
+         or UTC (names are case-sensitive)"
+    )
+}
+
+/// The unit a bare number most likely meant in `field`, for the hint.
+fn likely_unit(field: &str) -> (&'static str, &'static str) {
+    let key = field.rsplit('.').next().unwrap_or(field);
+    match key {
+        "grace" | "repeat" | "backoff" | "max_backoff" | "every" => ("s", "seconds"),
+        "timeout" if field.starts_with("queries") => ("h", "hours"),
+        "timeout" => ("s", "seconds"),
+        _ => ("m", "minutes"),
+    }
+}
+
+/// A control character (C0, DEL, C1) or a Unicode line or paragraph separator: what YAML's
+/// double-quoted escapes (`\n`, `\t`, `\a`, `\N`, `\L`, `\P`, …) produce.
+fn has_control(s: &str) -> bool {
+    s.chars()
+        .any(|c| c.is_control() || c == '\u{2028}' || c == '\u{2029}')
+}
+
+/// `E:…` or with a backslash: a Windows path.
+fn looks_like_windows_path(s: &str) -> bool {
+    let b = s.as_bytes();
+    s.contains('\\') || (b.len() >= 2 && b[0].is_ascii_alphabetic() && b[1] == b':')
+}
+
+/// Why a path with control characters is wrong, with the text as it was most likely typed.
+fn control_message(s: &str) -> String {
+    let mut typed = String::new();
+    let mut names: Vec<&str> = Vec::new();
+    for c in s.chars() {
+        let (escape, name) = match c {
+            '\n' => ("\\n".to_string(), "a newline"),
+            '\t' => ("\\t".to_string(), "a tab"),
+            '\r' => ("\\r".to_string(), "a carriage return"),
+            '\u{7}' => ("\\a".to_string(), "a bell character"),
+            '\u{8}' => ("\\b".to_string(), "a backspace"),
+            '\u{b}' => ("\\v".to_string(), "a vertical tab"),
+            '\u{c}' => ("\\f".to_string(), "a form feed"),
+            '\0' => ("\\0".to_string(), "a NUL character"),
+            '\u{1b}' => ("\\e".to_string(), "an escape character"),
+            '\u{85}' => ("\\N".to_string(), "a next-line character"),
+            '\u{2028}' => ("\\L".to_string(), "a line separator"),
+            '\u{2029}' => ("\\P".to_string(), "a paragraph separator"),
+            c if c.is_control() => (format!("\\x{:02x}", c as u32), "a control character"),
+            c => {
+                typed.push(c);
+                continue;
+            }
+        };
+        typed.push_str(&escape);
+        if !names.contains(&name) {
+            names.push(name);
+        }
+    }
+    let list = match names.as_slice() {
+        [one] => one.to_string(),
+        [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
+        [] => String::new(),
+    };
+    format!(
+        "\"{typed}\" became a path with {list}: in double quotes, YAML reads backslashes as \
+         escapes; write Windows paths in single quotes: '{}'",
+        typed.replace('\'', "''")
+    )
+}
+
 /// Parses a humantime duration; a bare `0` is zero.
 pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
@@ -1153,4 +1420,85 @@ fn parse_weekday(text: &str) -> Option<Weekday> {
     all.iter()
         .find(|(short, long, _)| lower == *short || lower == *long)
         .map(|(_, _, d)| *d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The warnings of a valid `yaml`, as `LINE:COL: field: message`.
+    fn warnings(yaml: &str) -> Vec<String> {
+        validate(yaml, || None)
+            .unwrap_or_else(|p| panic!("{p:?}"))
+            .warnings
+            .iter()
+            .map(|p| format!("{}:{}: {}: {}", p.line, p.col, p.field, p.message))
+            .collect()
+    }
+
+    const Q: &str = "timezone: UTC\nqueries:\n  - name: q\n    at: [\"06:00\"]\n";
+
+    #[test]
+    fn a_match_without_args_contain_is_a_warning() {
+        let worker = |m: &str| {
+            format!("{Q}workers:\n  - name: w\n    match: {m}\n    start: {{command: [w]}}\n")
+        };
+        let w = warnings(&worker("{image: celery}"));
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(
+            w[0].starts_with(
+                "7:13: workers[0].match: warning: no `args_contain`: every `celery` process"
+            ),
+            "{w:?}"
+        );
+        assert_eq!(
+            warnings(&worker("{image: celery, args_contain: []}")).len(),
+            1
+        );
+        assert_eq!(
+            warnings(&worker("{image: celery, args_contain: \"-n default\"}")),
+            Vec::<String>::new()
+        );
+    }
+
+    #[test]
+    fn control_characters_in_arguments_warn_only_where_they_look_like_paths() {
+        let cmd = |c: &str| format!("{Q}    command: {c}\n");
+        let w = warnings(&cmd(r#"[python, "C:\\scripts\new.py"]"#));
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(
+            w[0].contains(r#"warning: "C:\scripts\new.py" became a path with a newline"#),
+            "{w:?}"
+        );
+        let w = warnings(&cmd("[python]\n    env: {PYTHONPATH: \"E:\\new\"}"));
+        assert!(
+            w.len() == 1 && w[0].contains("PYTHONPATH: warning: \"E:\\new\""),
+            "{w:?}"
+        );
+        // A script for `python -c` may hold newlines.
+        assert_eq!(
+            warnings(&cmd(r#"[python, -c, "import x\nx.run()"]"#)),
+            Vec::<String>::new()
+        );
+        // In the program itself, or in a path field, it is an error.
+        let e = validate(&cmd(r#"["C:\tools\app.exe"]"#), || None).unwrap_err();
+        assert!(e[0].message.contains("a tab"), "{e:?}");
+        let e = validate(&format!("state_dir: \"a\\bell\"\n{Q}"), || None).unwrap_err();
+        assert!(e[0].message.contains("'a\\bell'"), "{e:?}");
+    }
+
+    #[test]
+    fn a_bare_number_gets_the_likely_unit() {
+        for (field, unit) in [
+            ("lead", "m"),
+            ("merge_within", "m"),
+            ("queries[0].ready_wait", "m"),
+            ("queries[0].timeout", "h"),
+            ("workers[0].ready.timeout", "s"),
+            ("workers[0].stop.grace", "s"),
+            ("workers[0].supervise.backoff", "s"),
+        ] {
+            assert_eq!(likely_unit(field).0, unit, "{field}");
+        }
+    }
 }

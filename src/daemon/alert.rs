@@ -1,4 +1,6 @@
-//! Alerts: run `alert.command` with the event in its environment and as JSON on stdin.
+//! Alerts: run `alert.command` with the event in its environment and as JSON on stdin; every
+//! alert event also goes to the Windows Event Log (`crate::os::eventlog`), with or without
+//! `alert:`.
 
 use super::Daemon;
 use serde::Serialize;
@@ -9,8 +11,8 @@ use tracing::{error, info};
 /// An alert as `alert.command` receives it (JSON on stdin; also `PACS_WARDEN_*` variables).
 #[derive(Debug, Clone, Serialize)]
 pub struct Alert {
-    /// `restart_failed`, `not_ready_at_query`, `supervision_gave_up`, `schedule_rejected`,
-    /// `query_not_run` or `query_failed`.
+    /// `restart_failed`, `worker_not_ready`, `not_ready_at_query`, `supervision_gave_up`,
+    /// `schedule_rejected`, `query_not_run` or `query_failed`.
     pub event: &'static str,
     pub worker: Option<String>,
     pub message: String,
@@ -51,7 +53,7 @@ pub(super) async fn run_alert(command: Vec<String>, cwd: PathBuf, alert: Alert) 
     match tokio::time::timeout(ALERT_TIMEOUT, child.wait_with_output()).await {
         Ok(Ok(out)) if out.status.success() => info!(event = alert.event, "alert sent"),
         Ok(Ok(out)) => {
-            error!(event = alert.event, status = %out.status, stderr = %String::from_utf8_lossy(&out.stderr).trim(), "the alert command failed")
+            error!(event = alert.event, status = %out.status, stderr = %crate::text::escape(String::from_utf8_lossy(&out.stderr).trim()), "the alert command failed")
         }
         Ok(Err(e)) => error!(event = alert.event, error = %e, "the alert command failed"),
         Err(_) => error!(
@@ -62,8 +64,9 @@ pub(super) async fn run_alert(command: Vec<String>, cwd: PathBuf, alert: Alert) 
 }
 
 impl Daemon {
-    /// Runs `alert.command`, if set, with the event in the environment and as JSON on stdin.
+    /// Writes the event to the Event Log and runs `alert.command`, if set, with the event in the environment and as JSON on stdin.
     pub(super) fn alert(&self, event: &'static str, worker: Option<&str>, message: &str) {
+        crate::os::eventlog::alert(event, worker, message);
         let Some(alert) = &self.schedule.alert else {
             return;
         };

@@ -39,9 +39,9 @@ impl Daemon {
         };
         let now = self.clock.now();
         if !busy {
-            info!(worker = %name, answer = %why, "worker is idle; restarting it now");
+            info!(worker = %name, answer = %crate::text::escape(&why), "worker is idle; restarting it now");
         } else if now >= deferred.until {
-            warn!(worker = %name, answer = %why, "still busy, and its query begins now: restarting anyway; the stop is graceful (the worker gets `grace` to finish)");
+            warn!(worker = %name, answer = %crate::text::escape(&why), "still busy, and its query begins now: restarting anyway; the stop is graceful (the worker gets `grace` to finish)");
         } else {
             let every = self.schedule.workers[w]
                 .busy
@@ -50,7 +50,7 @@ impl Daemon {
             let until = (deferred.until - now).to_std().unwrap_or_default();
             let wait = every.min(until);
             deferred.next_probe = Some(tokio::time::Instant::now() + wait);
-            info!(worker = %name, answer = %why, "worker is busy; restart deferred, asking again in {}", crate::report::file_duration(Duration::from_secs(wait.as_secs().max(1))));
+            info!(worker = %name, answer = %crate::text::escape(&why), "worker is busy; restart deferred, asking again in {}", crate::report::file_duration(Duration::from_secs(wait.as_secs().max(1))));
             let until = deferred.until;
             self.save_deferral(&name, Some((until, why)));
             return;

@@ -3,14 +3,16 @@
 //! Owns: the event loop — one `select!` over the next deadline, schedule edits, OS requests
 //! and finished sequences — and the single-instance lock. Decisions about what is due are in
 //! `timeline` (pure); the sequences themselves in `crate::sequence`. The loop's other duties
-//! are one file each: `supervise` (crash restarts), `busy` (deferring a busy worker's
-//! restart), `queries` (running queries, readiness at query time), `alert`, `watch` (edits),
-//! `dispatch` (preparing planned restarts so their stop requests go out on time).
+//! are one file each: `supervise` (crash restarts, not-ready workers), `busy` (deferring a busy
+//! worker's restart), `queries` (running queries, readiness at query time), `alert`, `watch`
+//! (edits), `record` (the schedule it runs, for `status`), `dispatch` (preparing planned
+//! restarts so their stop requests go out on time).
 
 mod alert;
 mod busy;
 mod dispatch;
 mod queries;
+mod record;
 mod supervise;
 mod timeline;
 mod watch;
@@ -18,7 +20,7 @@ mod watch;
 use busy::Deferred;
 use dispatch::Preparation;
 use queries::QueryCheck;
-use supervise::{sleep_until_retry, Supervision};
+use supervise::{sleep_until_retry, ReadyAnswer, Supervision};
 
 pub use alert::Alert;
 pub use timeline::{Due, Timeline, ON_TIME};
@@ -60,6 +62,9 @@ pub enum DaemonError {
         schedule: PathBuf,
         holder: Option<DaemonInfo>,
     },
+    /// The trust check found paths others may change (one line each, with the fix).
+    #[error("{0}")]
+    Untrusted(String),
     #[error("state directory {}: {source}", dir.display())]
     State {
         dir: PathBuf,
@@ -88,6 +93,17 @@ impl Drop for InstanceLock {
     }
 }
 
+/// Logs a schedule's warnings (what `check` prints), one log line each.
+fn log_warnings(schedule: &Schedule) {
+    for w in &schedule.warnings {
+        let line = Problems {
+            path: &schedule.path,
+            problems: std::slice::from_ref(w),
+        };
+        warn!("{line}");
+    }
+}
+
 /// Takes the daemon lock of `schedule`'s state directory.
 pub fn lock_instance(schedule: &Schedule, info: &DaemonInfo) -> Result<InstanceLock, DaemonError> {
     let dir = schedule.state_dir();
@@ -95,13 +111,8 @@ pub fn lock_instance(schedule: &Schedule, info: &DaemonInfo) -> Result<InstanceL
         dir: dir.clone(),
         source,
     };
-    std::fs::create_dir_all(&dir).map_err(state_err)?;
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(dir.join("daemon.lock"))
-        .map_err(state_err)?;
+    crate::trust::safe_create_dir_all(&dir).map_err(state_err)?;
+    let file = crate::state::open_lock(&dir.join("daemon.lock")).map_err(state_err)?;
     let info_path = dir.join("daemon.json");
     match file.try_lock() {
         Ok(()) => {}
@@ -114,7 +125,7 @@ pub fn lock_instance(schedule: &Schedule, info: &DaemonInfo) -> Result<InstanceL
         Err(std::fs::TryLockError::Error(e)) => return Err(state_err(e)),
     }
     let json = serde_json::to_vec_pretty(info).map_err(|e| state_err(e.into()))?;
-    std::fs::write(&info_path, json).map_err(state_err)?;
+    crate::trust::write_replace(&info_path, &json).map_err(state_err)?;
     Ok(InstanceLock {
         _file: file,
         info_path,
@@ -154,7 +165,14 @@ impl From<OsEvent> for Request {
 pub struct Options {
     pub config: PathBuf,
     pub dry_run: bool,
+    /// Checked on every reload before the edit is taken: one line per problem (the trust
+    /// check: who besides the administrators can change what the daemon runs). An edit with
+    /// problems is rejected like an invalid one.
+    pub vet: Option<Vet>,
 }
+
+/// See `Options::vet`.
+pub type Vet = Arc<dyn Fn(&Schedule) -> Vec<String> + Send + Sync>;
 
 /// Runs the daemon until a `Stop` request. Returns an error only when it cannot start (bad
 /// schedule, another instance); once running, bad edits and failed restarts are logged.
@@ -164,6 +182,12 @@ pub async fn run(
     mut requests: mpsc::Receiver<Request>,
 ) -> Result<(), DaemonError> {
     let schedule = Arc::new(config::load(&opts.config)?);
+    // The schedule the daemon runs is the one it checked (not an earlier read of the file).
+    if let Some(findings) = opts.vet.as_ref().map(|vet| vet(&schedule)) {
+        if !findings.is_empty() {
+            return Err(DaemonError::Untrusted(findings.join("\n")));
+        }
+    }
     let _lock = if opts.dry_run {
         None
     } else {
@@ -177,6 +201,7 @@ pub async fn run(
         )?)
     };
     let mut d = Daemon {
+        vet: opts.vet.clone(),
         path: opts.config.clone(),
         schedule,
         store: None,
@@ -190,6 +215,7 @@ pub async fn run(
         query_checks: Vec::new(),
         deferred: HashMap::new(),
         probes: JoinSet::new(),
+        ready_probes: JoinSet::new(),
         queries_checked: DateTime::<Utc>::MIN_UTC,
         query_runs: JoinSet::new(),
         queries_running: HashSet::new(),
@@ -197,12 +223,14 @@ pub async fn run(
         preparation: None,
     };
     d.store = Some(Store::new(d.schedule.state_dir()));
+    d.record_schedule();
     info!(
         schedule = %d.path.display(),
         pid = std::process::id(),
         dry_run = d.dry_run,
         "pacs-warden daemon started"
     );
+    log_warnings(&d.schedule);
 
     let (_watch, mut edits) = match watch::watch(&d.path) {
         Ok((w, rx)) => (Some(w), rx),
@@ -220,18 +248,26 @@ pub async fn run(
     let mut timeline = Timeline::new(d.clock.now());
     d.queries_checked = timeline.checked();
     d.log_next(&timeline, "next restarts");
+    // Restarts a reload decided, run at the top of the loop like the timeline's.
+    let mut reloaded: Vec<Due> = Vec::new();
 
     loop {
         // The stop requests of a prepared restart go out before anything else.
         let now = d.dispatch_due(d.clock.now());
         let mut to_run: Vec<(Restart, TimeDelta)> = Vec::new();
-        for due in timeline.advance(&d.schedule, now) {
+        let decided = std::mem::take(&mut reloaded).into_iter();
+        for due in decided.chain(timeline.advance(&d.schedule, now)) {
             match due {
                 Due::Run { restart, late } => to_run.push((restart, late)),
                 Due::Skip { restart } => warn!(
                     restart_at = %d.local(restart.at),
                     queries = %d.query_names(&restart),
                     "skipped a restart: its query had already begun when the clock reached it (the machine slept or the clock jumped)"
+                ),
+                Due::SkipAdded { restart } => warn!(
+                    restart_at = %d.local(restart.at),
+                    queries = %d.query_names(&restart),
+                    "skipped a restart: the edit that added it was read after its time (a reload plans from the moment it reads the file)"
                 ),
             }
         }
@@ -266,13 +302,13 @@ pub async fn run(
         tokio::select! {
             _ = timer.sleep_until(wake_at, MAX_SLEEP) => {}
             request = requests.recv() => match request {
-                Some(Request::Reload) => d.reload(&timeline),
+                Some(Request::Reload) => reloaded = d.reload(&mut timeline),
                 Some(Request::Stop) | None => break,
             },
             Some(()) = edits.recv() => {
                 tokio::time::sleep(DEBOUNCE).await;
                 while edits.try_recv().is_ok() {}
-                d.reload(&timeline);
+                reloaded = d.reload(&mut timeline);
             }
             Some(done) = d.running.join_next(), if !d.running.is_empty() => d.finished(done),
             Some(exited) = d.watchers.join_next(), if !d.watchers.is_empty() => {
@@ -287,6 +323,7 @@ pub async fn run(
                 }
             }
             _ = sleep_until_retry(next_probe) => d.probe_due(),
+            Some(Ok(answer)) = d.ready_probes.join_next(), if !d.ready_probes.is_empty() => d.ready_probed(answer),
             Some(done) = d.query_runs.join_next(), if !d.query_runs.is_empty() => {
                 if let Ok((name, record)) = done {
                     d.query_finished(name, record);
@@ -317,6 +354,7 @@ pub async fn run(
 }
 
 struct Daemon {
+    vet: Option<Vet>,
     path: PathBuf,
     schedule: Arc<Schedule>,
     store: Option<Store>,
@@ -333,6 +371,8 @@ struct Daemon {
     /// Planned restarts waiting for a busy worker to become idle.
     deferred: HashMap<String, Deferred>,
     probes: JoinSet<(String, bool, String)>,
+    /// Probes of started workers that are not ready.
+    ready_probes: JoinSet<ReadyAnswer>,
     /// Every query run at or before this instant has been started (or skipped).
     queries_checked: DateTime<Utc>,
     /// Query runs in progress, by query name.
@@ -350,6 +390,8 @@ struct Finished {
     started: Option<ProcId>,
     ok: bool,
     summary: String,
+    /// Started and running but never ready: the ready command's last answer.
+    not_ready: Option<String>,
 }
 
 impl Daemon {
@@ -491,6 +533,7 @@ impl Daemon {
                 };
                 Finished {
                     ok: outcome.ok(),
+                    not_ready: outcome.not_ready().map(str::to_string),
                     summary: outcome.summary(),
                     started,
                     worker: name,
@@ -519,12 +562,22 @@ impl Daemon {
             return; // removed from the schedule meanwhile
         };
         let supervise = self.schedule.workers[index].supervise.is_some();
+        // Whatever was not ready before is gone or restarted now.
+        self.supervision
+            .entry(done.worker.clone())
+            .or_default()
+            .not_ready = None;
         match done.started.filter(|id| process::is_running(*id)) {
             Some(id) if done.ok => {
                 let sup = self.supervision.entry(done.worker.clone()).or_default();
                 sup.started_at = Some(tokio::time::Instant::now());
                 sup.gave_up = false;
                 self.watch(&done.worker, id);
+            }
+            // Started and running, but not ready: not a failed start (see `supervise`).
+            Some(id) if done.not_ready.is_some() => {
+                let answer = done.not_ready.clone().unwrap_or_default();
+                self.started_not_ready(&done.worker, id, &answer);
             }
             running => {
                 self.alert("restart_failed", Some(&done.worker), &done.summary);
@@ -540,14 +593,27 @@ impl Daemon {
         self.save_supervision(&done.worker);
     }
 
-    /// Reads the schedule again; swaps it in only if valid.
-    fn reload(&mut self, timeline: &Timeline) {
+    /// Reads the schedule again; swaps it in only if valid. Returns the restarts due between
+    /// the last look and the moment the file was read (`Timeline::reload`).
+    fn reload(&mut self, timeline: &mut Timeline) -> Vec<Due> {
+        let read_at = self.clock.now();
+        let mut due = Vec::new();
         match config::load(&self.path) {
             Ok(new) => {
+                let findings = self.vet.as_ref().map(|vet| vet(&new)).unwrap_or_default();
+                if !findings.is_empty() {
+                    let text = findings.join("\n");
+                    error!("the edited schedule can be changed by others; keeping the last good schedule:\n{text}");
+                    self.alert("schedule_rejected", None, &text);
+                    return due;
+                }
+                log_warnings(&new);
                 let before = self.upcoming(&self.schedule, timeline);
                 let new = Arc::new(new);
                 let after = self.upcoming(&new, timeline);
+                due = timeline.reload(&self.schedule, &new, read_at);
                 self.schedule = new;
+                self.record_schedule();
                 if before == after {
                     info!("schedule reloaded; the upcoming restarts are unchanged");
                 } else {
@@ -576,6 +642,7 @@ impl Daemon {
                 error!(error = %e, "cannot read the schedule; keeping the last good schedule")
             }
         }
+        due
     }
 
     /// The next few restarts after the timeline, one line each, for change logs.

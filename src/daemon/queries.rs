@@ -144,23 +144,23 @@ impl Daemon {
         for check in due {
             for name in &check.workers {
                 let saved = state.workers.get(name);
+                let not_ready = self.not_ready_answer(name);
                 let ok = saved.and_then(|w| w.last.as_ref()).is_some_and(|l| l.ok);
                 let alive = saved
                     .and_then(|w| w.started)
                     .is_some_and(process::is_running);
                 let restarting = self.in_flight.contains(name);
-                if ok && alive && !restarting {
+                if ok && alive && !restarting && not_ready.is_none() {
                     continue;
                 }
                 let message = format!(
                     "query {} is starting but worker {name} is not ready ({})",
                     check.query,
-                    if restarting {
-                        "its restart is still running"
-                    } else if !alive {
-                        "it is not running"
-                    } else {
-                        "its last restart failed"
+                    match not_ready {
+                        _ if restarting => "its restart is still running".to_string(),
+                        _ if !alive => "it is not running".to_string(),
+                        Some(answer) => format!("it runs, but its ready command fails: {answer}"),
+                        None => "its last restart failed".to_string(),
                     }
                 );
                 error!(worker = %name, query = %check.query, "{message}");

@@ -5,7 +5,9 @@
 //! `MAILTO`, `CRON_TZ`, `TZ`, any other), `@daily`-style nicknames, 5-field time specs (kept
 //! verbatim: pacs-warden's cron has crontab meaning, so nothing is translated, only checked),
 //! and the command, which cron gives to the shell: it is split into an argument list by the
-//! shell's quoting rules when that is exact, and kept as `[SHELL, -c, TEXT]` otherwise.
+//! shell's quoting rules when that is exact, and kept as `[SHELL, -c, TEXT]` otherwise. The
+//! lines of the old Celery restart routine (stopping, killing or restarting the worker before
+//! the queries, starting it `@reboot`) give no query but a note to delete them.
 //!
 //! Time zones: `CRON_TZ=` sets the zone the following lines' times are read in (cronie, NetBSD
 //! and FreeBSD cron). `TZ=` does not: cron reads the times in its own zone and only hands `TZ`
@@ -250,6 +252,8 @@ pub fn import_crontab(text: &str, opts: &Options) -> Result<Imported, ImportErro
         })
         .collect();
     let mut imported = Imported::default();
+    // Lines of the old Celery restart routine (`Job::Replaced`).
+    let mut restart_jobs = 0;
     let system = match opts.system {
         Some(s) => s,
         None => {
@@ -305,6 +309,10 @@ pub fn import_crontab(text: &str, opts: &Options) -> Result<Imported, ImportErro
             Kind::Job(toks) => match job(number, line, toks, system, &env, opts) {
                 Err(mut p) => problems.append(&mut p),
                 Ok(Job::Skip(s)) => imported.skipped.push(s),
+                Ok(Job::Replaced(note)) => {
+                    restart_jobs += 1;
+                    imported.notes.push(note);
+                }
                 Ok(Job::Query { cron, built, user }) => {
                     let value = |k: &str| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
                     candidates.push(Candidate {
@@ -432,7 +440,7 @@ pub fn import_crontab(text: &str, opts: &Options) -> Result<Imported, ImportErro
             ));
         }
     }
-    if imported.queries.is_empty() {
+    if imported.queries.is_empty() && restart_jobs == 0 {
         imported.notes.push(format!(
             "nothing to import: no job runs `{}` at a time of day; if the queries run from a \
              script, import again with the script's name as the text to match",
@@ -445,6 +453,9 @@ pub fn import_crontab(text: &str, opts: &Options) -> Result<Imported, ImportErro
 
 enum Job {
     Skip(Skipped),
+    /// A line of the old Celery restart routine, which pacs-warden replaces: the note says to
+    /// delete it.
+    Replaced(String),
     Query {
         cron: String,
         built: Built,
@@ -540,6 +551,9 @@ fn job(
     let start = &toks[k + usize::from(system)];
     let command = line[start.byte..].trim_end();
     if !mentions(command, &opts.match_text) {
+        if let Some(note) = celery_restart_note(number, line.trim(), command, reboot) {
+            return Ok(Job::Replaced(note));
+        }
         return Ok(Job::Skip(Skipped {
             line: number,
             what: line.trim().to_string(),
@@ -572,6 +586,33 @@ fn job(
     }
     built.env = full_env;
     Ok(Job::Query { cron, built, user })
+}
+
+/// The note for a line of the old Celery restart routine — what the Task Scheduler import
+/// says of the Celery restart task (`schtasks.rs`) — or `None` for any other line. Such a
+/// line runs `celery` (or a script named after it) and stops, kills or restarts it
+/// (`celery … control shutdown`, `pkill -f "celery worker"`, `restart_celery.sh`), or, at
+/// `@reboot`, starts the worker.
+fn celery_restart_note(number: usize, what: &str, command: &str, reboot: bool) -> Option<String> {
+    let text = command.to_ascii_lowercase();
+    if !text.contains("celery") {
+        return None;
+    }
+    if reboot && (text.contains("worker") || text.contains("start")) {
+        return Some(format!(
+            "line {number} (`{what}`) starts the Celery worker at boot: pacs-warden starts it at \
+             boot itself (the worker's `start:` command) — delete it after switching"
+        ));
+    }
+    let restarts = ["control shutdown", "kill", "restart", "stop", "worker"]
+        .iter()
+        .any(|w| text.contains(w));
+    restarts.then(|| {
+        format!(
+            "line {number} (`{what}`) is the Celery restart job: its times are restart times, \
+             not queries; pacs-warden replaces it — delete it after switching"
+        )
+    })
 }
 
 /// A command made ready for a query.

@@ -23,6 +23,7 @@ mod schtasks;
 pub use crontab::import_crontab;
 pub use schtasks::{decode_xml_bytes, import_schtasks};
 
+use crate::text::escape;
 use chrono::NaiveDate;
 use std::collections::HashSet;
 use std::fmt;
@@ -151,9 +152,9 @@ impl fmt::Display for ProblemLines<'_> {
                 writeln!(f)?;
             }
             if let Some(path) = self.path {
-                write!(f, "{}:", path.display())?;
+                write!(f, "{}:", escape(&path.display().to_string()))?;
             }
-            write!(f, "{}:{}: {}", p.line, p.col, p.message)?;
+            write!(f, "{}:{}: {}", p.line, p.col, escape(&p.message))?;
         }
         Ok(())
     }
@@ -289,9 +290,10 @@ fn majority_zone<'a>(zones: impl Iterator<Item = &'a Option<String>>) -> Option<
         .map(|(z, _)| (*z).clone())
 }
 
-/// A one-line text for a comment: line breaks become spaces.
+/// A one-line text for a comment: line breaks and tabs become spaces, other control and
+/// invisible characters escapes (`crate::text::escape`).
 fn one_line(text: &str) -> String {
-    text.replace(['\r', '\n'], " ")
+    escape(&text.replace(['\r', '\n', '\t'], " ")).into_owned()
 }
 
 /// `text` as a YAML scalar: plain when that is unambiguous, else single-quoted, else
@@ -316,10 +318,21 @@ fn yaml_str(text: &str) -> String {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '/' | '_' | '.' | '-' | '+' | '='));
     if plain {
         text.to_string()
-    } else if !text.contains('\'') && !text.chars().any(char::is_control) {
+    } else if !text.contains('\'') && !text.chars().any(crate::text::needs_escape) {
         format!("'{text}'")
     } else {
-        serde_json::to_string(text).expect("a string serializes")
+        // JSON escapes control characters; bidi and other invisible ones are escaped too, so
+        // that printing the schedule cannot reorder or hide what a person reads.
+        let json = serde_json::to_string(text).expect("a string serializes");
+        let mut out = String::with_capacity(json.len());
+        for c in json.chars() {
+            match c as u32 {
+                _ if !crate::text::needs_escape(c) => out.push(c),
+                n if n <= 0xffff => out.push_str(&format!("\\u{n:04x}")),
+                n => out.push_str(&format!("\\U{n:08x}")),
+            }
+        }
+        out
     }
 }
 
@@ -467,5 +480,7 @@ mod tests {
         assert_eq!(yaml_str("1"), "'1'");
         assert_eq!(yaml_str(r"C:\Python\python.exe"), r"'C:\Python\python.exe'");
         assert_eq!(yaml_str("it's"), r#""it's""#);
+        assert_eq!(yaml_str("a\u{1b}[31m\u{202e}b"), r#""a\u001b[31m\u202eb""#);
+        assert_eq!(yaml_str("tag\u{e0041}"), r#""tag\U000e0041""#);
     }
 }

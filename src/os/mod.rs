@@ -8,8 +8,12 @@
 //! - `WallTimer`: sleep until a wall-clock instant, waking when the clock is stepped.
 //! - `service`: pacs-warden as a Windows service (install, uninstall, run under the service
 //!   manager); elsewhere each call fails with `ErrorKind::Unsupported`.
+//! - `can_write`, `can_execute`: what this user may do with a path, for `check` (on Windows,
+//!   writing a folder is tested with an empty file created and removed at once).
 //! - `system_zone`: the machine's time zone as the OS keeps it (an IANA name), for when
 //!   `iana_time_zone` cannot tell (Wine, minimal containers).
+//! - `eventlog`: warnings, errors and alert events in the Windows Event Log (a no-op
+//!   elsewhere).
 
 #[cfg(unix)]
 #[path = "unix.rs"]
@@ -21,10 +25,12 @@ mod imp;
 #[path = "windows_service.rs"]
 mod windows_service;
 
+pub mod eventlog;
+
 use crate::process::ProcId;
 use std::path::{Path, PathBuf};
 
-pub use imp::{kill_verified, system_zone, Signals, WallTimer};
+pub use imp::{can_execute, can_write, kill_verified, system_zone, Signals, WallTimer};
 
 /// Sends a stop signal to `id` if it is still that process. Unix only: Windows has no
 /// signals (validation refuses `stop.signal` there).
@@ -193,10 +199,9 @@ pub fn spawn_detached(spec: &SpawnSpec<'_>) -> std::io::Result<Spawned> {
 
 /// Opens a log file for appending, creating it (not its directory).
 pub fn open_log(path: &Path) -> std::io::Result<std::fs::File> {
-    std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
+    // Never through a symbolic link: one planted in place of a log would make a privileged
+    // pacs-warden append to whatever file it points at.
+    crate::trust::open_no_follow(path, std::fs::OpenOptions::new().create(true).append(true))
         .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", path.display())))
 }
 

@@ -266,3 +266,28 @@ pub fn system_zone() -> Option<(String, &'static str)> {
     let (_, name) = target.split_once("zoneinfo/")?;
     Some((name.to_string(), "/etc/localtime"))
 }
+
+/// Whether this user (the real uid, as `access(2)` checks) may write `path`; for a folder,
+/// create files in it.
+pub fn can_write(path: &std::path::Path) -> bool {
+    let mode = if path.is_dir() {
+        libc::W_OK | libc::X_OK
+    } else {
+        libc::W_OK
+    };
+    access(path, mode)
+}
+
+/// Whether this user may run the file `path`.
+pub fn can_execute(path: &std::path::Path) -> bool {
+    access(path, libc::X_OK)
+}
+
+fn access(path: &std::path::Path, mode: libc::c_int) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(c) = std::ffi::CString::new(path.as_os_str().as_bytes()) else {
+        return false;
+    };
+    // SAFETY: `c` is a valid NUL-terminated string that outlives the call.
+    unsafe { libc::access(c.as_ptr(), mode) == 0 }
+}

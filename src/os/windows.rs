@@ -230,3 +230,31 @@ fn wide_to_string(buf: &[u16]) -> Option<String> {
     let text = String::from_utf16_lossy(&buf[..end]).trim().to_string();
     (!text.is_empty()).then_some(text)
 }
+
+/// Whether this user may write `path`; for a folder, create files in it. Windows permissions
+/// are ACLs, so this tries: an empty file created in the folder and removed at once, or the
+/// file opened for writing (not truncated).
+pub fn can_write(path: &std::path::Path) -> bool {
+    if path.is_dir() {
+        let probe = path.join(format!(".pacs-warden-write-test.{}", std::process::id()));
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&probe)
+        {
+            Ok(file) => {
+                drop(file);
+                let _ = std::fs::remove_file(&probe);
+                true
+            }
+            Err(e) => e.kind() == std::io::ErrorKind::AlreadyExists,
+        }
+    } else {
+        std::fs::OpenOptions::new().write(true).open(path).is_ok()
+    }
+}
+
+/// Whether this user may run the file `path` (Windows: any file found may be tried).
+pub fn can_execute(_path: &std::path::Path) -> bool {
+    true
+}

@@ -6,7 +6,10 @@
 //! exit counts as a failure, not only a crash). `run` is what `run --service NAME` calls: it
 //! connects to the service manager, reports the service running, hands the daemon the manager's
 //! stop and shutdown requests as `OsEvent::Stop`, and reports it stopped with the daemon's exit
-//! status.
+//! status. `install` also registers the Event Log source `pacs-warden` with this executable
+//! as its message file, and `uninstall` removes it (`super::eventlog`; one source for every
+//! pacs-warden service: removing one service removes it, and events are still written, shown
+//! by Event Viewer without their message file until the next `install`).
 
 use super::{OsEvent, Recovery};
 use std::ffi::OsString;
@@ -89,6 +92,10 @@ pub fn install(name: &str, exe: &Path, config: &Path) -> io::Result<Recovery> {
             })
         })
         .and_then(|()| service.set_failure_actions_on_non_crash_failures(true));
+    if let Err(e) = super::eventlog::register(exe) {
+        let _ = service.delete();
+        return Err(e);
+    }
     match recovery {
         Ok(()) => Ok(Recovery::Set),
         // ERROR_INVALID_LEVEL: this service manager has no recovery settings (Wine's; every
@@ -99,6 +106,7 @@ pub fn install(name: &str, exe: &Path, config: &Path) -> io::Result<Recovery> {
         Err(e) => {
             // Half a service is worse than none: take it away again.
             let _ = service.delete();
+            let _ = super::eventlog::unregister();
             Err(err(&format!("cannot configure the service {name}"), e))
         }
     }
@@ -143,7 +151,8 @@ pub fn uninstall(name: &str) -> io::Result<()> {
     }
     service
         .delete()
-        .map_err(|e| err(&format!("cannot remove the service {name}"), e))
+        .map_err(|e| err(&format!("cannot remove the service {name}"), e))?;
+    super::eventlog::unregister()
 }
 
 type Body = Box<dyn FnOnce(UnboundedReceiver<OsEvent>) -> u8 + Send>;

@@ -255,11 +255,23 @@ impl World {
         cmd
     }
 
-    /// The seed's stop command: blocks `--timeout` seconds and exits 69 even when it worked.
+    /// The seed's stop command, addressed to this worker's node: blocks `--timeout` seconds
+    /// and exits 69 even when it worked.
     pub fn stop_command(&self) -> Vec<String> {
         let celery = self.tools.celery.to_string_lossy().into_owned();
         let mut cmd = vec![celery];
-        cmd.extend(["-A", "e2e_app", "control", "shutdown", "--timeout=10"].map(String::from));
+        cmd.extend(
+            [
+                "-A",
+                "e2e_app",
+                "control",
+                "shutdown",
+                "--timeout=10",
+                "-d",
+                &self.node,
+            ]
+            .map(String::from),
+        );
         cmd
     }
 
@@ -311,6 +323,60 @@ workers:
             start = list(self.start_command()),
             ready = list(self.ready_command()),
         )
+    }
+
+    /// `schedules/openrem-linux.yaml` as shipped, made to run here: its paths (the venv's
+    /// celery, the workdir, the pid and log files) point into this world, `-A openremproject`
+    /// becomes `-A e2e_app`, its `env:` becomes this world's environment (the broker URL), and
+    /// its node name `default@openrem` becomes this world's node (unique per test process).
+    /// Everything else — the worker's arguments, its `stop`, `ready`, `match`, the grace and
+    /// timeouts — is the shipped text. Panics if a path or setting to substitute is missing.
+    pub fn shipped_linux_schedule(&self) -> String {
+        let path = Path::new(MANIFEST).join("schedules/openrem-linux.yaml");
+        let mut text = std::fs::read_to_string(&path).unwrap();
+        let venv_bin = self
+            .tools
+            .celery
+            .parent()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        let dir = self.dir.path().to_string_lossy().into_owned();
+        let env: Vec<String> = self
+            .env()
+            .iter()
+            .map(|(k, v)| format!("{k}: '{v}'"))
+            .collect();
+        let env = format!("env: {{{}}}", env.join(", "));
+        let app_dir = self.tools.app_dir.to_string_lossy().into_owned();
+        for (from, to) in [
+            ("/var/dose/veopenrem/bin", venv_bin.as_str()),
+            ("/var/dose/openrem\n", &format!("'{app_dir}'\n")),
+            ("/var/dose/celery", &dir),
+            ("/var/dose/log", &dir),
+            ("-A, openremproject,", "-A, e2e_app,"),
+            (
+                "env: {DJANGO_SETTINGS_MODULE: openremproject.settings}",
+                &env,
+            ),
+        ] {
+            assert!(
+                text.contains(from),
+                "{} no longer contains `{from}`: update the substitutions here",
+                path.display()
+            );
+            text = text.replace(from, to);
+        }
+        // Not asserted, so that an example with a wrong node name runs (and fails for the
+        // right reason) instead of failing here: the node name, and the state directory
+        // systemd makes (this world's instead).
+        text.replace("default@openrem", &self.node)
+            .replace("state_dir: /var/lib/pacs-warden", "state_dir: state")
+    }
+
+    /// Replaces the schedule file's text.
+    pub fn write_schedule(&self, text: &str) {
+        std::fs::write(&self.schedule_path, text).unwrap();
     }
 
     /// A command run in the app's directory with the worker's environment.
