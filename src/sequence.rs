@@ -22,6 +22,8 @@ use tracing::{debug, info, warn};
 
 /// How often the sequence looks at the worker's processes while it waits for them.
 const POLL: Duration = Duration::from_millis(25);
+/// How a ready command that did not finish in time is reported.
+const NO_ANSWER: &str = "ready command gave no answer";
 /// How long killed processes get to disappear before the sequence gives up.
 const KILL_WAIT: Duration = Duration::from_secs(5);
 /// How long a new worker must stay up before it counts as started.
@@ -801,6 +803,9 @@ impl Steps<'_> {
                     info!(worker = %w, after = %ms(t0.elapsed()), tries, "worker is ready");
                     return Ok(());
                 }
+                // A last try cut short by the deadline says less than an earlier real answer
+                // (e.g. Celery's "No nodes replied"): keep that one for the message.
+                Err(answer) if tries > 1 && answer.starts_with(NO_ANSWER) => {}
                 Err(answer) => last = answer,
             }
             if !process::is_running(id) {
@@ -834,7 +839,7 @@ impl Steps<'_> {
             )),
             Ok(Err(e)) => Err(format!("ready command failed: {e}")),
             Err(_) => Err(format!(
-                "ready command gave no answer within {}",
+                "{NO_ANSWER} within {}",
                 crate::report::file_duration(limit)
             )),
         }
