@@ -501,10 +501,15 @@ fn service_cmd(args: &ServiceArgs) -> u8 {
                     return exit::FAILED;
                 }
             };
-            match crate::os::service::install(name, &exe, &config) {
+            match crate::os::service::install(name, &exe, &config, &config_arg.allow_writable_by) {
                 Ok(recovery) => {
+                    let allowed: String = config_arg
+                        .allow_writable_by
+                        .iter()
+                        .map(|a| format!(" --allow-writable-by \"{a}\""))
+                        .collect();
                     println!(
-                        "Installed the service {name}: {} run --config \"{}\"",
+                        "Installed the service {name}: {} run --config \"{}\"{allowed}",
                         exe.display(),
                         config.display()
                     );

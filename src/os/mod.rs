@@ -97,7 +97,12 @@ mod no_service {
         )
     }
 
-    pub fn install(_name: &str, _exe: &Path, _config: &Path) -> io::Result<super::Recovery> {
+    pub fn install(
+        _name: &str,
+        _exe: &Path,
+        _config: &Path,
+        _allow_writable_by: &[String],
+    ) -> io::Result<super::Recovery> {
         Err(unsupported())
     }
 
@@ -113,15 +118,25 @@ mod no_service {
     }
 }
 
-/// The arguments a service `name` is registered with: `run --config CONFIG --service NAME`.
-pub fn service_arguments(name: &str, config: &Path) -> Vec<std::ffi::OsString> {
-    vec![
+/// The arguments a service `name` is registered with: `run --config CONFIG --service NAME`,
+/// and `--allow-writable-by NAME` for each name `service install` was given (README, Security).
+pub fn service_arguments(
+    name: &str,
+    config: &Path,
+    allow_writable_by: &[String],
+) -> Vec<std::ffi::OsString> {
+    let mut args: Vec<std::ffi::OsString> = vec![
         "run".into(),
         "--config".into(),
         config.as_os_str().to_owned(),
         "--service".into(),
         name.into(),
-    ]
+    ];
+    for allowed in allow_writable_by {
+        args.push("--allow-writable-by".into());
+        args.push(allowed.into());
+    }
+    args
 }
 
 /// A request from the OS to the daemon.
@@ -225,6 +240,7 @@ mod tests {
         let args = service_arguments(
             "pacs-warden",
             Path::new(r"C:\ProgramData\pacs warden\o.yaml"),
+            &[r"HOSP\dose admins".to_string()],
         );
         let args: Vec<String> = args
             .iter()
@@ -237,7 +253,9 @@ mod tests {
                 "--config",
                 r"C:\ProgramData\pacs warden\o.yaml",
                 "--service",
-                "pacs-warden"
+                "pacs-warden",
+                "--allow-writable-by",
+                r"HOSP\dose admins"
             ]
         );
     }

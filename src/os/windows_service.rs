@@ -45,7 +45,12 @@ fn err(what: &str, e: windows_service::Error) -> io::Error {
 }
 
 /// Registers the service `name` running `exe` on `config` (both absolute).
-pub fn install(name: &str, exe: &Path, config: &Path) -> io::Result<Recovery> {
+pub fn install(
+    name: &str,
+    exe: &Path,
+    config: &Path,
+    allow_writable_by: &[String],
+) -> io::Result<Recovery> {
     let manager = ServiceManager::local_computer(
         None::<&str>,
         ServiceManagerAccess::CONNECT | ServiceManagerAccess::CREATE_SERVICE,
@@ -62,7 +67,7 @@ pub fn install(name: &str, exe: &Path, config: &Path) -> io::Result<Recovery> {
         start_type: ServiceStartType::AutoStart,
         error_control: ServiceErrorControl::Normal,
         executable_path: exe.to_path_buf(),
-        launch_arguments: super::service_arguments(name, config),
+        launch_arguments: super::service_arguments(name, config, allow_writable_by),
         dependencies: vec![],
         // LocalSystem, as the Task Scheduler task of the OpenREM docs.
         account_name: None,
