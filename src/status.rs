@@ -214,13 +214,14 @@ fn state_dir_line(text: &str) -> Option<String> {
 
 pub fn render(schedule: &Schedule, s: &Status) -> String {
     let mut out = String::new();
+    let at = |t: DateTime<Utc>| {
+        t.with_timezone(&schedule.timezone)
+            .format("%Y-%m-%d %H:%M:%S %Z")
+            .to_string()
+    };
     let local = |t: &str| {
         DateTime::parse_from_rfc3339(t)
-            .map(|t| {
-                t.with_timezone(&schedule.timezone)
-                    .format("%Y-%m-%d %H:%M:%S %Z")
-                    .to_string()
-            })
+            .map(|t| at(t.with_timezone(&Utc)))
             .unwrap_or_else(|_| t.to_string())
     };
     match (&s.daemon_schedule, s.problems.is_empty()) {
@@ -257,14 +258,7 @@ pub fn render(schedule: &Schedule, s: &Status) -> String {
     );
     match &s.daemon {
         Some(d) => {
-            let _ = writeln!(
-                out,
-                "Daemon: running, pid {}, since {}",
-                d.pid,
-                d.since
-                    .with_timezone(&schedule.timezone)
-                    .format("%Y-%m-%d %H:%M:%S %Z")
-            );
+            let _ = writeln!(out, "Daemon: running, pid {}, since {}", d.pid, at(d.since));
         }
         None => out.push_str("Daemon: not running\n"),
     }
@@ -290,9 +284,7 @@ pub fn render(schedule: &Schedule, s: &Status) -> String {
                 let _ = writeln!(
                     out,
                     "  last restart {}: {} — {}",
-                    r.finished_at
-                        .with_timezone(&schedule.timezone)
-                        .format("%Y-%m-%d %H:%M:%S %Z"),
+                    at(r.finished_at),
                     if r.ok { "ok" } else { "FAILED" },
                     r.summary
                 );
@@ -300,28 +292,21 @@ pub fn render(schedule: &Schedule, s: &Status) -> String {
             None => out.push_str("  no restart recorded\n"),
         }
         if let Some(d) = &w.deferred {
-            let local = |t: DateTime<Utc>| {
-                t.with_timezone(&schedule.timezone)
-                    .format("%Y-%m-%d %H:%M:%S %Z")
-                    .to_string()
-            };
             let _ = writeln!(
                 out,
                 "  planned restart DEFERRED since {} ({} time{}; busy: {}); restarts by {} at the latest",
-                local(d.since),
+                at(d.since),
                 d.deferrals,
                 if d.deferrals == 1 { "" } else { "s" },
                 d.answer,
-                local(d.until)
+                at(d.until)
             );
         }
         if let Some(n) = &w.not_ready {
             let _ = writeln!(
                 out,
                 "  NOT READY since {} (pid {}): {}; left running until the next planned restart; {}{}",
-                n.since
-                    .with_timezone(&schedule.timezone)
-                    .format("%Y-%m-%d %H:%M:%S %Z"),
+                at(n.since),
                 n.pid,
                 n.answer,
                 match n.probes {
@@ -332,8 +317,7 @@ pub fn render(schedule: &Schedule, s: &Status) -> String {
                 n.next_probe
                     .map(|t| format!(
                         ", next at {}",
-                        t.with_timezone(&schedule.timezone)
-                            .format("%Y-%m-%d %H:%M:%S %Z")
+                        at(t)
                     ))
                     .unwrap_or_default()
             );
@@ -352,11 +336,7 @@ pub fn render(schedule: &Schedule, s: &Status) -> String {
                 if sup.failures_in_a_row == 1 { "" } else { "s" },
                 sup.backoff_seconds,
                 sup.last_crash
-                    .map(|t| format!(
-                        ", last crash {}",
-                        t.with_timezone(&schedule.timezone)
-                            .format("%Y-%m-%d %H:%M:%S %Z")
-                    ))
+                    .map(|t| format!(", last crash {}", at(t)))
                     .unwrap_or_default(),
                 if sup.gave_up { ", GAVE UP" } else { "" }
             );
@@ -369,9 +349,7 @@ pub fn render(schedule: &Schedule, s: &Status) -> String {
                     out,
                     "Query {} (run by pacs-warden): last run {} — {}",
                     q.name,
-                    r.finished_at
-                        .with_timezone(&schedule.timezone)
-                        .format("%Y-%m-%d %H:%M:%S %Z"),
+                    at(r.finished_at),
                     r.summary
                 );
             }
