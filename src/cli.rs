@@ -217,11 +217,7 @@ fn trust_paths(schedule: &Schedule) -> Vec<(PathBuf, trust::Role)> {
     }
     for q in &schedule.queries {
         if let Some(run) = &q.run {
-            let dir = run
-                .workdir
-                .as_deref()
-                .map(|w| schedule.resolve(w))
-                .unwrap_or_else(|| schedule.base_dir.clone());
+            let dir = schedule.query_workdir(run);
             commands.push((&run.command, dir, env_path(&run.env)));
             add(
                 crate::query_run::log_path(schedule, &q.name, run),

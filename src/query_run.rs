@@ -134,11 +134,7 @@ pub async fn run(
             return finish(None, "not run", None, summary);
         }
     };
-    let workdir = run
-        .workdir
-        .as_deref()
-        .map(|w| schedule.resolve(w))
-        .unwrap_or_else(|| schedule.base_dir.clone());
+    let workdir = schedule.query_workdir(run);
     let program = process::resolve_program(&run.command[0], &workdir);
     let stdout = match file.try_clone() {
         Ok(f) => f,

@@ -200,16 +200,8 @@ async fn a_hung_launcher_pair_is_killed_whole_after_grace() {
     assert!(old.iter().all(|(p, _)| *p != pid_in(&v.pidfile())));
 }
 
-/// Whether this process runs under Wine: Wine's ntdll exports `wine_get_version`.
 #[cfg(windows)]
-fn under_wine() -> bool {
-    use windows_sys::Win32::System::LibraryLoader::{GetModuleHandleA, GetProcAddress};
-    // SAFETY: plain calls with NUL-terminated names; ntdll is always loaded.
-    unsafe {
-        let ntdll = GetModuleHandleA(c"ntdll.dll".as_ptr().cast());
-        !ntdll.is_null() && GetProcAddress(ntdll, c"wine_get_version".as_ptr().cast()).is_some()
-    }
-}
+use pacs_warden::trust::under_wine;
 
 #[cfg(windows)]
 #[test]

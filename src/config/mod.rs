@@ -431,6 +431,15 @@ impl Schedule {
             .unwrap_or_else(|| self.base_dir.clone())
     }
 
+    /// The directory a query pacs-warden runs itself runs in: its `workdir`, else the schedule's
+    /// directory.
+    pub fn query_workdir(&self, run: &QueryRun) -> PathBuf {
+        run.workdir
+            .as_deref()
+            .map(|w| self.resolve(w))
+            .unwrap_or_else(|| self.base_dir.clone())
+    }
+
     /// The names of the workers behind `indexes`.
     pub fn worker_names(&self, indexes: &[usize]) -> Vec<&str> {
         indexes

@@ -24,7 +24,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 #[cfg(windows)]
-pub use imp::{apply_sddl, RESTRICTED_SDDL};
+pub use imp::{apply_sddl, under_wine, RESTRICTED_SDDL};
 pub use imp::{is_privileged, safe_create_dir_all};
 
 /// One path that someone other than the administrators (or the daemon's own account) can

@@ -256,7 +256,7 @@ pub(super) fn check_chain(path: &Path, _role: Role, allowed: &Allowed) -> Vec<Fi
 }
 
 /// Whether this process runs under Wine: Wine's ntdll exports `wine_get_version`.
-fn under_wine() -> bool {
+pub fn under_wine() -> bool {
     use windows_sys::Win32::System::LibraryLoader::{GetModuleHandleW, GetProcAddress};
     let ntdll: Vec<u16> = "ntdll.dll".encode_utf16().chain(Some(0)).collect();
     // SAFETY: a NUL-terminated module name and symbol name; nothing is called through the
