@@ -13,7 +13,7 @@
 //!
 //! Windows (GNU toolchain): links a message table into pacs-warden.exe, the Event Log
 //! source's message file: the message `%1` (the event's text as is) for every ID of
-//! src/os/eventlog_ids.rs. The table is written here; `windres` (mingw's `ARCH-w64-mingw32-windres`,
+//! src/sys/os/eventlog_ids.rs. The table is written here; `windres` (mingw's `ARCH-w64-mingw32-windres`,
 //! else `windres`, or `$WINDRES`)
 //! makes it an object file. Without `windres` (or for MSVC) the build goes on without the
 //! table, with a cargo warning: events are written all the same, and Event Viewer shows their
@@ -22,11 +22,11 @@
 use std::path::Path;
 use std::process::Command;
 
-include!("src/os/eventlog_ids.rs");
+include!("src/sys/os/eventlog_ids.rs");
 
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
-    println!("cargo:rerun-if-changed=src/os/eventlog_ids.rs");
+    println!("cargo:rerun-if-changed=src/sys/os/eventlog_ids.rs");
     println!("cargo:rerun-if-env-changed=PACS_WARDEN_PIE");
     println!("cargo:rerun-if-env-changed=WINDRES");
     let os = std::env::var("CARGO_CFG_TARGET_OS").unwrap_or_default();

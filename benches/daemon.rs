@@ -276,9 +276,9 @@ fn dispatch() {
     let _ = child.wait();
     let logged = logged.join().unwrap();
     // The worker outlives the daemon by design: stop it.
-    for p in pacs_warden::process::Snapshot::take().processes {
+    for p in pacs_warden::sys::process::Snapshot::take().processes {
         if p.cmdline_text().contains(&tag) {
-            let _ = pacs_warden::process::kill_verified(p.id);
+            let _ = pacs_warden::sys::os::kill_verified(p.id);
         }
     }
     let late = after_instant(&read_stamps());

@@ -8,9 +8,9 @@
 //! the command by hand; `PACS_WARDEN_BENCH_BIN=path` times another build's binary.
 
 use chrono::{DateTime, TimeDelta, Utc};
-use pacs_warden::config::validate;
-use pacs_warden::plan::restarts;
-use pacs_warden::report::{plan_table, write_plan_json};
+use pacs_warden::core::config::validate;
+use pacs_warden::core::plan::restarts;
+use pacs_warden::core::report::{plan_table, write_plan_json};
 use std::fmt::Write as _;
 use std::io::Read as _;
 use std::process::{Command, Stdio};

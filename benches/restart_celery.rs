@@ -17,11 +17,10 @@
 #[path = "../tests/celery/support.rs"]
 mod support;
 
-use pacs_warden::clock::SystemClock;
-use pacs_warden::config;
-use pacs_warden::process::{is_running, ProcId};
-use pacs_warden::sequence::{restart, Stopped};
-use pacs_warden::state::Store;
+use pacs_warden::shell::sequence::{restart, Stopped};
+use pacs_warden::shell::state::Store;
+use pacs_warden::sys::clock::SystemClock;
+use pacs_warden::sys::process::{is_running, ProcId};
 use std::fs::File;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -75,7 +74,8 @@ fn version(cmd: &mut Command) -> String {
 fn main() {
     let began = Instant::now();
     let world = World::new("30s");
-    let schedule = config::load(&world.schedule_path).expect("the generated schedule is valid");
+    let schedule = pacs_warden::shell::schedule::load(&world.schedule_path)
+        .expect("the generated schedule is valid");
     let worker = &schedule.workers[0];
     let store = Store::new(schedule.state_dir());
     let rt = tokio::runtime::Builder::new_current_thread()

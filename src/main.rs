@@ -1,3 +1,3 @@
 fn main() -> std::process::ExitCode {
-    pacs_warden::cli::main()
+    pacs_warden::shell::cli::main()
 }

@@ -2,7 +2,7 @@
 //! worker: boot restart, restarts on time, live edits (valid, invalid, delete + re-create),
 //! single instance, stop and adoption. Timing bounds are generous: 2 noisy cores.
 
-use pacs_warden::process::Snapshot;
+use pacs_warden::sys::process::Snapshot;
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -104,7 +104,7 @@ impl Drop for Setup {
     fn drop(&mut self) {
         for p in Snapshot::take().processes {
             if p.cmdline_text().contains(&self.tag) {
-                let _ = pacs_warden::process::kill_verified(p.id);
+                let _ = pacs_warden::sys::os::kill_verified(p.id);
             }
         }
     }

@@ -26,7 +26,7 @@
 #[path = "celery/support.rs"]
 mod support;
 
-use pacs_warden::process::{identify, Snapshot};
+use pacs_warden::sys::process::{identify, Snapshot};
 use std::process::Command;
 use std::time::{Duration, Instant};
 use support::{run, Ran, World};
@@ -209,7 +209,7 @@ fn the_celery_examples_stop_and_ping_the_node_they_start() {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("schedules")
             .join(name);
-        let schedule = pacs_warden::config::load(&path).unwrap();
+        let schedule = pacs_warden::shell::schedule::load(&path).unwrap();
         let w = &schedule.workers[0];
         let node = arg_after(&w.start.command, "-n").expect("the worker is started with -n");
         assert!(
@@ -258,7 +258,8 @@ fn the_systemd_unit_gives_the_linux_example_a_state_directory_it_can_write() {
         "the header installs the Linux example as {config}"
     );
     for example in ["openrem-linux.yaml", "openrem-1.0-huey.yaml"] {
-        let schedule = pacs_warden::config::load(&root.join("schedules").join(example)).unwrap();
+        let schedule =
+            pacs_warden::shell::schedule::load(&root.join("schedules").join(example)).unwrap();
         assert_eq!(
             schedule.state_dir(),
             std::path::Path::new("/var/lib").join(&state[0]),

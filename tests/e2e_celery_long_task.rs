@@ -17,7 +17,7 @@ mod support;
 mod common;
 
 use common::Daemon;
-use pacs_warden::process::identify;
+use pacs_warden::sys::process::identify;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 use support::World;

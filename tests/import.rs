@@ -1,4 +1,4 @@
-//! `pacs_warden::import`: crontabs and Task Scheduler exports (fixtures in `tests/import/`) into
+//! `pacs_warden::core::import`: crontabs and Task Scheduler exports (fixtures in `tests/import/`) into
 //! schedule files. For each fixture: the queries, commands and skipped entries; the YAML passes
 //! `config::validate` and carries each query's command as the validator reads it; and the planner, run on that YAML, gives the query times that the source
 //! schedule means over two weeks, worked out here by hand from the fixture (never from the
@@ -6,11 +6,11 @@
 
 use chrono::{DateTime, Datelike, NaiveDate, NaiveTime, TimeDelta, TimeZone, Utc, Weekday};
 use chrono_tz::Tz;
-use pacs_warden::config::validate;
-use pacs_warden::import::{
+use pacs_warden::core::config::validate;
+use pacs_warden::core::import::{
     decode_xml_bytes, import_crontab, import_schtasks, to_yaml, ImportError, Imported, Options,
 };
-use pacs_warden::plan::restarts;
+use pacs_warden::core::plan::restarts;
 use std::collections::BTreeSet;
 use std::path::Path;
 

@@ -3,7 +3,7 @@
 //! The ground truth of every query is generated structurally (sets of minutes, hours, days of
 //! month, months and weekdays, with the crontab(5) star flags) and only then rendered to a cron
 //! string or an `at:` list in varied syntax; the schedule under test comes from that YAML through
-//! `pacs_warden::config::validate`. The reference never calls the planner, `zone::instant_of` or
+//! `pacs_warden::core::config::validate`. The reference never calls the planner, `zone::instant_of` or
 //! `CronSpec`: it walks every UTC minute of a window, reads the local wall-clock time with
 //! chrono-tz, and applies the pinned rules directly:
 //! - a wall minute that occurs twice (fall-back) fires at its first occurrence;
@@ -21,8 +21,8 @@ use chrono::{
     Utc,
 };
 use chrono_tz::Tz;
-use pacs_warden::config::validate;
-use pacs_warden::plan;
+use pacs_warden::core::config::validate;
+use pacs_warden::core::plan;
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use proptest::test_runner::{Config, TestRunner};

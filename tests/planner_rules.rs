@@ -2,8 +2,8 @@
 //! and 2027 and the leap day of 2028. Expected instants are worked out by hand from the rules.
 
 use chrono::{DateTime, Utc};
-use pacs_warden::config::{validate, Schedule};
-use pacs_warden::plan::restarts;
+use pacs_warden::core::config::{validate, Schedule};
+use pacs_warden::core::plan::restarts;
 
 fn schedule(yaml: &str) -> Schedule {
     validate(yaml, || None).unwrap_or_else(|p| panic!("invalid test schedule: {p:?}"))

@@ -2,11 +2,11 @@
 //! Celery worker — it writes a pid file, starts children, obeys or ignores stop requests — and
 //! every check of "gone" or "alive" asks the OS.
 
-use pacs_warden::clock::SystemClock;
-use pacs_warden::config::{self, Schedule};
-use pacs_warden::process::{identify, Snapshot};
-use pacs_warden::sequence::{prepare, restart, restart_dispatched, Outcome, Stopped};
-use pacs_warden::state::Store;
+use pacs_warden::core::config::Schedule;
+use pacs_warden::shell::sequence::{prepare, restart, restart_dispatched, Outcome, Stopped};
+use pacs_warden::shell::state::Store;
+use pacs_warden::sys::clock::SystemClock;
+use pacs_warden::sys::process::{identify, Snapshot};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -86,7 +86,7 @@ impl Fixture {
         );
         let path = self.path("schedule.yaml");
         std::fs::write(&path, yaml).unwrap();
-        config::load(&path).unwrap()
+        pacs_warden::shell::schedule::load(&path).unwrap()
     }
 
     /// PIDs of live processes carrying this fixture's tag.
@@ -104,7 +104,7 @@ impl Drop for Fixture {
     fn drop(&mut self) {
         for p in Snapshot::take().processes {
             if p.cmdline_text().contains(&self.tag) {
-                let _ = pacs_warden::process::kill_verified(p.id);
+                let _ = pacs_warden::sys::os::kill_verified(p.id);
             }
         }
     }
@@ -282,7 +282,7 @@ async fn a_failing_stop_command_still_leads_to_a_clean_restart() {
         1,
     );
     std::fs::write(f.path("schedule.yaml"), yaml).unwrap();
-    let s = config::load(&f.path("schedule.yaml")).unwrap();
+    let s = pacs_warden::shell::schedule::load(&f.path("schedule.yaml")).unwrap();
     let old = f.live_pids();
     let out = run(&s).await;
     assert!(out.ok(), "{}", out.summary());

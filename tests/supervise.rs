@@ -4,7 +4,8 @@
 mod common;
 
 use common::{kill_tagged, q, status, worker_exe, Daemon, PATIENCE, WARDEN};
-use pacs_warden::process::{identify, kill_verified, Snapshot};
+use pacs_warden::sys::os::kill_verified;
+use pacs_warden::sys::process::{identify, Snapshot};
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -50,7 +51,7 @@ impl Setup {
     }
 
     /// The root process of worker `name`, if it runs.
-    fn root(&self, name: &str) -> Option<pacs_warden::process::ProcId> {
+    fn root(&self, name: &str) -> Option<pacs_warden::sys::process::ProcId> {
         let needle = format!("run --name {}-{name} ", self.tag);
         Snapshot::take()
             .processes

@@ -7,11 +7,11 @@
 //!   against sysinfo's start time: the right identity kills, a wrong one touches nothing.
 //! - (Windows) Ctrl-Break ends `pacs-warden run` cleanly, leaving the worker running.
 
-use pacs_warden::clock::SystemClock;
-use pacs_warden::config::{self, Schedule};
-use pacs_warden::process::{identify, Snapshot};
-use pacs_warden::sequence::{restart, Outcome, Stopped};
-use pacs_warden::state::Store;
+use pacs_warden::core::config::Schedule;
+use pacs_warden::shell::sequence::{restart, Outcome, Stopped};
+use pacs_warden::shell::state::Store;
+use pacs_warden::sys::clock::SystemClock;
+use pacs_warden::sys::process::{identify, Snapshot};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -78,7 +78,7 @@ impl Venv {
         );
         let path = self.dir.path().join("openrem.yaml");
         std::fs::write(&path, yaml).unwrap();
-        config::load(&path).unwrap()
+        pacs_warden::shell::schedule::load(&path).unwrap()
     }
 
     /// Live processes carrying this test's tag: (pid, image name).
@@ -110,7 +110,7 @@ impl Drop for Venv {
     fn drop(&mut self) {
         for p in Snapshot::take().processes {
             if p.cmdline_text().contains(&self.tag) {
-                let _ = pacs_warden::process::kill_verified(p.id);
+                let _ = pacs_warden::sys::os::kill_verified(p.id);
             }
         }
     }
@@ -201,12 +201,13 @@ async fn a_hung_launcher_pair_is_killed_whole_after_grace() {
 }
 
 #[cfg(windows)]
-use pacs_warden::trust::under_wine;
+use pacs_warden::sys::trust::under_wine;
 
 #[cfg(windows)]
 #[test]
 fn kill_verified_checks_the_creation_time_through_the_handle() {
-    use pacs_warden::process::{kill_verified, KillError, ProcId};
+    use pacs_warden::sys::os::{kill_verified, KillError};
+    use pacs_warden::sys::process::ProcId;
     use std::time::{SystemTime, UNIX_EPOCH};
     let before = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -318,7 +319,7 @@ mod ctrl_break {
 #[test]
 fn the_default_time_zone_comes_from_the_windows_setting() {
     use chrono::{Local, Offset, Utc};
-    let (tz, how) = pacs_warden::zone::machine_zone().expect("a default time zone");
+    let (tz, how) = pacs_warden::sys::os::machine_zone().expect("a default time zone");
     let ours = Utc::now().with_timezone(&tz).offset().fix();
     let windows = Local::now().offset().fix();
     assert_eq!(ours, windows, "{tz} (from {how}) vs Windows' local time");
@@ -366,7 +367,7 @@ fn the_daemon_runs_as_a_windows_service() {
     struct Remove(String);
     impl Drop for Remove {
         fn drop(&mut self) {
-            let _ = pacs_warden::os::service::uninstall(&self.0);
+            let _ = pacs_warden::sys::os::service::uninstall(&self.0);
         }
     }
     let out = warden(&[
@@ -394,7 +395,7 @@ fn the_daemon_runs_as_a_windows_service() {
         std::process::Command::new("reg")
             .args([
                 "query",
-                &format!(r"HKLM\{}", pacs_warden::os::eventlog::KEY),
+                &format!(r"HKLM\{}", pacs_warden::sys::os::eventlog::KEY),
             ])
             .output()
             .unwrap()
@@ -562,7 +563,7 @@ fn the_exe_holds_the_event_log_message_table() {
         };
         (n > 0).then(|| String::from_utf16_lossy(&buf[..n as usize]))
     };
-    let ids = pacs_warden::os::eventlog::ids();
+    let ids = pacs_warden::sys::os::eventlog::ids();
     assert!(ids.len() > 5);
     for id in ids {
         let text = format!("event {id}: C:\\Program Files\\x 100% done\r\nsecond line");
@@ -754,7 +755,7 @@ fn the_shipped_task_imports_with_schtasks() {
 #[test]
 fn the_windows_schedule_reproduces_the_seed_batch_file() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("schedules/openrem-windows.yaml");
-    let s = config::load(&path).unwrap();
+    let s = pacs_warden::shell::schedule::load(&path).unwrap();
     assert_eq!(s.workers.len(), 1);
     let w = &s.workers[0];
     let words = |line: &str| -> Vec<String> { line.split(' ').map(String::from).collect() };
@@ -793,7 +794,7 @@ fn the_windows_schedule_reproduces_the_seed_batch_file() {
 #[cfg(windows)]
 #[test]
 fn a_schedule_others_may_change_is_refused_and_the_state_folder_is_created_restricted() {
-    use pacs_warden::trust;
+    use pacs_warden::sys::trust;
     if !trust::is_privileged() {
         assert!(
             std::env::var_os("CI").is_none(),

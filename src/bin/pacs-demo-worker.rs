@@ -164,7 +164,7 @@ fn run(args: &mut Args) -> ExitCode {
     args.finish();
 
     if let Some(pid) = read_pid(&pidfile) {
-        if pacs_warden::process::identify(pid).is_some() {
+        if pacs_warden::sys::process::identify(pid).is_some() {
             eprintln!(
                 "pacs-demo-worker {name}: Pidfile ({}) already exists. Seems we're already running? (pid: {pid})",
                 pidfile.display()
@@ -366,7 +366,8 @@ fn stop(args: &mut Args) -> ExitCode {
 fn ping(args: &mut Args) -> ExitCode {
     let pidfile = pidfile(args);
     args.finish();
-    let alive = read_pid(&pidfile).is_some_and(|pid| pacs_warden::process::identify(pid).is_some());
+    let alive =
+        read_pid(&pidfile).is_some_and(|pid| pacs_warden::sys::process::identify(pid).is_some());
     if alive && sidecar(&pidfile, ".ready").exists() {
         println!("pong");
         ExitCode::SUCCESS
@@ -407,7 +408,8 @@ fn record(args: &mut Args) -> ExitCode {
 fn active(args: &mut Args) -> ExitCode {
     let pidfile = pidfile(args);
     args.finish();
-    let alive = read_pid(&pidfile).is_some_and(|pid| pacs_warden::process::identify(pid).is_some());
+    let alive =
+        read_pid(&pidfile).is_some_and(|pid| pacs_warden::sys::process::identify(pid).is_some());
     if alive && !sidecar(&pidfile, ".busy").exists() {
         println!("{{\"demo@host\": []}}");
         ExitCode::SUCCESS

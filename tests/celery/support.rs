@@ -10,7 +10,8 @@
 
 #![allow(dead_code)]
 
-use pacs_warden::process::{kill_verified, ProcessInfo, Snapshot};
+use pacs_warden::sys::os::kill_verified;
+use pacs_warden::sys::process::{ProcessInfo, Snapshot};
 use std::fs::File;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -457,7 +458,9 @@ workers:
             let _ = kill_verified(p.id);
         }
         let t0 = Instant::now();
-        while tree.iter().any(|p| pacs_warden::process::is_running(p.id))
+        while tree
+            .iter()
+            .any(|p| pacs_warden::sys::process::is_running(p.id))
             && t0.elapsed() < Duration::from_secs(5)
         {
             std::thread::sleep(Duration::from_millis(20));

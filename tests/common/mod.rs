@@ -3,7 +3,8 @@
 
 #![allow(dead_code)]
 
-use pacs_warden::process::{kill_verified, Snapshot};
+use pacs_warden::sys::os::kill_verified;
+use pacs_warden::sys::process::Snapshot;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};

@@ -1,0 +1,400 @@
+//! The schedule file: what a valid one holds, and loading it.
+//!
+//! Owns: the validated model (`Schedule`, `Query`, `Worker`), its problems (`Problem`,
+//! `ConfigError`) and how problems are shown (`Problems`). Decoding and parsing are in
+//! `yaml.rs`, checking in `validate.rs`, what only the machine can confirm is noted in
+//! `facts.rs`. Pure: reading the file and asking the machine are `shell::schedule`'s.
+
+pub mod facts;
+mod validate;
+pub mod yaml;
+
+use crate::core::cron::CronSpec;
+use crate::core::text::escape;
+use chrono::{NaiveTime, Weekday};
+use chrono_tz::Tz;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub use crate::core::zone::ZoneSource;
+pub use validate::{validate, validate_noting, DEFAULT_GRACE, DEFAULT_LEAD, DEFAULT_READY_TIMEOUT};
+
+/// A valid schedule file.
+#[derive(Debug, Clone)]
+pub struct Schedule {
+    /// The zone wall-clock times are read in.
+    pub timezone: Tz,
+    pub timezone_source: ZoneSource,
+    /// How long before a query its workers are restarted.
+    pub lead: Duration,
+    /// A restart less than this after the previous kept one is merged into it.
+    pub merge_within: Duration,
+    pub queries: Vec<Query>,
+    pub workers: Vec<Worker>,
+    /// Restart every worker when the daemon starts (unless it is still the one pacs-warden
+    /// started and it still runs).
+    pub restart_at_boot: bool,
+    /// The daemon's log file, if any.
+    pub log: Option<LogSpec>,
+    /// Run on events a person must hear about (failed restart, supervision gave up, rejected
+    /// edit).
+    pub alert: Option<AlertSpec>,
+    /// `state_dir:` as written, if given.
+    pub state_dir: Option<PathBuf>,
+    /// The schedule file (empty when validated from text).
+    pub path: PathBuf,
+    /// Relative paths in the file are relative to this: the schedule file's directory.
+    pub base_dir: PathBuf,
+    /// Doubtful but valid values, in file order; each message starts with `warning: `, so
+    /// `Problems` prints them as `FILE:LINE:COL: field: warning: message`.
+    pub warnings: Vec<Problem>,
+}
+
+/// One PACS query of the schedule.
+#[derive(Debug, Clone)]
+pub struct Query {
+    pub name: String,
+    pub when: When,
+    /// Indexes into `Schedule::workers` of the workers this query needs.
+    pub workers: Vec<usize>,
+    /// The query itself, when pacs-warden runs it (`command:`).
+    pub run: Option<QueryRun>,
+}
+
+/// How pacs-warden runs a query itself.
+#[derive(Debug, Clone)]
+pub struct QueryRun {
+    pub command: Vec<String>,
+    pub workdir: Option<PathBuf>,
+    pub env: Vec<(String, String)>,
+    /// Killed after this long.
+    pub timeout: Duration,
+    /// Output appended here; default `<state dir>/queries/<name>.log`.
+    pub log: Option<PathBuf>,
+    /// What to do when the previous run is still going.
+    pub overlap: Overlap,
+    /// How long to wait for the query's workers to be ready before running anyway.
+    pub ready_wait: Duration,
+}
+
+/// When a query's previous run has not finished at its next time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Overlap {
+    /// Skip this run (logged).
+    Skip,
+    /// Run it as soon as the previous one ends.
+    Wait,
+}
+
+/// When a query runs, in wall-clock time.
+#[derive(Debug, Clone)]
+pub enum When {
+    Cron(CronSpec),
+    /// Fixed times of day on the given weekdays.
+    At {
+        times: Vec<NaiveTime>,
+        days: Days,
+    },
+}
+
+/// A set of weekdays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Days(u8);
+
+impl Days {
+    pub const ALL: Days = Days(0x7f);
+
+    pub fn empty() -> Days {
+        Days(0)
+    }
+
+    pub fn insert(&mut self, day: Weekday) {
+        self.0 |= 1 << day.num_days_from_monday();
+    }
+
+    pub fn contains(self, day: Weekday) -> bool {
+        self.0 & (1 << day.num_days_from_monday()) != 0
+    }
+}
+
+impl When {
+    /// Appends the wall-clock times of `date` at which the query runs, ascending.
+    pub fn times_on(&self, date: chrono::NaiveDate, out: &mut Vec<NaiveTime>) {
+        use chrono::Datelike;
+        match self {
+            When::Cron(spec) => spec.times_on(date, out),
+            When::At { times, days } => {
+                if days.contains(date.weekday()) {
+                    out.extend_from_slice(times);
+                }
+            }
+        }
+    }
+}
+
+/// A process pacs-warden keeps fit (the Celery worker, for example).
+#[derive(Debug, Clone)]
+pub struct Worker {
+    pub name: String,
+    pub workdir: Option<PathBuf>,
+    pub env: Vec<(String, String)>,
+    /// How to recognise this worker's processes.
+    pub matcher: ProcessMatch,
+    pub pidfile: Option<PathBuf>,
+    pub stop: StopSpec,
+    pub start: StartSpec,
+    pub ready: Option<ReadySpec>,
+    /// Before a planned restart, ask whether the worker is busy; if so, wait.
+    pub busy: Option<BusySpec>,
+    /// Start the worker again when it dies between planned restarts (`None`: don't).
+    pub supervise: Option<SuperviseSpec>,
+    /// Restart it before queries; `false` makes it a keep-alive service (Flower, say): started
+    /// at boot and supervised, never restarted on the schedule.
+    pub restart_before_queries: bool,
+}
+
+/// Which processes are this worker's.
+#[derive(Debug, Clone)]
+pub struct ProcessMatch {
+    /// Process image name (Linux comm, Windows image name), compared without `.exe` and case.
+    pub image: String,
+    /// Every one of these must occur in the process's command line.
+    pub args_contain: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct StopSpec {
+    /// Asks the worker to stop (its exit code is only logged).
+    pub command: Option<Vec<String>>,
+    /// How long to wait for the worker's processes to exit before killing them.
+    pub grace: Duration,
+    /// Also send this signal to the worker's own processes to ask it to stop (Unix only).
+    pub signal: Option<StopSignal>,
+    /// Send the stop command again this often while waiting (a busy solo Celery worker reads
+    /// control messages only between tasks, and they expire).
+    pub repeat: Option<Duration>,
+}
+
+/// Crash supervision: how fast to retry and when to give up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SuperviseSpec {
+    /// The first wait after a crash; it doubles with each failure in a row.
+    pub backoff: Duration,
+    /// The longest wait.
+    pub max_backoff: Duration,
+    /// After this many failures in a row, supervision gives up (and raises an alert).
+    pub give_up_after: u32,
+    /// A worker that runs this long starts again from `backoff`.
+    pub stable_after: Duration,
+}
+
+impl Default for SuperviseSpec {
+    fn default() -> SuperviseSpec {
+        SuperviseSpec {
+            backoff: Duration::from_secs(1),
+            max_backoff: Duration::from_secs(300),
+            give_up_after: 10,
+            stable_after: Duration::from_secs(600),
+        }
+    }
+}
+
+/// How to ask a worker whether it is in the middle of work.
+#[derive(Debug, Clone)]
+pub struct BusySpec {
+    pub command: Vec<String>,
+    pub idle_when: IdleWhen,
+    /// How often to ask again while it is busy.
+    pub every: Duration,
+}
+
+/// How to read the busy probe's answer. Any failure to answer (non-zero exit, no reply in
+/// time) means busy: a solo Celery worker does not answer while it runs a task.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdleWhen {
+    /// Idle when the command exits 0.
+    ExitZero,
+    /// Idle when it exits 0 and prints a JSON object whose values are all empty lists, as
+    /// `celery inspect active --json` does for an idle worker: `{"default@host": []}`.
+    CeleryActiveEmpty,
+}
+
+/// A signal that asks a worker to stop (Unix).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopSignal {
+    /// Celery: warm shutdown (finish the running task).
+    Term,
+    /// Huey: graceful stop.
+    Int,
+    /// Celery: cold shutdown (the running task is lost).
+    Quit,
+    Hup,
+}
+
+#[derive(Debug, Clone)]
+pub struct StartSpec {
+    pub command: Vec<String>,
+    /// stdout and stderr of the worker are appended here.
+    pub log: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ReadySpec {
+    /// Succeeds (exit 0) once the worker serves.
+    pub command: Vec<String>,
+    pub timeout: Duration,
+}
+
+/// How to raise an alert.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlertSpec {
+    /// Gets the event as `PACS_WARDEN_*` environment variables and as JSON on stdin.
+    pub command: Vec<String>,
+}
+
+/// The daemon's log file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogSpec {
+    pub file: PathBuf,
+    pub rotation: Rotation,
+    /// How many rotated files to keep.
+    pub keep: usize,
+    /// A tracing filter such as `info` or `pacs_warden=debug`; `RUST_LOG` overrides it.
+    pub level: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rotation {
+    Daily,
+    Hourly,
+    Never,
+}
+
+/// One thing wrong with a schedule file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub line: usize,
+    pub col: usize,
+    /// Where in the file's structure: `queries[1].cron`, `lead`, …
+    pub field: String,
+    pub message: String,
+}
+
+/// Why a schedule file could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{}: cannot read the schedule file: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{}", Problems { path, problems })]
+    Invalid {
+        path: PathBuf,
+        problems: Vec<Problem>,
+    },
+}
+
+/// At most this many problems are shown; a count stands for the rest.
+pub const SHOWN_PROBLEMS: usize = 100;
+
+/// Formats problems one per line: `FILE:LINE:COL: field: message`, the first `SHOWN_PROBLEMS`
+/// of them, then `FILE: and N more problems`. Text from the file (a key, a value) is escaped,
+/// so that no problem spans two lines or drives the terminal (`crate::core::text::escape`).
+pub struct Problems<'a> {
+    pub path: &'a Path,
+    pub problems: &'a [Problem],
+}
+
+impl fmt::Display for Problems<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let path = self.path.display().to_string();
+        let path = escape(&path);
+        for (i, p) in self.problems.iter().take(SHOWN_PROBLEMS).enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(
+                f,
+                "{path}:{}:{}: {}: {}",
+                p.line,
+                p.col,
+                escape(&p.field),
+                escape(&p.message)
+            )?;
+        }
+        let rest = self.problems.len().saturating_sub(SHOWN_PROBLEMS);
+        if rest > 0 {
+            write!(
+                f,
+                "\n{path}: and {rest} more {}",
+                if rest == 1 { "problem" } else { "problems" }
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// A `RUST_LOG`-style filter (`info`, `warn,pacs_warden=debug`). `Targets` rather than
+/// `EnvFilter`: the same syntax for levels and targets without a regex engine, which keeps the
+/// idle daemon's memory down.
+pub fn parse_log_filter(text: &str) -> Result<tracing_subscriber::filter::Targets, String> {
+    text.parse::<tracing_subscriber::filter::Targets>()
+        .map_err(|e| e.to_string())
+}
+
+impl Schedule {
+    /// `p` as the OS should open it: relative paths are relative to the schedule file.
+    pub fn resolve(&self, p: &Path) -> PathBuf {
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            self.base_dir.join(p)
+        }
+    }
+
+    /// Where pacs-warden keeps its state and locks for this schedule: `state_dir:`, or
+    /// `<schedule file>.state` beside the file.
+    pub fn state_dir(&self) -> PathBuf {
+        match &self.state_dir {
+            Some(dir) => self.resolve(dir),
+            None => {
+                let mut name = self
+                    .path
+                    .file_name()
+                    .map(|n| n.to_os_string())
+                    .unwrap_or_else(|| "schedule".into());
+                name.push(".state");
+                self.base_dir.join(name)
+            }
+        }
+    }
+
+    /// The directory a worker's commands run in: its `workdir`, else the schedule's directory.
+    pub fn workdir(&self, worker: &Worker) -> PathBuf {
+        worker
+            .workdir
+            .as_deref()
+            .map(|w| self.resolve(w))
+            .unwrap_or_else(|| self.base_dir.clone())
+    }
+
+    /// The directory a query pacs-warden runs itself runs in: its `workdir`, else the schedule's
+    /// directory.
+    pub fn query_workdir(&self, run: &QueryRun) -> PathBuf {
+        run.workdir
+            .as_deref()
+            .map(|w| self.resolve(w))
+            .unwrap_or_else(|| self.base_dir.clone())
+    }
+
+    /// The names of the workers behind `indexes`.
+    pub fn worker_names(&self, indexes: &[usize]) -> Vec<&str> {
+        indexes
+            .iter()
+            .map(|&i| self.workers[i].name.as_str())
+            .collect()
+    }
+}

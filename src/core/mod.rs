@@ -1,0 +1,21 @@
+//! The pure ring: text and instants in, values out. No tokio, no processes, no files, no
+//! environment, no threads and no clock (see `scripts/check-layers`).
+//!
+//! - `config`: the schedule file — its model, the YAML reader (`config::yaml`, the one module
+//!   that parses YAML) and the validator that reports every problem with its line and column.
+//! - `cron`: crontab expressions with crontab(5) meaning (0/7 = Sunday, day fields ORed).
+//! - `zone`: DST rules for turning wall-clock times into instants; Windows zone names.
+//! - `plan`: the planner, schedule + instant → restarts.
+//! - `timeline`: what the daemon has to do between two looks at the clock, and across edits.
+//! - `import`: query times from a crontab or a Task Scheduler export → `queries:`.
+//! - `report`: how plans and summaries are shown to people and to scripts.
+//! - `text`: text from files and processes shown safely in messages (escapes).
+
+pub mod config;
+pub mod cron;
+pub mod import;
+pub mod plan;
+pub mod report;
+pub mod text;
+pub mod timeline;
+pub mod zone;

@@ -1,0 +1,84 @@
+//! Alerts: run `alert.command` with the event in its environment and as JSON on stdin; every
+//! alert event also goes to the Windows Event Log (`crate::sys::os::eventlog`), with or without
+//! `alert:`.
+
+use super::Daemon;
+use serde::Serialize;
+use std::path::PathBuf;
+use std::time::Duration;
+use tracing::{error, info};
+
+/// An alert as `alert.command` receives it (JSON on stdin; also `PACS_WARDEN_*` variables).
+#[derive(Debug, Clone, Serialize)]
+pub struct Alert {
+    /// `restart_failed`, `worker_not_ready`, `not_ready_at_query`, `supervision_gave_up`,
+    /// `schedule_rejected`, `query_not_run` or `query_failed`.
+    pub event: &'static str,
+    pub worker: Option<String>,
+    pub message: String,
+    pub schedule: String,
+    pub time: String,
+}
+
+/// How long an alert command may run.
+const ALERT_TIMEOUT: Duration = Duration::from_secs(60);
+
+pub(super) async fn run_alert(command: Vec<String>, cwd: PathBuf, alert: Alert) {
+    use tokio::io::AsyncWriteExt;
+    let program = crate::sys::os::resolve_program(&command[0], &cwd);
+    let spawned = tokio::process::Command::new(&program)
+        .args(&command[1..])
+        .current_dir(&cwd)
+        .env("PACS_WARDEN_EVENT", alert.event)
+        .env("PACS_WARDEN_WORKER", alert.worker.as_deref().unwrap_or(""))
+        .env("PACS_WARDEN_MESSAGE", &alert.message)
+        .env("PACS_WARDEN_SCHEDULE", &alert.schedule)
+        .env("PACS_WARDEN_TIME", &alert.time)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn();
+    let mut child = match spawned {
+        Ok(c) => c,
+        Err(e) => {
+            error!(event = alert.event, error = %e, "cannot run the alert command");
+            return;
+        }
+    };
+    if let Some(mut stdin) = child.stdin.take() {
+        let json = serde_json::to_vec(&alert).unwrap_or_default();
+        let _ = stdin.write_all(&json).await;
+    }
+    match tokio::time::timeout(ALERT_TIMEOUT, child.wait_with_output()).await {
+        Ok(Ok(out)) if out.status.success() => info!(event = alert.event, "alert sent"),
+        Ok(Ok(out)) => {
+            error!(event = alert.event, status = %out.status, stderr = %crate::core::text::escape(String::from_utf8_lossy(&out.stderr).trim()), "the alert command failed")
+        }
+        Ok(Err(e)) => error!(event = alert.event, error = %e, "the alert command failed"),
+        Err(_) => error!(
+            event = alert.event,
+            "the alert command did not finish within 60 s; killed"
+        ),
+    }
+}
+
+impl Daemon {
+    /// Writes the event to the Event Log and runs `alert.command`, if set, with the event in the environment and as JSON on stdin.
+    pub(super) fn alert(&self, event: &'static str, worker: Option<&str>, message: &str) {
+        crate::sys::os::eventlog::alert(event, worker, message);
+        let Some(alert) = &self.schedule.alert else {
+            return;
+        };
+        let payload = Alert {
+            event,
+            worker: worker.map(str::to_string),
+            message: message.to_string(),
+            schedule: self.path.display().to_string(),
+            time: self.clock.now().to_rfc3339(),
+        };
+        let command = alert.command.clone();
+        let cwd = self.schedule.base_dir.clone();
+        tokio::spawn(run_alert(command, cwd, payload));
+    }
+}

@@ -1,0 +1,501 @@
+//! What a schedule file means on this machine: its folders and programs exist, the state
+//! directory can be written by the user checking it, and a fixed-offset `timezone:` is not
+//! silently out of step with the machine's daylight saving time.
+//!
+//! Owns: the checks made against the machine when a schedule is loaded, and their messages.
+//! Reads the file system (never creates or changes anything); the machine's zone and the
+//! current instant come in as arguments, so tests choose them. What to look at comes from the
+//! validator as `Facts`, with the position each value has in the file.
+
+use crate::core::config::facts::{Facts, PathKind, PathRef};
+use crate::core::config::yaml::Pos;
+use crate::core::config::Problem;
+use chrono::{DateTime, Offset, TimeDelta, TimeZone, Utc};
+use chrono_tz::{OffsetComponents, Tz};
+use std::path::{Path, PathBuf};
+
+/// The machine as the checks see it.
+#[derive(Debug, Clone, Copy)]
+pub struct Machine {
+    /// Its default time zone, if known.
+    pub zone: Option<Tz>,
+    pub now: DateTime<Utc>,
+}
+
+/// What the checks found: errors make the file invalid, warnings do not.
+#[derive(Debug, Default)]
+pub struct Found {
+    pub errors: Vec<Problem>,
+    pub warnings: Vec<Problem>,
+}
+
+impl Found {
+    fn warn(&mut self, pos: Pos, field: &str, message: String) {
+        self.warnings
+            .push(problem(pos, field, format!("warning: {message}")));
+    }
+}
+
+fn problem(pos: Pos, field: &str, message: String) -> Problem {
+    Problem {
+        line: pos.line,
+        col: pos.col,
+        field: field.to_string(),
+        message,
+    }
+}
+
+/// Checks `facts` against this machine. Relative paths are relative to `base_dir` (the
+/// schedule file's folder); `state_dir` is the schedule's state directory, when the file is
+/// valid enough to know it.
+pub fn check(facts: &Facts, base_dir: &Path, state_dir: Option<&Path>, machine: &Machine) -> Found {
+    let mut found = Found::default();
+    if let (Some((pos, file)), Some(local)) = (facts.zone, machine.zone) {
+        if let Some(message) = dst_mismatch(file, local, machine.now) {
+            found.warn(pos, "timezone", message);
+        }
+    }
+    let resolve = |p: &Path| {
+        if p.is_absolute() || windows_absolute(p) {
+            p.to_path_buf()
+        } else {
+            base_dir.join(p)
+        }
+    };
+    for r in &facts.paths {
+        match &r.kind {
+            PathKind::Dir { path } => {
+                let dir = resolve(path);
+                if !dir.exists() {
+                    found.warn(
+                        r.pos,
+                        &r.field,
+                        format!(
+                            "the folder {} does not exist on this machine",
+                            dir.display()
+                        ),
+                    );
+                } else if !dir.is_dir() {
+                    found.warn(
+                        r.pos,
+                        &r.field,
+                        format!("{} is not a folder", dir.display()),
+                    );
+                }
+            }
+            PathKind::Parent { path, what } => {
+                let file = resolve(path);
+                if let Some(dir) = file.parent().filter(|d| !d.is_dir()) {
+                    found.warn(
+                        r.pos,
+                        &r.field,
+                        format!(
+                            "the folder {} of this {what} does not exist on this machine",
+                            dir.display()
+                        ),
+                    );
+                }
+            }
+            PathKind::Program {
+                command,
+                workdir,
+                path_var,
+            } => {
+                let dir = workdir.as_deref().map_or(base_dir.to_path_buf(), resolve);
+                program(&mut found, r, command, &dir, path_var.as_deref());
+            }
+        }
+    }
+    if let Some(dir) = state_dir {
+        if let Some(message) = state_dir_problem(dir) {
+            found.warn(facts.state_dir, "state_dir", message);
+        }
+    }
+    found
+}
+
+/// Checks that a command's program exists, as the OS will look for it.
+fn program(found: &mut Found, r: &PathRef, command: &[String], workdir: &Path, path: Option<&str>) {
+    let name = &command[0];
+    let field = format!("{}[0]", r.field);
+    if let Some(bad) = find_program(name, workdir, path) {
+        if let Err(why) = bad {
+            found.warn(r.pos, &field, why);
+        }
+        return;
+    }
+    let items: Vec<&str> = name.split_whitespace().collect();
+    let is_path = name.contains(['/', '\\']);
+    if command.len() == 1
+        && items.len() > 1
+        && (!is_path || items[1..].iter().any(|a| a.starts_with('-')))
+    {
+        // `["celery -A proj worker"]`: one string, and certainly not a program's name (where
+        // `['C:\Program Files\app.exe']` may just be missing here).
+        found.errors.push(problem(
+            r.pos,
+            &r.field,
+            format!(
+                "`{name}` is one string and no program of that name exists; commands are run \
+                 directly, never through a shell, so write each argument as its own list item: \
+                 [{}]",
+                items.join(", ")
+            ),
+        ));
+        return;
+    }
+    let p = Path::new(name);
+    let message = if windows_absolute(p) {
+        format!("the program {name} does not exist on this machine")
+    } else if p.is_absolute() || p.components().count() > 1 {
+        format!(
+            "the program {} does not exist on this machine",
+            crate::sys::os::resolve_program(name, workdir).display()
+        )
+    } else {
+        format!(
+            "the program `{name}` is not found on {}; give its full path (a service starts \
+             with a PATH of its own)",
+            if path.is_some() {
+                "the PATH set in `env`"
+            } else {
+                "this user's PATH"
+            }
+        )
+    };
+    found.warn(r.pos, &field, message);
+}
+
+/// `None` when `name` is not found; `Some(Err(why))` when it is found but cannot run.
+fn find_program(name: &str, workdir: &Path, path: Option<&str>) -> Option<Result<(), String>> {
+    let t = locate_program(name, workdir, path)?;
+    Some(if crate::sys::os::can_execute(&t) {
+        Ok(())
+    } else {
+        Err(format!(
+            "the program {} is not executable by this user",
+            t.display()
+        ))
+    })
+}
+
+/// The file the OS will run for the program `name` of a command whose working directory is
+/// `workdir`: a path (absolute, or relative to `workdir`) as it is; a bare name looked up in
+/// `path` (the `PATH` the command's `env:` sets) or else this process's `PATH` (on Windows also
+/// beside pacs-warden and in the system folders, and with `.exe` added). `None` when there is
+/// no such file.
+pub fn locate_program(name: &str, workdir: &Path, path: Option<&str>) -> Option<PathBuf> {
+    let p = Path::new(name);
+    let candidates: Vec<PathBuf> = if windows_absolute(p) {
+        vec![p.to_path_buf()]
+    } else if p.is_absolute() || p.components().count() > 1 {
+        vec![crate::sys::os::resolve_program(name, workdir)]
+    } else {
+        let var = match path {
+            Some(v) => Some(std::ffi::OsString::from(v)),
+            None => std::env::var_os("PATH"),
+        };
+        let mut dirs: Vec<PathBuf> = var
+            .map(|v| std::env::split_paths(&v).collect())
+            .unwrap_or_default();
+        if cfg!(windows) {
+            // Windows also looks beside the parent program and in the system folders.
+            dirs.extend(
+                std::env::current_exe()
+                    .ok()
+                    .and_then(|e| e.parent().map(Path::to_path_buf)),
+            );
+            if let Some(root) = std::env::var_os("SystemRoot") {
+                let root = PathBuf::from(root);
+                dirs.push(root.join("System32"));
+                dirs.push(root);
+            }
+        }
+        dirs.iter().map(|d| d.join(name)).collect()
+    };
+    for c in candidates {
+        let mut tries = vec![c.clone()];
+        if cfg!(windows) && c.extension().is_none() {
+            tries.push(c.with_extension("exe"));
+        }
+        if let Some(t) = tries.into_iter().find(|t| t.is_file()) {
+            return Some(t);
+        }
+    }
+    None
+}
+
+/// `D:\…`, `D:/…` or `\\server\…`: absolute on Windows, whatever this machine is (a Unix
+/// machine checking a Windows schedule must not read it as relative to the file's folder).
+fn windows_absolute(p: &Path) -> bool {
+    let s = p.to_string_lossy();
+    let b = s.as_bytes();
+    s.starts_with("\\\\")
+        || (b.len() >= 3
+            && b[0].is_ascii_alphabetic()
+            && b[1] == b':'
+            && matches!(b[2], b'\\' | b'/'))
+}
+
+/// Why this user could not keep its state in `dir`, if it could not.
+fn state_dir_problem(dir: &Path) -> Option<String> {
+    let fix = "`run` and `restart` as this user would fail; check as the user the daemon runs \
+               as, and give it that folder or set `state_dir:` to a folder it can write";
+    if dir.exists() {
+        if !dir.is_dir() {
+            return Some(format!(
+                "the state directory {} is not a folder",
+                dir.display()
+            ));
+        }
+        if !crate::sys::os::can_write(dir) {
+            return Some(format!(
+                "the state directory {} is not writable by this user: {fix}",
+                dir.display()
+            ));
+        }
+        // Lock files left by another user (root ran `restart` once, say).
+        let mut locked: Vec<PathBuf> = std::fs::read_dir(dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|e| e == "lock") && p.is_file())
+            .filter(|p| !crate::sys::os::can_write(p))
+            .collect();
+        locked.sort();
+        return locked.first().map(|p| {
+            format!(
+                "the state file {} is not writable by this user: {fix}",
+                p.display()
+            )
+        });
+    }
+    let ancestor = dir.ancestors().skip(1).find(|a| a.exists())?;
+    if !ancestor.is_dir() || !crate::sys::os::can_write(ancestor) {
+        return Some(format!(
+            "the state directory {} cannot be created: {} is not writable by this user; {fix}",
+            dir.display(),
+            ancestor.display()
+        ));
+    }
+    None
+}
+
+/// The warning for a file zone without DST on a machine whose zone has DST.
+fn dst_mismatch(file: Tz, local: Tz, now: DateTime<Utc>) -> Option<String> {
+    if file == local {
+        return None;
+    }
+    // One instant a week for a year: enough to meet every DST period.
+    let weeks = (0..54).map(|w| now + TimeDelta::weeks(w));
+    let offset = |tz: Tz, t: DateTime<Utc>| tz.offset_from_utc_datetime(&t.naive_utc());
+    let fixed = {
+        let first = offset(file, now).fix();
+        weeks.clone().all(|t| offset(file, t).fix() == first)
+    };
+    if !fixed {
+        return None;
+    }
+    let summer = weeks
+        .clone()
+        .find(|&t| !offset(local, t).dst_offset().is_zero())?;
+    let winter = weeks
+        .clone()
+        .find(|&t| offset(local, t).dst_offset().is_zero())?;
+    let shift = offset(local, summer).fix().local_minus_utc()
+        - offset(local, winter).fix().local_minus_utc();
+    // An example: 06:30 in the file's zone on a DST day, by the machine's clock.
+    let day = summer.with_timezone(&file).date_naive();
+    let at = file
+        .from_local_datetime(&day.and_hms_opt(6, 30, 0)?)
+        .single()?;
+    Some(format!(
+        "`{}` has no daylight saving time but this machine's zone, {}, has: part of the year \
+         every time in this file is {} off the machine's clock (06:30 {} is {} then), so \
+         restarts miss queries set in local time; write `timezone: {}` unless the times are \
+         meant in {}",
+        file.name(),
+        local.name(),
+        match shift.unsigned_abs() {
+            s if s % 3600 == 0 => format!("{}h", s / 3600),
+            s => format!("{}m", s / 60),
+        },
+        at.format("%Z"),
+        at.with_timezone(&local).format("%H:%M %Z"),
+        local.name(),
+        file.name()
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn utc(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    #[test]
+    fn a_fixed_zone_on_a_dst_machine_is_a_warning() {
+        let london: Tz = "Europe/London".parse().unwrap();
+        let now = utc("2026-11-30T12:00:00Z");
+        let m = dst_mismatch(chrono_tz::UTC, london, now).expect("a warning");
+        assert!(
+            m.starts_with(
+                "`UTC` has no daylight saving time but this machine's zone, Europe/London, has"
+            ),
+            "{m}"
+        );
+        assert!(m.contains("1h off"), "{m}");
+        assert!(m.contains("06:30 UTC is 07:30 BST"), "{m}");
+        assert!(m.contains("write `timezone: Europe/London`"), "{m}");
+
+        let gmt1: Tz = "Etc/GMT+1".parse().unwrap();
+        assert!(dst_mismatch(gmt1, london, now).is_some());
+        let gmt: Tz = "GMT".parse().unwrap();
+        assert!(dst_mismatch(gmt, london, now).is_some());
+    }
+
+    /// The errors and warnings of `yaml` as `LINE:COL: field: message`, relative paths from
+    /// `base`.
+    fn found(yaml: &str, base: &Path) -> (Vec<String>, Vec<String>) {
+        let (validated, facts) = crate::core::config::validate_noting(yaml, || None);
+        let mut errors = Vec::new();
+        let mut warnings = Vec::new();
+        let line = |p: &Problem| format!("{}:{}: {}: {}", p.line, p.col, p.field, p.message);
+        match validated {
+            Ok(s) => warnings.extend(s.warnings.iter().map(line)),
+            Err(problems) => errors.extend(problems.iter().map(line)),
+        }
+        let machine = Machine {
+            zone: None,
+            now: utc("2026-11-30T12:00:00Z"),
+        };
+        let f = check(&facts, base, None, &machine);
+        errors.extend(f.errors.iter().map(line));
+        warnings.extend(f.warnings.iter().map(line));
+        (errors, warnings)
+    }
+
+    fn query_command(command: &str, extra: &str) -> String {
+        format!("timezone: UTC\nqueries:\n  - name: q\n    at: [\"06:00\"]\n    command: {command}\n{extra}")
+    }
+
+    #[test]
+    fn a_command_written_as_one_string_is_refused_only_when_certainly_wrong() {
+        let dir = tempfile::tempdir().unwrap();
+        let refused = "5:15: queries[0].command: `celery -A proj worker` is one string";
+        let (errors, _) = found(
+            &query_command("[\"celery -A proj worker\"]", ""),
+            dir.path(),
+        );
+        assert!(
+            errors.len() == 1 && errors[0].starts_with(refused),
+            "{errors:?}"
+        );
+        let (errors, _) = found(
+            &query_command("[\"/opt/venv/bin/celery -A proj worker\"]", ""),
+            dir.path(),
+        );
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        // A missing program whose path has a space: only a warning (the file may be meant for
+        // another machine).
+        let (errors, warnings) = found(
+            &query_command("['C:\\Program Files\\App\\app.exe']", ""),
+            dir.path(),
+        );
+        assert_eq!(errors, Vec::<String>::new());
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        // The same one string naming a program that exists: fine.
+        let program = dir.path().join("my program");
+        std::fs::write(&program, "").unwrap();
+        make_executable(&program);
+        let (errors, warnings) = found(&query_command("['./my program']", ""), dir.path());
+        assert_eq!((errors, warnings), (vec![], vec![]));
+    }
+
+    #[cfg(unix)]
+    fn make_executable(p: &Path) {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+
+    #[cfg(windows)]
+    fn make_executable(_: &Path) {}
+
+    #[test]
+    fn programs_are_looked_for_where_the_os_looks() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("work/bin")).unwrap();
+        let tool = dir.path().join("work/bin/tool");
+        std::fs::write(&tool, "").unwrap();
+        make_executable(&tool);
+        // A relative path with a separator: from the workdir.
+        let (e, w) = found(
+            &query_command("[bin/tool]", "    workdir: work\n"),
+            dir.path(),
+        );
+        assert_eq!((e, w), (vec![], vec![]));
+        let (_, w) = found(&query_command("[bin/tool]", ""), dir.path());
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(w[0].contains("does not exist on this machine"), "{w:?}");
+        // A bare name: through the PATH the query's `env` sets.
+        let path = dir.path().join("work/bin").display().to_string();
+        let env = format!("    env: {{PATH: '{path}'}}\n");
+        let (e, w) = found(&query_command("[tool]", &env), dir.path());
+        assert_eq!((e, w), (vec![], vec![]));
+        let (_, w) = found(
+            &query_command("[tool]", "    env: {PATH: /nowhere}\n"),
+            dir.path(),
+        );
+        assert!(
+            w.len() == 1 && w[0].contains("is not found on the PATH set in `env`"),
+            "{w:?}"
+        );
+    }
+
+    #[test]
+    fn windows_paths_are_named_as_written_on_any_machine() {
+        let dir = tempfile::tempdir().unwrap();
+        let yaml = query_command(
+            r"['D:\Server Apps\python.exe', x]",
+            "    workdir: 'D:\\Server Apps\\openrem'\n",
+        );
+        let (_, w) = found(&yaml, dir.path());
+        if cfg!(windows) && Path::new(r"D:\Server Apps").exists() {
+            return;
+        }
+        assert_eq!(
+            w,
+            [
+                r"5:15: queries[0].command[0]: warning: the program D:\Server Apps\python.exe does not exist on this machine",
+                r"6:14: queries[0].workdir: warning: the folder D:\Server Apps\openrem does not exist on this machine",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_state_directory_under_a_file_cannot_be_created() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("file"), "").unwrap();
+        let m = state_dir_problem(&dir.path().join("file/state")).expect("a problem");
+        assert!(m.contains("cannot be created"), "{m}");
+        assert_eq!(state_dir_problem(&dir.path().join("new/state")), None);
+        assert_eq!(state_dir_problem(dir.path()), None);
+    }
+
+    #[test]
+    fn no_warning_without_a_dst_difference() {
+        let now = utc("2026-06-01T12:00:00Z");
+        let london: Tz = "Europe/London".parse().unwrap();
+        let ny: Tz = "America/New_York".parse().unwrap();
+        let kolkata: Tz = "Asia/Kolkata".parse().unwrap();
+        // A machine in UTC or another zone without DST.
+        assert_eq!(dst_mismatch(chrono_tz::UTC, chrono_tz::UTC, now), None);
+        assert_eq!(dst_mismatch(chrono_tz::UTC, kolkata, now), None);
+        // The file's zone has DST of its own: a deliberate choice.
+        assert_eq!(dst_mismatch(ny, london, now), None);
+        assert_eq!(dst_mismatch(london, london, now), None);
+    }
+}

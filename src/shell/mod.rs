@@ -1,0 +1,23 @@
+//! The ring that acts: it reads the schedule file, runs the daemon, restarts workers, runs
+//! queries, keeps the state directory, logs, and answers the command line.
+//!
+//! - `schedule`: reading the schedule file (`load`), and `machine`, what it means on this
+//!   machine (folders, programs, the state directory, the zone's DST) for `check`'s warnings.
+//! - `daemon`: `run` — the event loop (timers that follow the wall clock, schedule edits,
+//!   signals) and the single-instance lock.
+//! - `sequence`: one worker's restart sequence (stop, wait, kill, pid file, start, confirm).
+//! - `query_run`: one run of a query pacs-warden runs itself (`command:`).
+//! - `state`: the state directory: what was started, the last outcomes, per-worker locks.
+//! - `status`: what `pacs-warden status` gathers and shows.
+//! - `logging`: stderr, the daemon's rotating log file, the Windows Event Log.
+//! - `cli`: the command line; maps errors to exit codes in one place.
+
+pub mod cli;
+pub mod daemon;
+pub mod logging;
+pub mod machine;
+pub mod query_run;
+pub mod schedule;
+pub mod sequence;
+pub mod state;
+pub mod status;

@@ -1,0 +1,191 @@
+//! Running a PACS query itself (`command:` on a query), once its workers are ready.
+//!
+//! Owns: one run of one query — waiting (bounded) for the workers it needs, running the
+//! command with its output appended to the query's log, the timeout, and the record of the
+//! outcome. The daemon decides when runs happen and what to do about overlaps.
+
+use crate::core::config::{QueryRun, Schedule};
+use crate::shell::state::Store;
+use crate::sys::clock::Clock;
+use crate::sys::process;
+use chrono::{DateTime, Utc};
+
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tracing::{info, warn};
+
+pub use crate::shell::state::QueryRecord;
+
+/// The log file of query `name`: its `log:`, else `<state dir>/queries/<name>.log`.
+pub fn log_path(schedule: &Schedule, name: &str, run: &QueryRun) -> PathBuf {
+    match &run.log {
+        Some(p) => schedule.resolve(p),
+        None => schedule
+            .state_dir()
+            .join("queries")
+            .join(format!("{}.log", crate::shell::state::sanitize(name))),
+    }
+}
+
+/// Whether worker `name` is ready: no restart running (waits for one that is), its last
+/// restart succeeded, and the process pacs-warden started still runs.
+async fn worker_ready(store: &Store, name: &str) -> bool {
+    // Taking the worker's restart lock waits for a running sequence to end.
+    let Ok((lock, _)) = store.lock_worker(name).await else {
+        return false;
+    };
+    drop(lock);
+    let state = store.read();
+    let w = state.workers.get(name);
+    w.and_then(|w| w.last.as_ref()).is_some_and(|l| l.ok)
+        && w.and_then(|w| w.started).is_some_and(process::is_running)
+}
+
+/// Runs query `index` (scheduled for `scheduled_at`) once its workers are ready.
+pub async fn run(
+    schedule: Arc<Schedule>,
+    index: usize,
+    scheduled_at: DateTime<Utc>,
+    clock: Arc<dyn Clock>,
+) -> QueryRecord {
+    let query = &schedule.queries[index];
+    let run = query
+        .run
+        .as_ref()
+        .expect("only queries with a command are run");
+    let name = &query.name;
+    let store = Store::new(schedule.state_dir());
+    let workers: Vec<&str> = schedule.worker_names(&query.workers);
+    let t0 = Instant::now();
+    let finish = |started_at, outcome: &str, exit_code, summary: String| QueryRecord {
+        scheduled_at,
+        started_at,
+        finished_at: clock.now(),
+        outcome: outcome.to_string(),
+        exit_code,
+        duration_seconds: t0.elapsed().as_secs_f64(),
+        summary,
+    };
+
+    // 1. The workers it needs must be ready (bounded wait).
+    let deadline = t0 + run.ready_wait;
+    let mut waiting_for: Vec<&str> = workers.clone();
+    loop {
+        let mut still = Vec::new();
+        for w in &waiting_for {
+            if !worker_ready(&store, w).await {
+                still.push(*w);
+            }
+        }
+        waiting_for = still;
+        if waiting_for.is_empty() {
+            break;
+        }
+        if Instant::now() >= deadline {
+            let summary = format!(
+                "not run: worker(s) {} not ready within {}",
+                waiting_for.join(", "),
+                crate::core::report::file_duration(run.ready_wait)
+            );
+            warn!(query = %name, "{summary}");
+            return finish(None, "not run", None, summary);
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+
+    // 2. Run it, output appended to its log.
+    let log = log_path(&schedule, name, run);
+    if let Some(dir) = log.parent() {
+        let _ = crate::sys::trust::safe_create_dir_all(dir);
+    }
+    let started_at = clock.now();
+    let file = match crate::sys::os::open_log(&log) {
+        Ok(mut f) => {
+            let _ = writeln!(
+                f,
+                "=== {} query {name} (scheduled {}) ===",
+                started_at.to_rfc3339(),
+                scheduled_at.to_rfc3339()
+            );
+            f
+        }
+        Err(e) => {
+            let summary = format!("not run: cannot open its log: {e}");
+            warn!(query = %name, "{summary}");
+            return finish(None, "not run", None, summary);
+        }
+    };
+    let workdir = schedule.query_workdir(run);
+    let program = crate::sys::os::resolve_program(&run.command[0], &workdir);
+    let stdout = match file.try_clone() {
+        Ok(f) => f,
+        Err(e) => return finish(None, "not run", None, format!("not run: {e}")),
+    };
+    let spawned = tokio::process::Command::new(&program)
+        .args(&run.command[1..])
+        .current_dir(&workdir)
+        .envs(run.env.iter().map(|(k, v)| (k, v)))
+        .stdin(std::process::Stdio::null())
+        .stdout(stdout)
+        .stderr(file)
+        .kill_on_drop(true)
+        .spawn();
+    let mut child = match spawned {
+        Ok(c) => c,
+        // The OS reports a missing working folder as a missing program.
+        Err(_) if !workdir.is_dir() => {
+            let summary = format!(
+                "failed: cannot start the query: its workdir {} does not exist",
+                workdir.display()
+            );
+            warn!(query = %name, "{summary}");
+            return finish(Some(started_at), "failed", None, summary);
+        }
+        Err(e) => {
+            let summary = format!("failed: cannot start {}: {e}", program.display());
+            warn!(query = %name, "{summary}");
+            return finish(Some(started_at), "failed", None, summary);
+        }
+    };
+    info!(query = %name, pid = child.id(), command = ?run.command, log = %log.display(), "query started");
+    match tokio::time::timeout(run.timeout, child.wait()).await {
+        Ok(Ok(status)) => {
+            let took = t0.elapsed();
+            let ok = status.success();
+            // Worded the same on every OS (std says "exit code: N" on Windows).
+            let status_text = match status.code() {
+                Some(code) => format!("exit status: {code}"),
+                None => status.to_string(),
+            };
+            let summary = format!(
+                "{} ({status_text}) after {:.1} s",
+                if ok { "ok" } else { "failed" },
+                took.as_secs_f64()
+            );
+            if ok {
+                info!(query = %name, "query finished: {summary}");
+            } else {
+                warn!(query = %name, "query finished: {summary}");
+            }
+            finish(
+                Some(started_at),
+                if ok { "ok" } else { "failed" },
+                status.code(),
+                summary,
+            )
+        }
+        Ok(Err(e)) => finish(Some(started_at), "failed", None, format!("failed: {e}")),
+        Err(_) => {
+            let _ = child.start_kill();
+            let _ = child.wait().await;
+            let summary = format!(
+                "timed out after {}; killed",
+                crate::core::report::file_duration(run.timeout)
+            );
+            warn!(query = %name, "{summary}");
+            finish(Some(started_at), "timed out", None, summary)
+        }
+    }
+}

@@ -1,0 +1,1177 @@
+//! The restart sequence of one worker: stop, wait, kill what is left, clear a stale pid file,
+//! start, confirm.
+//!
+//! Owns: the order of the steps and their safety rules (only verified processes are killed, a
+//! live worker's pid file is never removed, one worker's sequences never overlap — also across
+//! processes, through the state directory's lock). Reads the OS through `process`; knows
+//! nothing of schedules' times.
+//!
+//! A planned restart can be split so that its stop request goes out at its instant: `prepare`
+//! (shortly before: take the lock, read the state, scan every process) and
+//! `Prepared::dispatch` (at the instant: re-check the processes found, same PID and start
+//! time, and send the stop request; no lock, file or full scan on that path). The sequence
+//! then scans again for processes started in between.
+
+use crate::core::config::{Schedule, Worker};
+use crate::shell::state::{SequenceRecord, Store, WorkerLock};
+use crate::sys::clock::Clock;
+use crate::sys::os::SpawnSpec;
+use crate::sys::process::{self, ProcId, ProcessInfo, Snapshot};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime};
+use tracing::{debug, info, warn};
+
+/// How often the sequence looks at the worker's processes while it waits for them.
+const POLL: Duration = Duration::from_millis(25);
+/// How a ready command that did not finish in time is reported.
+const NO_ANSWER: &str = "ready command gave no answer";
+/// How long killed processes get to disappear before the sequence gives up.
+const KILL_WAIT: Duration = Duration::from_secs(5);
+/// How long a new worker must stay up before it counts as started.
+const SETTLE: Duration = Duration::from_millis(500);
+/// Pause between two tries of the `ready` command.
+const READY_RETRY: Duration = Duration::from_millis(500);
+
+/// How the old worker went away.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Stopped {
+    /// No process of the worker was running.
+    NotRunning,
+    /// Every process exited by itself after the stop request.
+    Exited { pids: Vec<u32>, after: Duration },
+    /// Some were still running after `grace` and were killed.
+    Killed { exited: Vec<u32>, killed: Vec<u32> },
+}
+
+/// Why a sequence failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SequenceError {
+    #[error(
+        "processes {pids:?} of the worker survived being killed; not starting a second worker"
+    )]
+    Survivors { pids: Vec<u32> },
+    #[error("the pid file {} names process {pid}, which is still the running worker; not starting a second one", path.display())]
+    LivePidfile { path: PathBuf, pid: u32 },
+    #[error("cannot remove the stale pid file {}: {source}", path.display())]
+    Pidfile {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot start {program}: {source}")]
+    Start {
+        program: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot start the worker: its workdir {} does not exist", path.display())]
+    Workdir { path: PathBuf },
+    #[error("the new worker (pid {pid}) exited within {settle:?} of starting; see its log")]
+    ExitedAtStart { pid: u32, settle: Duration },
+    #[error("the worker (pid {pid}) did not become ready within {timeout:?}: {last}")]
+    NotReady {
+        pid: u32,
+        timeout: Duration,
+        last: String,
+    },
+    #[error("state directory: {0}")]
+    State(#[source] std::io::Error),
+}
+
+/// The result of one worker's sequence.
+#[derive(Debug)]
+pub struct Outcome {
+    pub worker: String,
+    pub stopped: Option<Stopped>,
+    pub started: Option<ProcId>,
+    /// From the stop request to the new worker's start.
+    pub stop_to_start: Option<Duration>,
+    pub elapsed: Duration,
+    /// Another pacs-warden ran this worker's sequence while this one waited for it.
+    pub satisfied_by: Option<SequenceRecord>,
+    pub result: Result<(), SequenceError>,
+}
+
+impl Outcome {
+    pub fn ok(&self) -> bool {
+        match &self.satisfied_by {
+            Some(record) => record.ok,
+            None => self.result.is_ok(),
+        }
+    }
+
+    /// The ready command's last answer, when the new worker was started and still runs but
+    /// never became ready (also when a concurrent restart ended so).
+    pub fn not_ready(&self) -> Option<&str> {
+        match (&self.satisfied_by, &self.result) {
+            (Some(record), _) => record.not_ready.as_deref(),
+            (None, Err(SequenceError::NotReady { last, .. })) => Some(last),
+            _ => None,
+        }
+    }
+
+    /// One line for logs and the state file.
+    pub fn summary(&self) -> String {
+        if let Some(record) = &self.satisfied_by {
+            return format!("satisfied by a concurrent restart: {}", record.summary);
+        }
+        let stopped = match &self.stopped {
+            None => String::new(),
+            Some(Stopped::NotRunning) => "was not running; ".into(),
+            Some(Stopped::Exited { pids, after }) => {
+                format!("{pids:?} exited after {}; ", ms(*after))
+            }
+            Some(Stopped::Killed { exited, killed }) => {
+                format!("{exited:?} exited, {killed:?} killed after grace; ")
+            }
+        };
+        match (&self.result, self.started) {
+            (Ok(()), Some(id)) => format!("{stopped}started pid {}", id.pid),
+            (Ok(()), None) => format!("{stopped}done"),
+            (Err(e), _) => format!("{stopped}FAILED: {e}"),
+        }
+    }
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.0} ms", d.as_secs_f64() * 1e3)
+}
+
+/// Why a process counts as the worker's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Because {
+    /// pacs-warden started it (same PID and start time as recorded).
+    StartedByUs,
+    /// The pid file names it, it matches `match`, and it started before the file was written.
+    Pidfile,
+    /// It matches `match`.
+    Matches,
+}
+
+/// The worker's running processes: verified roots and, through them, their whole tree.
+#[derive(Debug, Clone)]
+pub struct Found {
+    pub roots: Vec<(ProcessInfo, Because)>,
+    /// Roots and descendants, deepest first.
+    pub tree: Vec<ProcessInfo>,
+}
+
+/// Finds `worker`'s processes in `snap`. Never counts pacs-warden itself or its ancestors.
+pub fn find_worker(
+    worker: &Worker,
+    snap: &Snapshot,
+    started: Option<ProcId>,
+    pidfile: Option<&Path>,
+) -> Found {
+    let me = std::process::id();
+    let mut excluded = vec![me];
+    let mut cursor = snap.get(me).and_then(|p| p.parent);
+    while let Some(pid) = cursor {
+        if excluded.contains(&pid) {
+            break;
+        }
+        excluded.push(pid);
+        cursor = snap.get(pid).and_then(|p| p.parent);
+    }
+
+    let mut roots: Vec<(ProcessInfo, Because)> = Vec::new();
+    let mut add = |p: &ProcessInfo, why: Because| {
+        if !excluded.contains(&p.id.pid) && !roots.iter().any(|(r, _)| r.id == p.id) {
+            roots.push((p.clone(), why));
+        }
+    };
+    if let Some(id) = started {
+        if let Some(p) = snap.get(id.pid).filter(|p| p.id == id) {
+            add(p, Because::StartedByUs);
+        }
+    }
+    if let Some(path) = pidfile {
+        if let Some((pid, written)) = read_pidfile(path) {
+            if let Some(p) = snap.get(pid) {
+                // start_time has whole seconds: allow the second it was written in.
+                let started_before = written.is_none_or(|w| p.id.start_time <= w + 1);
+                if process::matches(&worker.matcher.image, &worker.matcher.args_contain, p)
+                    && started_before
+                {
+                    add(p, Because::Pidfile);
+                }
+            }
+        }
+    }
+    for p in &snap.processes {
+        if process::matches(&worker.matcher.image, &worker.matcher.args_contain, p) {
+            add(p, Because::Matches);
+        }
+    }
+    let ids: Vec<ProcId> = roots.iter().map(|(p, _)| p.id).collect();
+    let tree = snap
+        .tree(&ids)
+        .into_iter()
+        .filter(|p| !excluded.contains(&p.id.pid))
+        .collect();
+    Found { roots, tree }
+}
+
+/// The PID in a pid file and when the file was last written (Unix seconds).
+fn read_pidfile(path: &Path) -> Option<(u32, Option<u64>)> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let pid = text.trim().parse().ok()?;
+    let written = std::fs::metadata(path)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
+        .map(|d| d.as_secs());
+    Some((pid, written))
+}
+
+/// The first step of a sequence, done ahead of its instant (see the module doc): the worker's
+/// lock is held from here on.
+pub struct Prepared {
+    lock: WorkerLock,
+    started: Option<ProcId>,
+    found: Found,
+}
+
+/// A sequence whose stop request has gone out; `restart_dispatched` goes on from there.
+pub struct Dispatched {
+    lock: WorkerLock,
+    started: Option<ProcId>,
+    found: Found,
+    asked: Asked,
+    /// The processes were found ahead of time: look again for ones started since.
+    rescan: bool,
+}
+
+/// The stop request as sent by `Steps::ask`, not yet logged.
+struct Asked {
+    t0: Instant,
+    command: Option<Vec<String>>,
+    child: Option<tokio::process::Child>,
+    spawn_error: Option<std::io::Error>,
+    signalled: Vec<(ProcId, Result<(), crate::sys::os::KillError>)>,
+}
+
+/// Takes `worker`'s lock and finds its processes, ahead of a planned restart. `None` when
+/// another sequence holds the lock or the state directory cannot be used: the sequence then
+/// runs unprepared (and waits for the other one, as usual).
+pub async fn prepare(schedule: &Schedule, worker: &Worker, store: &Store) -> Option<Prepared> {
+    let lock = match store.try_lock_worker(&worker.name) {
+        Ok(Some(lock)) => lock,
+        Ok(None) => {
+            debug!(worker = %worker.name, "another restart of this worker holds its lock; not preparing");
+            return None;
+        }
+        Err(e) => {
+            debug!(worker = %worker.name, error = %e, "cannot take the worker's lock; not preparing");
+            return None;
+        }
+    };
+    let steps = Steps {
+        schedule,
+        worker,
+        store,
+    };
+    let started = steps.started();
+    let found = steps.find_in(&snapshot().await, started);
+    Some(Prepared {
+        lock,
+        started,
+        found,
+    })
+}
+
+impl Prepared {
+    /// At the instant: keeps the processes found that are still the same (PID and start
+    /// time) and sends them the stop request at once. Logs nothing; `restart_dispatched` does.
+    pub fn dispatch(self, schedule: &Schedule, worker: &Worker, store: &Store) -> Dispatched {
+        let steps = Steps {
+            schedule,
+            worker,
+            store,
+        };
+        let mut found = self.found;
+        // The roots first (usually one process): the request goes out once one still runs,
+        // and the rest of the tree is checked after it.
+        found.roots.retain(|(p, _)| process::is_running(p.id));
+        let roots: Vec<ProcId> = found.roots.iter().map(|(p, _)| p.id).collect();
+        if roots.is_empty() {
+            found.tree.retain(|p| process::is_running(p.id));
+        }
+        let asked = steps.ask(&found);
+        found
+            .tree
+            .retain(|p| roots.contains(&p.id) || process::is_running(p.id));
+        Dispatched {
+            lock: self.lock,
+            started: self.started,
+            found,
+            asked,
+            rescan: true,
+        }
+    }
+}
+
+/// Runs the sequence for `worker` now.
+pub async fn restart(
+    schedule: &Schedule,
+    worker: &Worker,
+    store: &Store,
+    clock: &dyn Clock,
+) -> Outcome {
+    restart_dispatched(schedule, worker, store, clock, None).await
+}
+
+/// `restart`, going on from a stop request already sent (`early`, see `prepare`) if given.
+pub async fn restart_dispatched(
+    schedule: &Schedule,
+    worker: &Worker,
+    store: &Store,
+    clock: &dyn Clock,
+    early: Option<Dispatched>,
+) -> Outcome {
+    let requested_at = clock.now();
+    let began = early.as_ref().map_or_else(Instant::now, |d| d.asked.t0);
+    let name = worker.name.clone();
+    let mut outcome = Outcome {
+        worker: name.clone(),
+        stopped: None,
+        started: None,
+        stop_to_start: None,
+        elapsed: Duration::ZERO,
+        satisfied_by: None,
+        result: Ok(()),
+    };
+
+    let steps = Steps {
+        schedule,
+        worker,
+        store,
+    };
+    let early = match early {
+        Some(early) => early,
+        None => {
+            let (lock, waited) = match store.lock_worker(&name).await {
+                Ok(l) => l,
+                Err(e) => {
+                    outcome.result = Err(SequenceError::State(e));
+                    return outcome;
+                }
+            };
+            if waited {
+                let last = store.read().workers.get(&name).and_then(|w| w.last.clone());
+                if let Some(record) = last.filter(|r| r.finished_at >= requested_at) {
+                    info!(worker = %name, summary = %record.summary, "a concurrent restart finished while waiting; not restarting again");
+                    outcome.satisfied_by = Some(record);
+                    outcome.elapsed = began.elapsed();
+                    return outcome;
+                }
+            }
+            let started = steps.started();
+            let found = steps.find_in(&snapshot().await, started);
+            let asked = steps.ask(&found);
+            Dispatched {
+                lock,
+                started,
+                found,
+                asked,
+                rescan: false,
+            }
+        }
+    };
+    let Dispatched {
+        lock: _lock,
+        started,
+        found,
+        asked,
+        rescan,
+    } = early;
+
+    let began_at = clock.now();
+    outcome.result = steps.run(&mut outcome, found, asked, started, rescan).await;
+    outcome.elapsed = began.elapsed();
+    let record = SequenceRecord {
+        began_at,
+        finished_at: clock.now(),
+        ok: outcome.result.is_ok(),
+        summary: outcome.summary(),
+        not_ready: outcome.not_ready().map(str::to_string),
+    };
+    let started = outcome.started;
+    if let Err(e) = store.update(|s| {
+        let w = s.workers.entry(name.clone()).or_default();
+        if started.is_some() {
+            w.started = started;
+        }
+        w.last = Some(record);
+    }) {
+        warn!(worker = %name, error = %e, "cannot record the sequence in the state directory");
+    }
+    match &outcome.result {
+        Ok(()) => {
+            info!(worker = %name, elapsed = %ms(outcome.elapsed), "restart done: {}", outcome.summary())
+        }
+        Err(_) => {
+            warn!(worker = %name, elapsed = %ms(outcome.elapsed), "restart failed: {}", outcome.summary())
+        }
+    }
+    outcome
+}
+
+struct Steps<'a> {
+    schedule: &'a Schedule,
+    worker: &'a Worker,
+    store: &'a Store,
+}
+
+impl Steps<'_> {
+    fn pidfile(&self) -> Option<PathBuf> {
+        self.worker
+            .pidfile
+            .as_deref()
+            .map(|p| self.schedule.resolve(p))
+    }
+
+    fn workdir(&self) -> PathBuf {
+        self.schedule.workdir(self.worker)
+    }
+
+    fn command(&self, args: &[String]) -> Vec<String> {
+        let mut out = args.to_vec();
+        out[0] = crate::sys::os::resolve_program(&args[0], &self.workdir())
+            .to_string_lossy()
+            .into_owned();
+        out
+    }
+
+    /// The worker process pacs-warden started last, as recorded.
+    fn started(&self) -> Option<ProcId> {
+        self.store
+            .read()
+            .workers
+            .get(&self.worker.name)
+            .and_then(|w| w.started)
+    }
+
+    fn find_in(&self, snap: &Snapshot, started: Option<ProcId>) -> Found {
+        find_worker(self.worker, snap, started, self.pidfile().as_deref())
+    }
+
+    fn find(&self) -> Found {
+        self.find_in(&Snapshot::take(), self.started())
+    }
+
+    async fn run(
+        &self,
+        outcome: &mut Outcome,
+        mut found: Found,
+        mut asked: Asked,
+        started: Option<ProcId>,
+        rescan: bool,
+    ) -> Result<(), SequenceError> {
+        let w = &self.worker.name;
+        let stop_began = asked.t0;
+        if !found.tree.is_empty() {
+            self.report(&found, &mut asked);
+        }
+        if rescan {
+            self.rescan(&mut found, &mut asked, started).await;
+        }
+        if found.tree.is_empty() {
+            info!(worker = %w, "worker is not running");
+            outcome.stopped = Some(Stopped::NotRunning);
+        } else {
+            outcome.stopped = Some(self.stop(&found, asked).await?);
+        }
+        self.clear_pidfile().await?;
+        let id = self.start().await?;
+        outcome.stop_to_start = Some(stop_began.elapsed());
+        outcome.started = Some(id);
+        self.confirm(id).await
+    }
+
+    /// Step 1, without waiting and without logging (`report` does, once the request is out):
+    /// runs the stop command and sends the stop signal, if `found` has processes.
+    fn ask(&self, found: &Found) -> Asked {
+        let t0 = Instant::now();
+        let command = self.worker.stop.command.as_ref().map(|c| self.command(c));
+        let mut asked = Asked {
+            t0,
+            command,
+            child: None,
+            spawn_error: None,
+            signalled: Vec::new(),
+        };
+        if found.tree.is_empty() {
+            return asked;
+        }
+        if let Some(cmd) = &asked.command {
+            match self.spawn_helper(cmd, false) {
+                Ok(child) => asked.child = Some(child),
+                Err(e) => asked.spawn_error = Some(e),
+            }
+        }
+        asked.signalled = self.signal_tops(found, &[]);
+        asked
+    }
+
+    /// Sends the stop signal, if any, to the top of each tree of `found` (a pool's children
+    /// are the parent's to stop), except to `skip`.
+    fn signal_tops(
+        &self,
+        found: &Found,
+        skip: &[ProcId],
+    ) -> Vec<(ProcId, Result<(), crate::sys::os::KillError>)> {
+        let Some(signal) = self.worker.stop.signal else {
+            return Vec::new();
+        };
+        found
+            .roots
+            .iter()
+            .filter(|(p, _)| !found.tree.iter().any(|t| Some(t.id.pid) == p.parent))
+            .filter(|(p, _)| !skip.contains(&p.id))
+            .map(|(p, _)| (p.id, crate::sys::os::stop_signal(p.id, os_signal(signal))))
+            .collect()
+    }
+
+    /// Logs what was found and what `ask` did, in the order of the steps.
+    fn report(&self, found: &Found, asked: &mut Asked) {
+        let w = &self.worker.name;
+        let pids: Vec<u32> = found.tree.iter().map(|p| p.id.pid).collect();
+        for (p, why) in &found.roots {
+            info!(worker = %w, pid = p.id.pid, because = ?why, cmdline = %p.cmdline_text(), "found worker process");
+        }
+        info!(worker = %w, ?pids, "stopping the worker (its process tree)");
+        match &asked.command {
+            Some(cmd) => {
+                info!(worker = %w, command = ?cmd, "running the stop command");
+                if let Some(e) = asked.spawn_error.take() {
+                    warn!(worker = %w, error = %e, "the stop command could not be run; the worker will be killed after grace");
+                }
+            }
+            None if self.worker.stop.signal.is_some() => {}
+            None => {
+                info!(worker = %w, grace = ?self.worker.stop.grace, "no stop command; waiting out grace before killing");
+            }
+        }
+        self.report_signals(asked);
+    }
+
+    fn report_signals(&self, asked: &mut Asked) {
+        let w = &self.worker.name;
+        let signal = self.worker.stop.signal;
+        for (id, sent) in asked.signalled.drain(..) {
+            match sent {
+                Ok(()) => info!(worker = %w, pid = id.pid, ?signal, "sent the stop signal"),
+                Err(e) => warn!(worker = %w, error = %e, "cannot send the stop signal"),
+            }
+        }
+    }
+
+    /// After an early scan (`prepare`): scans again, so that a worker process started since
+    /// is stopped too. The stop command's own processes are not the worker's.
+    async fn rescan(&self, found: &mut Found, asked: &mut Asked, started: Option<ProcId>) {
+        let w = &self.worker.name;
+        let snap = snapshot().await;
+        let asker: Vec<u32> = asked
+            .child
+            .as_ref()
+            .and_then(|c| c.id())
+            .and_then(|pid| snap.get(pid))
+            .map(|p| snap.tree(&[p.id]).iter().map(|p| p.id.pid).collect())
+            .unwrap_or_default();
+        let fresh = self.find_in(&snap, started);
+        let known = |id: ProcId| found.tree.iter().any(|p| p.id == id);
+        let new_roots: Vec<(ProcessInfo, Because)> = fresh
+            .roots
+            .into_iter()
+            .filter(|(p, _)| !known(p.id) && !asker.contains(&p.id.pid))
+            .collect();
+        let new_tree: Vec<ProcessInfo> = fresh
+            .tree
+            .into_iter()
+            .filter(|p| !known(p.id) && !asker.contains(&p.id.pid))
+            .collect();
+        if new_tree.is_empty() {
+            return;
+        }
+        if found.tree.is_empty() {
+            // Nothing was running at the instant, but it is now: ask it to stop.
+            *found = Found {
+                roots: new_roots,
+                tree: new_tree,
+            };
+            *asked = self.ask(found);
+            self.report(found, asked);
+            return;
+        }
+        let asked_before: Vec<ProcId> = found.roots.iter().map(|(p, _)| p.id).collect();
+        for (p, why) in &new_roots {
+            info!(worker = %w, pid = p.id.pid, because = ?why, cmdline = %p.cmdline_text(), "found worker process");
+        }
+        let pids: Vec<u32> = new_tree.iter().map(|p| p.id.pid).collect();
+        info!(worker = %w, ?pids, "stopping these too (started after the worker's processes were first looked up)");
+        found.roots.extend(new_roots);
+        found.tree.extend(new_tree);
+        asked.signalled = self.signal_tops(found, &asked_before);
+        self.report_signals(asked);
+    }
+
+    /// Steps 2–3 after `ask`: wait up to `grace`, kill what is left.
+    async fn stop(&self, found: &Found, asked: Asked) -> Result<Stopped, SequenceError> {
+        let w = &self.worker.name;
+        let ids: Vec<ProcId> = found.tree.iter().map(|p| p.id).collect();
+        let t0 = asked.t0;
+        let stop_cmd = asked.command;
+        let mut asker = asked.child;
+        let grace = self.worker.stop.grace;
+        let mut running = ids.clone();
+        let mut last_sent = t0;
+        let mut sent = 1;
+        loop {
+            running = still_running(&running);
+            if let Some(child) = &mut asker {
+                if let Ok(Some(status)) = child.try_wait() {
+                    info!(worker = %w, status = %status, after = %ms(t0.elapsed()), "stop command finished (its exit status is not trusted)");
+                    asker = None;
+                }
+            }
+            if running.is_empty() || t0.elapsed() >= grace {
+                break;
+            }
+            // Ask again every `repeat`: a busy worker may have missed (or let expire) the
+            // earlier request.
+            if let (Some(repeat), Some(cmd)) = (self.worker.stop.repeat, &stop_cmd) {
+                if last_sent.elapsed() >= repeat {
+                    if let Some(mut old) = asker.take() {
+                        let _ = old.start_kill();
+                        let _ = old.wait().await;
+                    }
+                    sent += 1;
+                    info!(worker = %w, pids = ?running.iter().map(|i| i.pid).collect::<Vec<_>>(), time = sent, "still running; sending the stop command again");
+                    asker = self.spawn_helper(cmd, false).ok();
+                    last_sent = Instant::now();
+                }
+            }
+            tokio::time::sleep(POLL).await;
+        }
+        if let Some(mut child) = asker {
+            // The worker is gone (or grace is over): the command's answer no longer matters.
+            let _ = child.start_kill();
+            let _ = child.wait().await;
+            debug!(worker = %w, "stop command abandoned");
+        }
+
+        if running.is_empty() {
+            let after = t0.elapsed();
+            info!(worker = %w, after = %ms(after), "every worker process exited");
+            return Ok(Stopped::Exited {
+                pids: ids.iter().map(|i| i.pid).collect(),
+                after,
+            });
+        }
+
+        // Kill what is left of the tree, including children started meanwhile.
+        let tree = snapshot().await.tree(&running);
+        let killed: Vec<u32> = tree.iter().map(|p| p.id.pid).collect();
+        warn!(worker = %w, pids = ?killed, grace = ?grace, "still running after grace; killing");
+        for p in &tree {
+            match crate::sys::os::kill_verified(p.id) {
+                Ok(()) => debug!(worker = %w, pid = p.id.pid, "killed"),
+                Err(crate::sys::os::KillError::NotRunning(_)) => {}
+                Err(e) => warn!(worker = %w, error = %e, "kill failed"),
+            }
+        }
+        let gone_by = Instant::now() + KILL_WAIT;
+        let mut left: Vec<ProcId> = tree.iter().map(|p| p.id).collect();
+        while !left.is_empty() && Instant::now() < gone_by {
+            tokio::time::sleep(POLL).await;
+            left = still_running(&left);
+        }
+        if !left.is_empty() {
+            return Err(SequenceError::Survivors {
+                pids: left.iter().map(|i| i.pid).collect(),
+            });
+        }
+        let exited = ids
+            .iter()
+            .map(|i| i.pid)
+            .filter(|p| !killed.contains(p))
+            .collect();
+        Ok(Stopped::Killed { exited, killed })
+    }
+
+    /// Step 4: remove the pid file if stale; refuse if it names the live worker.
+    async fn clear_pidfile(&self) -> Result<(), SequenceError> {
+        let Some(path) = self.pidfile() else {
+            return Ok(());
+        };
+        let w = &self.worker.name;
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                debug!(worker = %w, pidfile = %path.display(), "no pid file");
+                return Ok(());
+            }
+            Err(e) => {
+                return Err(SequenceError::Pidfile { path, source: e });
+            }
+        };
+        let why = match text.trim().parse::<u32>() {
+            Err(_) => "it does not hold a PID".to_string(),
+            Ok(pid) => {
+                let snap = snapshot().await;
+                match snap.get(pid) {
+                    None => format!("process {pid} is gone"),
+                    Some(p)
+                        if process::matches(
+                            &self.worker.matcher.image,
+                            &self.worker.matcher.args_contain,
+                            p,
+                        ) =>
+                    {
+                        return Err(SequenceError::LivePidfile { path, pid });
+                    }
+                    Some(p) => format!(
+                        "PID {pid} now belongs to an unrelated process ({}), which is left alone",
+                        p.name
+                    ),
+                }
+            }
+        };
+        std::fs::remove_file(&path).map_err(|source| SequenceError::Pidfile {
+            path: path.clone(),
+            source,
+        })?;
+        info!(worker = %w, pidfile = %path.display(), "removed the stale pid file: {why}");
+        Ok(())
+    }
+
+    /// Step 5: start the worker detached.
+    async fn start(&self) -> Result<ProcId, SequenceError> {
+        let w = &self.worker.name;
+        let command = self.command(&self.worker.start.command);
+        let log = self
+            .worker
+            .start
+            .log
+            .as_deref()
+            .map(|l| self.schedule.resolve(l));
+        let workdir = self.workdir();
+        let spec = SpawnSpec {
+            command: &command,
+            workdir: &workdir,
+            env: &self.worker.env,
+            log: log.as_deref(),
+        };
+        let spawned = crate::sys::os::spawn_detached(&spec).map_err(|source| {
+            // The OS reports a missing working folder as a missing program.
+            if workdir.is_dir() {
+                SequenceError::Start {
+                    program: command[0].clone(),
+                    source,
+                }
+            } else {
+                SequenceError::Workdir { path: workdir }
+            }
+        })?;
+        info!(
+            worker = %w,
+            pid = spawned.id.pid,
+            command = ?command,
+            log = %log.as_deref().map(|l| l.display().to_string()).unwrap_or_else(|| "-".into()),
+            "started the worker"
+        );
+        // Dropping the handle leaves the worker running; tokio reaps it when it exits.
+        drop(spawned.child);
+        Ok(spawned.id)
+    }
+
+    /// Step 6: still alive after a short settle time, and ready if `ready` is set.
+    async fn confirm(&self, id: ProcId) -> Result<(), SequenceError> {
+        let w = &self.worker.name;
+        tokio::time::sleep(SETTLE).await;
+        if !process::is_running(id) {
+            return Err(SequenceError::ExitedAtStart {
+                pid: id.pid,
+                settle: SETTLE,
+            });
+        }
+        let Some(ready) = &self.worker.ready else {
+            return Ok(());
+        };
+        let command = self.command(&ready.command);
+        let t0 = Instant::now();
+        let deadline = t0 + ready.timeout;
+        let mut last = String::from("never ran");
+        let mut tries = 0;
+        while Instant::now() < deadline {
+            tries += 1;
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.ready_once(&command, left).await {
+                Ok(()) => {
+                    info!(worker = %w, after = %ms(t0.elapsed()), tries, "worker is ready");
+                    return Ok(());
+                }
+                // A last try cut short by the deadline says less than an earlier real answer
+                // (e.g. Celery's "No nodes replied"): keep that one for the message.
+                Err(answer) if tries > 1 && answer.starts_with(NO_ANSWER) => {}
+                Err(answer) => last = answer,
+            }
+            if !process::is_running(id) {
+                return Err(SequenceError::ExitedAtStart {
+                    pid: id.pid,
+                    settle: t0.elapsed(),
+                });
+            }
+            tokio::time::sleep(READY_RETRY.min(deadline.saturating_duration_since(Instant::now())))
+                .await;
+        }
+        Err(SequenceError::NotReady {
+            pid: id.pid,
+            timeout: ready.timeout,
+            last,
+        })
+    }
+
+    /// Runs the `ready` command once, for at most `limit`. `Err` says why it did not succeed,
+    /// with the end of what it printed (one line, control characters escaped).
+    async fn ready_once(&self, command: &[String], limit: Duration) -> Result<(), String> {
+        let child = self
+            .spawn_helper(command, true)
+            .map_err(|e| format!("cannot run the ready command: {e}"))?;
+        match tokio::time::timeout(limit, child.wait_with_output()).await {
+            Ok(Ok(out)) if out.status.success() => Ok(()),
+            Ok(Ok(out)) => Err(format!(
+                "ready command exited with {}: {}",
+                out.status,
+                helper_output(&out)
+            )),
+            Ok(Err(e)) => Err(format!("ready command failed: {e}")),
+            Err(_) => Err(format!(
+                "{NO_ANSWER} within {}",
+                crate::core::report::file_duration(limit)
+            )),
+        }
+    }
+
+    /// Runs a stop or ready command as a child of pacs-warden (killed if abandoned). Output is
+    /// captured only when `capture` (the caller then reads it to the end).
+    fn spawn_helper(
+        &self,
+        command: &[String],
+        capture: bool,
+    ) -> std::io::Result<tokio::process::Child> {
+        let output = || {
+            if capture {
+                std::process::Stdio::piped()
+            } else {
+                std::process::Stdio::null()
+            }
+        };
+        tokio::process::Command::new(&command[0])
+            .args(&command[1..])
+            .current_dir(self.workdir())
+            .envs(self.worker.env.iter().map(|(k, v)| (k, v)))
+            .stdin(std::process::Stdio::null())
+            .stdout(output())
+            .stderr(output())
+            .kill_on_drop(true)
+            .spawn()
+    }
+}
+
+/// A process snapshot taken off the async thread: reading every process can take a while on a
+/// busy machine, and the daemon's timers share that thread.
+async fn snapshot() -> Snapshot {
+    tokio::task::spawn_blocking(Snapshot::take)
+        .await
+        .unwrap_or_default()
+}
+
+/// The processes of `ids` that still run (same PID and start time, not a zombie).
+fn still_running(ids: &[ProcId]) -> Vec<ProcId> {
+    ids.iter()
+        .copied()
+        .filter(|id| process::is_running(*id))
+        .collect()
+}
+
+/// How many of its last lines a helper command's output keeps in messages.
+const OUTPUT_LINES: usize = 3;
+/// At most this many characters of them.
+const OUTPUT_CHARS: usize = 400;
+
+/// What a helper command (the `ready` command) printed, for a message and a log line: the last
+/// few non-empty lines of stdout then stderr, trimmed, joined with ` | `, with control
+/// characters escaped so it can neither split a log line nor drive a terminal.
+pub fn helper_output(out: &std::process::Output) -> String {
+    let text = format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    if lines.is_empty() {
+        return "(no output)".into();
+    }
+    let tail = lines[lines.len().saturating_sub(OUTPUT_LINES)..].join(" | ");
+    let mut shown = escape_controls(&tail);
+    if shown.chars().count() > OUTPUT_CHARS {
+        let cut: String = shown
+            .chars()
+            .skip(shown.chars().count() - OUTPUT_CHARS)
+            .collect();
+        shown = format!("…{cut}");
+    }
+    shown
+}
+
+/// `text` with every control character (and the terminal-relevant C1 range) as an escape:
+/// `\n`, `\t`, `\u{1b}`, … Printable text, non-ASCII included, is kept.
+pub fn escape_controls(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() || matches!(c, '\u{2028}' | '\u{2029}') {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Runs `worker`'s `ready` command once (what the daemon does again, with growing pauses,
+/// while a started worker is not ready). `None` when the worker has no `ready` command.
+pub async fn probe_ready(schedule: &Schedule, worker: &Worker) -> Option<Result<(), String>> {
+    let ready = worker.ready.as_ref()?;
+    let steps = Steps {
+        schedule,
+        worker,
+        store: &Store::new(schedule.state_dir()),
+    };
+    let command = steps.command(&ready.command);
+    Some(steps.ready_once(&command, ready.timeout).await)
+}
+
+/// Describes, without doing anything, what the sequence would do now.
+pub fn describe(schedule: &Schedule, worker: &Worker, store: &Store) -> String {
+    use std::fmt::Write as _;
+    let steps = Steps {
+        schedule,
+        worker,
+        store,
+    };
+    let mut out = String::new();
+    let w = &worker.name;
+    let found = steps.find();
+    let _ = writeln!(out, "worker {w}:");
+    if found.tree.is_empty() {
+        let _ = writeln!(out, "  1-3. not running: nothing to stop");
+    } else {
+        for (p, why) in &found.roots {
+            let _ = writeln!(
+                out,
+                "  found pid {} ({why:?}): {}",
+                p.id.pid,
+                p.cmdline_text()
+            );
+        }
+        let pids: Vec<u32> = found.tree.iter().map(|p| p.id.pid).collect();
+        match &worker.stop.command {
+            Some(c) => {
+                let _ = writeln!(
+                    out,
+                    "  1. would run the stop command {:?}",
+                    steps.command(c)
+                );
+            }
+            None => {
+                let _ = writeln!(out, "  1. no stop command");
+            }
+        }
+        let _ = writeln!(
+            out,
+            "  2. would wait up to {} for pids {pids:?} to exit",
+            crate::core::report::file_duration(worker.stop.grace)
+        );
+        let _ = writeln!(
+            out,
+            "  3. would kill those still running then (children first)"
+        );
+    }
+    match steps.pidfile() {
+        Some(path) => match read_pidfile(&path) {
+            Some((pid, _)) => {
+                let _ = writeln!(
+                    out,
+                    "  4. pid file {} holds {pid}: would remove it once that process is not the worker",
+                    path.display()
+                );
+            }
+            None => {
+                let _ = writeln!(
+                    out,
+                    "  4. pid file {}: absent or empty, nothing to remove",
+                    path.display()
+                );
+            }
+        },
+        None => {
+            let _ = writeln!(out, "  4. no pid file configured");
+        }
+    }
+    let _ = writeln!(
+        out,
+        "  5. would start {:?} in {}{}",
+        steps.command(&worker.start.command),
+        steps.workdir().display(),
+        worker
+            .start
+            .log
+            .as_deref()
+            .map(|l| format!(", output appended to {}", schedule.resolve(l).display()))
+            .unwrap_or_default()
+    );
+    match &worker.ready {
+        Some(r) => {
+            let _ = writeln!(
+                out,
+                "  6. would check it stays up, then run {:?} until it succeeds (up to {})",
+                steps.command(&r.command),
+                crate::core::report::file_duration(r.timeout)
+            );
+        }
+        None => {
+            let _ = writeln!(out, "  6. would check it stays up for {}", ms(SETTLE));
+        }
+    }
+    out
+}
+
+/// How long one busy probe may take.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Asks whether `worker` is in the middle of work, with its `busy` command. Anything but a
+/// clear "idle" answer counts as busy: a solo Celery worker does not answer while it works.
+/// Returns `None` when the worker has no `busy` probe.
+pub async fn is_busy(schedule: &Schedule, worker: &Worker) -> Option<(bool, String)> {
+    let busy = worker.busy.as_ref()?;
+    let steps = Steps {
+        schedule,
+        worker,
+        store: &Store::new(schedule.state_dir()),
+    };
+    let command = steps.command(&busy.command);
+    let answer = match steps.spawn_helper(&command, true) {
+        Err(e) => (true, format!("cannot run the busy probe: {e}")),
+        Ok(child) => match tokio::time::timeout(PROBE_TIMEOUT, child.wait_with_output()).await {
+            Err(_) => (true, "no answer within 30 s".to_string()),
+            Ok(Err(e)) => (true, format!("the busy probe failed: {e}")),
+            Ok(Ok(out)) if !out.status.success() => {
+                (true, format!("no answer (exit status {})", out.status))
+            }
+            Ok(Ok(out)) => {
+                let text = String::from_utf8_lossy(&out.stdout);
+                match busy.idle_when {
+                    crate::core::config::IdleWhen::ExitZero => (false, "idle".to_string()),
+                    crate::core::config::IdleWhen::CeleryActiveEmpty => {
+                        if celery_active_is_empty(&text) {
+                            (false, "idle (no active tasks)".to_string())
+                        } else {
+                            (true, format!("active tasks: {}", text.trim()))
+                        }
+                    }
+                }
+            }
+        },
+    };
+    Some(answer)
+}
+
+/// Whether `celery inspect active --json` output says no task is running: a JSON object whose
+/// every value is an empty list. Anything else (tasks, or output it cannot read) is "busy".
+fn celery_active_is_empty(text: &str) -> bool {
+    let Some(start) = text.find('{') else {
+        return false;
+    };
+    match serde_json::from_str::<serde_json::Value>(text[start..].trim()) {
+        Ok(serde_json::Value::Object(nodes)) => {
+            !nodes.is_empty()
+                && nodes
+                    .values()
+                    .all(|v| v.as_array().is_some_and(|a| a.is_empty()))
+        }
+        _ => false,
+    }
+}
+
+/// The OS seam's name for a schedule's `stop.signal`.
+fn os_signal(signal: crate::core::config::StopSignal) -> crate::sys::os::Signal {
+    use crate::core::config::StopSignal;
+    use crate::sys::os::Signal;
+    match signal {
+        StopSignal::Term => Signal::Term,
+        StopSignal::Int => Signal::Int,
+        StopSignal::Quit => Signal::Quit,
+        StopSignal::Hup => Signal::Hup,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{celery_active_is_empty, helper_output};
+
+    fn output(stdout: &str, stderr: &str) -> std::process::Output {
+        #[cfg(unix)]
+        let status = std::os::unix::process::ExitStatusExt::from_raw(69 << 8);
+        #[cfg(windows)]
+        let status = std::os::windows::process::ExitStatusExt::from_raw(69);
+        std::process::Output {
+            status,
+            stdout: stdout.as_bytes().to_vec(),
+            stderr: stderr.as_bytes().to_vec(),
+        }
+    }
+
+    #[test]
+    fn a_helper_s_output_is_its_last_lines_on_one_line_with_controls_escaped() {
+        assert_eq!(
+            helper_output(&output(
+                "",
+                "\nError: No nodes replied within time constraint\n"
+            )),
+            "Error: No nodes replied within time constraint"
+        );
+        assert_eq!(
+            helper_output(&output("a\nb\n", "c\r\n\n  d  \n")),
+            "b | c | d"
+        );
+        assert_eq!(
+            helper_output(&output("\x1b[2Jwiped\x07 \u{85}x\ry\u{2028}z", "")),
+            r"\u{1b}[2Jwiped\u{7} \u{85}x\ry\u{2028}z"
+        );
+        assert_eq!(helper_output(&output(" \n", "")), "(no output)");
+        let long = helper_output(&output(&"é".repeat(1000), ""));
+        assert_eq!(long.chars().count(), 401);
+        assert!(long.starts_with('…'));
+    }
+
+    #[test]
+    fn celery_inspect_active_output() {
+        assert!(celery_active_is_empty(r#"{"default@host": []}"#));
+        assert!(celery_active_is_empty(
+            "->  x\n{\"a@h\": [], \"b@h\": []}\n"
+        ));
+        assert!(!celery_active_is_empty(
+            r#"{"default@host": [{"id": "1", "name": "openrem.qr", "args": []}]}"#
+        ));
+        assert!(!celery_active_is_empty("{}"));
+        assert!(!celery_active_is_empty(
+            "Error: No nodes replied within time constraint"
+        ));
+    }
+}

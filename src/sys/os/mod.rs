@@ -1,0 +1,293 @@
+//! The platform seam: the same functions on every OS, chosen here once.
+//!
+//! - `spawn_detached`: start a program so it outlives pacs-warden, without a console window and
+//!   out of pacs-warden's signal group / job, stdout and stderr appended to a log file.
+//! - `kill_verified`: end one process, but only if it is still the process identified (PID and
+//!   start time), through a handle that pins it, so a reused PID is never hit.
+//! - `Signals`: the OS's requests to the daemon (stop, reload) as `OsEvent`s.
+//! - `WallTimer`: sleep until a wall-clock instant, waking when the clock is stepped.
+//! - `service`: pacs-warden as a Windows service (install, uninstall, run under the service
+//!   manager); elsewhere each call fails with `ErrorKind::Unsupported`.
+//! - `can_write`, `can_execute`: what this user may do with a path, for `check` (on Windows,
+//!   writing a folder is tested with an empty file created and removed at once).
+//! - `system_zone`: the machine's time zone as the OS keeps it (an IANA name), for when
+//!   `iana_time_zone` cannot tell (Wine, minimal containers).
+//! - `eventlog`: warnings, errors and alert events in the Windows Event Log (a no-op
+//!   elsewhere).
+
+#[cfg(unix)]
+#[path = "unix.rs"]
+mod imp;
+#[cfg(windows)]
+#[path = "windows.rs"]
+mod imp;
+#[cfg(windows)]
+#[path = "windows_service.rs"]
+mod windows_service;
+
+pub mod eventlog;
+
+use crate::sys::process::ProcId;
+use std::path::{Path, PathBuf};
+
+pub use imp::{can_execute, can_write, kill_verified, system_zone, Signals, WallTimer};
+
+/// A stop signal (Unix).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signal {
+    Term,
+    Int,
+    Quit,
+    Hup,
+}
+
+/// Sends a stop signal to `id` if it is still that process. Unix only: Windows has no
+/// signals (validation refuses `stop.signal` there).
+pub fn stop_signal(id: ProcId, signal: Signal) -> Result<(), KillError> {
+    #[cfg(unix)]
+    return imp::stop_signal(id, signal);
+    #[cfg(not(unix))]
+    {
+        let _ = signal;
+        Err(KillError::Os {
+            pid: id.pid,
+            source: std::io::Error::new(
+                std::io::ErrorKind::Unsupported,
+                "signals are not available on Windows",
+            ),
+        })
+    }
+}
+
+/// How often `wait_exit` looks where it cannot wait on the process itself.
+const EXIT_POLL: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Returns when the process `id` has exited (a zombie counts as exited). On Linux this waits
+/// on a pidfd and costs nothing while the process runs; elsewhere it checks every 2 seconds.
+pub async fn wait_exit(id: ProcId) {
+    #[cfg(target_os = "linux")]
+    if imp::wait_exit(id).await.is_ok() {
+        return;
+    }
+    while crate::sys::process::is_running(id) {
+        tokio::time::sleep(EXIT_POLL).await;
+    }
+}
+
+/// pacs-warden as a Windows service: `install(name, exe, config)`, `uninstall(name)`, and
+/// `run(name, body)` for `run --service NAME` (the daemon as `body`, fed the service manager's
+/// stop requests). On other systems every call fails with `ErrorKind::Unsupported`.
+pub mod service {
+    #[cfg(not(windows))]
+    pub use super::no_service::{install, run, uninstall};
+    #[cfg(windows)]
+    pub use super::windows_service::{install, run, uninstall};
+}
+
+/// Whether `service::install` could set the service's recovery (restart on failure).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recovery {
+    Set,
+    /// The service manager has no such settings (Wine's).
+    Unsupported,
+}
+
+#[cfg(not(windows))]
+mod no_service {
+    use super::OsEvent;
+    use std::io;
+    use std::path::Path;
+
+    fn unsupported() -> io::Error {
+        io::Error::new(
+            io::ErrorKind::Unsupported,
+            "Windows services exist only on Windows; on Linux use the systemd unit \
+             schedules/pacs-warden.service",
+        )
+    }
+
+    pub fn install(
+        _name: &str,
+        _exe: &Path,
+        _config: &Path,
+        _allow_writable_by: &[String],
+    ) -> io::Result<super::Recovery> {
+        Err(unsupported())
+    }
+
+    pub fn uninstall(_name: &str) -> io::Result<()> {
+        Err(unsupported())
+    }
+
+    pub fn run(
+        _name: &str,
+        _body: impl FnOnce(tokio::sync::mpsc::UnboundedReceiver<OsEvent>) -> u8 + Send + 'static,
+    ) -> io::Result<u8> {
+        Err(unsupported())
+    }
+}
+
+/// The arguments a service `name` is registered with: `run --config CONFIG --service NAME`,
+/// and `--allow-writable-by NAME` for each name `service install` was given (README, Security).
+pub fn service_arguments(
+    name: &str,
+    config: &Path,
+    allow_writable_by: &[String],
+) -> Vec<std::ffi::OsString> {
+    let mut args: Vec<std::ffi::OsString> = vec![
+        "run".into(),
+        "--config".into(),
+        config.as_os_str().to_owned(),
+        "--service".into(),
+        name.into(),
+    ];
+    for allowed in allow_writable_by {
+        args.push("--allow-writable-by".into());
+        args.push(allowed.into());
+    }
+    args
+}
+
+/// A request from the OS to the daemon.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OsEvent {
+    /// Stop (the name of the signal or event, for the log).
+    Stop(&'static str),
+    /// Reload the schedule file.
+    Reload(&'static str),
+}
+
+/// A process started by `spawn_detached`. Keep `child` to learn when it exits; dropping it
+/// leaves the process running (it is reaped in the background).
+#[derive(Debug)]
+pub struct Spawned {
+    pub id: ProcId,
+    pub child: tokio::process::Child,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum KillError {
+    /// The PID is gone or now belongs to another process: nothing was done.
+    #[error("process {0} is no longer running")]
+    NotRunning(u32),
+    #[error("cannot kill process {pid}: {source}")]
+    Os {
+        pid: u32,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// What to start.
+#[derive(Debug, Clone)]
+pub struct SpawnSpec<'a> {
+    pub command: &'a [String],
+    pub workdir: &'a Path,
+    pub env: &'a [(String, String)],
+    /// stdout and stderr are appended here; `None` discards them.
+    pub log: Option<&'a Path>,
+}
+
+/// Starts `spec` detached (see the module doc) and returns its identity.
+pub fn spawn_detached(spec: &SpawnSpec<'_>) -> std::io::Result<Spawned> {
+    let (program, args) = spec
+        .command
+        .split_first()
+        .ok_or_else(|| std::io::Error::other("empty command"))?;
+    let mut cmd = tokio::process::Command::new(program);
+    cmd.args(args)
+        .current_dir(spec.workdir)
+        .envs(spec.env.iter().map(|(k, v)| (k, v)))
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(false);
+    match spec.log {
+        Some(log) => {
+            let file = open_log(log)?;
+            cmd.stdout(file.try_clone()?).stderr(file);
+        }
+        None => {
+            cmd.stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null());
+        }
+    }
+    let child = imp::spawn(cmd)?;
+    let pid = child
+        .id()
+        .ok_or_else(|| std::io::Error::other("the started process exited at once"))?;
+    // The start time comes from the OS, as every later check reads it.
+    let id = crate::sys::process::identify(pid).ok_or_else(|| {
+        std::io::Error::other(format!("process {pid} exited right after it was started"))
+    })?;
+    Ok(Spawned { id, child })
+}
+
+/// Opens a log file for appending, creating it (not its directory).
+pub fn open_log(path: &Path) -> std::io::Result<std::fs::File> {
+    // Never through a symbolic link: one planted in place of a log would make a privileged
+    // pacs-warden append to whatever file it points at.
+    crate::sys::trust::open_no_follow(path, std::fs::OpenOptions::new().create(true).append(true))
+        .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", path.display())))
+}
+
+/// `program` resolved the way the OS will: a bare name through PATH, a relative path with a
+/// separator against `base`.
+pub fn resolve_program(program: &str, base: &Path) -> PathBuf {
+    let path = Path::new(program);
+    if path.is_absolute() || path.components().count() == 1 {
+        path.to_path_buf()
+    } else {
+        base.join(path)
+    }
+}
+
+/// This machine's time zone as an IANA name, or `None` when it cannot be found.
+///
+/// Order: the `TZ` environment variable (when it holds an IANA name), the OS answer through
+/// `iana_time_zone`, then the OS's own setting read by `system_zone` (Unix:
+/// `/etc/timezone` and the `/etc/localtime` link; Windows: the time zone's key name, mapped to
+/// IANA by `iana_of_windows_zone`). The later steps exist because `iana_time_zone` fails in
+/// some environments (Wine, minimal containers).
+pub fn machine_zone() -> Option<(chrono_tz::Tz, &'static str)> {
+    if let Ok(tz) = std::env::var("TZ") {
+        if let Ok(zone) = tz.trim_start_matches(':').parse::<chrono_tz::Tz>() {
+            return Some((zone, "the TZ environment variable"));
+        }
+    }
+    if let Ok(name) = iana_time_zone::get_timezone() {
+        if let Ok(zone) = name.parse::<chrono_tz::Tz>() {
+            return Some((zone, "the operating system"));
+        }
+    }
+    let (name, how) = system_zone()?;
+    name.parse::<chrono_tz::Tz>().ok().map(|zone| (zone, how))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_service_runs_the_daemon_on_its_schedule() {
+        let args = service_arguments(
+            "pacs-warden",
+            Path::new(r"C:\ProgramData\pacs warden\o.yaml"),
+            &[r"HOSP\dose admins".to_string()],
+        );
+        let args: Vec<String> = args
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(
+            args,
+            [
+                "run",
+                "--config",
+                r"C:\ProgramData\pacs warden\o.yaml",
+                "--service",
+                "pacs-warden",
+                "--allow-writable-by",
+                r"HOSP\dose admins"
+            ]
+        );
+    }
+}

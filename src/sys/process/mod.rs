@@ -1,0 +1,353 @@
+//! Processes: which ones are running and which of them are a worker's. Starting and killing
+//! them is `sys::os`'s (which builds on the identities defined here).
+//!
+//! Owns: process identity (PID + start time, because PIDs are reused), the `match` rule, and
+//! the worker's process tree. The pure parts (`matches`, `tree`) take a snapshot and decide;
+//! `Snapshot::take` reads the OS through sysinfo; no `cfg` here.
+
+use std::collections::{HashMap, HashSet};
+use std::ffi::OsStr;
+use std::path::Path;
+use sysinfo::{ProcessRefreshKind, ProcessStatus, ProcessesToUpdate, System, UpdateKind};
+
+/// A process's identity: its PID and when it started (whole seconds since the Unix epoch, as
+/// the OS reports it). A PID alone can belong to another process tomorrow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub struct ProcId {
+    pub pid: u32,
+    pub start_time: u64,
+}
+
+impl std::fmt::Display for ProcId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.pid)
+    }
+}
+
+/// What pacs-warden knows of one running process.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProcessInfo {
+    pub id: ProcId,
+    pub parent: Option<u32>,
+    /// Linux comm (at most 15 bytes) or the Windows image name.
+    pub name: String,
+    /// The executable's file name, when the OS tells.
+    pub exe_name: Option<String>,
+    pub cmdline: Vec<String>,
+}
+
+impl ProcessInfo {
+    /// The command line as one string, for `args_contain` and for logs.
+    pub fn cmdline_text(&self) -> String {
+        self.cmdline.join(" ")
+    }
+}
+
+/// `name` without a Windows `.exe` suffix, lowercased, for image comparisons.
+fn image_key(name: &str) -> String {
+    let lower = name.to_ascii_lowercase();
+    lower
+        .strip_suffix(".exe")
+        .map(str::to_string)
+        .unwrap_or(lower)
+}
+
+/// Linux keeps only the first 15 bytes of a process name.
+const COMM_LEN: usize = 15;
+
+/// Whether `p` is one of the processes described by `image` and `args_contain`: its image is
+/// `image` (compared with the process name, the executable's name and the first argument's file
+/// name, ignoring case and `.exe`), and its command line contains every `args_contain` string.
+pub fn matches(image: &str, args_contain: &[String], p: &ProcessInfo) -> bool {
+    let want = image_key(image);
+    let mut candidates: Vec<String> = vec![image_key(&p.name)];
+    if let Some(exe) = &p.exe_name {
+        candidates.push(image_key(exe));
+    }
+    // The first argument, and the second for launchers (`python.exe …\\celery.exe worker`,
+    // `python3 /venv/bin/celery worker`). Both separators: a Windows path seen from anywhere.
+    for arg in p.cmdline.iter().take(2) {
+        let base = arg.rsplit(['/', '\\']).next().unwrap_or(arg);
+        candidates.push(image_key(base));
+    }
+    let image_ok = candidates.iter().any(|c| {
+        *c == want
+            // A truncated Linux comm.
+            || (c.len() == COMM_LEN && want.len() > COMM_LEN && want.starts_with(c.as_str()))
+    });
+    if !image_ok {
+        return false;
+    }
+    let text = p.cmdline_text();
+    args_contain
+        .iter()
+        .all(|needle| text.contains(needle.as_str()))
+}
+
+/// A list of the processes running at one moment.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    pub processes: Vec<ProcessInfo>,
+}
+
+impl Snapshot {
+    /// Reads every process from the OS. Zombies (exited, not yet reaped) are left out: they
+    /// are gone for every purpose here.
+    pub fn take() -> Snapshot {
+        let mut sys = System::new();
+        sys.refresh_processes_specifics(
+            ProcessesToUpdate::All,
+            true,
+            ProcessRefreshKind::nothing()
+                .with_cmd(UpdateKind::Always)
+                .with_exe(UpdateKind::Always),
+        );
+        let processes = sys
+            .processes()
+            .values()
+            // Linux threads show up as processes in sysinfo; only real processes count.
+            .filter(|p| p.thread_kind().is_none())
+            .filter(|p| !matches!(p.status(), ProcessStatus::Zombie | ProcessStatus::Dead))
+            .map(|p| ProcessInfo {
+                id: ProcId {
+                    pid: p.pid().as_u32(),
+                    start_time: p.start_time(),
+                },
+                parent: p.parent().map(|pp| pp.as_u32()),
+                name: lossy(p.name()),
+                exe_name: p.exe().and_then(Path::file_name).map(lossy),
+                cmdline: p.cmd().iter().map(|a| lossy(a)).collect(),
+            })
+            .collect();
+        Snapshot { processes }
+    }
+
+    pub fn get(&self, pid: u32) -> Option<&ProcessInfo> {
+        self.processes.iter().find(|p| p.id.pid == pid)
+    }
+
+    /// Whether the process `id` (same PID, same start time) is in the snapshot.
+    pub fn contains(&self, id: ProcId) -> bool {
+        self.get(id.pid).is_some_and(|p| p.id == id)
+    }
+
+    /// `roots` and all their descendants, deepest first (children before parents), so killing
+    /// in this order orphans nothing. A child counts only if it started no earlier than its
+    /// parent: an older process cannot be a child, whatever its parent PID says.
+    ///
+    /// The Windows console host (`conhost.exe`) is left out: Windows starts one as a child of a
+    /// console program that gets a console of its own (a worker started without a window does),
+    /// and it exits by itself once the last process of that console has gone. It is the OS's,
+    /// not the worker's, and counting it would make "the worker's 3 processes" read as 4.
+    pub fn tree(&self, roots: &[ProcId]) -> Vec<ProcessInfo> {
+        let mut children: HashMap<u32, Vec<&ProcessInfo>> = HashMap::new();
+        for p in &self.processes {
+            if let Some(parent) = p.parent {
+                children.entry(parent).or_default().push(p);
+            }
+        }
+        let mut seen = HashSet::new();
+        let mut order: Vec<(usize, &ProcessInfo)> = Vec::new();
+        let mut stack: Vec<(usize, &ProcessInfo)> = roots
+            .iter()
+            .filter_map(|r| self.get(r.pid).filter(|p| p.id == *r))
+            .map(|p| (0, p))
+            .collect();
+        while let Some((depth, p)) = stack.pop() {
+            if !seen.insert(p.id.pid) {
+                continue;
+            }
+            order.push((depth, p));
+            for child in children.get(&p.id.pid).into_iter().flatten() {
+                if child.id.start_time >= p.id.start_time
+                    && child.id.pid != p.id.pid
+                    && !is_console_host(child)
+                {
+                    stack.push((depth + 1, child));
+                }
+            }
+        }
+        order.sort_by_key(|(depth, _)| std::cmp::Reverse(*depth));
+        order.into_iter().map(|(_, p)| p.clone()).collect()
+    }
+}
+
+/// Whether `p` is the Windows console host (see `Snapshot::tree`).
+fn is_console_host(p: &ProcessInfo) -> bool {
+    image_key(&p.name) == "conhost"
+}
+
+fn lossy(s: &OsStr) -> String {
+    s.to_string_lossy().into_owned()
+}
+
+/// Whether the process `id` is still running (a zombie counts as exited).
+pub fn is_running(id: ProcId) -> bool {
+    let mut sys = System::new();
+    let pid = sysinfo::Pid::from_u32(id.pid);
+    sys.refresh_processes_specifics(
+        ProcessesToUpdate::Some(&[pid]),
+        true,
+        ProcessRefreshKind::nothing(),
+    );
+    sys.process(pid).is_some_and(|p| {
+        p.start_time() == id.start_time
+            && !matches!(p.status(), ProcessStatus::Zombie | ProcessStatus::Dead)
+    })
+}
+
+/// The identity of a running PID, if it runs.
+pub fn identify(pid: u32) -> Option<ProcId> {
+    let mut sys = System::new();
+    let spid = sysinfo::Pid::from_u32(pid);
+    sys.refresh_processes_specifics(
+        ProcessesToUpdate::Some(&[spid]),
+        true,
+        ProcessRefreshKind::nothing(),
+    );
+    sys.process(spid)
+        .filter(|p| !matches!(p.status(), ProcessStatus::Zombie | ProcessStatus::Dead))
+        .map(|p| ProcId {
+            pid,
+            start_time: p.start_time(),
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(pid: u32, parent: Option<u32>, start: u64, name: &str, cmd: &str) -> ProcessInfo {
+        ProcessInfo {
+            id: ProcId {
+                pid,
+                start_time: start,
+            },
+            parent,
+            name: name.into(),
+            exe_name: None,
+            cmdline: cmd.split(' ').map(String::from).collect(),
+        }
+    }
+
+    struct M {
+        image: String,
+        args_contain: Vec<String>,
+    }
+
+    fn m(image: &str, args: &[&str]) -> M {
+        M {
+            image: image.into(),
+            args_contain: args.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    fn matches(m: &M, p: &ProcessInfo) -> bool {
+        super::matches(&m.image, &m.args_contain, p)
+    }
+
+    #[test]
+    fn image_and_arguments() {
+        let worker = p(
+            10,
+            None,
+            5,
+            "celery",
+            "/venv/bin/celery worker -n default -P solo",
+        );
+        assert!(matches(&m("celery", &["-n default"]), &worker));
+        assert!(matches(&m("Celery.exe", &[]), &worker));
+        assert!(!matches(&m("celery", &["-n other"]), &worker));
+        assert!(!matches(&m("python", &[]), &worker));
+        // Windows: the image name carries .exe, the first argument a drive-letter path.
+        let win = p(
+            11,
+            None,
+            5,
+            "celery.exe",
+            r"D:\Server Apps\venv\Scripts\celery.exe worker -n default",
+        );
+        assert!(matches(&m("celery", &["-n default"]), &win));
+        // Linux truncates comm to 15 bytes; the first argument still has the full name.
+        let long = p(
+            12,
+            None,
+            5,
+            "pacs-demo-worke",
+            "/x/pacs-demo-worker --name a",
+        );
+        assert!(matches(&m("pacs-demo-worker", &[]), &long));
+        let mut only_comm = long.clone();
+        only_comm.cmdline = vec!["worker".into()];
+        assert!(matches(&m("pacs-demo-worker", &[]), &only_comm));
+        assert!(!matches(
+            &m("pacs-demo-workers-b", &[]),
+            &p(1, None, 1, "pacs-demo-work", "x")
+        ));
+    }
+
+    #[test]
+    fn tree_is_deepest_first_and_ignores_older_children() {
+        let snap = Snapshot {
+            processes: vec![
+                p(1, None, 1, "init", "init"),
+                p(100, Some(1), 50, "celery", "celery worker"),
+                p(101, Some(100), 51, "celery", "celery worker child"),
+                p(102, Some(101), 52, "python", "grandchild"),
+                // Claims 100 as parent but is older: a reused PID's leftover, not a child.
+                p(103, Some(100), 10, "sshd", "sshd"),
+                p(200, Some(1), 60, "flower", "flower"),
+            ],
+        };
+        let root = ProcId {
+            pid: 100,
+            start_time: 50,
+        };
+        let pids: Vec<u32> = snap.tree(&[root]).iter().map(|p| p.id.pid).collect();
+        assert_eq!(pids, [102, 101, 100]);
+        // A root whose start time differs (reused PID) yields nothing.
+        let stale = ProcId {
+            pid: 100,
+            start_time: 49,
+        };
+        assert!(snap.tree(&[stale]).is_empty());
+    }
+
+    #[test]
+    fn the_windows_console_host_is_not_part_of_a_worker_tree() {
+        // As seen under Wine and on Windows 8 and later: a console program started without a
+        // window gets a conhost.exe child; the worker's own children are its siblings.
+        let snap = Snapshot {
+            processes: vec![
+                p(
+                    264,
+                    Some(32),
+                    50,
+                    "celery.exe",
+                    r"C:\venv\Scripts\celery.exe worker",
+                ),
+                p(
+                    272,
+                    Some(264),
+                    50,
+                    "conhost.exe",
+                    r"C:\windows\system32\conhost.exe --headless",
+                ),
+                p(
+                    280,
+                    Some(264),
+                    51,
+                    "python.exe",
+                    r"C:\venv\Scripts\python.exe C:\venv\Scripts\celery.exe worker",
+                ),
+                p(288, Some(280), 52, "python.exe", "pool child"),
+            ],
+        };
+        let root = ProcId {
+            pid: 264,
+            start_time: 50,
+        };
+        let pids: Vec<u32> = snap.tree(&[root]).iter().map(|p| p.id.pid).collect();
+        assert_eq!(pids, [288, 280, 264]);
+    }
+}
