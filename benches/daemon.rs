@@ -13,12 +13,18 @@
 //!
 //! Linux only (reads /proc). Run: `cargo bench --bench daemon` (about 4 minutes), or one part:
 //! `cargo bench --bench daemon -- idle` / `-- lateness` / `-- dispatch`.
+//! `PACS_WARDEN_BENCH_BIN=path` measures another build's binary.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-const WARDEN: &str = env!("CARGO_BIN_EXE_pacs-warden");
+/// The daemon measured: this build's, or `PACS_WARDEN_BENCH_BIN` (to measure another build,
+/// say main's before a change, the same way on the same machine).
+fn warden() -> std::ffi::OsString {
+    std::env::var_os("PACS_WARDEN_BENCH_BIN")
+        .unwrap_or_else(|| env!("CARGO_BIN_EXE_pacs-warden").into())
+}
 const WORKER: &str = env!("CARGO_BIN_EXE_pacs-demo-worker");
 
 fn proc_status(pid: u32, key: &str) -> u64 {
@@ -80,7 +86,7 @@ fn idle() {
     let dir = tempfile::tempdir().unwrap();
     // Restarts hours away; no boot restart, so nothing but the daemon itself runs.
     let path = schedule(dir.path(), "30 6 * * 1-5", "restart_at_boot: false\n");
-    let mut child = Command::new(WARDEN)
+    let mut child = Command::new(warden())
         .args(["run", "--config"])
         .arg(&path)
         .stderr(Stdio::null())
@@ -120,7 +126,7 @@ fn lateness() {
         "* * * * * *",
         "lead: 0\nmerge_within: 0\nrestart_at_boot: false\n",
     );
-    let mut child = Command::new(WARDEN)
+    let mut child = Command::new(warden())
         .args(["run", "--dry-run", "--config"])
         .arg(&path)
         .env("RUST_LOG", "info")
@@ -241,7 +247,7 @@ fn dispatch() {
         ),
     )
     .unwrap();
-    let mut child = Command::new(WARDEN)
+    let mut child = Command::new(warden())
         .args(["run", "--config"])
         .arg(&path)
         .env("RUST_LOG", "info")
