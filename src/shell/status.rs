@@ -8,10 +8,10 @@
 
 use crate::core::config::Schedule;
 use crate::core::report::{human_span, rfc3339};
-use crate::shell::daemon::{running_daemon, DaemonInfo};
 use crate::shell::sequence::find_worker;
 use crate::shell::state::{
-    text_hash, DeferralRecord, NotReadyRecord, SequenceRecord, Store, SupervisionRecord,
+    running_daemon, text_hash, DaemonInfo, DeferralRecord, NotReadyRecord, SequenceRecord, Store,
+    SupervisionRecord,
 };
 use crate::sys::process::Snapshot;
 use chrono::{DateTime, TimeDelta, Utc};
