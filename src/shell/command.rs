@@ -194,6 +194,25 @@ mod tests {
         vec!["sh".into(), "-c".into(), script.into()]
     }
 
+    /// `argv` in `dir`, nothing added to its environment, an empty stdin.
+    fn plain<'a>(argv: &'a [String], dir: &'a Path, output: Output) -> Helper<'a> {
+        Helper {
+            argv,
+            workdir: dir,
+            env: &[],
+            stdin: None,
+            output,
+        }
+    }
+
+    /// Runs `helper` to its end; what it printed.
+    async fn exited(helper: Helper<'_>) -> StdOutput {
+        match run(helper, Duration::from_secs(60)).await.unwrap() {
+            Ended::Exited(out) => out,
+            ended => panic!("{ended:?}"),
+        }
+    }
+
     /// The process whose PID the helper wrote to `file`, once it has.
     async fn written_pid(file: &Path) -> ProcId {
         for _ in 0..100 {
@@ -224,14 +243,7 @@ mod tests {
     async fn a_helper_that_runs_out_of_time_is_killed_with_what_it_started() {
         let dir = tempfile::tempdir().unwrap();
         let argv = sh("sleep 60 & echo $! > grandchild.pid; wait");
-        let running = start(Helper {
-            argv: &argv,
-            workdir: dir.path(),
-            env: &[],
-            stdin: None,
-            output: Output::Capture,
-        })
-        .unwrap();
+        let running = start(plain(&argv, dir.path(), Output::Capture)).unwrap();
         let grandchild = written_pid(&dir.path().join("grandchild.pid")).await;
         let ended = running.finish(Duration::from_secs(1)).await;
         assert!(matches!(ended, Ended::TimedOut), "{ended:?}");
@@ -242,14 +254,7 @@ mod tests {
     async fn an_abandoned_helper_is_killed_with_what_it_started() {
         let dir = tempfile::tempdir().unwrap();
         let argv = sh("sleep 60 & echo $! > grandchild.pid; wait");
-        let mut running = start(Helper {
-            argv: &argv,
-            workdir: dir.path(),
-            env: &[],
-            stdin: None,
-            output: Output::Discard,
-        })
-        .unwrap();
+        let mut running = start(plain(&argv, dir.path(), Output::Discard)).unwrap();
         let grandchild = written_pid(&dir.path().join("grandchild.pid")).await;
         assert_eq!(running.try_wait(), None);
         running.kill().await;
@@ -273,21 +278,14 @@ mod tests {
         // A relative program with a separator runs from the helper's folder.
         let argv = vec!["bin/echo it".to_string(), "$HOME; rm -rf x".to_string()];
         let env = [("GREETING".to_string(), "hé llo".to_string())];
-        let ended = run(
-            Helper {
-                argv: &argv,
-                workdir: &folder,
-                env: &env,
-                stdin: Some(b"from stdin".to_vec()),
-                output: Output::Capture,
-            },
-            Duration::from_secs(30),
-        )
-        .await
-        .unwrap();
-        let Ended::Exited(out) = ended else {
-            panic!("{ended:?}")
-        };
+        let out = exited(Helper {
+            argv: &argv,
+            workdir: &folder,
+            env: &env,
+            stdin: Some(b"from stdin".to_vec()),
+            output: Output::Capture,
+        })
+        .await;
         assert_eq!(out.status.code(), Some(3));
         assert_eq!(
             String::from_utf8_lossy(&out.stdout),
@@ -306,21 +304,7 @@ mod tests {
         let argv = sh(&format!(
             "head -c {total} /dev/zero | tr '\\0' a; printf END"
         ));
-        let ended = run(
-            Helper {
-                argv: &argv,
-                workdir: dir.path(),
-                env: &[],
-                stdin: None,
-                output: Output::Capture,
-            },
-            Duration::from_secs(60),
-        )
-        .await
-        .unwrap();
-        let Ended::Exited(out) = ended else {
-            panic!("{ended:?}")
-        };
+        let out = exited(plain(&argv, dir.path(), Output::Capture)).await;
         assert!(out.status.success());
         assert_eq!(out.stdout.len(), OUTPUT_CAP);
         assert!(out.stdout.ends_with(b"aaaEND"));
@@ -332,21 +316,7 @@ mod tests {
         let log = dir.path().join("q.log");
         let file = crate::sys::os::open_log(&log).unwrap();
         let argv = sh("echo out; echo err >&2");
-        let ended = run(
-            Helper {
-                argv: &argv,
-                workdir: dir.path(),
-                env: &[],
-                stdin: None,
-                output: Output::File(file),
-            },
-            Duration::from_secs(30),
-        )
-        .await
-        .unwrap();
-        let Ended::Exited(out) = ended else {
-            panic!("{ended:?}")
-        };
+        let out = exited(plain(&argv, dir.path(), Output::File(file))).await;
         assert!(out.status.success() && out.stdout.is_empty());
         let text = std::fs::read_to_string(&log).unwrap();
         assert!(text.contains("out\n") && text.contains("err\n"), "{text}");
