@@ -111,6 +111,8 @@ const DAY_OF_WEEK: FieldKind = FieldKind {
     names_from: 0,
 };
 
+/// The nicknames crontab(5) gives a time, as 5 fields (`@reboot` has no time: a crontab
+/// importer handles it apart).
 const NICKNAMES: &[(&str, &str)] = &[
     ("@yearly", "0 0 1 1 *"),
     ("@annually", "0 0 1 1 *"),
@@ -120,6 +122,24 @@ const NICKNAMES: &[(&str, &str)] = &[
     ("@midnight", "0 0 * * *"),
     ("@hourly", "0 * * * *"),
 ];
+
+/// The 5 fields a nickname such as `@daily` stands for (any case); `None` if it is not one.
+pub fn nickname_fields(nickname: &str) -> Option<&'static str> {
+    let lower = nickname.to_ascii_lowercase();
+    NICKNAMES
+        .iter()
+        .find(|(nick, _)| *nick == lower)
+        .map(|(_, fields)| *fields)
+}
+
+/// Every nickname with a time, comma-separated, for messages.
+pub fn nickname_list() -> String {
+    NICKNAMES
+        .iter()
+        .map(|(n, _)| *n)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
 
 impl CronSpec {
     /// Parses a crontab expression: 5 fields, 6 fields with seconds first, or a nickname
@@ -131,17 +151,12 @@ impl CronSpec {
         };
         let trimmed = text.trim();
         let expanded = if trimmed.starts_with('@') {
-            let lower = trimmed.to_ascii_lowercase();
-            match NICKNAMES.iter().find(|(nick, _)| *nick == lower) {
-                Some((_, fields)) => *fields,
+            match nickname_fields(trimmed) {
+                Some(fields) => fields,
                 None => {
                     return Err(whole(format!(
                         "unknown nickname `{trimmed}`; allowed: {}",
-                        NICKNAMES
-                            .iter()
-                            .map(|(n, _)| *n)
-                            .collect::<Vec<_>>()
-                            .join(", ")
+                        nickname_list()
                     )))
                 }
             }
@@ -438,6 +453,21 @@ mod tests {
         assert!(!spec.matches_date(d(2026, 11, 6))); // Friday, but even day
         assert!(spec.matches_date(d(2026, 11, 13))); // Friday the 13th, odd
         assert!(!spec.matches_date(d(2026, 11, 11))); // odd, Wednesday
+    }
+
+    #[test]
+    fn nicknames_are_read_in_any_case_and_listed_for_messages() {
+        assert_eq!(nickname_fields("@Daily"), Some("0 0 * * *"));
+        assert_eq!(nickname_fields("@MIDNIGHT"), nickname_fields("@daily"));
+        assert_eq!(nickname_fields("@reboot"), None);
+        assert_eq!(nickname_fields("daily"), None);
+        let day = d(2026, 1, 5);
+        assert_eq!(times("@Hourly", day), times("0 * * * *", day));
+        let list = nickname_list();
+        for nick in ["@yearly", "@monthly", "@weekly", "@daily", "@hourly"] {
+            assert!(list.contains(nick), "{list}");
+        }
+        assert!(!list.contains("@reboot"), "{list}");
     }
 
     #[test]

@@ -331,7 +331,9 @@ fn digits(out: &mut [u8], n: u32) {
     out[1] = b'0' + (n % 10) as u8;
 }
 
-fn rfc3339(schedule: &Schedule, at: DateTime<Utc>) -> String {
+/// `at` in the schedule's zone as RFC 3339 to the second, with its offset
+/// (`2026-03-29T06:15:00+02:00`): the form `--json` output and `status` use for instants.
+pub fn rfc3339(schedule: &Schedule, at: DateTime<Utc>) -> String {
     at.with_timezone(&schedule.timezone)
         .to_rfc3339_opts(SecondsFormat::Secs, false)
 }

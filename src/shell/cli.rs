@@ -1,9 +1,11 @@
 //! The command line: argument parsing, running a command, and exit codes.
 //!
-//! Owns: the mapping from outcomes to exit codes, in one place — 0 success, 1 the command
-//! failed, 2 the schedule file (or the command line) is wrong. Prints each error once.
+//! Owns: running each command to a `Result<(), Error>` and, in one place (`run`), printing
+//! the error once and turning it into the exit status (`shell::error`: 0 success, 1 the
+//! command failed, 2 the schedule file or the command line is wrong).
 
 use crate::core::config::{self, ConfigError, Schedule};
+use crate::shell::error::{config_error_text, exit, Error};
 use crate::sys::clock::{Clock, SystemClock};
 use crate::{core::plan, core::report, sys::trust};
 use chrono::{DateTime, Utc};
@@ -250,32 +252,15 @@ fn untrusted(schedule: &Schedule, allowed: &trust::Allowed) -> Vec<trust::Findin
     trust::check_all(&trust_paths(schedule), allowed)
 }
 
-/// Prints the findings as `run` and `restart` refuse them.
-fn refuse_untrusted(path: &std::path::Path, findings: &[trust::Finding]) -> u8 {
-    eprintln!("{}", untrusted_text(path, findings));
-    exit::CONFIG
-}
-
-fn untrusted_text(path: &std::path::Path, findings: &[trust::Finding]) -> String {
-    let mut lines: Vec<String> = findings
-        .iter()
-        .map(|f| format!("{}: {f}", path.display()))
-        .collect();
-    lines.push(format!(
-        "error: {}: refusing to run its commands with administrator rights: {} {} can be changed by others (README, Security; --allow-writable-by NAME trusts a user or group)",
-        path.display(),
-        findings.len(),
-        if findings.len() == 1 { "path" } else { "paths" }
-    ));
-    lines.join("\n")
-}
-
-/// The daemon cannot start: `text` (the `check` lines) on stderr and as one Event Log event.
-fn start_failed(text: &str) -> u8 {
-    eprintln!("{text}");
-    let lines: Vec<&str> = text.lines().collect();
-    crate::sys::os::eventlog::lines("start_failed", &lines);
-    exit::CONFIG
+/// `run` and `restart` refuse a schedule with findings (see `untrusted`).
+fn refuse_untrusted(path: &std::path::Path, findings: Vec<trust::Finding>) -> Result<(), Error> {
+    if findings.is_empty() {
+        return Ok(());
+    }
+    Err(Error::Untrusted {
+        path: path.to_path_buf(),
+        findings,
+    })
 }
 
 #[derive(Debug, Args)]
@@ -305,13 +290,6 @@ fn parse_instant(text: &str) -> Result<DateTime<Utc>, String> {
         })
 }
 
-/// Exit statuses, named.
-mod exit {
-    pub const OK: u8 = 0;
-    pub const FAILED: u8 = 1;
-    pub const CONFIG: u8 = 2;
-}
-
 /// Runs pacs-warden with the process's arguments and the system clock.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -320,7 +298,7 @@ pub fn main() -> ExitCode {
 
 /// Runs a parsed command line; returns the exit status.
 pub fn run(cli: Cli, clock: &dyn Clock) -> u8 {
-    match cli.command {
+    exit_status(match cli.command {
         Command::Check(args) => check(&args, clock),
         Command::Plan(args) => plan_cmd(&args, clock),
         Command::Restart(args) => restart_cmd(&args, clock),
@@ -328,19 +306,41 @@ pub fn run(cli: Cli, clock: &dyn Clock) -> u8 {
         Command::Status(args) => status_cmd(&args, clock),
         Command::Import(args) => import_cmd(&args, clock),
         Command::Service(args) => service_cmd(&args),
-    }
+    })
 }
 
-fn import_cmd(args: &ImportArgs, clock: &dyn Clock) -> u8 {
+/// The one place an error is printed (on stderr; the daemon's also to the Event Log) and
+/// turned into the exit status.
+fn exit_status(result: Result<(), Error>) -> u8 {
+    let Err(e) = result else {
+        return exit::OK;
+    };
+    let text = e.to_string();
+    if !text.is_empty() {
+        eprintln!("{text}");
+    }
+    // Started unattended (a service, a scheduled task): why the daemon cannot start, or why
+    // it stopped, goes to the Event Log too.
+    match &e {
+        Error::NotStarted(_)
+        | Error::Daemon(
+            crate::shell::daemon::DaemonError::Config(_)
+            | crate::shell::daemon::DaemonError::Untrusted(_),
+        ) => {
+            let lines: Vec<&str> = text.lines().collect();
+            crate::sys::os::eventlog::lines("start_failed", &lines);
+        }
+        Error::Daemon(_) => crate::sys::os::eventlog::lines("error", &[&text]),
+        _ => {}
+    }
+    e.code()
+}
+
+fn import_cmd(args: &ImportArgs, clock: &dyn Clock) -> Result<(), Error> {
     use crate::core::import;
     let path = &args.file;
-    let bytes = match std::fs::read(path) {
-        Ok(b) => b,
-        Err(e) => {
-            eprintln!("error: {}: cannot read: {e}", path.display());
-            return exit::CONFIG;
-        }
-    };
+    let bytes = std::fs::read(path)
+        .map_err(|e| Error::Usage(format!("{}: cannot read: {e}", path.display())))?;
     let opts = import::Options {
         match_text: args.match_text.clone(),
         system: match (args.system, args.user) {
@@ -354,22 +354,20 @@ fn import_cmd(args: &ImportArgs, clock: &dyn Clock) -> u8 {
         ImportKind::Crontab => match String::from_utf8(bytes) {
             Ok(text) => import::import_crontab(&text, &opts),
             Err(e) => {
-                eprintln!("error: {}: not UTF-8 text: {e}", path.display());
-                return exit::CONFIG;
+                return Err(Error::Usage(format!(
+                    "{}: not UTF-8 text: {e}",
+                    path.display()
+                )))
             }
         },
         ImportKind::Schtasks => {
             import::decode_xml_bytes(&bytes).and_then(|xml| import::import_schtasks(&xml, &opts))
         }
     };
-    let imported = match imported {
-        Ok(i) => i,
-        Err(e) => {
-            eprintln!("{}", e.display_with(path));
-            eprintln!("error: {}: nothing was imported", path.display());
-            return exit::CONFIG;
-        }
-    };
+    let imported = imported.map_err(|source| Error::Import {
+        path: path.clone(),
+        source,
+    })?;
     if imported.queries.is_empty() {
         // No schedule to write: say why.
         // Crontab text is shown escaped: it must not split a line or drive the terminal.
@@ -386,13 +384,13 @@ fn import_cmd(args: &ImportArgs, clock: &dyn Clock) -> u8 {
             );
         }
         eprintln!("{}: no query found; nothing written", path.display());
-        return exit::OK;
+        return Ok(());
     }
     let yaml = import::to_yaml(&imported, &path.display().to_string());
     match &args.output {
         None => {
             print!("{yaml}");
-            exit::OK
+            Ok(())
         }
         Some(out) => {
             let mut options = std::fs::OpenOptions::new();
@@ -413,90 +411,67 @@ fn import_cmd(args: &ImportArgs, clock: &dyn Clock) -> u8 {
                         imported.queries.len(),
                         out.display()
                     );
-                    exit::OK
+                    Ok(())
                 }
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                    eprintln!(
-                        "error: {} exists; not overwriting it (use --force)",
-                        out.display()
-                    );
-                    exit::FAILED
-                }
-                Err(e) => {
-                    eprintln!("error: {}: {e}", out.display());
-                    exit::FAILED
-                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Err(Error::Failed(
+                    format!("{} exists; not overwriting it (use --force)", out.display()),
+                )),
+                Err(e) => Err(Error::io(out.display().to_string())(e)),
             }
         }
     }
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime, u8> {
+fn runtime() -> Result<tokio::runtime::Runtime, Error> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|e| {
-            eprintln!("error: cannot start the async runtime: {e}");
-            exit::FAILED
-        })
+        .map_err(Error::io("cannot start the async runtime"))
 }
 
-fn run_cmd(args: &RunArgs) -> u8 {
+fn run_cmd(args: &RunArgs) -> Result<(), Error> {
     let Some(name) = args.service.clone() else {
         return run_daemon(args, None);
     };
     let owned = args.clone();
-    match crate::sys::os::service::run(&name, move |events| run_daemon(&owned, Some(events))) {
-        Ok(code) => code,
-        Err(e) => {
-            eprintln!("error: cannot run as the Windows service {name}: {e}");
-            exit::FAILED
-        }
+    // The service manager gets the exit status; the error is printed (and logged) as always.
+    let code = crate::sys::os::service::run(&name, move |events| {
+        exit_status(run_daemon(&owned, Some(events)))
+    })
+    .map_err(Error::io(format!(
+        "cannot run as the Windows service {name}"
+    )))?;
+    match code {
+        exit::OK => Ok(()),
+        code => Err(Error::ServiceExit(code)),
     }
 }
 
 /// `pacs-warden service install|uninstall`.
-fn service_cmd(args: &ServiceArgs) -> u8 {
+fn service_cmd(args: &ServiceArgs) -> Result<(), Error> {
     match &args.action {
         ServiceAction::Install { name, config } => {
             let config_arg = config;
             // The service manager starts us in C:\Windows\System32: register absolute paths,
             // and only a schedule that loads.
-            let config = match std::path::absolute(&config.config) {
-                Ok(p) => p,
-                Err(e) => {
-                    eprintln!("error: {}: {e}", config.config.display());
-                    return exit::CONFIG;
-                }
-            };
-            let schedule = match load(&config) {
-                Ok(s) => s,
-                Err(code) => return code,
-            };
+            let config = std::path::absolute(&config.config)
+                .map_err(|e| Error::Usage(format!("{}: {e}", config.config.display())))?;
+            let schedule = crate::shell::schedule::load(&config)?;
             // The service runs as LocalSystem: refuse a schedule that others may change
             // (README, Security). The folder the examples use is created restricted.
             if cfg!(windows) {
                 if let Some(data) = std::env::var_os("ProgramData") {
                     let ours = std::path::Path::new(&data).join("pacs-warden");
-                    if let Err(e) = trust::safe_create_dir_all(&ours) {
-                        eprintln!("error: cannot create {}: {e}", ours.display());
-                        return exit::FAILED;
-                    }
+                    trust::safe_create_dir_all(&ours)
+                        .map_err(Error::io(format!("cannot create {}", ours.display())))?;
                 }
             }
             if trust::is_privileged() {
                 let findings = trust::check_all(&trust_paths(&schedule), &config_arg.allowed());
-                if !findings.is_empty() {
-                    return refuse_untrusted(&config, &findings);
-                }
+                refuse_untrusted(&config, findings)?;
             }
-            let exe = match std::env::current_exe() {
-                Ok(p) => p,
-                Err(e) => {
-                    eprintln!("error: cannot find pacs-warden's own path: {e}");
-                    return exit::FAILED;
-                }
-            };
+            let exe =
+                std::env::current_exe().map_err(Error::io("cannot find pacs-warden's own path"))?;
             match crate::sys::os::service::install(
                 name,
                 &exe,
@@ -522,23 +497,17 @@ fn service_cmd(args: &ServiceArgs) -> u8 {
                             "It starts at boot (automatic, as LocalSystem). warning: this service manager cannot restart it on failure (no recovery settings). Start it now with: sc start {name}"
                         ),
                     }
-                    exit::OK
+                    Ok(())
                 }
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    exit::FAILED
-                }
+                Err(e) => Err(Error::Failed(e.to_string())),
             }
         }
         ServiceAction::Uninstall { name } => match crate::sys::os::service::uninstall(name) {
             Ok(()) => {
                 println!("Removed the service {name} (the workers it started keep running).");
-                exit::OK
+                Ok(())
             }
-            Err(e) => {
-                eprintln!("error: {e}");
-                exit::FAILED
-            }
+            Err(e) => Err(Error::Failed(e.to_string())),
         },
     }
 }
@@ -548,29 +517,21 @@ fn service_cmd(args: &ServiceArgs) -> u8 {
 fn run_daemon(
     args: &RunArgs,
     service_events: Option<tokio::sync::mpsc::UnboundedReceiver<crate::sys::os::OsEvent>>,
-) -> u8 {
-    use crate::shell::daemon::{self, DaemonError, Options};
+) -> Result<(), Error> {
+    use crate::shell::daemon::{self, Options};
     let path = &args.config.config;
     // Started unattended (a service, a scheduled task): why it cannot start goes to the
-    // Event Log too.
-    let schedule = match crate::shell::schedule::load(path) {
-        Ok(s) => s,
-        Err(e) => return start_failed(&load_error_text(&e)),
-    };
+    // Event Log too (`NotStarted`).
+    let not_started = |e: Error| Error::NotStarted(Box::new(e));
+    let schedule = crate::shell::schedule::load(path).map_err(|e| not_started(e.into()))?;
     let allowed = args.config.allowed();
-    let findings = untrusted(&schedule, &allowed);
-    if !findings.is_empty() {
-        return start_failed(&untrusted_text(path, &findings));
-    }
+    refuse_untrusted(path, untrusted(&schedule, &allowed)).map_err(not_started)?;
     let log_file = schedule
         .log
         .as_ref()
         .map(|l| (schedule.resolve(&l.file), l));
-    if let Err(e) =
-        crate::shell::logging::init_daemon(log_file.as_ref().map(|(p, l)| (p.as_path(), *l)))
-    {
-        return start_failed(&format!("error: {}: {e}", path.display()));
-    }
+    crate::shell::logging::init_daemon(log_file.as_ref().map(|(p, l)| (p.as_path(), *l)))
+        .map_err(|e| not_started(Error::Usage(format!("{}: {e}", path.display()))))?;
     crate::sys::os::eventlog::lines(
         "started",
         &[&format!(
@@ -578,19 +539,11 @@ fn run_daemon(
             path.display()
         )],
     );
-    let runtime = match runtime() {
-        Ok(r) => r,
-        Err(code) => return code,
-    };
-    let result = runtime.block_on(async {
+    let runtime = runtime()?;
+    runtime.block_on(async {
         let (tx, rx) = tokio::sync::mpsc::channel(4);
-        let mut signals = match crate::sys::os::Signals::new() {
-            Ok(s) => s,
-            Err(e) => {
-                eprintln!("error: cannot listen for stop requests: {e}");
-                return Ok(Err(exit::FAILED));
-            }
-        };
+        let mut signals =
+            crate::sys::os::Signals::new().map_err(Error::io("cannot listen for stop requests"))?;
         if let Some(mut events) = service_events {
             let tx = tx.clone();
             tokio::spawn(async move {
@@ -621,40 +574,25 @@ fn run_daemon(
                     .collect()
             })),
         };
-        daemon::run(opts, std::sync::Arc::new(SystemClock), rx)
-            .await
-            .map(Ok)
-    });
-    match result {
-        Ok(Ok(())) => {
-            crate::sys::os::eventlog::lines(
-                "stopped",
-                &[&format!(
-                    "pacs-warden stopped (schedule {})",
-                    path.display()
-                )],
-            );
-            exit::OK
-        }
-        Ok(Err(code)) => code,
-        Err(DaemonError::Config(e)) => start_failed(&e.to_string()),
-        Err(DaemonError::Untrusted(lines)) => start_failed(&lines),
-        Err(e) => {
-            eprintln!("error: {e}");
-            crate::sys::os::eventlog::lines("error", &[&format!("error: {e}")]);
-            exit::FAILED
-        }
-    }
+        daemon::run(opts, std::sync::Arc::new(SystemClock), rx).await?;
+        crate::sys::os::eventlog::lines(
+            "stopped",
+            &[&format!(
+                "pacs-warden stopped (schedule {})",
+                path.display()
+            )],
+        );
+        Ok(())
+    })
 }
 
 /// Exits 2 when the file is wrong, after showing (from the state directory) the last good
 /// version the daemon runs.
-fn status_cmd(args: &StatusArgs, clock: &dyn Clock) -> u8 {
+fn status_cmd(args: &StatusArgs, clock: &dyn Clock) -> Result<(), Error> {
     let path = &args.config.config;
     let (schedule, problems) = match crate::shell::schedule::load(path) {
         Ok(s) => (s, Vec::new()),
         Err(e) => {
-            report_load_error(&e);
             let problems = match &e {
                 ConfigError::Invalid { path, problems } => problems
                     .iter()
@@ -669,8 +607,12 @@ fn status_cmd(args: &StatusArgs, clock: &dyn Clock) -> u8 {
                 ConfigError::Read { .. } => vec![e.to_string()],
             };
             match crate::shell::status::last_good(path) {
-                Some(s) => (s, problems),
-                None => return exit::CONFIG,
+                Some(s) => {
+                    // The problems first, above the status of the version that runs.
+                    eprintln!("{}", config_error_text(&e));
+                    (s, problems)
+                }
+                None => return Err(e.into()),
             }
         }
     };
@@ -685,24 +627,23 @@ fn status_cmd(args: &StatusArgs, clock: &dyn Clock) -> u8 {
         print!("{}", crate::shell::status::render(&schedule, &status));
     }
     if status.problems.is_empty() {
-        exit::OK
+        Ok(())
     } else {
-        exit::CONFIG
+        Err(Error::StatusOfWrongSchedule)
     }
 }
 
-/// The workers named on the command line (all when none), or the exit status of the error.
+/// The workers named on the command line (all when none).
 fn select_workers<'s>(
     schedule: &'s Schedule,
     path: &std::path::Path,
     names: &[String],
-) -> Result<Vec<&'s config::Worker>, u8> {
+) -> Result<Vec<&'s config::Worker>, Error> {
     if schedule.workers.is_empty() {
-        eprintln!(
-            "error: {}: the schedule defines no workers; add a `workers:` section",
+        return Err(Error::Usage(format!(
+            "{}: the schedule defines no workers; add a `workers:` section",
             path.display()
-        );
-        return Err(exit::CONFIG);
+        )));
     }
     if names.is_empty() {
         return Ok(schedule.workers.iter().collect());
@@ -713,40 +654,30 @@ fn select_workers<'s>(
             Some(w) => out.push(w),
             None => {
                 let known: Vec<&str> = schedule.workers.iter().map(|w| w.name.as_str()).collect();
-                eprintln!(
-                    "error: {}: no worker named `{name}`; workers defined: {}",
+                return Err(Error::Usage(format!(
+                    "{}: no worker named `{name}`; workers defined: {}",
                     path.display(),
                     known.join(", ")
-                );
-                return Err(exit::CONFIG);
+                )));
             }
         }
     }
     Ok(out)
 }
 
-fn restart_cmd(args: &RestartArgs, clock: &dyn Clock) -> u8 {
+fn restart_cmd(args: &RestartArgs, clock: &dyn Clock) -> Result<(), Error> {
     let path = &args.config.config;
-    let schedule = match load(path) {
-        Ok(s) => s,
-        Err(code) => return code,
-    };
-    let workers = match select_workers(&schedule, path, &args.workers) {
-        Ok(w) => w,
-        Err(code) => return code,
-    };
+    let schedule = crate::shell::schedule::load(path)?;
+    let workers = select_workers(&schedule, path, &args.workers)?;
     print_warnings(&schedule);
-    let findings = untrusted(&schedule, &args.config.allowed());
-    if !findings.is_empty() {
-        return refuse_untrusted(path, &findings);
-    }
+    refuse_untrusted(path, untrusted(&schedule, &args.config.allowed()))?;
     let store = crate::shell::state::Store::new(schedule.state_dir());
     if args.dry_run {
         println!("Dry run: nothing will be changed.");
         for w in workers {
             print!("{}", crate::shell::sequence::describe(&schedule, w, &store));
         }
-        return exit::OK;
+        return Ok(());
     }
     // Logged like the daemon: to stderr and the schedule's `log:` file.
     let log_file = schedule
@@ -759,10 +690,7 @@ fn restart_cmd(args: &RestartArgs, clock: &dyn Clock) -> u8 {
         eprintln!("warning: {}: {e}; logging to stderr only", path.display());
         crate::shell::logging::init();
     }
-    let runtime = match runtime() {
-        Ok(r) => r,
-        Err(code) => return code,
-    };
+    let runtime = runtime()?;
     let mut all_ok = true;
     for w in workers {
         let outcome =
@@ -776,38 +704,9 @@ fn restart_cmd(args: &RestartArgs, clock: &dyn Clock) -> u8 {
         all_ok &= outcome.ok();
     }
     if all_ok {
-        exit::OK
+        Ok(())
     } else {
-        exit::FAILED
-    }
-}
-
-fn load(path: &std::path::Path) -> Result<Schedule, u8> {
-    crate::shell::schedule::load(path).map_err(|e| {
-        report_load_error(&e);
-        exit::CONFIG
-    })
-}
-
-/// Prints why the schedule could not be loaded, as `check` does.
-fn report_load_error(e: &ConfigError) {
-    eprintln!("{}", load_error_text(e));
-}
-
-/// Why the schedule could not be loaded, as `check` prints it (lines).
-fn load_error_text(e: &ConfigError) -> String {
-    match e {
-        ConfigError::Read { .. } => format!("error: {e}"),
-        ConfigError::Invalid { path, problems } => format!(
-            "{e}\nerror: {}: {} {} found",
-            path.display(),
-            problems.len(),
-            if problems.len() == 1 {
-                "problem"
-            } else {
-                "problems"
-            }
-        ),
+        Err(Error::RestartFailed)
     }
 }
 
@@ -824,12 +723,9 @@ fn print_warnings(schedule: &Schedule) {
     }
 }
 
-fn check(args: &ConfigArg, clock: &dyn Clock) -> u8 {
+fn check(args: &ConfigArg, clock: &dyn Clock) -> Result<(), Error> {
     let path = &args.config;
-    let schedule = match load(path) {
-        Ok(s) => s,
-        Err(code) => return code,
-    };
+    let schedule = crate::shell::schedule::load(path)?;
     print_warnings(&schedule);
     let now = clock.now();
     let next = plan::restarts(&schedule, now).next();
@@ -843,14 +739,11 @@ fn check(args: &ConfigArg, clock: &dyn Clock) -> u8 {
             path.display()
         );
     }
-    exit::OK
+    Ok(())
 }
 
-fn plan_cmd(args: &PlanArgs, clock: &dyn Clock) -> u8 {
-    let schedule = match load(&args.config.config) {
-        Ok(s) => s,
-        Err(code) => return code,
-    };
+fn plan_cmd(args: &PlanArgs, clock: &dyn Clock) -> Result<(), Error> {
+    let schedule = crate::shell::schedule::load(&args.config.config)?;
     let from = args.from.unwrap_or_else(|| clock.now());
     let all = plan::restarts(&schedule, from);
     let (until, count) = match args.until {
@@ -869,13 +762,10 @@ fn plan_cmd(args: &PlanArgs, clock: &dyn Clock) -> u8 {
             .and_then(|()| out.flush())
     };
     match written {
-        Ok(()) => exit::OK,
+        Ok(()) => Ok(()),
         // A closed pipe (`plan | head`) is the reader's choice, not a failure.
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => exit::OK,
-        Err(e) => {
-            eprintln!("error: cannot write the plan: {e}");
-            exit::FAILED
-        }
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) => Err(Error::io("cannot write the plan")(e)),
     }
 }
 

@@ -7,13 +7,18 @@
 //!   signals) and the single-instance lock.
 //! - `sequence`: one worker's restart sequence (stop, wait, kill, pid file, start, confirm).
 //! - `query_run`: one run of a query pacs-warden runs itself (`command:`).
+//! - `command`: the one runner of helper commands (stop, ready, busy, alert, query): argument
+//!   lists, one timeout and kill policy, capped output.
 //! - `state`: the state directory: what was started, the last outcomes, per-worker locks.
 //! - `status`: what `pacs-warden status` gathers and shows.
 //! - `logging`: stderr, the daemon's rotating log file, the Windows Event Log.
-//! - `cli`: the command line; maps errors to exit codes in one place.
+//! - `error`: the binary's one error type, its text and exit status (`code`).
+//! - `cli`: the command line; prints the error and exits with its code, in one place.
 
 pub mod cli;
+pub mod command;
 pub mod daemon;
+pub mod error;
 pub mod logging;
 pub mod machine;
 pub mod query_run;

@@ -1,10 +1,11 @@
 //! Running a PACS query itself (`command:` on a query), once its workers are ready.
 //!
 //! Owns: one run of one query — waiting (bounded) for the workers it needs, running the
-//! command with its output appended to the query's log, the timeout, and the record of the
-//! outcome. The daemon decides when runs happen and what to do about overlaps.
+//! command (through `crate::shell::command`, like every helper) with its output appended to
+//! the query's log, and the record of the outcome. The daemon decides when runs happen and what to do about overlaps.
 
 use crate::core::config::{QueryRun, Schedule};
+use crate::shell::command::{self, Ended, Helper, Output};
 use crate::shell::state::Store;
 use crate::sys::clock::Clock;
 use crate::sys::process;
@@ -118,21 +119,14 @@ pub async fn run(
         }
     };
     let workdir = schedule.query_workdir(run);
-    let program = crate::sys::os::resolve_program(&run.command[0], &workdir);
-    let stdout = match file.try_clone() {
-        Ok(f) => f,
-        Err(e) => return finish(None, "not run", None, format!("not run: {e}")),
+    let helper = Helper {
+        argv: &run.command,
+        workdir: &workdir,
+        env: &run.env,
+        stdin: None,
+        output: Output::File(file),
     };
-    let spawned = tokio::process::Command::new(&program)
-        .args(&run.command[1..])
-        .current_dir(&workdir)
-        .envs(run.env.iter().map(|(k, v)| (k, v)))
-        .stdin(std::process::Stdio::null())
-        .stdout(stdout)
-        .stderr(file)
-        .kill_on_drop(true)
-        .spawn();
-    let mut child = match spawned {
+    let child = match command::start(helper) {
         Ok(c) => c,
         // The OS reports a missing working folder as a missing program.
         Err(_) if !workdir.is_dir() => {
@@ -144,14 +138,15 @@ pub async fn run(
             return finish(Some(started_at), "failed", None, summary);
         }
         Err(e) => {
+            let program = crate::sys::os::resolve_program(&run.command[0], &workdir);
             let summary = format!("failed: cannot start {}: {e}", program.display());
             warn!(query = %name, "{summary}");
             return finish(Some(started_at), "failed", None, summary);
         }
     };
-    info!(query = %name, pid = child.id(), command = ?run.command, log = %log.display(), "query started");
-    match tokio::time::timeout(run.timeout, child.wait()).await {
-        Ok(Ok(status)) => {
+    info!(query = %name, pid = child.pid(), command = ?run.command, log = %log.display(), "query started");
+    match child.finish(run.timeout).await {
+        Ended::Exited(std::process::Output { status, .. }) => {
             let took = t0.elapsed();
             let ok = status.success();
             // Worded the same on every OS (std says "exit code: N" on Windows).
@@ -176,10 +171,8 @@ pub async fn run(
                 summary,
             )
         }
-        Ok(Err(e)) => finish(Some(started_at), "failed", None, format!("failed: {e}")),
-        Err(_) => {
-            let _ = child.start_kill();
-            let _ = child.wait().await;
+        Ended::Failed(e) => finish(Some(started_at), "failed", None, format!("failed: {e}")),
+        Ended::TimedOut => {
             let summary = format!(
                 "timed out after {}; killed",
                 crate::core::report::file_duration(run.timeout)

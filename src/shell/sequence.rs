@@ -13,6 +13,7 @@
 //! then scans again for processes started in between.
 
 use crate::core::config::{Schedule, Worker};
+use crate::shell::command::{self, Ended, Helper, Running};
 use crate::shell::state::{SequenceRecord, Store, WorkerLock};
 use crate::sys::clock::Clock;
 use crate::sys::os::SpawnSpec;
@@ -246,7 +247,7 @@ pub struct Dispatched {
 struct Asked {
     t0: Instant,
     command: Option<Vec<String>>,
-    child: Option<tokio::process::Child>,
+    child: Option<Running>,
     spawn_error: Option<std::io::Error>,
     signalled: Vec<(ProcId, Result<(), crate::sys::os::KillError>)>,
 }
@@ -435,12 +436,9 @@ impl Steps<'_> {
         self.schedule.workdir(self.worker)
     }
 
+    /// A command of the worker as it runs (its program resolved), for logs.
     fn command(&self, args: &[String]) -> Vec<String> {
-        let mut out = args.to_vec();
-        out[0] = crate::sys::os::resolve_program(&args[0], &self.workdir())
-            .to_string_lossy()
-            .into_owned();
-        out
+        command::resolve(args, &self.workdir())
     }
 
     /// The worker process pacs-warden started last, as recorded.
@@ -504,8 +502,8 @@ impl Steps<'_> {
         if found.tree.is_empty() {
             return asked;
         }
-        if let Some(cmd) = &asked.command {
-            match self.spawn_helper(cmd, false) {
+        if let Some(cmd) = &self.worker.stop.command {
+            match self.spawn_helper(cmd) {
                 Ok(child) => asked.child = Some(child),
                 Err(e) => asked.spawn_error = Some(e),
             }
@@ -575,7 +573,7 @@ impl Steps<'_> {
         let asker: Vec<u32> = asked
             .child
             .as_ref()
-            .and_then(|c| c.id())
+            .and_then(Running::pid)
             .and_then(|pid| snap.get(pid))
             .map(|p| snap.tree(&[p.id]).iter().map(|p| p.id.pid).collect())
             .unwrap_or_default();
@@ -621,7 +619,6 @@ impl Steps<'_> {
         let w = &self.worker.name;
         let ids: Vec<ProcId> = found.tree.iter().map(|p| p.id).collect();
         let t0 = asked.t0;
-        let stop_cmd = asked.command;
         let mut asker = asked.child;
         let grace = self.worker.stop.grace;
         let mut running = ids.clone();
@@ -630,7 +627,7 @@ impl Steps<'_> {
         loop {
             running = still_running(&running);
             if let Some(child) = &mut asker {
-                if let Ok(Some(status)) = child.try_wait() {
+                if let Some(status) = child.try_wait() {
                     info!(worker = %w, status = %status, after = %ms(t0.elapsed()), "stop command finished (its exit status is not trusted)");
                     asker = None;
                 }
@@ -640,24 +637,23 @@ impl Steps<'_> {
             }
             // Ask again every `repeat`: a busy worker may have missed (or let expire) the
             // earlier request.
-            if let (Some(repeat), Some(cmd)) = (self.worker.stop.repeat, &stop_cmd) {
+            if let (Some(repeat), Some(cmd)) = (self.worker.stop.repeat, &self.worker.stop.command)
+            {
                 if last_sent.elapsed() >= repeat {
-                    if let Some(mut old) = asker.take() {
-                        let _ = old.start_kill();
-                        let _ = old.wait().await;
+                    if let Some(old) = asker.take() {
+                        old.kill().await;
                     }
                     sent += 1;
                     info!(worker = %w, pids = ?running.iter().map(|i| i.pid).collect::<Vec<_>>(), time = sent, "still running; sending the stop command again");
-                    asker = self.spawn_helper(cmd, false).ok();
+                    asker = self.spawn_helper(cmd).ok();
                     last_sent = Instant::now();
                 }
             }
             tokio::time::sleep(POLL).await;
         }
-        if let Some(mut child) = asker {
+        if let Some(child) = asker {
             // The worker is gone (or grace is over): the command's answer no longer matters.
-            let _ = child.start_kill();
-            let _ = child.wait().await;
+            child.kill().await;
             debug!(worker = %w, "stop command abandoned");
         }
 
@@ -799,7 +795,6 @@ impl Steps<'_> {
         let Some(ready) = &self.worker.ready else {
             return Ok(());
         };
-        let command = self.command(&ready.command);
         let t0 = Instant::now();
         let deadline = t0 + ready.timeout;
         let mut last = String::from("never ran");
@@ -807,7 +802,7 @@ impl Steps<'_> {
         while Instant::now() < deadline {
             tries += 1;
             let left = deadline.saturating_duration_since(Instant::now());
-            match self.ready_once(&command, left).await {
+            match self.ready_once(&ready.command, left).await {
                 Ok(()) => {
                     info!(worker = %w, after = %ms(t0.elapsed()), tries, "worker is ready");
                     return Ok(());
@@ -836,47 +831,43 @@ impl Steps<'_> {
     /// Runs the `ready` command once, for at most `limit`. `Err` says why it did not succeed,
     /// with the end of what it printed (one line, control characters escaped).
     async fn ready_once(&self, command: &[String], limit: Duration) -> Result<(), String> {
-        let child = self
-            .spawn_helper(command, true)
-            .map_err(|e| format!("cannot run the ready command: {e}"))?;
-        match tokio::time::timeout(limit, child.wait_with_output()).await {
-            Ok(Ok(out)) if out.status.success() => Ok(()),
-            Ok(Ok(out)) => Err(format!(
+        match self.run_helper(command, limit).await {
+            Err(e) => Err(format!("cannot run the ready command: {e}")),
+            Ok(Ended::Exited(out)) if out.status.success() => Ok(()),
+            Ok(Ended::Exited(out)) => Err(format!(
                 "ready command exited with {}: {}",
                 out.status,
                 helper_output(&out)
             )),
-            Ok(Err(e)) => Err(format!("ready command failed: {e}")),
-            Err(_) => Err(format!(
+            Ok(Ended::Failed(e)) => Err(format!("ready command failed: {e}")),
+            Ok(Ended::TimedOut) => Err(format!(
                 "{NO_ANSWER} within {}",
                 crate::core::report::file_duration(limit)
             )),
         }
     }
 
-    /// Runs a stop or ready command as a child of pacs-warden (killed if abandoned). Output is
-    /// captured only when `capture` (the caller then reads it to the end).
-    fn spawn_helper(
-        &self,
-        command: &[String],
-        capture: bool,
-    ) -> std::io::Result<tokio::process::Child> {
-        let output = || {
-            if capture {
-                std::process::Stdio::piped()
-            } else {
-                std::process::Stdio::null()
-            }
+    /// Starts a stop command (output discarded): it runs until it exits or is abandoned.
+    fn spawn_helper(&self, command: &[String]) -> std::io::Result<Running> {
+        command::start(Helper {
+            argv: command,
+            workdir: &self.workdir(),
+            env: &self.worker.env,
+            stdin: None,
+            output: command::Output::Discard,
+        })
+    }
+
+    /// Runs a ready or busy command for at most `limit`, its output captured.
+    async fn run_helper(&self, command: &[String], limit: Duration) -> std::io::Result<Ended> {
+        let helper = Helper {
+            argv: command,
+            workdir: &self.workdir(),
+            env: &self.worker.env,
+            stdin: None,
+            output: command::Output::Capture,
         };
-        tokio::process::Command::new(&command[0])
-            .args(&command[1..])
-            .current_dir(self.workdir())
-            .envs(self.worker.env.iter().map(|(k, v)| (k, v)))
-            .stdin(std::process::Stdio::null())
-            .stdout(output())
-            .stderr(output())
-            .kill_on_drop(true)
-            .spawn()
+        command::run(helper, limit).await
     }
 }
 
@@ -953,8 +944,7 @@ pub async fn probe_ready(schedule: &Schedule, worker: &Worker) -> Option<Result<
         worker,
         store: &Store::new(schedule.state_dir()),
     };
-    let command = steps.command(&ready.command);
-    Some(steps.ready_once(&command, ready.timeout).await)
+    Some(steps.ready_once(&ready.command, ready.timeout).await)
 }
 
 /// Describes, without doing anything, what the sequence would do now.
@@ -1065,16 +1055,15 @@ pub async fn is_busy(schedule: &Schedule, worker: &Worker) -> Option<(bool, Stri
         worker,
         store: &Store::new(schedule.state_dir()),
     };
-    let command = steps.command(&busy.command);
-    let answer = match steps.spawn_helper(&command, true) {
+    let answer = match steps.run_helper(&busy.command, PROBE_TIMEOUT).await {
         Err(e) => (true, format!("cannot run the busy probe: {e}")),
-        Ok(child) => match tokio::time::timeout(PROBE_TIMEOUT, child.wait_with_output()).await {
-            Err(_) => (true, "no answer within 30 s".to_string()),
-            Ok(Err(e)) => (true, format!("the busy probe failed: {e}")),
-            Ok(Ok(out)) if !out.status.success() => {
+        Ok(ended) => match ended {
+            Ended::TimedOut => (true, "no answer within 30 s".to_string()),
+            Ended::Failed(e) => (true, format!("the busy probe failed: {e}")),
+            Ended::Exited(out) if !out.status.success() => {
                 (true, format!("no answer (exit status {})", out.status))
             }
-            Ok(Ok(out)) => {
+            Ended::Exited(out) => {
                 let text = String::from_utf8_lossy(&out.stdout);
                 match busy.idle_when {
                     crate::core::config::IdleWhen::ExitZero => (false, "idle".to_string()),

@@ -3,14 +3,17 @@
 //!
 //! Owns: the state directory of a schedule (`Schedule::state_dir`): `state.json` (per worker:
 //! the process pacs-warden started, the last sequence and its outcome, supervision and
-//! readiness; the schedule the daemon runs) and one lock file per worker. Locks are OS file locks, released by the OS when a process dies, so a crash never
-//! leaves one stuck.
+//! readiness; the schedule the daemon runs), one lock file per worker, and the daemon's
+//! single-instance lock (`daemon.lock`, with who holds it in `daemon.json`). Locks are OS file
+//! locks (`sys::lock`), released by the OS when a process dies, so a crash never leaves one
+//! stuck.
 
+use crate::core::config::Schedule;
+use crate::sys::lock::{self, Held};
 use crate::sys::process::ProcId;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::fs::File;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -156,8 +159,7 @@ impl Store {
     /// Changes the state under a lock and writes it atomically (temp file + rename).
     pub fn update(&self, change: impl FnOnce(&mut State)) -> std::io::Result<()> {
         self.ensure_dir()?;
-        let lock = open_lock(&self.dir.join("state.lock"))?;
-        lock.lock()?;
+        let lock = lock::lock(&self.dir.join("state.lock"))?;
         let mut state = self.read();
         change(&mut state);
         // No fsync: the rename makes the update atomic, and the state is a record, not the
@@ -174,58 +176,111 @@ impl Store {
     /// Takes the restart lock of `worker`, waiting while another sequence holds it. Returns the
     /// guard and whether it had to wait.
     pub async fn lock_worker(&self, worker: &str) -> std::io::Result<(WorkerLock, bool)> {
-        let (path, file) = self.worker_lock_file(worker)?;
-        match file.try_lock() {
-            Ok(()) => Ok((WorkerLock { _file: file }, false)),
-            Err(std::fs::TryLockError::WouldBlock) => {
-                tracing::info!(
-                    worker,
-                    lock = %path.display(),
-                    "another restart of this worker is running; waiting for it to finish"
-                );
-                let file = tokio::task::spawn_blocking(move || file.lock().map(|()| file))
-                    .await
-                    .map_err(std::io::Error::other)??;
-                Ok((WorkerLock { _file: file }, true))
-            }
-            Err(std::fs::TryLockError::Error(e)) => Err(e),
+        let path = self.worker_lock_path(worker)?;
+        if let Some(held) = lock::try_lock(&path)? {
+            return Ok((WorkerLock { _held: held }, false));
         }
+        tracing::info!(
+            worker,
+            lock = %path.display(),
+            "another restart of this worker is running; waiting for it to finish"
+        );
+        let held = tokio::task::spawn_blocking(move || lock::lock(&path))
+            .await
+            .map_err(std::io::Error::other)??;
+        Ok((WorkerLock { _held: held }, true))
     }
 
     /// Takes the restart lock of `worker` if no sequence holds it; `None` if one does.
     pub fn try_lock_worker(&self, worker: &str) -> std::io::Result<Option<WorkerLock>> {
-        let (_, file) = self.worker_lock_file(worker)?;
-        match file.try_lock() {
-            Ok(()) => Ok(Some(WorkerLock { _file: file })),
-            Err(std::fs::TryLockError::WouldBlock) => Ok(None),
-            Err(std::fs::TryLockError::Error(e)) => Err(e),
-        }
+        let path = self.worker_lock_path(worker)?;
+        Ok(lock::try_lock(&path)?.map(|held| WorkerLock { _held: held }))
     }
 
-    fn worker_lock_file(&self, worker: &str) -> std::io::Result<(PathBuf, File)> {
+    fn worker_lock_path(&self, worker: &str) -> std::io::Result<PathBuf> {
         self.ensure_dir()?;
-        let path = self.dir.join(format!("{}.lock", sanitize(worker)));
-        let file = open_lock(&path)?;
-        Ok((path, file))
+        Ok(self.dir.join(format!("{}.lock", sanitize(worker))))
     }
 }
 
 /// Held while a worker's restart sequence runs; dropping it releases the lock.
 #[derive(Debug)]
 pub struct WorkerLock {
-    _file: File,
+    _held: Held,
 }
 
-/// Opens (creating it if needed) a lock file in the state directory, refusing a symbolic link
-/// planted in its place.
-pub(crate) fn open_lock(path: &Path) -> std::io::Result<File> {
-    crate::sys::trust::open_no_follow(
-        path,
-        std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true),
-    )
+/// Why the daemon's single-instance lock cannot be taken.
+#[derive(Debug, thiserror::Error)]
+pub enum InstanceError {
+    #[error("another pacs-warden is already running for {}{}", schedule.display(), holder.as_ref().map(|h| format!(" (pid {}, since {})", h.pid, h.since.to_rfc3339())).unwrap_or_default())]
+    AlreadyRunning {
+        schedule: PathBuf,
+        holder: Option<DaemonInfo>,
+    },
+    #[error("state directory {}: {source}", dir.display())]
+    State {
+        dir: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Who holds a schedule's daemon lock; kept in `daemon.json` beside it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct DaemonInfo {
+    pub pid: u32,
+    pub since: DateTime<Utc>,
+    pub dry_run: bool,
+}
+
+/// The single-instance lock of one schedule file. Released by the OS if the daemon dies;
+/// dropping it also removes `daemon.json`.
+#[derive(Debug)]
+pub struct InstanceLock {
+    _held: Held,
+    info_path: PathBuf,
+}
+
+impl Drop for InstanceLock {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.info_path);
+    }
+}
+
+/// Takes the daemon lock of `schedule`'s state directory and records `info` as its holder.
+pub fn lock_instance(
+    schedule: &Schedule,
+    info: &DaemonInfo,
+) -> Result<InstanceLock, InstanceError> {
+    let dir = schedule.state_dir();
+    let state_err = |source| InstanceError::State {
+        dir: dir.clone(),
+        source,
+    };
+    crate::sys::trust::safe_create_dir_all(&dir).map_err(state_err)?;
+    let Some(held) = lock::try_lock(&dir.join("daemon.lock")).map_err(state_err)? else {
+        return Err(InstanceError::AlreadyRunning {
+            schedule: schedule.path.clone(),
+            holder: running_daemon(&dir),
+        });
+    };
+    let info_path = dir.join("daemon.json");
+    let json = serde_json::to_vec_pretty(info).map_err(|e| state_err(e.into()))?;
+    crate::sys::trust::write_replace(&info_path, &json).map_err(state_err)?;
+    Ok(InstanceLock {
+        _held: held,
+        info_path,
+    })
+}
+
+/// The daemon running for the state directory `dir`, if any (the lock is held).
+pub fn running_daemon(dir: &Path) -> Option<DaemonInfo> {
+    if !lock::is_held(&dir.join("daemon.lock")) {
+        return None;
+    }
+    std::fs::read(dir.join("daemon.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
 }
 
 /// A worker or query name made safe for a file name.
@@ -262,7 +317,46 @@ impl QueryRecord {
 
 #[cfg(test)]
 mod tests {
-    use super::text_hash;
+    use super::*;
+
+    #[test]
+    fn one_daemon_per_schedule_and_status_sees_who() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("o k.yaml");
+        std::fs::write(
+            &path,
+            "timezone: UTC\nqueries:\n  - name: q\n    at: [\"02:00\"]\n",
+        )
+        .unwrap();
+        let schedule = crate::shell::schedule::load(&path).unwrap();
+        let state = schedule.state_dir();
+        let me = DaemonInfo {
+            pid: 4242,
+            since: "2026-03-01T06:00:00Z".parse().unwrap(),
+            dry_run: false,
+        };
+        assert_eq!(running_daemon(&state), None);
+        let held = lock_instance(&schedule, &me).unwrap();
+        assert_eq!(running_daemon(&state), Some(me.clone()));
+        let other = DaemonInfo {
+            pid: 1,
+            ..me.clone()
+        };
+        match lock_instance(&schedule, &other) {
+            Err(e @ InstanceError::AlreadyRunning { .. }) => assert_eq!(
+                e.to_string(),
+                format!(
+                    "another pacs-warden is already running for {} (pid 4242, since 2026-03-01T06:00:00+00:00)",
+                    path.display()
+                )
+            ),
+            other => panic!("{other:?}"),
+        }
+        drop(held);
+        assert!(!state.join("daemon.json").exists());
+        assert_eq!(running_daemon(&state), None);
+        drop(lock_instance(&schedule, &other).unwrap());
+    }
 
     #[test]
     fn text_hash_is_fnv1a_64() {

@@ -7,14 +7,14 @@
 //! nothing.
 
 use crate::core::config::Schedule;
-use crate::core::report::human_span;
-use crate::shell::daemon::{running_daemon, DaemonInfo};
+use crate::core::report::{human_span, rfc3339};
 use crate::shell::sequence::find_worker;
 use crate::shell::state::{
-    text_hash, DeferralRecord, NotReadyRecord, SequenceRecord, Store, SupervisionRecord,
+    running_daemon, text_hash, DaemonInfo, DeferralRecord, NotReadyRecord, SequenceRecord, Store,
+    SupervisionRecord,
 };
 use crate::sys::process::Snapshot;
-use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use serde::Serialize;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -77,11 +77,6 @@ pub struct NextRestart {
     pub restart_at: String,
     pub queries: Vec<String>,
     pub workers: Vec<String>,
-}
-
-fn rfc3339(schedule: &Schedule, t: DateTime<Utc>) -> String {
-    t.with_timezone(&schedule.timezone)
-        .to_rfc3339_opts(SecondsFormat::Secs, false)
 }
 
 pub fn gather(schedule: &Schedule, now: DateTime<Utc>) -> Status {

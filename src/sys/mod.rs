@@ -8,8 +8,10 @@
 //! - `trust`: whether a privileged pacs-warden may take commands from a file: who besides the
 //!   administrators can change it or the folders above it.
 //! - `clock`: the one seam through which "now" enters.
+//! - `lock`: file locks (open a lock file safely, try-lock it, a guard that releases it).
 
 pub mod clock;
+pub mod lock;
 pub mod os;
 pub mod process;
 pub mod trust;

@@ -20,17 +20,6 @@ use super::{
 use crate::core::cron::CronSpec;
 use chrono_tz::Tz;
 
-/// The nicknames crontab(5) knows, as 5 fields (`@reboot` is handled apart: it has no time).
-const NICKNAMES: &[(&str, &str)] = &[
-    ("@yearly", "0 0 1 1 *"),
-    ("@annually", "0 0 1 1 *"),
-    ("@monthly", "0 0 1 * *"),
-    ("@weekly", "0 0 * * 0"),
-    ("@daily", "0 0 * * *"),
-    ("@midnight", "0 0 * * *"),
-    ("@hourly", "0 * * * *"),
-];
-
 const FIELD_NAMES: [&str; 5] = ["minute", "hour", "day-of-month", "month", "day-of-week"];
 
 /// Environment settings that are cron's own, not the command's.
@@ -505,19 +494,15 @@ fn job(
             reboot = true;
             String::new()
         } else {
-            match NICKNAMES.iter().find(|(n, _)| *n == nick) {
-                Some((_, fields)) => fields.to_string(),
+            match crate::core::cron::nickname_fields(&nick) {
+                Some(fields) => fields.to_string(),
                 None => {
                     return Err(problem(
                         toks[0].col,
                         format!(
                             "unknown nickname `{}`; allowed: @reboot, {}",
                             toks[0].text,
-                            NICKNAMES
-                                .iter()
-                                .map(|(n, _)| *n)
-                                .collect::<Vec<_>>()
-                                .join(", ")
+                            crate::core::cron::nickname_list()
                         ),
                     ))
                 }

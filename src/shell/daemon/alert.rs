@@ -1,6 +1,6 @@
-//! Alerts: run `alert.command` with the event in its environment and as JSON on stdin; every
-//! alert event also goes to the Windows Event Log (`crate::sys::os::eventlog`), with or without
-//! `alert:`.
+//! Alerts: run `alert.command` (through `crate::shell::command`, like every helper) with the
+//! event in its environment and as JSON on stdin; every alert event also goes to the Windows
+//! Event Log (`crate::sys::os::eventlog`), with or without `alert:`.
 
 use super::Daemon;
 use serde::Serialize;
@@ -24,39 +24,32 @@ pub struct Alert {
 const ALERT_TIMEOUT: Duration = Duration::from_secs(60);
 
 pub(super) async fn run_alert(command: Vec<String>, cwd: PathBuf, alert: Alert) {
-    use tokio::io::AsyncWriteExt;
-    let program = crate::sys::os::resolve_program(&command[0], &cwd);
-    let spawned = tokio::process::Command::new(&program)
-        .args(&command[1..])
-        .current_dir(&cwd)
-        .env("PACS_WARDEN_EVENT", alert.event)
-        .env("PACS_WARDEN_WORKER", alert.worker.as_deref().unwrap_or(""))
-        .env("PACS_WARDEN_MESSAGE", &alert.message)
-        .env("PACS_WARDEN_SCHEDULE", &alert.schedule)
-        .env("PACS_WARDEN_TIME", &alert.time)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn();
-    let mut child = match spawned {
-        Ok(c) => c,
-        Err(e) => {
-            error!(event = alert.event, error = %e, "cannot run the alert command");
-            return;
-        }
+    use crate::shell::command::{self, Ended, Helper, Output};
+    let env: Vec<(String, String)> = [
+        ("PACS_WARDEN_EVENT", alert.event),
+        ("PACS_WARDEN_WORKER", alert.worker.as_deref().unwrap_or("")),
+        ("PACS_WARDEN_MESSAGE", &alert.message),
+        ("PACS_WARDEN_SCHEDULE", &alert.schedule),
+        ("PACS_WARDEN_TIME", &alert.time),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let helper = Helper {
+        argv: &command,
+        workdir: &cwd,
+        env: &env,
+        stdin: Some(serde_json::to_vec(&alert).unwrap_or_default()),
+        output: Output::Capture,
     };
-    if let Some(mut stdin) = child.stdin.take() {
-        let json = serde_json::to_vec(&alert).unwrap_or_default();
-        let _ = stdin.write_all(&json).await;
-    }
-    match tokio::time::timeout(ALERT_TIMEOUT, child.wait_with_output()).await {
-        Ok(Ok(out)) if out.status.success() => info!(event = alert.event, "alert sent"),
-        Ok(Ok(out)) => {
+    match command::run(helper, ALERT_TIMEOUT).await {
+        Err(e) => error!(event = alert.event, error = %e, "cannot run the alert command"),
+        Ok(Ended::Exited(out)) if out.status.success() => info!(event = alert.event, "alert sent"),
+        Ok(Ended::Exited(out)) => {
             error!(event = alert.event, status = %out.status, stderr = %crate::core::text::escape(String::from_utf8_lossy(&out.stderr).trim()), "the alert command failed")
         }
-        Ok(Err(e)) => error!(event = alert.event, error = %e, "the alert command failed"),
-        Err(_) => error!(
+        Ok(Ended::Failed(e)) => error!(event = alert.event, error = %e, "the alert command failed"),
+        Ok(Ended::TimedOut) => error!(
             event = alert.event,
             "the alert command did not finish within 60 s; killed"
         ),

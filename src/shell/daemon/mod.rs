@@ -1,7 +1,8 @@
 //! The daemon (`pacs-warden run`): restart at boot, restart on time, follow schedule edits.
 //!
 //! Owns: the event loop — one `select!` over the next deadline, schedule edits, OS requests
-//! and finished sequences — and the single-instance lock. Decisions about what is due are in
+//! and finished sequences; the single-instance lock is the state directory's
+//! (`crate::shell::state::lock_instance`). Decisions about what is due are in
 //! `timeline` (pure); the sequences themselves in `crate::shell::sequence`. The loop's other duties
 //! are one file each: `supervise` (crash restarts, not-ready workers), `busy` (deferring a busy
 //! worker's restart), `queries` (running queries, readiness at query time), `alert`, `watch`
@@ -28,16 +29,14 @@ pub use alert::Alert;
 use crate::core::config::{ConfigError, Problems, Schedule};
 use crate::core::plan::Restart;
 use crate::shell::sequence;
-use crate::shell::state::Store;
+use crate::shell::state::{lock_instance, DaemonInfo, InstanceError, Store};
 use crate::sys::clock::Clock;
 use crate::sys::os::OsEvent;
 use crate::sys::process;
 use crate::sys::process::ProcId;
 use chrono::{DateTime, TimeDelta, Utc};
-use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
-use std::fs::File;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -57,11 +56,9 @@ const DEBOUNCE: Duration = Duration::from_millis(150);
 pub enum DaemonError {
     #[error(transparent)]
     Config(#[from] ConfigError),
-    #[error("another pacs-warden is already running for {}{}", schedule.display(), holder.as_ref().map(|h| format!(" (pid {}, since {})", h.pid, h.since.to_rfc3339())).unwrap_or_default())]
-    AlreadyRunning {
-        schedule: PathBuf,
-        holder: Option<DaemonInfo>,
-    },
+    /// Another daemon runs for the schedule, or its lock cannot be taken.
+    #[error(transparent)]
+    Instance(#[from] InstanceError),
     /// The trust check found paths others may change (one line each, with the fix).
     #[error("{0}")]
     Untrusted(String),
@@ -73,26 +70,6 @@ pub enum DaemonError {
     },
 }
 
-/// Who holds a schedule's daemon lock; kept in `daemon.json` beside it.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct DaemonInfo {
-    pub pid: u32,
-    pub since: DateTime<Utc>,
-    pub dry_run: bool,
-}
-
-/// The single-instance lock of one schedule file. Released by the OS if the daemon dies.
-pub struct InstanceLock {
-    _file: File,
-    info_path: PathBuf,
-}
-
-impl Drop for InstanceLock {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.info_path);
-    }
-}
-
 /// Logs a schedule's warnings (what `check` prints), one log line each.
 fn log_warnings(schedule: &Schedule) {
     for w in &schedule.warnings {
@@ -101,48 +78,6 @@ fn log_warnings(schedule: &Schedule) {
             problems: std::slice::from_ref(w),
         };
         warn!("{line}");
-    }
-}
-
-/// Takes the daemon lock of `schedule`'s state directory.
-pub fn lock_instance(schedule: &Schedule, info: &DaemonInfo) -> Result<InstanceLock, DaemonError> {
-    let dir = schedule.state_dir();
-    let state_err = |source| DaemonError::State {
-        dir: dir.clone(),
-        source,
-    };
-    crate::sys::trust::safe_create_dir_all(&dir).map_err(state_err)?;
-    let file = crate::shell::state::open_lock(&dir.join("daemon.lock")).map_err(state_err)?;
-    let info_path = dir.join("daemon.json");
-    match file.try_lock() {
-        Ok(()) => {}
-        Err(std::fs::TryLockError::WouldBlock) => {
-            return Err(DaemonError::AlreadyRunning {
-                schedule: schedule.path.clone(),
-                holder: running_daemon(&dir),
-            })
-        }
-        Err(std::fs::TryLockError::Error(e)) => return Err(state_err(e)),
-    }
-    let json = serde_json::to_vec_pretty(info).map_err(|e| state_err(e.into()))?;
-    crate::sys::trust::write_replace(&info_path, &json).map_err(state_err)?;
-    Ok(InstanceLock {
-        _file: file,
-        info_path,
-    })
-}
-
-/// The daemon running for the state directory `dir`, if any (the lock is held).
-pub fn running_daemon(dir: &Path) -> Option<DaemonInfo> {
-    let file = std::fs::OpenOptions::new()
-        .write(true)
-        .open(dir.join("daemon.lock"))
-        .ok()?;
-    match file.try_lock() {
-        Ok(()) => None,
-        Err(_) => std::fs::read(dir.join("daemon.json"))
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok()),
     }
 }
 

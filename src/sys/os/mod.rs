@@ -2,8 +2,13 @@
 //!
 //! - `spawn_detached`: start a program so it outlives pacs-warden, without a console window and
 //!   out of pacs-warden's signal group / job, stdout and stderr appended to a log file.
+//! - `spawn`: start a program as pacs-warden's child (a helper command: killed if abandoned),
+//!   its stdin, stdout and stderr as asked (`Stdio3`). Both take an argument list, never a
+//!   shell string.
 //! - `kill_verified`: end one process, but only if it is still the process identified (PID and
 //!   start time), through a handle that pins it, so a reused PID is never hit.
+//! - `kill_tree`: `kill_verified` for some processes and everything they started, children
+//!   first.
 //! - `Signals`: the OS's requests to the daemon (stop, reload) as `OsEvent`s.
 //! - `WallTimer`: sleep until a wall-clock instant, waking when the clock is stepped.
 //! - `service`: pacs-warden as a Windows service (install, uninstall, run under the service
@@ -188,18 +193,55 @@ pub struct SpawnSpec<'a> {
     pub log: Option<&'a Path>,
 }
 
-/// Starts `spec` detached (see the module doc) and returns its identity.
-pub fn spawn_detached(spec: &SpawnSpec<'_>) -> std::io::Result<Spawned> {
-    let (program, args) = spec
-        .command
+/// Where one of a child's output streams goes.
+#[derive(Debug)]
+pub enum Out {
+    Null,
+    /// A pipe the caller reads (`Child::stdout` / `stderr`).
+    Piped,
+    /// This file (e.g. a log opened for appending).
+    File(std::fs::File),
+}
+
+impl From<Out> for std::process::Stdio {
+    fn from(out: Out) -> std::process::Stdio {
+        match out {
+            Out::Null => std::process::Stdio::null(),
+            Out::Piped => std::process::Stdio::piped(),
+            Out::File(f) => f.into(),
+        }
+    }
+}
+
+/// How a child started by `spawn` is connected: stdin is a pipe when `stdin` (else empty).
+#[derive(Debug)]
+pub struct Stdio3 {
+    pub stdin: bool,
+    pub stdout: Out,
+    pub stderr: Out,
+}
+
+/// The command `argv` (the program first, taken as it is: resolve it first) in `workdir`
+/// with `env` added to pacs-warden's environment; no shell.
+fn command(
+    argv: &[String],
+    workdir: &Path,
+    env: &[(String, String)],
+) -> std::io::Result<tokio::process::Command> {
+    let (program, args) = argv
         .split_first()
         .ok_or_else(|| std::io::Error::other("empty command"))?;
     let mut cmd = tokio::process::Command::new(program);
     cmd.args(args)
-        .current_dir(spec.workdir)
-        .envs(spec.env.iter().map(|(k, v)| (k, v)))
-        .stdin(std::process::Stdio::null())
-        .kill_on_drop(false);
+        .current_dir(workdir)
+        .envs(env.iter().map(|(k, v)| (k, v)));
+    Ok(cmd)
+}
+
+/// Starts `spec` detached (see the module doc) and returns its identity.
+pub fn spawn_detached(spec: &SpawnSpec<'_>) -> std::io::Result<Spawned> {
+    let mut cmd = command(spec.command, spec.workdir, spec.env)?;
+    cmd.stdin(std::process::Stdio::null()).kill_on_drop(false);
     match spec.log {
         Some(log) => {
             let file = open_log(log)?;
@@ -219,6 +261,38 @@ pub fn spawn_detached(spec: &SpawnSpec<'_>) -> std::io::Result<Spawned> {
         std::io::Error::other(format!("process {pid} exited right after it was started"))
     })?;
     Ok(Spawned { id, child })
+}
+
+/// Starts `argv` (see `command`) as a child of pacs-warden, connected as `stdio`. The child
+/// is killed if its handle is dropped before it exits; its own children are not (see
+/// `kill_tree`).
+pub fn spawn(
+    argv: &[String],
+    workdir: &Path,
+    env: &[(String, String)],
+    stdio: Stdio3,
+) -> std::io::Result<tokio::process::Child> {
+    let mut cmd = command(argv, workdir, env)?;
+    cmd.stdin(if stdio.stdin {
+        std::process::Stdio::piped()
+    } else {
+        std::process::Stdio::null()
+    })
+    .stdout(stdio.stdout)
+    .stderr(stdio.stderr)
+    .kill_on_drop(true);
+    cmd.spawn()
+}
+
+/// Kills `roots` and every process they started, deepest first, each only if it is still the
+/// process identified (`kill_verified`). Returns each process found and what its kill did.
+/// Reads every process: call it off the async thread.
+pub fn kill_tree(roots: &[ProcId]) -> Vec<(ProcId, Result<(), KillError>)> {
+    crate::sys::process::Snapshot::take()
+        .tree(roots)
+        .into_iter()
+        .map(|p| (p.id, kill_verified(p.id)))
+        .collect()
 }
 
 /// Opens a log file for appending, creating it (not its directory).
