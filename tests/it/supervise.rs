@@ -1,7 +1,7 @@
 //! Crash supervision, repeated stop requests, keep-alive services and alerts, with the real
 //! daemon and the demo worker. Bounds are generous: 2 noisy cores.
 
-mod common;
+use crate::harness as common;
 
 use common::{kill_tagged, q, status, worker_exe, Daemon, PATIENCE, WARDEN};
 use pacs_warden::sys::os::kill_verified;

@@ -9,12 +9,10 @@
 //! Unix only, like `tests/e2e_celery.rs` (see there), and it needs what `scripts/test`
 //! installs.
 
-#![cfg(unix)]
 
-#[path = "celery/support.rs"]
-mod support;
+use crate::celery as support;
 
-mod common;
+use crate::harness as common;
 
 use common::Daemon;
 use pacs_warden::sys::process::identify;

@@ -1,7 +1,7 @@
 //! Queries pacs-warden runs itself (`command:`): after the planned restart and once the worker
 //! is ready; output in the query's log; outcome in `status`; overlapping runs skipped or queued.
 
-mod common;
+use crate::harness as common;
 
 use common::{kill_tagged, q, status, worker_exe, Daemon, PATIENCE, WARDEN};
 use std::path::PathBuf;

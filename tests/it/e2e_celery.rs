@@ -21,10 +21,8 @@
 //! as one worker tree, stop and kill through verified handles) is tested with the demo worker
 //! in `tests/sequence.rs` and `tests/windows.rs`.
 
-#![cfg(unix)]
 
-#[path = "celery/support.rs"]
-mod support;
+use crate::celery as support;
 
 use pacs_warden::sys::process::{identify, Snapshot};
 use std::process::Command;
