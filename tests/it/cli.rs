@@ -2,7 +2,7 @@
 //! file, line and column), the summary of a good file, `plan`'s table and JSON, exit codes.
 
 use crate::harness::{self as common, stderr, stdout, Warden};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Output;
 
 /// Runs `check` on `yaml` and returns the problem lines with the file path replaced by `F`.
@@ -849,6 +849,7 @@ fn import_messages_escape_text_from_the_crontab() {
 mod trust {
     use super::*;
     use std::os::unix::fs::{chown, symlink, PermissionsExt};
+    use std::path::PathBuf;
 
     const NOBODY: u32 = 65534;
 

@@ -180,7 +180,8 @@ fn edits_saved_by_windows_editors_are_reloaded_and_bad_keys_logged_escaped() {
     let reloaded = d.expect("schedule reloaded");
     assert!(reloaded.contains("upcoming restarts were"), "{reloaded}");
     // A key with a line break and an escape sequence stays on one log line, escaped.
-    s.write(&yaml(&s, 
+    s.write(&yaml(
+        &s,
         "0 0 5 * * *",
         "restart_at_boot: false\n\"time\\nzone\\e[31m\": UTC\n",
     ));

@@ -59,6 +59,16 @@ pub fn eventually(what: &str, cond: impl FnMut() -> bool) {
     wait_until(what, PATIENCE, cond)
 }
 
+/// Waits (`eventually`) for the file at `path` to contain `needle`; returns its text.
+pub fn file_with(path: &Path, needle: &str) -> String {
+    let mut text = String::new();
+    eventually(&format!("{needle:?} in {}", path.display()), || {
+        text = std::fs::read_to_string(path).unwrap_or_default();
+        text.contains(needle)
+    });
+    text
+}
+
 /// A tag unique to one test in this process: `NAME-PID-Nx`. No tag is a substring of another
 /// (the counter ends in `x`), so a test that kills the processes carrying its tag never
 /// touches another test's, though all run in one process.
@@ -284,13 +294,19 @@ impl From<Output> for Ran {
 impl Ran {
     /// Asserts that stdout contains `needle`.
     pub fn out(&self, needle: &str) -> &Ran {
-        assert!(self.stdout.contains(needle), "no {needle:?} in stdout:\n{self}");
+        assert!(
+            self.stdout.contains(needle),
+            "no {needle:?} in stdout:\n{self}"
+        );
         self
     }
 
     /// Asserts that stderr contains `needle`.
     pub fn err(&self, needle: &str) -> &Ran {
-        assert!(self.stderr.contains(needle), "no {needle:?} in stderr:\n{self}");
+        assert!(
+            self.stderr.contains(needle),
+            "no {needle:?} in stderr:\n{self}"
+        );
         self
     }
 }
@@ -378,12 +394,6 @@ impl Daemon {
     /// The whole log so far.
     pub fn log(&self) -> String {
         self.lines.lock().unwrap().join("\n")
-    }
-
-    /// The log lines so far that contain `needle`.
-    pub fn lines_with(&self, needle: &str) -> Vec<String> {
-        let lines = self.lines.lock().unwrap();
-        lines.iter().filter(|l| l.contains(needle)).cloned().collect()
     }
 
     /// Sends SIGTERM and waits for the daemon to exit.

@@ -8,12 +8,12 @@
 //! `Command`. Processes a test starts carry a tag unique to that test (`harness::Tag`), and
 //! only processes with the test's tag, verified by PID and start time, are ever killed.
 
-mod harness;
 /// The Celery end-to-end tests' world (redis, a venv, the seed's worker); also used by
 /// `benches/restart_celery.rs`.
 #[cfg(unix)]
 #[path = "../celery/support.rs"]
 mod celery;
+mod harness;
 
 mod cli;
 mod daemon;

@@ -2,12 +2,12 @@
 //! Celery worker — it writes a pid file, starts children, obeys or ignores stop requests — and
 //! every check of "gone" or "alive" asks the OS.
 
+use crate::harness::{eventually, q, watch_stderr, worker_exe, Site, Warden, PATIENCE, WORKER};
 use pacs_warden::core::config::Schedule;
 use pacs_warden::shell::sequence::{prepare, restart, restart_dispatched, Outcome, Stopped};
 use pacs_warden::shell::state::Store;
 use pacs_warden::sys::clock::SystemClock;
 use pacs_warden::sys::process::identify;
-use crate::harness::{eventually, q, watch_stderr, worker_exe, Site, Warden, PATIENCE, WORKER};
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -68,7 +68,8 @@ fn assert_all_gone(pids: &[u32]) {
 async fn a_worker_that_obeys_is_restarted_as_soon_as_it_exits_not_after_grace() {
     let f = Site::new("obey");
     // Celery-like stop command: blocks 10 s and exits 69 even though the worker stopped.
-    let s = schedule(&f, 
+    let s = schedule(
+        &f,
         &["--children", "2"],
         Some(&["--block", "10s", "--exit-code", "69"]),
         "30s",
@@ -186,7 +187,8 @@ async fn a_pid_file_naming_an_unrelated_live_process_leaves_that_process_alive()
 #[tokio::test(flavor = "current_thread")]
 async fn a_failing_stop_command_still_leads_to_a_clean_restart() {
     let f = Site::new("badstop");
-    let s = schedule(&f, 
+    let s = schedule(
+        &f,
         &["--children", "1"],
         Some(&["--exit-code", "3", "--no-such-flag"]),
         "1s",
