@@ -1,5 +1,6 @@
-//! A real Celery worker on a real redis, for `tests/e2e_celery.rs` and
-//! `benches/restart_celery.rs` (each includes this file with `#[path = …] mod support;`).
+//! A real Celery worker on a real redis, for the Celery tests (`tests/it/e2e_celery*.rs`,
+//! included as `crate::celery`) and `benches/restart_celery.rs` (each includes this file with
+//! `#[path = …]`).
 //!
 //! `World::new` starts a private redis-server on a free loopback port and writes a schedule file
 //! (in a temp dir whose name has a space) whose one worker, `default`, is the Celery worker of

@@ -6,7 +6,7 @@
 //! every `stop.repeat` and waits up to `grace`, watching the worker's processes, so the worker
 //! reads a request once its task ends, exits warmly, and the new worker starts.
 //!
-//! Unix only, like `tests/e2e_celery.rs` (see there), and it needs what `scripts/test`
+//! Unix only, like `e2e_celery.rs` (see there), and it needs what `scripts/test`
 //! installs.
 
 use crate::celery::World;

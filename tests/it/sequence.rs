@@ -2,7 +2,9 @@
 //! Celery worker — it writes a pid file, starts children, obeys or ignores stop requests — and
 //! every check of "gone" or "alive" asks the OS.
 
-use crate::harness::{eventually, q, watch_stderr, worker_exe, Site, Warden, PATIENCE, WORKER};
+use crate::harness::{
+    eventually, q, wait_until, watch_stderr, worker_exe, Site, Warden, PATIENCE, WORKER,
+};
 use pacs_warden::core::config::Schedule;
 use pacs_warden::shell::sequence::{prepare, restart, restart_dispatched, Outcome, Stopped};
 use pacs_warden::shell::state::Store;
@@ -472,12 +474,9 @@ fn the_demo_workers_children_die_when_it_is_killed() {
     assert_eq!(children.len(), 2, "{children:?}");
     worker.kill().unwrap();
     worker.wait().unwrap();
-    let t0 = Instant::now();
-    while let Some(pid) = children.iter().find(|&&p| identify(p).is_some()) {
-        assert!(
-            t0.elapsed() < Duration::from_secs(5),
-            "child {pid} still runs 5 s after its worker was killed"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_until(
+        "the children to be gone within 5 s of their worker",
+        Duration::from_secs(5),
+        || children.iter().all(|&p| identify(p).is_none()),
+    );
 }

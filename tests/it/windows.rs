@@ -261,11 +261,7 @@ mod ctrl_break {
             .spawn()
             .unwrap();
         // Wait for the boot restart to start the worker.
-        let t0 = std::time::Instant::now();
-        while v.live().len() < 3 {
-            assert!(t0.elapsed() < Duration::from_secs(30), "no worker started");
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        crate::harness::eventually("the worker to start", || v.live().len() >= 3);
         let workers = v.live_tree();
         // SAFETY: plain call; the daemon leads its own process group.
         assert_ne!(
@@ -430,18 +426,11 @@ fn the_daemon_runs_as_a_windows_service() {
     }
 
     let wait_for = |want: ServiceState| {
-        let t0 = std::time::Instant::now();
-        loop {
-            let state = service.query_status().unwrap().current_state;
-            if state == want {
-                return;
-            }
-            assert!(
-                t0.elapsed() < Duration::from_secs(30),
-                "service is {state:?}, not {want:?}"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        wait_until(
+            &format!("the service to be {want:?}"),
+            Duration::from_secs(30),
+            || service.query_status().unwrap().current_state == want,
+        )
     };
     let log = || {
         // The log file (and a rotated one, `warden.log.DATE`, should the day change).
@@ -453,15 +442,11 @@ fn the_daemon_runs_as_a_windows_service() {
             .collect::<String>()
     };
     let wait_log = |needle: &str| {
-        let t0 = std::time::Instant::now();
-        while !log().contains(needle) {
-            assert!(
-                t0.elapsed() < Duration::from_secs(30),
-                "no {needle:?} in the log:\n{}",
-                log()
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        wait_until(
+            &format!("{needle:?} in the log"),
+            Duration::from_secs(30),
+            || log().contains(needle),
+        )
     };
     service.start::<&str>(&[]).unwrap();
     wait_for(ServiceState::Running);
