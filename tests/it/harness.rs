@@ -447,3 +447,20 @@ pub fn watch_stderr(
 pub fn status(config: &Path) -> String {
     stdout(&Warden::at(config).run(&["status"]))
 }
+
+/// The isolation the tests' process kills rest on: no test's tag is part of another's, also
+/// where one test's name ends another's (`edit`, `bad-edit`) and counters share digits.
+#[test]
+fn no_tag_is_part_of_another() {
+    let tags: Vec<String> = ["edit", "bad-edit", "edit"]
+        .iter()
+        .cycle()
+        .take(120)
+        .map(|name| unique_tag(name))
+        .collect();
+    for (i, a) in tags.iter().enumerate() {
+        for (j, b) in tags.iter().enumerate() {
+            assert!(i == j || !b.contains(a.as_str()), "{a} is part of {b}");
+        }
+    }
+}
