@@ -24,6 +24,11 @@ def add(x, y):
 
 
 @app.task
-def slow(seconds):
+def slow(seconds, started=None):
+    """Sleeps `seconds`; first creates the file `started` (if given), so a test can see that
+    the task is running."""
+    if started:
+        with open(started, "w") as f:
+            f.write("started\n")
     time.sleep(seconds)
     return seconds

@@ -1,5 +1,6 @@
-//! A real Celery worker on a real redis, for `tests/e2e_celery.rs` and
-//! `benches/restart_celery.rs` (each includes this file with `#[path = …] mod support;`).
+//! A real Celery worker on a real redis, for the Celery tests (`tests/it/e2e_celery*.rs`,
+//! included as `crate::celery`) and `benches/restart_celery.rs` (each includes this file with
+//! `#[path = …]`).
 //!
 //! `World::new` starts a private redis-server on a free loopback port and writes a schedule file
 //! (in a temp dir whose name has a space) whose one worker, `default`, is the Celery worker of
@@ -193,7 +194,7 @@ impl std::fmt::Display for Ran {
 /// The Celery world of one test: redis, the schedule file, the worker's node name.
 pub struct World {
     pub tools: Tools,
-    /// `default@e2e.<pid>.host`: unique per test process (its `-n` is the worker's `match`).
+    /// `default@e2e.<pid>.<n>.host`: unique per world (its `-n` is the worker's `match`).
     pub node: String,
     pub schedule_path: PathBuf,
     // Dropped in this order, after `Drop::drop` killed the worker: redis, then the directory.
@@ -210,7 +211,11 @@ impl World {
             .tempdir()
             .unwrap();
         let redis = Redis::start(&tools.redis_server, dir.path());
-        let node = format!("default@e2e.{}.host", std::process::id());
+        // Unique per world: the tests run as threads of one process, and `tagged` and
+        // `kill_worker` go by the node name. (No node name is part of another's: `.N.host`.)
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(1);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let node = format!("default@e2e.{}.{n}.host", std::process::id());
         let schedule_path = dir.path().join("schedule.yaml");
         let world = World {
             tools,
@@ -329,7 +334,7 @@ workers:
     /// `schedules/openrem-linux.yaml` as shipped, made to run here: its paths (the venv's
     /// celery, the workdir, the pid and log files) point into this world, `-A openremproject`
     /// becomes `-A e2e_app`, its `env:` becomes this world's environment (the broker URL), and
-    /// its node name `default@openrem` becomes this world's node (unique per test process).
+    /// its node name `default@openrem` becomes this world's node (unique per world).
     /// Everything else — the worker's arguments, its `stop`, `ready`, `match`, the grace and
     /// timeouts — is the shipped text. Panics if a path or setting to substitute is missing.
     pub fn shipped_linux_schedule(&self) -> String {

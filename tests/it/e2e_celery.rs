@@ -19,25 +19,19 @@
 //! nor a Windows Python with Celery, and Celery has not supported Windows since 4.x; the
 //! Windows side of what this test covers (the `celery.exe` launcher + `python.exe` child seen
 //! as one worker tree, stop and kill through verified handles) is tested with the demo worker
-//! in `tests/sequence.rs` and `tests/windows.rs`.
+//! in `sequence.rs` and `windows.rs`.
 
-#![cfg(unix)]
-
-#[path = "celery/support.rs"]
-mod support;
-
+use crate::celery::{run, Ran, World};
+use crate::harness::Warden;
 use pacs_warden::sys::process::{identify, Snapshot};
-use std::process::Command;
 use std::time::{Duration, Instant};
-use support::{run, Ran, World};
 
-const WARDEN: &str = env!("CARGO_BIN_EXE_pacs-warden");
-
-/// `pacs-warden restart --config FILE`.
+/// `pacs-warden restart --config FILE` (killed after 2 minutes).
 fn restart(world: &World) -> Ran {
-    let mut cmd = Command::new(WARDEN);
-    cmd.args(["restart", "--config"]).arg(&world.schedule_path);
-    run(cmd, Duration::from_secs(120))
+    run(
+        Warden::at(&world.schedule_path).command(&["restart"]),
+        Duration::from_secs(120),
+    )
 }
 
 /// The summary line of a restart that stopped a running worker:

@@ -2,129 +2,62 @@
 //! Celery worker — it writes a pid file, starts children, obeys or ignores stop requests — and
 //! every check of "gone" or "alive" asks the OS.
 
+use crate::harness::{
+    eventually, q, wait_until, watch_stderr, worker_exe, Site, Warden, PATIENCE, WORKER,
+};
 use pacs_warden::core::config::Schedule;
 use pacs_warden::shell::sequence::{prepare, restart, restart_dispatched, Outcome, Stopped};
 use pacs_warden::shell::state::Store;
 use pacs_warden::sys::clock::SystemClock;
-use pacs_warden::sys::process::{identify, Snapshot};
-use std::path::{Path, PathBuf};
+use pacs_warden::sys::process::identify;
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-const WARDEN: &str = env!("CARGO_BIN_EXE_pacs-warden");
-const WORKER: &str = env!("CARGO_BIN_EXE_pacs-demo-worker");
-
-/// The demo worker's path as the OS under test spells it. Cargo bakes in the build host's
-/// path: under Wine that is a Unix path (`/work/…`), which a Windows program reads as a
-/// path on the current drive; made absolute here it becomes `Z:\work\…`. Elsewhere a no-op.
-fn worker_exe() -> String {
-    std::path::absolute(WORKER)
-        .unwrap()
-        .to_string_lossy()
-        .into_owned()
+fn pidfile(f: &Site) -> PathBuf {
+    f.path("worker.pid")
 }
 
-/// A schedule with one demo worker in a fresh directory (with a space in its name). Kills every
-/// process carrying its tag when dropped, so a failed test leaves nothing behind.
-struct Fixture {
-    dir: tempfile::TempDir,
-    tag: String,
-}
-
-impl Fixture {
-    fn new(tag: &str) -> Fixture {
-        let dir = tempfile::Builder::new()
-            .prefix("seq test ")
-            .tempdir()
-            .unwrap();
-        Fixture {
-            dir,
-            tag: format!("{tag}-{}", std::process::id()),
+/// Writes the site's schedule, one demo worker: `run_args` and `stop` are extra arguments of
+/// the demo worker's `run` and `stop` commands (`stop: None` leaves the stop command out).
+fn schedule(f: &Site, run_args: &[&str], stop: Option<&[&str]>, grace: &str) -> Schedule {
+    let list = |items: Vec<String>| format!("[{}]", items.join(", "));
+    let mut run = vec![
+        q(&worker_exe()),
+        "run".into(),
+        "--name".into(),
+        q(&f.tag),
+        "--pidfile".into(),
+        "worker.pid".into(),
+    ];
+    run.extend(run_args.iter().map(|a| q(a)));
+    let stop_yaml = match stop {
+        Some(extra) => {
+            let mut cmd = vec![
+                q(&worker_exe()),
+                "stop".into(),
+                "--pidfile".into(),
+                "worker.pid".into(),
+            ];
+            cmd.extend(extra.iter().map(|a| q(a)));
+            format!("      command: {}\n", list(cmd))
         }
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    fn pidfile(&self) -> PathBuf {
-        self.path("worker.pid")
-    }
-
-    /// Writes the schedule: `run_args` and `stop` are extra arguments of the demo worker's
-    /// `run` and `stop` commands (`stop: None` leaves the stop command out).
-    fn schedule(&self, run_args: &[&str], stop: Option<&[&str]>, grace: &str) -> Schedule {
-        let q = |s: &str| format!("'{}'", s.replace('\'', "''"));
-        let list = |items: Vec<String>| format!("[{}]", items.join(", "));
-        let mut run = vec![
-            q(&worker_exe()),
-            "run".into(),
-            "--name".into(),
-            q(&self.tag),
-            "--pidfile".into(),
-            "worker.pid".into(),
-        ];
-        run.extend(run_args.iter().map(|a| q(a)));
-        let stop_yaml = match stop {
-            Some(extra) => {
-                let mut cmd = vec![
-                    q(&worker_exe()),
-                    "stop".into(),
-                    "--pidfile".into(),
-                    "worker.pid".into(),
-                ];
-                cmd.extend(extra.iter().map(|a| q(a)));
-                format!("      command: {}\n", list(cmd))
-            }
-            None => String::new(),
-        };
-        let yaml = format!(
-            "timezone: UTC\nqueries:\n  - name: q\n    at: [\"06:00\"]\nworkers:\n  - name: w\n    match: {{image: pacs-demo-worker, args_contain: \"--name {tag}\"}}\n    pidfile: worker.pid\n    stop:\n{stop_yaml}      grace: {grace}\n    start:\n      command: {run}\n      log: worker out.log\n    ready:\n      command: [{worker}, ping, --pidfile, worker.pid]\n      timeout: 20s\n",
-            tag = self.tag,
-            run = list(run),
-            worker = q(&worker_exe()),
-        );
-        let path = self.path("schedule.yaml");
-        std::fs::write(&path, yaml).unwrap();
-        pacs_warden::shell::schedule::load(&path).unwrap()
-    }
-
-    /// PIDs of live processes carrying this fixture's tag.
-    fn live_pids(&self) -> Vec<u32> {
-        Snapshot::take()
-            .processes
-            .iter()
-            .filter(|p| p.cmdline_text().contains(&self.tag))
-            .map(|p| p.id.pid)
-            .collect()
-    }
-}
-
-impl Drop for Fixture {
-    fn drop(&mut self) {
-        for p in Snapshot::take().processes {
-            if p.cmdline_text().contains(&self.tag) {
-                let _ = pacs_warden::sys::os::kill_verified(p.id);
-            }
-        }
-    }
+        None => String::new(),
+    };
+    let yaml = format!(
+        "timezone: UTC\nqueries:\n  - name: q\n    at: [\"06:00\"]\nworkers:\n  - name: w\n    match: {{image: pacs-demo-worker, args_contain: \"--name {tag}\"}}\n    pidfile: worker.pid\n    stop:\n{stop_yaml}      grace: {grace}\n    start:\n      command: {run}\n      log: worker out.log\n    ready:\n      command: [{worker}, ping, --pidfile, worker.pid]\n      timeout: 20s\n",
+        tag = f.tag,
+        run = list(run),
+        worker = q(&worker_exe()),
+    );
+    let path = f.config();
+    std::fs::write(&path, yaml).unwrap();
+    pacs_warden::shell::schedule::load(&path).unwrap()
 }
 
 async fn run(s: &Schedule) -> Outcome {
     let store = Store::new(s.state_dir());
     restart(s, &s.workers[0], &store, &SystemClock).await
-}
-
-/// Waits (bounded) until `cond` holds.
-fn eventually(what: &str, cond: impl Fn() -> bool) {
-    let t0 = Instant::now();
-    while !cond() {
-        assert!(
-            t0.elapsed() < Duration::from_secs(20),
-            "timed out waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 fn assert_all_gone(pids: &[u32]) {
@@ -135,9 +68,10 @@ fn assert_all_gone(pids: &[u32]) {
 
 #[tokio::test(flavor = "current_thread")]
 async fn a_worker_that_obeys_is_restarted_as_soon_as_it_exits_not_after_grace() {
-    let f = Fixture::new("obey");
+    let f = Site::new("obey");
     // Celery-like stop command: blocks 10 s and exits 69 even though the worker stopped.
-    let s = f.schedule(
+    let s = schedule(
+        &f,
         &["--children", "2"],
         Some(&["--block", "10s", "--exit-code", "69"]),
         "30s",
@@ -172,15 +106,15 @@ async fn a_worker_that_obeys_is_restarted_as_soon_as_it_exits_not_after_grace() 
     let new = second.started.unwrap();
     assert!(identify(new.pid).is_some());
     assert_eq!(
-        std::fs::read_to_string(f.pidfile()).unwrap().trim(),
+        std::fs::read_to_string(pidfile(&f)).unwrap().trim(),
         new.pid.to_string()
     );
 }
 
 #[tokio::test(flavor = "current_thread")]
 async fn a_worker_that_ignores_the_stop_request_is_killed_after_grace_with_its_children() {
-    let f = Fixture::new("ignore");
-    let s = f.schedule(&["--children", "2", "--ignore-stop"], Some(&[]), "1s");
+    let f = Site::new("ignore");
+    let s = schedule(&f, &["--children", "2", "--ignore-stop"], Some(&[]), "1s");
     assert!(run(&s).await.ok());
     let old = f.live_pids();
     assert_eq!(old.len(), 3, "{old:?}");
@@ -201,7 +135,7 @@ async fn a_worker_that_ignores_the_stop_request_is_killed_after_grace_with_its_c
     // only start because the stale file was removed.
     let new = out.started.unwrap();
     assert_eq!(
-        std::fs::read_to_string(f.pidfile()).unwrap().trim(),
+        std::fs::read_to_string(pidfile(&f)).unwrap().trim(),
         new.pid.to_string()
     );
     assert_eq!(f.live_pids().len(), 3);
@@ -209,31 +143,31 @@ async fn a_worker_that_ignores_the_stop_request_is_killed_after_grace_with_its_c
 
 #[tokio::test(flavor = "current_thread")]
 async fn a_stale_pid_file_with_a_dead_pid_is_removed() {
-    let f = Fixture::new("stale");
-    let s = f.schedule(&[], Some(&[]), "5s");
+    let f = Site::new("stale");
+    let s = schedule(&f, &[], Some(&[]), "5s");
     // A PID that certainly belonged to a process that has exited.
     let mut gone = Command::new(WORKER).arg("--bogus").spawn().unwrap();
     let dead_pid = gone.id();
     gone.wait().unwrap();
-    std::fs::write(f.pidfile(), format!("{dead_pid}\n")).unwrap();
+    std::fs::write(pidfile(&f), format!("{dead_pid}\n")).unwrap();
     let out = run(&s).await;
     assert!(out.ok(), "{}", out.summary());
     assert_eq!(
-        std::fs::read_to_string(f.pidfile()).unwrap().trim(),
+        std::fs::read_to_string(pidfile(&f)).unwrap().trim(),
         out.started.unwrap().pid.to_string()
     );
 }
 
 #[tokio::test(flavor = "current_thread")]
 async fn a_pid_file_naming_an_unrelated_live_process_leaves_that_process_alive() {
-    let f = Fixture::new("reused");
-    let s = f.schedule(&[], Some(&[]), "2s");
+    let f = Site::new("reused");
+    let s = schedule(&f, &[], Some(&[]), "2s");
     // An unrelated process holds the PID in the pid file (as after PID reuse).
     let mut bystander = Command::new(WORKER)
         .args(["child", "--name", "bystander"])
         .spawn()
         .unwrap();
-    std::fs::write(f.pidfile(), format!("{}\n", bystander.id())).unwrap();
+    std::fs::write(pidfile(&f), format!("{}\n", bystander.id())).unwrap();
     let out = run(&s).await;
     assert!(out.ok(), "{}", out.summary());
     assert_eq!(out.stopped, Some(Stopped::NotRunning));
@@ -245,7 +179,7 @@ async fn a_pid_file_naming_an_unrelated_live_process_leaves_that_process_alive()
     // The pid file now names the new worker (the demo worker, like Celery, refuses to start
     // while its pid file names a live process).
     assert_eq!(
-        std::fs::read_to_string(f.pidfile()).unwrap().trim(),
+        std::fs::read_to_string(pidfile(&f)).unwrap().trim(),
         out.started.unwrap().pid.to_string()
     );
     bystander.kill().unwrap();
@@ -254,8 +188,9 @@ async fn a_pid_file_naming_an_unrelated_live_process_leaves_that_process_alive()
 
 #[tokio::test(flavor = "current_thread")]
 async fn a_failing_stop_command_still_leads_to_a_clean_restart() {
-    let f = Fixture::new("badstop");
-    let s = f.schedule(
+    let f = Site::new("badstop");
+    let s = schedule(
+        &f,
         &["--children", "1"],
         Some(&["--exit-code", "3", "--no-such-flag"]),
         "1s",
@@ -291,8 +226,8 @@ async fn a_failing_stop_command_still_leads_to_a_clean_restart() {
 
 #[tokio::test(flavor = "current_thread")]
 async fn a_worker_that_never_becomes_ready_fails_the_sequence() {
-    let f = Fixture::new("notready");
-    let s = f.schedule(&["--ready-after", "1h"], Some(&[]), "2s");
+    let f = Site::new("notready");
+    let s = schedule(&f, &["--ready-after", "1h"], Some(&[]), "2s");
     let mut s = s;
     s.workers[0].ready.as_mut().unwrap().timeout = Duration::from_secs(2);
     let out = run(&s).await;
@@ -307,8 +242,8 @@ async fn a_worker_that_never_becomes_ready_fails_the_sequence() {
 /// its own pid file, so the stop command does not reach it).
 #[tokio::test(flavor = "current_thread")]
 async fn a_prepared_restart_also_stops_a_worker_process_started_after_the_early_scan() {
-    let f = Fixture::new("late");
-    let s = f.schedule(&[], Some(&[]), "1s");
+    let f = Site::new("late");
+    let s = schedule(&f, &[], Some(&[]), "1s");
     assert!(run(&s).await.ok());
     let first = f.live_pids();
     assert_eq!(first.len(), 1, "{first:?}");
@@ -349,8 +284,8 @@ async fn a_prepared_restart_also_stops_a_worker_process_started_after_the_early_
 /// is not running.
 #[tokio::test(flavor = "current_thread")]
 async fn a_prepared_restart_checks_again_that_the_processes_found_still_run() {
-    let f = Fixture::new("gone");
-    let s = f.schedule(&[], Some(&[]), "5s");
+    let f = Site::new("gone");
+    let s = schedule(&f, &[], Some(&[]), "5s");
     assert!(run(&s).await.ok());
     let first = f.live_pids();
     assert_eq!(first.len(), 1, "{first:?}");
@@ -362,7 +297,7 @@ async fn a_prepared_restart_checks_again_that_the_processes_found_still_run() {
     // The worker stops by itself after the early scan.
     let stop = Command::new(worker_exe())
         .args(["stop", "--pidfile"])
-        .arg(f.pidfile())
+        .arg(pidfile(&f))
         .status()
         .unwrap();
     assert!(stop.success());
@@ -379,8 +314,8 @@ async fn a_prepared_restart_checks_again_that_the_processes_found_still_run() {
 /// is refused, and a `restart` requested meanwhile waits for it and is satisfied by it.
 #[tokio::test(flavor = "current_thread")]
 async fn a_prepared_restart_holds_the_workers_lock_and_a_manual_restart_merges_into_it() {
-    let f = Fixture::new("held");
-    let s = f.schedule(&[], Some(&[]), "5s");
+    let f = Site::new("held");
+    let s = schedule(&f, &[], Some(&[]), "5s");
     assert!(run(&s).await.ok());
     let store = Store::new(s.state_dir());
     let prepared = prepare(&s, &s.workers[0], &store)
@@ -391,32 +326,10 @@ async fn a_prepared_restart_holds_the_workers_lock_and_a_manual_restart_merges_i
         "prepared twice"
     );
 
-    let mut manual = Command::new(WARDEN)
-        .args(["restart", "--config"])
-        .arg(f.path("schedule.yaml"))
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = manual.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    let reader = std::thread::spawn(move || {
-        use std::io::BufRead;
-        let mut text = String::new();
-        for line in std::io::BufReader::new(stderr)
-            .lines()
-            .map_while(Result::ok)
-        {
-            if line.contains("another restart of this worker is running") {
-                let _ = tx.send(());
-            }
-            text.push_str(&line);
-            text.push('\n');
-        }
-        text
-    });
+    let mut manual = Warden::at(&f.config()).spawn(&["restart"]);
+    let (waits, reader) = watch_stderr(&mut manual, "another restart of this worker is running");
     assert!(
-        rx.recv_timeout(Duration::from_secs(20)).is_ok(),
+        waits.recv_timeout(PATIENCE).is_ok(),
         "the manual restart did not wait for the prepared one"
     );
 
@@ -434,25 +347,16 @@ async fn a_prepared_restart_holds_the_workers_lock_and_a_manual_restart_merges_i
     assert_eq!(f.live_pids(), [out.started.unwrap().pid]);
 }
 
-fn warden(args: &[&str], config: &Path) -> std::process::Output {
-    Command::new(WARDEN)
-        .args(args)
-        .arg("--config")
-        .arg(config)
-        .output()
-        .unwrap()
-}
-
 #[test]
 fn a_missing_start_command_is_a_clear_error() {
-    let f = Fixture::new("nostart");
+    let f = Site::new("nostart");
     let path = f.path("schedule.yaml");
     std::fs::write(
         &path,
         "timezone: UTC\nqueries:\n  - name: q\n    at: [\"06:00\"]\nworkers:\n  - name: w\n    match: {image: celery}\n    start:\n      log: x.log\n",
     )
     .unwrap();
-    let out = warden(&["restart"], &path);
+    let out = Warden::at(&path).run(&["restart"]);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -465,7 +369,7 @@ fn a_missing_start_command_is_a_clear_error() {
         "timezone: UTC\nqueries:\n  - name: q\n    at: [\"06:00\"]\nworkers:\n  - name: w\n    match: {image: celery}\n    start:\n      command: []\n  - name: v\n    match: {image: celery}\n    start:\n      command: celery worker -n v\n",
     )
     .unwrap();
-    let out = warden(&["check"], &path);
+    let out = Warden::at(&path).run(&["check"]);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -480,21 +384,21 @@ fn a_missing_start_command_is_a_clear_error() {
 
 #[test]
 fn restart_command_exit_status_and_unknown_workers() {
-    let f = Fixture::new("cli");
-    let _ = f.schedule(&[], Some(&[]), "2s");
+    let f = Site::new("cli");
+    let _ = schedule(&f, &[], Some(&[]), "2s");
     let path = f.path("schedule.yaml");
-    let out = warden(&["restart", "nosuch"], &path);
+    let out = Warden::at(&path).run(&["restart", "nosuch"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr)
         .contains("no worker named `nosuch`; workers defined: w"));
 
-    let out = warden(&["restart", "--dry-run"], &path);
+    let out = Warden::at(&path).run(&["restart", "--dry-run"]);
     assert_eq!(out.status.code(), Some(0));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("not running: nothing to stop"), "{text}");
     assert!(f.live_pids().is_empty(), "a dry run started something");
 
-    let out = warden(&["restart", "w"], &path);
+    let out = Warden::at(&path).run(&["restart", "w"]);
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -503,7 +407,7 @@ fn restart_command_exit_status_and_unknown_workers() {
     );
     let pids = f.live_pids();
     assert_eq!(pids.len(), 1);
-    let out = warden(&["restart", "--dry-run"], &path);
+    let out = Warden::at(&path).run(&["restart", "--dry-run"]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains(&format!("found pid {}", pids[0])), "{text}");
     assert_eq!(f.live_pids(), pids, "a dry run touched the worker");
@@ -511,30 +415,22 @@ fn restart_command_exit_status_and_unknown_workers() {
 
 #[test]
 fn two_concurrent_restarts_do_not_overlap() {
-    let f = Fixture::new("concurrent");
+    let f = Site::new("concurrent");
     // A slow stop (the worker takes 1.5 s to finish its "task") makes the overlap window wide.
-    let _ = f.schedule(&["--stop-delay", "1500ms"], Some(&[]), "10s");
+    let _ = schedule(&f, &["--stop-delay", "1500ms"], Some(&[]), "10s");
     let path = f.path("schedule.yaml");
-    assert_eq!(warden(&["restart"], &path).status.code(), Some(0));
-    let spawn = || {
-        Command::new(WARDEN)
-            .args(["restart", "--config"])
-            .arg(&path)
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap()
-    };
-    let a = spawn();
-    std::thread::sleep(Duration::from_millis(200));
-    let b = spawn();
-    let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
-    assert_eq!(
-        a.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&a.stderr)
+    assert_eq!(Warden::at(&path).run(&["restart"]).status.code(), Some(0));
+    // The second starts once the first holds the worker's lock (it is stopping the worker).
+    let mut a = Warden::at(&path).spawn(&["restart"]);
+    let (stopping, a_stderr) = watch_stderr(&mut a, "running the stop command");
+    assert!(
+        stopping.recv_timeout(PATIENCE).is_ok(),
+        "the first restart did not run the stop command"
     );
+    let b = Warden::at(&path).spawn(&["restart"]);
+    let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
+    let a_stderr = a_stderr.join().unwrap();
+    assert_eq!(a.status.code(), Some(0), "{a_stderr}");
     assert_eq!(
         b.status.code(),
         Some(0),
@@ -560,10 +456,10 @@ fn two_concurrent_restarts_do_not_overlap() {
 /// OS's account — so stopping the demo never leaves processes behind.
 #[test]
 fn the_demo_workers_children_die_when_it_is_killed() {
-    let f = Fixture::new("with-parent");
+    let f = Site::new("with-parent");
     let mut worker = Command::new(worker_exe())
         .args(["run", "--name", &f.tag, "--children", "2", "--pidfile"])
-        .arg(f.pidfile())
+        .arg(pidfile(&f))
         .stdout(std::process::Stdio::null())
         .spawn()
         .unwrap();
@@ -578,12 +474,9 @@ fn the_demo_workers_children_die_when_it_is_killed() {
     assert_eq!(children.len(), 2, "{children:?}");
     worker.kill().unwrap();
     worker.wait().unwrap();
-    let t0 = Instant::now();
-    while let Some(pid) = children.iter().find(|&&p| identify(p).is_some()) {
-        assert!(
-            t0.elapsed() < Duration::from_secs(5),
-            "child {pid} still runs 5 s after its worker was killed"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_until(
+        "the children to be gone within 5 s of their worker",
+        Duration::from_secs(5),
+        || children.iter().all(|&p| identify(p).is_none()),
+    );
 }

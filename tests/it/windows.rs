@@ -7,30 +7,26 @@
 //!   against sysinfo's start time: the right identity kills, a wrong one touches nothing.
 //! - (Windows) Ctrl-Break ends `pacs-warden run` cleanly, leaving the worker running.
 
+use crate::harness::{q, tagged, Site, Warden, WORKER};
 use pacs_warden::core::config::Schedule;
 use pacs_warden::shell::sequence::{restart, Outcome, Stopped};
 use pacs_warden::shell::state::Store;
 use pacs_warden::sys::clock::SystemClock;
-use pacs_warden::sys::process::{identify, Snapshot};
+use pacs_warden::sys::process::identify;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-const WORKER: &str = env!("CARGO_BIN_EXE_pacs-demo-worker");
-
 /// A venv-like layout in a directory with spaces: `…/Server Apps/venv/Scripts/celery(.exe)`
-/// and `python(.exe)`, both copies of the demo worker (see its "Launcher pair" doc).
+/// and `python(.exe)`, both copies of the demo worker (see its "Launcher pair" doc). Its
+/// `Site` kills the processes carrying its tag when it is dropped.
 struct Venv {
-    dir: tempfile::TempDir,
-    tag: String,
+    site: Site,
 }
 
 impl Venv {
-    fn new(tag: &str) -> Venv {
-        let dir = tempfile::Builder::new()
-            .prefix("win test ")
-            .tempdir()
-            .unwrap();
-        let scripts = dir.path().join("Server Apps").join("venv").join("Scripts");
+    fn new(name: &str) -> Venv {
+        let site = Site::new(name);
+        let scripts = site.path("Server Apps").join("venv").join("Scripts");
         std::fs::create_dir_all(&scripts).unwrap();
         for name in ["celery", "python"] {
             std::fs::copy(
@@ -39,17 +35,17 @@ impl Venv {
             )
             .unwrap();
         }
-        Venv {
-            dir,
-            tag: format!("{tag}-{}", std::process::id()),
-        }
+        Venv { site }
+    }
+
+    fn dir(&self) -> &Path {
+        self.site.dir.path()
     }
 
     fn celery(&self) -> PathBuf {
         // Absolute in the OS's own spelling: under Wine the temp dir is already `C:\…`.
         std::path::absolute(
-            self.dir
-                .path()
+            self.dir()
                 .join("Server Apps")
                 .join("venv")
                 .join("Scripts")
@@ -59,34 +55,31 @@ impl Venv {
     }
 
     fn pidfile(&self) -> PathBuf {
-        self.dir.path().join("media root").join("default.pid")
+        self.dir().join("media root").join("default.pid")
     }
 
     /// The seed's worker, with the demo worker's arguments: matched by image `celery` and its
     /// name, stopped through the launcher, pid file written by the "python" process.
     fn schedule(&self, run_args: &[&str], grace: &str) -> Schedule {
         std::fs::create_dir_all(self.pidfile().parent().unwrap()).unwrap();
-        let q = |s: &str| format!("'{}'", s.replace('\'', "''"));
         let celery = q(&self.celery().to_string_lossy());
         let pidfile = q(&self.pidfile().to_string_lossy());
         let extra: Vec<String> = run_args.iter().map(|a| q(a)).collect();
         let yaml = format!(
             "timezone: UTC\nqueries:\n  - name: q\n    at: [\"06:00\"]\nworkers:\n  - name: default\n    match: {{image: celery, args_contain: \"--name {tag}\"}}\n    pidfile: {pidfile}\n    stop:\n      command: [{celery}, stop, --pidfile, {pidfile}]\n      grace: {grace}\n    start:\n      command: [{celery}, run, --name, {tag}, --pidfile, {pidfile}, --children, \"1\"{comma}{extra}]\n      log: default stdout.log\n",
-            tag = self.tag,
+            tag = self.site.tag,
             comma = if extra.is_empty() { "" } else { ", " },
             extra = extra.join(", "),
         );
-        let path = self.dir.path().join("openrem.yaml");
+        let path = self.dir().join("openrem.yaml");
         std::fs::write(&path, yaml).unwrap();
         pacs_warden::shell::schedule::load(&path).unwrap()
     }
 
     /// Live processes carrying this test's tag: (pid, image name).
     fn live(&self) -> Vec<(u32, String)> {
-        let mut v: Vec<(u32, String)> = Snapshot::take()
-            .processes
+        let mut v: Vec<(u32, String)> = tagged(&self.site.tag)
             .iter()
-            .filter(|p| p.cmdline_text().contains(&self.tag))
             .map(|p| (p.id.pid, p.name.to_ascii_lowercase()))
             .collect();
         v.sort();
@@ -103,16 +96,6 @@ impl Venv {
             std::thread::sleep(Duration::from_millis(50));
         }
         self.live()
-    }
-}
-
-impl Drop for Venv {
-    fn drop(&mut self) {
-        for p in Snapshot::take().processes {
-            if p.cmdline_text().contains(&self.tag) {
-                let _ = pacs_warden::sys::os::kill_verified(p.id);
-            }
-        }
     }
 }
 
@@ -262,28 +245,23 @@ mod ctrl_break {
     use super::*;
     use std::io::Read;
     use std::os::windows::process::CommandExt;
-    use std::process::{Command, Stdio};
+    use std::process::Stdio;
     use windows_sys::Win32::System::Console::{GenerateConsoleCtrlEvent, CTRL_BREAK_EVENT};
     use windows_sys::Win32::System::Threading::CREATE_NEW_PROCESS_GROUP;
 
     pub fn run() {
         let v = Venv::new("ctrlbreak");
         let _ = v.schedule(&[], "5s");
-        let config = v.dir.path().join("openrem.yaml");
-        let mut daemon = Command::new(env!("CARGO_BIN_EXE_pacs-warden"))
-            .args(["run", "--config"])
-            .arg(&config)
+        let config = v.dir().join("openrem.yaml");
+        let mut daemon = Warden::at(&config)
+            .command(&["run"])
             .creation_flags(CREATE_NEW_PROCESS_GROUP)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
         // Wait for the boot restart to start the worker.
-        let t0 = std::time::Instant::now();
-        while v.live().len() < 3 {
-            assert!(t0.elapsed() < Duration::from_secs(30), "no worker started");
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        crate::harness::eventually("the worker to start", || v.live().len() >= 3);
         let workers = v.live_tree();
         // SAFETY: plain call; the daemon leads its own process group.
         assert_ne!(
@@ -343,12 +321,13 @@ fn the_default_time_zone_comes_from_the_windows_setting() {
 #[cfg(windows)]
 #[test]
 fn the_daemon_runs_as_a_windows_service() {
+    use crate::harness::wait_until;
     use windows_service::service::{ServiceAccess, ServiceStartType, ServiceState};
     use windows_service::service_manager::{ServiceManager, ServiceManagerAccess};
 
     let v = Venv::new("service");
     let _ = v.schedule(&[], "5s");
-    let config = v.dir.path().join("openrem.yaml");
+    let config = v.dir().join("openrem.yaml");
     let mut yaml = std::fs::read_to_string(&config).unwrap();
     yaml = yaml.replacen(
         "timezone: UTC\n",
@@ -357,12 +336,7 @@ fn the_daemon_runs_as_a_windows_service() {
     );
     std::fs::write(&config, yaml).unwrap();
     let name = format!("pacs-warden-test-{}", std::process::id());
-    let warden = |args: &[&str]| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_pacs-warden"))
-            .args(args)
-            .output()
-            .unwrap()
-    };
+    let warden = |args: &[&str]| Warden::bare().run(args);
 
     struct Remove(String);
     impl Drop for Remove {
@@ -452,22 +426,15 @@ fn the_daemon_runs_as_a_windows_service() {
     }
 
     let wait_for = |want: ServiceState| {
-        let t0 = std::time::Instant::now();
-        loop {
-            let state = service.query_status().unwrap().current_state;
-            if state == want {
-                return;
-            }
-            assert!(
-                t0.elapsed() < Duration::from_secs(30),
-                "service is {state:?}, not {want:?}"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        wait_until(
+            &format!("the service to be {want:?}"),
+            Duration::from_secs(30),
+            || service.query_status().unwrap().current_state == want,
+        )
     };
     let log = || {
         // The log file (and a rotated one, `warden.log.DATE`, should the day change).
-        std::fs::read_dir(v.dir.path())
+        std::fs::read_dir(v.dir())
             .unwrap()
             .filter_map(Result::ok)
             .filter(|e| e.file_name().to_string_lossy().starts_with("warden.log"))
@@ -475,15 +442,11 @@ fn the_daemon_runs_as_a_windows_service() {
             .collect::<String>()
     };
     let wait_log = |needle: &str| {
-        let t0 = std::time::Instant::now();
-        while !log().contains(needle) {
-            assert!(
-                t0.elapsed() < Duration::from_secs(30),
-                "no {needle:?} in the log:\n{}",
-                log()
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        wait_until(
+            &format!("{needle:?} in the log"),
+            Duration::from_secs(30),
+            || log().contains(needle),
+        )
     };
     service.start::<&str>(&[]).unwrap();
     wait_for(ServiceState::Running);
@@ -504,7 +467,18 @@ fn the_daemon_runs_as_a_windows_service() {
     service.start::<&str>(&[]).unwrap();
     wait_for(ServiceState::Running);
     wait_log("adopting it");
-    std::thread::sleep(Duration::from_millis(500));
+    // The boot decision (adopt, or restart) is taken before the next restarts are logged: a
+    // restart it launched would have logged `boot restart` by then.
+    wait_until(
+        "the second start's next restarts",
+        Duration::from_secs(30),
+        || log().matches("next restarts").count() >= 2,
+    );
+    let boot_restarts = log()
+        .lines()
+        .filter(|l| l.contains("boot restart") && !l.contains("(no boot restart)"))
+        .count();
+    assert_eq!(boot_restarts, 1, "{}", log());
     assert_eq!(v.live(), workers, "the second start touched the worker");
     drop(service);
 
@@ -578,10 +552,7 @@ fn the_exe_holds_the_event_log_message_table() {
 #[cfg(not(windows))]
 #[test]
 fn the_service_command_says_it_is_windows_only() {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_pacs-warden"))
-        .args(["service", "uninstall"])
-        .output()
-        .unwrap();
+    let out = Warden::bare().run(&["service", "uninstall"]);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -819,14 +790,7 @@ fn a_schedule_others_may_change_is_refused_and_the_state_folder_is_created_restr
         ),
     )
     .unwrap();
-    let run = |args: &[&str]| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_pacs-warden"))
-            .args(args)
-            .arg("--config")
-            .arg(&path)
-            .output()
-            .unwrap()
-    };
+    let run = |args: &[&str]| Warden::at(&path).run(args);
     // The folder pacs-warden made, and the file in it (which inherits its DACL): trusted.
     let out = run(&["check"]);
     let err = String::from_utf8_lossy(&out.stderr).into_owned();

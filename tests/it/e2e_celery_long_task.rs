@@ -6,21 +6,14 @@
 //! every `stop.repeat` and waits up to `grace`, watching the worker's processes, so the worker
 //! reads a request once its task ends, exits warmly, and the new worker starts.
 //!
-//! Unix only, like `tests/e2e_celery.rs` (see there), and it needs what `scripts/test`
+//! Unix only, like `e2e_celery.rs` (see there), and it needs what `scripts/test`
 //! installs.
 
-#![cfg(unix)]
-
-#[path = "celery/support.rs"]
-mod support;
-
-mod common;
-
-use common::Daemon;
+use crate::celery::World;
+use crate::harness::{eventually, Daemon};
 use pacs_warden::sys::process::identify;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
-use support::World;
 
 #[test]
 fn a_long_task_running_at_a_planned_restart_completes_and_the_worker_is_restarted_after_it() {
@@ -40,22 +33,31 @@ fn a_long_task_running_at_a_planned_restart_completes_and_the_worker_is_restarte
     let old: Vec<u32> = world.worker_tree().iter().map(|p| p.id.pid).collect();
     assert!(!old.is_empty());
 
-    // A 12-second task, sent now; its result is awaited by a separate client.
+    // A 12-second task, sent now; its result is awaited by a separate client. The task
+    // creates `started` when it begins: the test goes on once the task is running.
+    let started = world.path("task started");
     let python = world.tools.python.to_string_lossy().into_owned();
-    let client = world
+    let mut client = world
         .command(&[
             python,
             "-c".into(),
-            "from e2e_app import slow; print('result', slow.delay(12).get(timeout=120))".into(),
+            "import sys; from e2e_app import slow; print('result', slow.delay(12, sys.argv[1]).get(timeout=120))".into(),
+            started.to_string_lossy().into_owned(),
         ])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_secs(2)); // the task is running
+    eventually("the long task to start", || {
+        assert!(
+            client.try_wait().unwrap().is_none(),
+            "the client exited before the task started"
+        );
+        started.exists()
+    });
 
     // A query 8 s from now with a 5 s lead: the planned restart comes due in ~3 s, while the
-    // task still has ~7 s to go.
+    // task still has ~9 s to go.
     let query_at = chrono::Utc::now() + chrono::TimeDelta::seconds(8);
     let edited = with_repeat.replace(
         "queries:\n  - name: q\n    at: [\"06:00\"]\n",

@@ -1,65 +1,9 @@
 //! The real `pacs-warden` binary: `check` messages for every kind of bad input (with their
 //! file, line and column), the summary of a good file, `plan`'s table and JSON, exit codes.
 
-mod common;
-
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-const BIN: &str = env!("CARGO_BIN_EXE_pacs-warden");
-
-/// A schedule file in a temporary directory whose name has a space in it.
-struct Warden {
-    _dir: tempfile::TempDir,
-    path: PathBuf,
-}
-
-impl Warden {
-    fn schedule(yaml: &str) -> Warden {
-        Warden::schedule_bytes(yaml.as_bytes())
-    }
-
-    /// A schedule file holding exactly `bytes` (another encoding, a byte-order mark, …).
-    fn schedule_bytes(bytes: &[u8]) -> Warden {
-        let dir = tempfile::Builder::new()
-            .prefix("pacs warden ")
-            .tempdir()
-            .unwrap();
-        let path = dir.path().join("my schedule.yaml");
-        std::fs::write(&path, bytes).unwrap();
-        Warden { _dir: dir, path }
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        self.run_with(args, |_| {})
-    }
-
-    /// `run`, with `setup` changing the command first (its environment, say).
-    fn run_with(&self, args: &[&str], setup: impl FnOnce(&mut Command)) -> Output {
-        let mut cmd = Command::new(BIN);
-        cmd.args(args).arg("--config").arg(&self.path);
-        cmd.env_remove("TZ");
-        setup(&mut cmd);
-        // Under Wine, starting a process fails now and then with ERROR_INTERNAL_ERROR (1359)
-        // while these tests start many at once (seen in about one full Windows run in five,
-        // always here). The program never ran, so starting it again is safe.
-        let mut tries = 0;
-        loop {
-            match cmd.output() {
-                Err(e) if e.raw_os_error() == Some(1359) && tries < 3 => tries += 1,
-                result => return result.unwrap(),
-            }
-        }
-    }
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
+use crate::harness::{self as common, stderr, stdout, Warden};
+use std::path::Path;
+use std::process::Output;
 
 /// Runs `check` on `yaml` and returns the problem lines with the file path replaced by `F`.
 fn problems(yaml: &str) -> Vec<String> {
@@ -380,7 +324,7 @@ fn check_warns_about_missing_folders_programs_and_a_loose_match() {
 
 #[test]
 fn a_missing_workdir_is_named_when_the_worker_cannot_start() {
-    let worker = env!("CARGO_BIN_EXE_pacs-demo-worker");
+    let worker = common::WORKER;
     let w = Warden::schedule(&format!(
         "timezone: UTC\n{Q}workers:\n  - name: w\n    workdir: no-such-dir\n    match: {{image: pacs-demo-worker, args_contain: \"--name missing-workdir\"}}\n    start:\n      command: ['{worker}', run, --name, missing-workdir]\n"
     ));
@@ -447,10 +391,7 @@ fn check_prints_a_summary_of_a_good_file() {
 
 #[test]
 fn missing_file_is_a_clear_error() {
-    let out = Command::new(BIN)
-        .args(["check", "--config", "no such dir/none.yaml"])
-        .output()
-        .unwrap();
+    let out = Warden::at(Path::new("no such dir/none.yaml")).run(&["check"]);
     assert_eq!(out.status.code(), Some(2));
     let err = stderr(&out);
     assert!(
@@ -548,11 +489,11 @@ fn plan_rejects_bad_arguments() {
 #[test]
 fn help_and_version() {
     for args in [&["--help"][..], &["check", "--help"], &["plan", "--help"]] {
-        let out = Command::new(BIN).args(args).output().unwrap();
+        let out = Warden::bare().run(args);
         assert_eq!(out.status.code(), Some(0), "{args:?}");
         assert!(stdout(&out).contains("Usage: pacs-warden"), "{args:?}");
     }
-    let out = Command::new(BIN).arg("--version").output().unwrap();
+    let out = Warden::bare().run(&["--version"]);
     assert_eq!(
         stdout(&out).trim(),
         format!("pacs-warden {}", env!("CARGO_PKG_VERSION"))
@@ -566,12 +507,7 @@ fn shipped_schedules_are_valid() {
     for entry in std::fs::read_dir(dir).unwrap() {
         let path = entry.unwrap().path();
         if path.extension().is_some_and(|e| e == "yaml") {
-            let out = Command::new(BIN)
-                .arg("check")
-                .arg("--config")
-                .arg(&path)
-                .output()
-                .unwrap();
+            let out = Warden::at(&path).run(&["check"]);
             // Schedules that stop their worker with a Unix signal are Linux-only: on Windows
             // `check` must refuse them, saying why.
             let unix_only = std::fs::read_to_string(&path)
@@ -610,12 +546,8 @@ fn import_prints_a_schedule_that_passes_check_and_writes_only_when_asked() {
         .unwrap();
     let out_path = dir.path().join("imported schedule.yaml");
     let import = |extra: &[&str]| {
-        Command::new(BIN)
-            .args(["import", "crontab"])
-            .arg(fixtures.join("openrem-user.crontab"))
-            .args(extra)
-            .output()
-            .unwrap()
+        let tab = fixtures.join("openrem-user.crontab");
+        Warden::bare().run(&[&["import", "crontab", tab.to_str().unwrap()], extra].concat())
     };
     let printed = import(&[]);
     assert_eq!(printed.status.code(), Some(0), "{}", stderr(&printed));
@@ -628,12 +560,7 @@ fn import_prints_a_schedule_that_passes_check_and_writes_only_when_asked() {
         std::fs::read_to_string(&out_path).unwrap(),
         stdout(&printed)
     );
-    let check = Command::new(BIN)
-        .arg("check")
-        .arg("--config")
-        .arg(&out_path)
-        .output()
-        .unwrap();
+    let check = Warden::at(&out_path).run(&["check"]);
     assert_eq!(check.status.code(), Some(0), "{}", stderr(&check));
 
     std::fs::write(&out_path, "keep me").unwrap();
@@ -656,13 +583,13 @@ fn import_of_a_malformed_crontab_names_the_line_and_writes_nothing() {
     )
     .unwrap();
     let out_path = dir.path().join("out.yaml");
-    let out = Command::new(BIN)
-        .args(["import", "crontab"])
-        .arg(&tab)
-        .arg("--output")
-        .arg(&out_path)
-        .output()
-        .unwrap();
+    let out = Warden::bare().run(&[
+        "import",
+        "crontab",
+        tab.to_str().unwrap(),
+        "--output",
+        out_path.to_str().unwrap(),
+    ]);
     assert_eq!(out.status.code(), Some(2));
     let err = stderr(&out);
     assert!(err.contains(&format!("{}:3:", tab.display())), "{err}");
@@ -674,7 +601,7 @@ fn import_of_a_malformed_crontab_names_the_line_and_writes_nothing() {
 /// schedule gives (`log/pacs-warden.log`, so `tail -f` on it works), not at a dated name.
 #[test]
 fn a_manual_restart_writes_to_the_log_file_at_its_configured_name() {
-    let tag = format!("cli-log-{}", std::process::id());
+    let tag = common::unique_tag("cli-log");
     let w = common::q(&common::worker_exe());
     let w = Warden::schedule(&format!(
         "timezone: UTC\nqueries:\n  - name: q\n    at: [\"06:00\"]\nlog: {{file: log/pacs-warden.log}}\n\
@@ -711,13 +638,10 @@ fn the_readme_plan_examples_are_the_real_output() {
         let Some(args) = first.strip_prefix("$ pacs-warden plan ") else {
             continue;
         };
-        let out = Command::new(BIN)
-            .arg("plan")
-            .args(args.split(' '))
-            .current_dir(root)
-            .env_remove("TZ")
-            .output()
-            .unwrap();
+        let args: Vec<&str> = std::iter::once("plan").chain(args.split(' ')).collect();
+        let out = Warden::bare().run_with(&args, |c| {
+            c.current_dir(root);
+        });
         assert_eq!(out.status.code(), Some(0), "{first}: {}", stderr(&out));
         assert_eq!(stdout(&out), expected, "README example `{first}`");
         checked += 1;
@@ -904,11 +828,7 @@ fn import_messages_escape_text_from_the_crontab() {
     let run = |crontab: &str| {
         let tab = dir.path().join("in.crontab");
         std::fs::write(&tab, crontab).unwrap();
-        let out = Command::new(BIN)
-            .args(["import", "crontab"])
-            .arg(&tab)
-            .output()
-            .unwrap();
+        let out = Warden::bare().run(&["import", "crontab", tab.to_str().unwrap()]);
         let err = stderr(&out);
         assert!(
             !err.chars()
@@ -929,6 +849,7 @@ fn import_messages_escape_text_from_the_crontab() {
 mod trust {
     use super::*;
     use std::os::unix::fs::{chown, symlink, PermissionsExt};
+    use std::path::PathBuf;
 
     const NOBODY: u32 = 65534;
 
@@ -1059,10 +980,7 @@ mod trust {
         let in_tmp =
             std::env::temp_dir().join(format!("pacs-warden-trust-{}.yaml", std::process::id()));
         std::fs::copy(&s.w.path, &in_tmp).unwrap();
-        let w = Warden {
-            _dir: tempfile::tempdir().unwrap(),
-            path: in_tmp.clone(),
-        };
+        let w = Warden::at(&in_tmp);
         let s2 = Site {
             w,
             mark: s.mark.clone(),
@@ -1245,22 +1163,14 @@ mod trust {
         chown(&s.w.path, Some(NOBODY), Some(NOBODY)).unwrap();
         chmod(&s.w.path, 0o666);
         use std::os::unix::process::CommandExt;
-        let out = Command::new(BIN)
-            .args(["restart", "--config"])
-            .arg(&s.w.path)
-            .uid(NOBODY)
-            .gid(NOBODY)
-            .output()
-            .unwrap();
+        let out = s.w.run_with(&["restart"], |c| {
+            c.uid(NOBODY).gid(NOBODY);
+        });
         assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
         assert!(s.mark.exists());
-        let out = Command::new(BIN)
-            .args(["check", "--config"])
-            .arg(&s.w.path)
-            .uid(NOBODY)
-            .gid(NOBODY)
-            .output()
-            .unwrap();
+        let out = s.w.run_with(&["check"], |c| {
+            c.uid(NOBODY).gid(NOBODY);
+        });
         assert_eq!(out.status.code(), Some(0));
         assert!(!stderr(&out).contains("warning"), "{}", stderr(&out));
     }

@@ -1,73 +1,31 @@
 //! Queries pacs-warden runs itself (`command:`): after the planned restart and once the worker
 //! is ready; output in the query's log; outcome in `status`; overlapping runs skipped or queued.
 
-mod common;
+use crate::harness::{eventually, q, worker_exe, Site};
 
-use common::{kill_tagged, q, status, worker_exe, Daemon, PATIENCE, WARDEN};
-use std::path::PathBuf;
-use std::process::Command;
-use std::time::{Duration, Instant};
-
-struct Setup {
-    dir: tempfile::TempDir,
-    tag: String,
+/// One demo worker (ready 1 s after start) and one query `cron` running `command`.
+fn write_schedule(s: &Site, cron: &str, lead: &str, command: &str, extra: &str) {
+    let w = q(&worker_exe());
+    s.write(&format!(
+        "timezone: UTC\nlead: {lead}\nrestart_at_boot: false\nqueries:\n  - name: q\n    cron: \"{cron}\"\n    command: {command}\n{extra}workers:\n  - name: w\n    match: {{image: pacs-demo-worker, args_contain: \"--name {tag} \"}}\n    pidfile: w.pid\n    stop:\n      command: [{w}, stop, --pidfile, w.pid]\n    start:\n      command: [{w}, run, --name, {tag}, --pidfile, w.pid, --ready-after, 1s]\n    ready:\n      command: [{w}, ping, --pidfile, w.pid]\n      timeout: 10s\n",
+        tag = s.tag
+    ));
 }
 
-impl Setup {
-    fn new(tag: &str) -> Setup {
-        Setup {
-            dir: tempfile::Builder::new()
-                .prefix("queries ")
-                .tempdir()
-                .unwrap(),
-            tag: format!("{tag}-{}", std::process::id()),
-        }
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    /// One demo worker (ready 1 s after start) and one query `cron` running `command`.
-    fn write(&self, cron: &str, lead: &str, command: &str, extra: &str) {
-        let w = q(&worker_exe());
-        std::fs::write(
-            self.path("schedule.yaml"),
-            format!(
-                "timezone: UTC\nlead: {lead}\nrestart_at_boot: false\nqueries:\n  - name: q\n    cron: \"{cron}\"\n    command: {command}\n{extra}workers:\n  - name: w\n    match: {{image: pacs-demo-worker, args_contain: \"--name {tag} \"}}\n    pidfile: w.pid\n    stop:\n      command: [{w}, stop, --pidfile, w.pid]\n    start:\n      command: [{w}, run, --name, {tag}, --pidfile, w.pid, --ready-after, 1s]\n    ready:\n      command: [{w}, ping, --pidfile, w.pid]\n      timeout: 10s\n",
-                tag = self.tag
-            ),
-        )
-        .unwrap();
-    }
-
-    fn sleep_command(&self, d: &str, extra: &str) -> String {
-        format!("[{}, sleep, {d}{extra}]", q(&worker_exe()))
-    }
-
-    fn start(&self) -> Daemon {
-        Daemon::start(&self.path("schedule.yaml"))
-    }
-
-    fn status(&self) -> String {
-        status(&self.path("schedule.yaml"))
-    }
-}
-
-impl Drop for Setup {
-    fn drop(&mut self) {
-        kill_tagged(&self.tag);
-    }
+/// The demo worker's `sleep` for `d`, as a YAML list.
+fn sleep_command(d: &str, extra: &str) -> String {
+    format!("[{}, sleep, {d}{extra}]", q(&worker_exe()))
 }
 
 #[test]
 fn a_query_runs_after_its_restart_once_the_worker_is_ready_and_its_output_is_recorded() {
-    let s = Setup::new("qrun");
+    let s = Site::new("qrun");
     // Lead 1 s, but the worker needs ~1.5 s to be ready: the query must wait for it.
-    s.write(
+    write_schedule(
+        &s,
         "*/6 * * * * *",
         "1s",
-        &s.sleep_command("100ms", ", --say, 'hello from the query'"),
+        &sleep_command("100ms", ", --say, 'hello from the query'"),
         "",
     );
     let mut d = s.start();
@@ -93,36 +51,29 @@ fn a_query_runs_after_its_restart_once_the_worker_is_ready_and_its_output_is_rec
     );
     assert!(status.contains("ok (exit status: 0)"), "{status}");
     // `plan` marks the query pacs-warden runs.
-    let out = Command::new(WARDEN)
-        .args(["plan", "--count", "1", "--config"])
-        .arg(s.path("schedule.yaml"))
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("q* "), "{text}");
+    s.warden().expect(&["plan", "--count", "1"], 0).out("q* ");
 }
 
 #[test]
 fn a_failing_query_s_exit_status_is_recorded() {
-    let s = Setup::new("qfail");
-    s.write(
+    let s = Site::new("qfail");
+    write_schedule(
+        &s,
         "*/6 * * * * *",
         "3s",
-        &s.sleep_command("10ms", ", --exit-code, '3'"),
+        &sleep_command("10ms", ", --exit-code, '3'"),
         "",
     );
     let mut d = s.start();
     let finished = d.expect("query finished");
     assert!(finished.contains("failed (exit status: 3)"), "{finished}");
-    let t0 = Instant::now();
-    while !s.status().contains("failed (exit status: 3)") {
-        assert!(t0.elapsed() < PATIENCE, "{}", s.status());
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    eventually("`status` to show the failed run", || {
+        s.status().contains("failed (exit status: 3)")
+    });
 }
 
 /// A schedule with one query and no workers: runs are not held up by restarts.
-fn write_without_workers(s: &Setup, cron: &str, command: &str, extra: &str) {
+fn write_without_workers(s: &Site, cron: &str, command: &str, extra: &str) {
     std::fs::write(
         s.path("schedule.yaml"),
         format!("timezone: UTC\nlead: 1s\nqueries:\n  - name: q\n    cron: \"{cron}\"\n    command: {command}\n{extra}"),
@@ -132,11 +83,11 @@ fn write_without_workers(s: &Setup, cron: &str, command: &str, extra: &str) {
 
 #[test]
 fn a_query_whose_workdir_is_missing_says_so() {
-    let s = Setup::new("qworkdir");
+    let s = Site::new("qworkdir");
     write_without_workers(
         &s,
         "*/3 * * * * *",
-        &s.sleep_command("10ms", ""),
+        &sleep_command("10ms", ""),
         "    workdir: no-such-dir\n",
     );
     let mut d = s.start();
@@ -150,9 +101,9 @@ fn a_query_whose_workdir_is_missing_says_so() {
 
 #[test]
 fn an_overlapping_run_is_skipped_by_default() {
-    let s = Setup::new("qskip");
+    let s = Site::new("qskip");
     // Every 2 s, each run takes 3 s.
-    write_without_workers(&s, "*/2 * * * * *", &s.sleep_command("3s", ""), "");
+    write_without_workers(&s, "*/2 * * * * *", &sleep_command("3s", ""), "");
     let mut d = s.start();
     d.expect("query started");
     d.expect("the previous run is still going; this run is skipped (overlap: skip)");
@@ -160,11 +111,12 @@ fn an_overlapping_run_is_skipped_by_default() {
 
 #[test]
 fn an_overlapping_run_waits_when_asked_to() {
-    let s = Setup::new("qwait");
-    s.write(
+    let s = Site::new("qwait");
+    write_schedule(
+        &s,
         "*/2 * * * * *",
         "1s",
-        &s.sleep_command("3s", ""),
+        &sleep_command("3s", ""),
         "    overlap: wait\n",
     );
     let mut d = s.start();
