@@ -9,9 +9,9 @@
 use super::facts::{Facts, PathKind, PathRef};
 use super::yaml::{self, Key, Node, Pos, Value};
 use super::{
-    AlertSpec, BusySpec, Days, IdleWhen, LogSpec, Overlap, Problem, ProcessMatch, Query, QueryRun,
-    ReadySpec, Rotation, Schedule, StartSpec, StopSignal, StopSpec, SuperviseSpec, When, Worker,
-    ZoneSource,
+    AlertSpec, BusySpec, Days, Diagnostic, IdleWhen, LogSpec, Overlap, ProcessMatch, Query,
+    QueryRun, ReadySpec, Rotation, Schedule, StartSpec, StopSignal, StopSpec, SuperviseSpec, When,
+    Worker, ZoneSource,
 };
 use crate::core::cron::CronSpec;
 use chrono::{NaiveTime, Weekday};
@@ -80,7 +80,7 @@ const READY_KEYS: &[&str] = &["command", "timeout"];
 pub fn validate(
     text: &str,
     machine_zone: impl FnOnce() -> Option<(Tz, &'static str)>,
-) -> Result<Schedule, Vec<Problem>> {
+) -> Result<Schedule, Vec<Diagnostic>> {
     validate_noting(text, machine_zone).0
 }
 
@@ -89,16 +89,11 @@ pub fn validate(
 pub fn validate_noting(
     text: &str,
     machine_zone: impl FnOnce() -> Option<(Tz, &'static str)>,
-) -> (Result<Schedule, Vec<Problem>>, Facts) {
+) -> (Result<Schedule, Vec<Diagnostic>>, Facts) {
     let root = match yaml::parse(text) {
         Ok(root) => root,
         Err(e) => {
-            let problem = Problem {
-                line: e.pos.line,
-                col: e.pos.col,
-                field: "yaml".into(),
-                message: e.message,
-            };
+            let problem = Diagnostic::error(e.pos.line, e.pos.col, Some("yaml"), e.message);
             return (Err(vec![problem]), Facts::default());
         }
     };
@@ -120,8 +115,8 @@ pub fn validate_noting(
 
 #[derive(Default)]
 struct Checker {
-    problems: Vec<Problem>,
-    warnings: Vec<Problem>,
+    problems: Vec<Diagnostic>,
+    warnings: Vec<Diagnostic>,
     facts: Facts,
 }
 
@@ -150,22 +145,22 @@ fn join(path: &str, key: &str) -> String {
 
 impl Checker {
     fn problem(&mut self, pos: Pos, field: &str, message: impl Into<String>) {
-        self.problems.push(Problem {
-            line: pos.line,
-            col: pos.col,
-            field: field.to_string(),
-            message: message.into(),
-        });
+        self.problems.push(Diagnostic::error(
+            pos.line,
+            pos.col,
+            Some(field),
+            message.into(),
+        ));
     }
 
     /// A doubtful but valid value: printed as `field: warning: message`, exit status 0.
     fn warn(&mut self, pos: Pos, field: &str, message: impl Into<String>) {
-        self.warnings.push(Problem {
-            line: pos.line,
-            col: pos.col,
-            field: field.to_string(),
-            message: format!("warning: {}", message.into()),
-        });
+        self.warnings.push(Diagnostic::warning(
+            pos.line,
+            pos.col,
+            Some(field),
+            message.into(),
+        ));
     }
 
     /// Notes a path or program for `machine::check`.
@@ -1432,7 +1427,7 @@ mod tests {
             .unwrap_or_else(|p| panic!("{p:?}"))
             .warnings
             .iter()
-            .map(|p| format!("{}:{}: {}: {}", p.line, p.col, p.field, p.message))
+            .map(|p| p.display(None).to_string())
             .collect()
     }
 
