@@ -5,7 +5,9 @@
 //! `Problems`). Decoding and parsing are in `yaml.rs`, checking in `validate.rs`, what only
 //! the machine can confirm is noted in `facts.rs`. Pure: reading the file and asking the machine are `shell::schedule`'s.
 
+mod de;
 pub mod facts;
+mod shape;
 mod validate;
 pub mod yaml;
 
