@@ -123,8 +123,7 @@ impl<'de, T: de::Deserialize<'de>> de::Deserialize<'de> for Checked<T> {
     }
 }
 
-/// A value and the position of its node (of its first key, for a mapping: where a person looks
-/// for it).
+/// A value and the position of its node.
 #[derive(Debug)]
 pub struct Spanned<T> {
     pub pos: Pos,
@@ -369,7 +368,7 @@ impl<'de> Deserializer<'de> for NodeDe<'de, '_> {
         v: V,
     ) -> Result<V::Value, Error> {
         if name == SPANNED {
-            let pos = map_pos(self.node);
+            let pos = self.node.pos;
             return v.visit_seq(SpanParts {
                 line: Some(pos.line),
                 col: Some(pos.col),

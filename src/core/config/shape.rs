@@ -79,7 +79,7 @@ pub struct RawWorker {
     pub workdir: Opt<Spanned<PathText>>,
     pub env: Opt<Env>,
     #[serde(rename = "match")]
-    pub matcher: Req<Spanned<RawMatch>>,
+    pub matcher: Req<RawMatch>,
     pub pidfile: Opt<Spanned<PathText>>,
     pub stop: Opt<RawStop>,
     pub start: Req<RawStart>,

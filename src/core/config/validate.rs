@@ -605,12 +605,20 @@ impl Checker {
 
         let matcher = raw.matcher.0.and_then(|m| {
             let f = join(field, "match");
-            let image = m.value.image.0.map(|i| i.0);
-            let args_contain = or(m.value.args_contain, Vec::new(), |a| a.0);
+            let image = m.image.0.map(|i| i.0);
+            let args_contain = or(m.args_contain, Vec::new(), |a| a.0);
             let (image, args_contain) = (image?, args_contain?);
             if args_contain.is_empty() {
+                // Where a person looks for the mapping: its first key.
+                let pos = match &node.value {
+                    Value::Map(entries) => entries
+                        .iter()
+                        .find(|(k, _)| k.text == "match")
+                        .map_or(node.pos, |(_, m)| map_pos(m)),
+                    _ => node.pos,
+                };
                 self.warn(
-                    m.pos,
+                    pos,
                     &f,
                     format!(
                         "no `args_contain`: every `{image}` process on this machine counts as \
@@ -860,6 +868,35 @@ mod tests {
         assert!(e[0].message.contains("a tab"), "{e:?}");
         let e = validate(&format!("state_dir: \"a\\bell\"\n{Q}"), || None).unwrap_err();
         assert!(e[0].message.contains("'a\\bell'"), "{e:?}");
+    }
+
+    #[test]
+    fn a_query_with_wrong_times_still_has_its_other_keys_checked() {
+        // Each key is read on its own: a wrong `at` used to hide the rest of the query.
+        let yaml = "timezone: UTC\nqueries:\n  - name: q\n    at: \"26:00\"\n    \
+                    workers: [nope]\n    command: foo\n";
+        let e = validate(yaml, || None).unwrap_err();
+        let fields: Vec<&str> = e.iter().filter_map(|p| p.field.as_deref()).collect();
+        assert_eq!(
+            fields,
+            [
+                "queries[0].at",
+                "queries[0].workers[0]",
+                "queries[0].command"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_zero_busy_interval_is_named() {
+        // It was refused without a problem ("0 problems found").
+        let yaml = format!(
+            "{Q}workers:\n  - name: w\n    match: {{image: w, args_contain: x}}\n    \
+             start: {{command: [w]}}\n    busy: {{command: [b], every: 0}}\n"
+        );
+        let e = validate(&yaml, || None).unwrap_err();
+        let shown: Vec<String> = e.iter().map(|p| p.display(None).to_string()).collect();
+        assert_eq!(shown, ["9:33: workers[0].busy.every: must be more than 0"]);
     }
 
     #[test]
