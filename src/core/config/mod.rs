@@ -2,8 +2,9 @@
 //!
 //! Owns: the validated model (`Schedule`, `Query`, `Worker`) and why a file could not be
 //! loaded (`ConfigError`, whose problems are `crate::core::diagnostic::Diagnostic`s, shown by
-//! `Problems`). Decoding and parsing are in `yaml.rs`, checking in `validate.rs`, what only
-//! the machine can confirm is noted in `facts.rs`. Pure: reading the file and asking the machine are `shell::schedule`'s.
+//! `Problems`). Decoding and parsing are in `yaml.rs`; the keys of each mapping and the shape
+//! of each value are the types of `shape.rs`, read from the tree by `de.rs`; the rules between
+//! values are `validate.rs`'s; what only the machine can confirm is noted in `facts.rs`. Pure: reading the file and asking the machine are `shell::schedule`'s.
 
 mod de;
 pub mod facts;

@@ -35,7 +35,7 @@ pub struct RawSchedule {
     pub lead: Opt<Window>,
     pub merge_within: Opt<Window>,
     #[allow(dead_code)] // read item by item: `validate.rs`
-    pub queries: Later,
+    pub queries: Req<Later>,
     #[allow(dead_code)]
     pub workers: Option<Later>,
     pub state_dir: At<PathText>,
