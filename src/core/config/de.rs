@@ -11,7 +11,7 @@
 //! an `Option`) as missing. Knows no key and no message of its own beyond those.
 
 use super::yaml::{Key, Node, Pos, Value};
-use crate::core::diagnostic::Diagnostic;
+use crate::core::diagnostic::{Diagnostic, Severity};
 use serde::de::{self, DeserializeSeed, Deserializer, Expected, MapAccess, SeqAccess, Visitor};
 use std::cell::RefCell;
 use std::fmt;
@@ -26,11 +26,28 @@ pub enum Path<'p> {
 
 impl Path<'_> {
     pub fn render(&self) -> String {
+        let mut out = String::with_capacity(32);
+        self.write(&mut out);
+        // Kept in a problem, of which a large file can have many: an allocation of its size.
+        String::from(out.as_str())
+    }
+
+    fn write(&self, out: &mut String) {
         match self {
-            Path::Root => String::new(),
-            Path::Key(Path::Root, key) => key.to_string(),
-            Path::Key(parent, key) => format!("{}.{key}", parent.render()),
-            Path::Index(parent, i) => format!("{}[{i}]", parent.render()),
+            Path::Root => {}
+            Path::Key(parent, key) => {
+                parent.write(out);
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                out.push_str(key);
+            }
+            Path::Index(parent, i) => {
+                parent.write(out);
+                out.push('[');
+                out.push_str(&i.to_string());
+                out.push(']');
+            }
         }
     }
 }
@@ -42,14 +59,22 @@ pub struct Report {
 }
 
 impl Report {
-    pub fn error(&self, pos: Pos, field: &str, message: String) {
-        let d = Diagnostic::error(pos.line, pos.col, Some(field), message);
-        self.found.borrow_mut().push(d);
+    pub fn error(&self, pos: Pos, field: impl Into<String>, message: String) {
+        self.push(pos, field.into(), message, Severity::Error);
     }
 
-    pub fn warning(&self, pos: Pos, field: &str, message: String) {
-        let d = Diagnostic::warning(pos.line, pos.col, Some(field), message);
-        self.found.borrow_mut().push(d);
+    pub fn warning(&self, pos: Pos, field: impl Into<String>, message: String) {
+        self.push(pos, field.into(), message, Severity::Warning);
+    }
+
+    fn push(&self, pos: Pos, field: String, message: String, severity: Severity) {
+        self.found.borrow_mut().push(Diagnostic {
+            line: pos.line,
+            col: pos.col,
+            field: Some(field),
+            message,
+            severity,
+        });
     }
 
     /// Deserializes `node` (at `path`) as a `T`; `None` when it is wrong, with why reported.
@@ -223,7 +248,7 @@ pub struct NodeDe<'de, 'p> {
 impl<'de> NodeDe<'de, '_> {
     fn fail<T>(&self, message: String) -> Result<T, Error> {
         self.report
-            .error(self.node.pos, &self.path.render(), message);
+            .error(self.node.pos, self.path.render(), message);
         Err(Error::Reported)
     }
 
@@ -336,11 +361,15 @@ impl<'de> Deserializer<'de> for NodeDe<'de, '_> {
             }
             Value::Seq(_) => return self.fail(wrong()),
         };
+        // Which fields the mapping has (a struct has fewer than 64).
+        let mut present = 0u64;
         for (key, _) in entries {
-            if !fields.contains(&key.text.as_str()) {
+            if let Some(i) = fields.iter().position(|f| *f == key.text) {
+                present |= 1 << i;
+            } else {
                 self.report.error(
                     key.pos,
-                    &Path::Key(self.path, &key.text).render(),
+                    Path::Key(self.path, &key.text).render(),
                     format!(
                         "unknown key `{}`; allowed keys here: {}",
                         key.text,
@@ -352,8 +381,8 @@ impl<'de> Deserializer<'de> for NodeDe<'de, '_> {
         let r = v.visit_map(StructEntries {
             entries: entries.iter(),
             fields,
-            missing: fields.iter(),
-            all: entries,
+            missing: fields.iter().enumerate(),
+            present,
             value: None,
             map_pos: map_pos(self.node),
             path: self.path,
@@ -463,8 +492,8 @@ impl<'de> MapAccess<'de> for Entries<'de, '_> {
 struct StructEntries<'de, 'p> {
     entries: std::slice::Iter<'de, (Key, Node)>,
     fields: &'static [&'static str],
-    missing: std::slice::Iter<'static, &'static str>,
-    all: &'de [(Key, Node)],
+    missing: std::iter::Enumerate<std::slice::Iter<'static, &'static str>>,
+    present: u64,
     value: Option<Result<&'de (Key, Node), &'static str>>,
     map_pos: Pos,
     path: &'p Path<'p>,
@@ -485,8 +514,8 @@ impl<'de> MapAccess<'de> for StructEntries<'de, '_> {
                 return seed.deserialize(key).map(Some);
             }
         }
-        for &field in self.missing.by_ref() {
-            if !self.all.iter().any(|(k, _)| k.text == field) {
+        for (i, &field) in self.missing.by_ref() {
+            if self.present & (1 << i) == 0 {
                 self.value = Some(Err(field));
                 let key = de::value::BorrowedStrDeserializer::<Error>::new(field);
                 return seed.deserialize(key).map(Some);
@@ -525,13 +554,13 @@ impl<'de> Deserializer<'de> for KeyDe<'de, '_> {
     fn deserialize_any<V: Visitor<'de>>(self, v: V) -> Result<V::Value, Error> {
         match v.visit_borrowed_str(&self.key.text) {
             Err(Error::Message(m)) => {
-                self.report.error(self.key.pos, &self.path.render(), m);
+                self.report.error(self.key.pos, self.path.render(), m);
                 Err(Error::Reported)
             }
             Err(Error::Mismatch(e)) => {
                 self.report.error(
                     self.key.pos,
-                    &self.path.render(),
+                    self.path.render(),
                     format!("expected {e}, found a string"),
                 );
                 Err(Error::Reported)
@@ -561,7 +590,7 @@ impl<'de> Deserializer<'de> for Missing<'_> {
     fn deserialize_any<V: Visitor<'de>>(self, _: V) -> Result<V::Value, Error> {
         self.report.error(
             self.pos,
-            &self.path.render(),
+            self.path.render(),
             format!("`{}` is required", self.field),
         );
         Err(Error::Reported)
