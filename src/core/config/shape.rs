@@ -849,7 +849,7 @@ pub fn control_message(s: &str) -> String {
 }
 
 /// Parses a humantime duration; a bare `0` is zero.
-pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
+fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     if text == "0" {
         return Ok(Duration::ZERO);
