@@ -871,6 +871,41 @@ mod tests {
     }
 
     #[test]
+    fn every_mapping_lists_its_allowed_keys_in_the_documented_order() {
+        let w = "  - name: w\n    match: {image: w, args_contain: x}\n    start: {command: [w]}\n";
+        let cases = [
+            ("bad: 1\n", "", "timezone, lead, merge_within, queries, workers, state_dir, restart_at_boot, log, alert"),
+            ("log: {file: l, bad: 1}\n", "log.", "file, rotation, keep, level"),
+            ("alert: {command: [a], bad: 1}\n", "alert.", "command"),
+            ("workers:\n  - {name: w, bad: 1}\n", "workers[0].", "name, workdir, env, match, pidfile, stop, start, ready, supervise, restart_before_queries, busy"),
+            ("workers:\n  - match: {bad: 1}\n", "workers[0].match.", "image, args_contain"),
+            ("workers:\n  - stop: {bad: 1}\n", "workers[0].stop.", "command, signal, grace, repeat"),
+            ("workers:\n  - start: {bad: 1}\n", "workers[0].start.", "command, log"),
+            ("workers:\n  - ready: {bad: 1}\n", "workers[0].ready.", "command, timeout"),
+            ("workers:\n  - busy: {bad: 1}\n", "workers[0].busy.", "command, idle_when, every"),
+            ("workers:\n  - supervise: {bad: 1}\n", "workers[0].supervise.", "backoff, max_backoff, give_up_after, stable_after"),
+        ];
+        for (yaml, field, keys) in cases {
+            let yaml =
+                format!("{Q}{yaml}").replace("workers:\n  - ", &format!("workers:\n{w}  - "));
+            let e = validate(&yaml, || None).unwrap_err();
+            let want = format!("unknown key `bad`; allowed keys here: {keys}");
+            assert!(
+                e.iter().any(|p| p.field.as_deref()
+                    == Some(&format!("{field}bad").replace("[0]", "[1]")[..])
+                    && p.message == want),
+                "{yaml}\n{e:#?}"
+            );
+        }
+        let e = validate(&format!("{Q}    bad: 1\n"), || None).unwrap_err();
+        assert_eq!(
+            e[0].message,
+            "unknown key `bad`; allowed keys here: name, cron, at, days, workers, command, \
+             workdir, env, timeout, log, overlap, ready_wait"
+        );
+    }
+
+    #[test]
     fn a_query_with_wrong_times_still_has_its_other_keys_checked() {
         // Each key is read on its own: a wrong `at` used to hide the rest of the query.
         let yaml = "timezone: UTC\nqueries:\n  - name: q\n    at: \"26:00\"\n    \
