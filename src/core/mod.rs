@@ -3,6 +3,8 @@
 //!
 //! - `config`: the schedule file — its model, the YAML reader (`config::yaml`, the one module
 //!   that parses YAML) and the validator that reports every problem with its line and column.
+//! - `diagnostic`: a problem or warning at a line and column of a file, and the one-line form
+//!   `check`, reload and `import` print it in.
 //! - `cron`: crontab expressions with crontab(5) meaning (0/7 = Sunday, day fields ORed).
 //! - `zone`: DST rules for turning wall-clock times into instants; Windows zone names.
 //! - `plan`: the planner, schedule + instant → restarts.
@@ -13,6 +15,7 @@
 
 pub mod config;
 pub mod cron;
+pub mod diagnostic;
 pub mod import;
 pub mod plan;
 pub mod report;

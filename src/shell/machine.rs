@@ -9,7 +9,7 @@
 
 use crate::core::config::facts::{Facts, PathKind, PathRef};
 use crate::core::config::yaml::Pos;
-use crate::core::config::Problem;
+use crate::core::config::Diagnostic;
 use chrono::{DateTime, Offset, TimeDelta, TimeZone, Utc};
 use chrono_tz::{OffsetComponents, Tz};
 use std::path::{Path, PathBuf};
@@ -25,24 +25,19 @@ pub struct Machine {
 /// What the checks found: errors make the file invalid, warnings do not.
 #[derive(Debug, Default)]
 pub struct Found {
-    pub errors: Vec<Problem>,
-    pub warnings: Vec<Problem>,
+    pub errors: Vec<Diagnostic>,
+    pub warnings: Vec<Diagnostic>,
 }
 
 impl Found {
     fn warn(&mut self, pos: Pos, field: &str, message: String) {
         self.warnings
-            .push(problem(pos, field, format!("warning: {message}")));
+            .push(Diagnostic::warning(pos.line, pos.col, Some(field), message));
     }
 }
 
-fn problem(pos: Pos, field: &str, message: String) -> Problem {
-    Problem {
-        line: pos.line,
-        col: pos.col,
-        field: field.to_string(),
-        message,
-    }
+fn problem(pos: Pos, field: &str, message: String) -> Diagnostic {
+    Diagnostic::error(pos.line, pos.col, Some(field), message)
 }
 
 /// Checks `facts` against this machine. Relative paths are relative to `base_dir` (the
@@ -363,7 +358,7 @@ mod tests {
         let (validated, facts) = crate::core::config::validate_noting(yaml, || None);
         let mut errors = Vec::new();
         let mut warnings = Vec::new();
-        let line = |p: &Problem| format!("{}:{}: {}: {}", p.line, p.col, p.field, p.message);
+        let line = |p: &Diagnostic| p.display(None).to_string();
         match validated {
             Ok(s) => warnings.extend(s.warnings.iter().map(line)),
             Err(problems) => errors.extend(problems.iter().map(line)),

@@ -4,7 +4,7 @@
 //! Owns: `load` (what every command and the daemon's reload use) and `read_text`. Does not own
 //! the rules (core::config) or the machine checks (shell::machine).
 
-use crate::core::config::{self, yaml, ConfigError, Problem, Schedule};
+use crate::core::config::{self, yaml, ConfigError, Diagnostic, Schedule};
 use crate::shell::machine;
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};
@@ -19,12 +19,12 @@ pub fn load(path: &Path) -> Result<Schedule, ConfigError> {
     })?;
     let text = yaml::decode(&bytes).map_err(|e| ConfigError::Invalid {
         path: path.to_path_buf(),
-        problems: vec![Problem {
-            line: e.pos.line,
-            col: e.pos.col,
-            field: "encoding".into(),
-            message: e.message,
-        }],
+        problems: vec![Diagnostic::error(
+            e.pos.line,
+            e.pos.col,
+            Some("encoding"),
+            e.message,
+        )],
     })?;
     let zone = crate::sys::os::machine_zone();
     let (validated, facts) = config::validate_noting(&text, || zone);
@@ -45,7 +45,7 @@ pub fn load(path: &Path) -> Result<Schedule, ConfigError> {
     };
     let state_dir = validated.as_ref().ok().map(Schedule::state_dir);
     let found = machine::check(&facts, &base_dir, state_dir.as_deref(), &machine);
-    let invalid = |mut problems: Vec<Problem>| {
+    let invalid = |mut problems: Vec<Diagnostic>| {
         problems.sort_by_key(|p| (p.line, p.col));
         ConfigError::Invalid {
             path: path.to_path_buf(),

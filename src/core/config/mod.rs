@@ -1,22 +1,24 @@
 //! The schedule file: what a valid one holds, and loading it.
 //!
-//! Owns: the validated model (`Schedule`, `Query`, `Worker`), its problems (`Problem`,
-//! `ConfigError`) and how problems are shown (`Problems`). Decoding and parsing are in
-//! `yaml.rs`, checking in `validate.rs`, what only the machine can confirm is noted in
-//! `facts.rs`. Pure: reading the file and asking the machine are `shell::schedule`'s.
+//! Owns: the validated model (`Schedule`, `Query`, `Worker`) and why a file could not be
+//! loaded (`ConfigError`, whose problems are `crate::core::diagnostic::Diagnostic`s, shown by
+//! `Problems`). Decoding and parsing are in `yaml.rs`; the keys of each mapping and the shape
+//! of each value are the types of `shape.rs`, read from the tree by `de.rs`; the rules between
+//! values are `validate.rs`'s; what only the machine can confirm is noted in `facts.rs`. Pure: reading the file and asking the machine are `shell::schedule`'s.
 
+mod de;
 pub mod facts;
+mod shape;
 mod validate;
 pub mod yaml;
 
 use crate::core::cron::CronSpec;
-use crate::core::text::escape;
 use chrono::{NaiveTime, Weekday};
 use chrono_tz::Tz;
-use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+pub use crate::core::diagnostic::{Diagnostic, Problems, Severity, SHOWN_PROBLEMS};
 pub use crate::core::zone::ZoneSource;
 pub use validate::{validate, validate_noting, DEFAULT_GRACE, DEFAULT_LEAD, DEFAULT_READY_TIMEOUT};
 
@@ -46,9 +48,9 @@ pub struct Schedule {
     pub path: PathBuf,
     /// Relative paths in the file are relative to this: the schedule file's directory.
     pub base_dir: PathBuf,
-    /// Doubtful but valid values, in file order; each message starts with `warning: `, so
-    /// `Problems` prints them as `FILE:LINE:COL: field: warning: message`.
-    pub warnings: Vec<Problem>,
+    /// Doubtful but valid values (`Severity::Warning`), in file order; `Problems` prints them
+    /// as `FILE:LINE:COL: field: warning: message`.
+    pub warnings: Vec<Diagnostic>,
 }
 
 /// One PACS query of the schedule.
@@ -271,16 +273,6 @@ pub enum Rotation {
     Never,
 }
 
-/// One thing wrong with a schedule file.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Problem {
-    pub line: usize,
-    pub col: usize,
-    /// Where in the file's structure: `queries[1].cron`, `lead`, …
-    pub field: String,
-    pub message: String,
-}
-
 /// Why a schedule file could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -293,48 +285,8 @@ pub enum ConfigError {
     #[error("{}", Problems { path, problems })]
     Invalid {
         path: PathBuf,
-        problems: Vec<Problem>,
+        problems: Vec<Diagnostic>,
     },
-}
-
-/// At most this many problems are shown; a count stands for the rest.
-pub const SHOWN_PROBLEMS: usize = 100;
-
-/// Formats problems one per line: `FILE:LINE:COL: field: message`, the first `SHOWN_PROBLEMS`
-/// of them, then `FILE: and N more problems`. Text from the file (a key, a value) is escaped,
-/// so that no problem spans two lines or drives the terminal (`crate::core::text::escape`).
-pub struct Problems<'a> {
-    pub path: &'a Path,
-    pub problems: &'a [Problem],
-}
-
-impl fmt::Display for Problems<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let path = self.path.display().to_string();
-        let path = escape(&path);
-        for (i, p) in self.problems.iter().take(SHOWN_PROBLEMS).enumerate() {
-            if i > 0 {
-                writeln!(f)?;
-            }
-            write!(
-                f,
-                "{path}:{}:{}: {}: {}",
-                p.line,
-                p.col,
-                escape(&p.field),
-                escape(&p.message)
-            )?;
-        }
-        let rest = self.problems.len().saturating_sub(SHOWN_PROBLEMS);
-        if rest > 0 {
-            write!(
-                f,
-                "\n{path}: and {rest} more {}",
-                if rest == 1 { "problem" } else { "problems" }
-            )?;
-        }
-        Ok(())
-    }
 }
 
 /// A `RUST_LOG`-style filter (`info`, `warn,pacs_warden=debug`). `Targets` rather than

@@ -5,14 +5,14 @@
 //! whose every node and key carries its line and column, so that semantic errors ("unknown
 //! key", "bad cron") can name the position; and the syntax errors a person meets, with a hint
 //! for the common ones (an unquoted `*/15 * * * *`, a tab, a Windows path in double quotes).
-//! Knows nothing about what the keys mean: that is `validate.rs`.
+//! Knows nothing about what the keys mean: that is `shape.rs` and `validate.rs`.
 //!
 //! Built on the event parser of `yaml-rust2` (maintained), not `serde_yaml`: `serde_yaml` is
 //! archived and reports positions only for syntax errors, while every message of `check` needs
 //! one. The tree is built here straight from the events, so that a large file is held once and
 //! a second document is an error instead of being skipped. Every scalar stays a string here (no
-//! YAML 1.1 surprises such as `no` → false or `12:30` → 750); the validator decides what each
-//! string must look like.
+//! YAML 1.1 surprises such as `no` → false or `12:30` → 750); the types of `shape.rs` decide
+//! what each string must look like.
 
 use std::borrow::Cow;
 use std::collections::HashMap;

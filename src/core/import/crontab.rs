@@ -142,15 +142,16 @@ fn classify(number: usize, line: &str) -> Kind<'_> {
                 value,
                 col: line[..indent + value_at].chars().count() + 1,
             },
-            None => Kind::Bad(ImportProblem {
-                line: number,
-                col: line[..indent].chars().count() + 1,
-                message: format!(
+            None => Kind::Bad(ImportProblem::error(
+                number,
+                line[..indent].chars().count() + 1,
+                None,
+                format!(
                     "`{}` is neither a cron job (5 time fields or an @nickname, then the \
                      command) nor an environment setting NAME=value",
                     trimmed.trim_end()
                 ),
-            }),
+            )),
         },
     }
 }
@@ -277,14 +278,15 @@ pub fn import_crontab(text: &str, opts: &Options) -> Result<Imported, ImportErro
                 if name == "CRON_TZ" {
                     // An empty value goes back to cron's own zone.
                     if !value.is_empty() && value.parse::<Tz>().is_err() {
-                        problems.push(ImportProblem {
-                            line: number,
-                            col: *col,
-                            message: format!(
+                        problems.push(ImportProblem::error(
+                            number,
+                            *col,
+                            None,
+                            format!(
                                 "CRON_TZ: unknown time zone `{value}`; use an IANA name such as \
                                  Europe/London (names are case-sensitive)"
                             ),
-                        });
+                        ));
                     }
                     cron_tz = (!value.is_empty()).then(|| (value.clone(), number));
                 } else {
@@ -460,13 +462,8 @@ fn job(
     env: &[(String, String)],
     opts: &Options,
 ) -> Result<Job, Vec<ImportProblem>> {
-    let problem = |col: usize, message: String| {
-        vec![ImportProblem {
-            line: number,
-            col,
-            message,
-        }]
-    };
+    let problem =
+        |col: usize, message: String| vec![ImportProblem::error(number, col, None, message)];
     let k = spec_len(toks);
     let need = k + usize::from(system) + 1;
     if toks.len() < need {

@@ -91,20 +91,14 @@ pub struct Skipped {
     pub reason: String,
 }
 
-/// One thing wrong with the input.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ImportProblem {
-    /// 1-based.
-    pub line: usize,
-    /// 1-based, in characters.
-    pub col: usize,
-    pub message: String,
-}
+/// One thing wrong with the input: an error at a line and column, without a field (the
+/// diagnostic `check` reports too, shown the same way).
+pub type ImportProblem = crate::core::diagnostic::Diagnostic;
 
 /// Why nothing was imported.
 ///
 /// Its `Display` shows each problem as `LINE:COL: message`, one per line; `display_with` puts
-/// the file's name in front.
+/// the file's name in front (both through `Diagnostic::display`).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ImportError {
     /// The input is malformed; every problem found, in file order.
@@ -151,10 +145,7 @@ impl fmt::Display for ProblemLines<'_> {
             if i > 0 {
                 writeln!(f)?;
             }
-            if let Some(path) = self.path {
-                write!(f, "{}:", escape(&path.display().to_string()))?;
-            }
-            write!(f, "{}:{}: {}", p.line, p.col, escape(&p.message))?;
+            write!(f, "{}", p.display(self.path))?;
         }
         Ok(())
     }

@@ -51,7 +51,7 @@ pub fn decode_xml_bytes(bytes: &[u8]) -> Result<String, ImportError> {
     };
     let decode_error = |text: &str, message: String| {
         let (line, col) = end_pos(text);
-        ImportError::Decode(ImportProblem { line, col, message })
+        ImportError::Decode(ImportProblem::error(line, col, None, message))
     };
     let unit = match enc {
         Enc::Utf8 => {
@@ -167,11 +167,12 @@ fn xml_error(text: &str, e: roxmltree::Error) -> ImportError {
         _ => (pos.row as usize, pos.col as usize),
     };
     let message = e.to_string().replace(&format!(" at {pos}"), "");
-    ImportError::Malformed(vec![ImportProblem {
+    ImportError::Malformed(vec![ImportProblem::error(
         line,
         col,
-        message: format!("not well-formed XML: {message}"),
-    }])
+        None,
+        format!("not well-formed XML: {message}"),
+    )])
 }
 
 /// One task of the export, read.
@@ -303,11 +304,12 @@ impl Cx<'_, '_> {
 
     fn problem(&mut self, node: Node<'_, '_>, message: String) {
         let pos = self.doc.text_pos_at(node.range().start);
-        self.problems.push(ImportProblem {
-            line: pos.row as usize,
-            col: pos.col as usize,
+        self.problems.push(ImportProblem::error(
+            pos.row as usize,
+            pos.col as usize,
+            None,
             message,
-        });
+        ));
     }
 
     /// The boolean child `name`, `default` when absent; `None` (and a problem) when malformed.
