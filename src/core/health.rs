@@ -86,6 +86,9 @@ pub struct Facts {
     pub state_error: Option<String>,
     /// The daemon holding the schedule's lock, if one runs.
     pub daemon: Option<Daemon>,
+    /// Why it cannot be told whether a daemon runs (its lock cannot be opened: the check runs
+    /// as a user who may not read the state directory); then `daemon` is `None`.
+    pub daemon_unknown: Option<String>,
     /// The version of the file the daemon recorded when it loaded it, when the file on disk is
     /// valid but has other text (`None`: the same, or not known).
     pub daemon_runs_other_version: Option<DateTime<Utc>>,
@@ -265,9 +268,16 @@ pub fn classify(facts: &Facts) -> Health {
             format!("cannot read the state directory: {}", clean(why)),
         ));
     }
-    match &facts.daemon {
-        None => problems.push(problem(State::Critical, "the daemon is not running".into())),
-        Some(_) => {
+    match (&facts.daemon, &facts.daemon_unknown) {
+        (None, Some(why)) => problems.push(problem(
+            State::Unknown,
+            format!(
+                "cannot tell whether the daemon runs ({}); run the check as the daemon's user or an administrator",
+                clean(why)
+            ),
+        )),
+        (None, None) => problems.push(problem(State::Critical, "the daemon is not running".into())),
+        (Some(_), _) => {
             if let Some(loaded) = facts.daemon_runs_other_version {
                 problems.push(problem(
                     State::Warning,
@@ -534,6 +544,7 @@ mod tests {
                 pid: 7,
                 since: at("05:00:00"),
             }),
+            daemon_unknown: None,
             daemon_runs_other_version: None,
             workers: vec![worker("celery")],
             queries: vec![Query {
@@ -689,6 +700,15 @@ mod tests {
                 },
                 State::Critical,
                 "the daemon is not running; the schedule file is invalid (s.yaml:1:1: x: bad)",
+            ),
+            (
+                "daemon unknown",
+                |f| {
+                    f.daemon = None;
+                    f.daemon_unknown = Some("s.state/daemon.lock: permission denied".into());
+                },
+                State::Unknown,
+                "cannot tell whether the daemon runs (s.state/daemon.lock: permission denied); run the check as the daemon's user or an administrator",
             ),
             (
                 "state unreadable",

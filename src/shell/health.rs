@@ -24,6 +24,7 @@ pub fn check(path: &Path, now: DateTime<Utc>) -> Health {
                         file: File::Unusable { problems },
                         state_error: None,
                         daemon: None,
+                        daemon_unknown: None,
                         daemon_runs_other_version: None,
                         workers: Vec::new(),
                         queries: Vec::new(),
@@ -34,7 +35,18 @@ pub fn check(path: &Path, now: DateTime<Utc>) -> Health {
         }
     };
     let gathered = status::gather(&schedule, now);
-    health::classify(&facts(&gathered, file, now))
+    let mut facts = facts(&gathered, file, now);
+    if facts.daemon.is_none() {
+        // No holder seen: because none runs, or because this user cannot open its lock?
+        let lock = schedule.state_dir().join("daemon.lock");
+        facts.daemon_unknown = match std::fs::File::open(&lock) {
+            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+                Some(format!("{}: {e}", lock.display()))
+            }
+            _ => None,
+        };
+    }
+    health::classify(&facts)
 }
 
 /// `status`'s instants are RFC 3339 text in the schedule's zone.
@@ -103,6 +115,7 @@ fn facts(s: &Status, file: File, now: DateTime<Utc>) -> Facts {
         file,
         state_error: s.state_error.clone(),
         daemon,
+        daemon_unknown: None,
         daemon_runs_other_version,
         workers,
         queries,
