@@ -263,3 +263,25 @@ fn a_wrong_command_line_is_unknown() {
     let out = Command::new(WARDEN).arg("status").output().unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn critical_when_the_last_run_of_a_query_failed() {
+    let s = Setup::new("query");
+    // A query every 5 s that pacs-warden runs itself and that exits 1.
+    let yaml = s.yaml("", "").replace(
+        "    cron: \"0 0 3 * * *\"\n",
+        &format!(
+            "    cron: \"*/5 * * * * *\"\n    command: [{}, sleep, 0s, --exit-code, \"1\"]\n",
+            q(&worker_exe())
+        ),
+    );
+    s.write(&format!("lead: 1s\n{yaml}"));
+    let mut d = Daemon::start(&s.config());
+    d.expect("query finished");
+    let line = expect_health(
+        &s.config(),
+        2,
+        "PACS-WARDEN CRITICAL - the last run of query q failed (",
+    );
+    assert!(line.contains(" | workers_up="), "{line}");
+}
