@@ -2,7 +2,9 @@
 //!
 //! Owns: running each command to a `Result<(), Error>` and, in one place (`run`), printing
 //! the error once and turning it into the exit status (`shell::error`: 0 success, 1 the
-//! command failed, 2 the schedule file or the command line is wrong).
+//! command failed, 2 the schedule file or the command line is wrong). `health` is apart: its
+//! exit status is the check's answer (`core::health::State`, 0 OK … 3 UNKNOWN, also for a
+//! wrong `health` command line), never an `Error`.
 
 use crate::core::config::{self, Schedule};
 use crate::shell::error::{config_error_text, exit, Error};
@@ -22,7 +24,8 @@ use std::process::ExitCode;
     long_about = "Keeps a task-queue worker (OpenREM's Celery worker) fit for scheduled PACS \
                   queries: restarts it a lead time before each query, DST-correct, without \
                   blind kills.\n\nExit codes: 0 success, 1 the command failed, 2 the schedule \
-                  file or the command line is wrong."
+                  file or the command line is wrong; `health`'s are its answer: 0 OK, 1 WARNING, \
+                  2 CRITICAL, 3 UNKNOWN."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -59,8 +62,8 @@ enum Command {
     /// Exits 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (also for a wrong command line): CRITICAL
     /// when the daemon or a worker is down, supervision gave up, the last restart or the last
     /// run of a query failed; WARNING when a worker is not ready, a restart is deferred past
-    /// its query, a query run was skipped, or the daemon runs another version of the file than
-    /// the one on disk; UNKNOWN when the file or the state cannot be read.
+    /// its query, a query run was skipped, or the daemon rejected the file on disk or runs
+    /// another version of it; UNKNOWN when the file or the state cannot be read.
     Health(HealthArgs),
     /// Print the `queries:` of a schedule file from today's crontab or Task Scheduler tasks,
     /// so the query times are typed once. Writes nothing unless --output is given.
