@@ -10,12 +10,15 @@
 //! - `plan`: the planner, schedule + instant → restarts.
 //! - `timeline`: what the daemon has to do between two looks at the clock, and across edits.
 //! - `import`: query times from a crontab or a Task Scheduler export → `queries:`.
+//! - `health`: the monitoring check's rules: facts → OK/WARNING/CRITICAL/UNKNOWN, problems,
+//!   perfdata, the line.
 //! - `report`: how plans and summaries are shown to people and to scripts.
 //! - `text`: text from files and processes shown safely in messages (escapes).
 
 pub mod config;
 pub mod cron;
 pub mod diagnostic;
+pub mod health;
 pub mod import;
 pub mod plan;
 pub mod report;

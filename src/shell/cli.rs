@@ -2,9 +2,11 @@
 //!
 //! Owns: running each command to a `Result<(), Error>` and, in one place (`run`), printing
 //! the error once and turning it into the exit status (`shell::error`: 0 success, 1 the
-//! command failed, 2 the schedule file or the command line is wrong).
+//! command failed, 2 the schedule file or the command line is wrong). `health` is apart: its
+//! exit status is the check's answer (`core::health::State`, 0 OK … 3 UNKNOWN, also for a
+//! wrong `health` command line), never an `Error`.
 
-use crate::core::config::{self, ConfigError, Schedule};
+use crate::core::config::{self, Schedule};
 use crate::shell::error::{config_error_text, exit, Error};
 use crate::sys::clock::{Clock, SystemClock};
 use crate::{core::plan, core::report, sys::trust};
@@ -22,7 +24,8 @@ use std::process::ExitCode;
     long_about = "Keeps a task-queue worker (OpenREM's Celery worker) fit for scheduled PACS \
                   queries: restarts it a lead time before each query, DST-correct, without \
                   blind kills.\n\nExit codes: 0 success, 1 the command failed, 2 the schedule \
-                  file or the command line is wrong."
+                  file or the command line is wrong; `health`'s are its answer: 0 OK, 1 WARNING, \
+                  2 CRITICAL, 3 UNKNOWN."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -53,6 +56,15 @@ enum Command {
     /// When the schedule file is wrong, prints its problems, then all of this for the last good
     /// version the daemon keeps running, and exits 2.
     Status(StatusArgs),
+    /// A check for a monitoring system (Nagios plugin conventions): one line
+    /// `PACS-WARDEN STATE - text | perfdata`.
+    ///
+    /// Exits 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (also for a wrong command line): CRITICAL
+    /// when the daemon or a worker is down, supervision gave up, the last restart or the last
+    /// run of a query failed; WARNING when a worker is not ready, a restart is deferred past
+    /// its query, a query run was skipped, or the daemon rejected the file on disk or runs
+    /// another version of it; UNKNOWN when the file or the state cannot be read.
+    Health(HealthArgs),
     /// Print the `queries:` of a schedule file from today's crontab or Task Scheduler tasks,
     /// so the query times are typed once. Writes nothing unless --output is given.
     Import(ImportArgs),
@@ -137,6 +149,16 @@ struct StatusArgs {
     #[command(flatten)]
     config: ConfigArg,
     /// Print JSON instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Args)]
+struct HealthArgs {
+    /// The schedule file (YAML).
+    #[arg(long, short = 'c', value_name = "FILE")]
+    config: PathBuf,
+    /// Print one JSON object (state, code, problems, figures) instead of the line.
     #[arg(long)]
     json: bool,
 }
@@ -292,13 +314,25 @@ fn parse_instant(text: &str) -> Result<DateTime<Utc>, String> {
 
 /// Runs pacs-warden with the process's arguments and the system clock.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        // A monitoring system reads a wrong `health` command line as UNKNOWN (3), not as
+        // CRITICAL (clap's 2).
+        Err(e) if e.use_stderr() && std::env::args_os().nth(1).is_some_and(|a| a == "health") => {
+            let _ = e.print();
+            return ExitCode::from(crate::core::health::State::Unknown.code());
+        }
+        Err(e) => e.exit(),
+    };
     ExitCode::from(run(cli, &SystemClock))
 }
 
 /// Runs a parsed command line; returns the exit status.
 pub fn run(cli: Cli, clock: &dyn Clock) -> u8 {
     exit_status(match cli.command {
+        // `health`'s exit status is its answer (0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN), not an
+        // `Error`: it never fails as a command, a file it cannot read is its UNKNOWN.
+        Command::Health(args) => return health_cmd(&args, clock),
         Command::Check(args) => check(&args, clock),
         Command::Plan(args) => plan_cmd(&args, clock),
         Command::Restart(args) => restart_cmd(&args, clock),
@@ -593,19 +627,7 @@ fn status_cmd(args: &StatusArgs, clock: &dyn Clock) -> Result<(), Error> {
     let (schedule, problems) = match crate::shell::schedule::load(path) {
         Ok(s) => (s, Vec::new()),
         Err(e) => {
-            let problems = match &e {
-                ConfigError::Invalid { path, problems } => problems
-                    .iter()
-                    .map(|p| {
-                        config::Problems {
-                            path,
-                            problems: std::slice::from_ref(p),
-                        }
-                        .to_string()
-                    })
-                    .collect(),
-                ConfigError::Read { .. } => vec![e.to_string()],
-            };
+            let problems = crate::shell::status::problem_lines(&e);
             match crate::shell::status::last_good(path) {
                 Some(s) => {
                     // The problems first, above the status of the version that runs.
@@ -631,6 +653,20 @@ fn status_cmd(args: &StatusArgs, clock: &dyn Clock) -> Result<(), Error> {
     } else {
         Err(Error::StatusOfWrongSchedule)
     }
+}
+
+/// Prints the monitoring line (or `--json`'s object) on stdout; returns the check's state as
+/// the exit status.
+fn health_cmd(args: &HealthArgs, clock: &dyn Clock) -> u8 {
+    let health = crate::shell::health::check(&args.config, clock.now());
+    let text = if args.json {
+        serde_json::to_string(&health).expect("plain data")
+    } else {
+        crate::core::health::line(&health)
+    };
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{text}").and_then(|()| out.flush());
+    health.code
 }
 
 /// The workers named on the command line (all when none).
@@ -850,7 +886,9 @@ mod tests {
         assert_eq!((events[0].id, events[0].level), (id, level));
         assert_eq!(level, Level::Error);
         let lines: Vec<&str> = events[0].text.split("\r\n").collect();
-        let Err(ConfigError::Invalid { problems, .. }) = crate::shell::schedule::load(&path) else {
+        let Err(config::ConfigError::Invalid { problems, .. }) =
+            crate::shell::schedule::load(&path)
+        else {
             panic!("the schedule loads")
         };
         assert_eq!(lines.len(), problems.len() + 1, "{lines:?}");

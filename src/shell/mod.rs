@@ -11,6 +11,7 @@
 //!   lists, one timeout and kill policy, capped output.
 //! - `state`: the state directory: what was started, the last outcomes, per-worker locks.
 //! - `status`: what `pacs-warden status` gathers and shows.
+//! - `health`: the monitoring check (`pacs-warden health`) over `status`'s gathering.
 //! - `logging`: stderr, the daemon's rotating log file, the Windows Event Log.
 //! - `error`: the binary's one error type, its text and exit status (`code`).
 //! - `cli`: the command line; prints the error and exits with its code, in one place.
@@ -19,6 +20,7 @@ pub mod cli;
 pub mod command;
 pub mod daemon;
 pub mod error;
+pub mod health;
 pub mod logging;
 pub mod machine;
 pub mod query_run;

@@ -150,10 +150,25 @@ impl Store {
     /// The saved state; an absent or unreadable file is an empty state (it only speeds up
     /// recognising workers; every process is verified anyway).
     pub fn read(&self) -> State {
-        crate::sys::trust::read_no_follow(&self.dir.join("state.json"))
-            .ok()
-            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
-            .unwrap_or_default()
+        self.read_checked().unwrap_or_default()
+    }
+
+    /// The saved state, or why it cannot be read (for `health`); an absent file is an empty
+    /// state (nothing recorded yet).
+    pub fn read_checked(&self) -> Result<State, String> {
+        let path = self.dir.join("state.json");
+        match crate::sys::trust::read_no_follow(&path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(State::default()),
+            Err(e) => Err(format!("{}: {e}", path.display())),
+            Ok(bytes) => {
+                serde_json::from_slice(&bytes).map_err(|e| format!("{}: {e}", path.display()))
+            }
+        }
+    }
+
+    /// Whether a restart sequence of `worker` runs now (its lock is held). Creates nothing.
+    pub fn is_restarting(&self, worker: &str) -> bool {
+        lock::is_held(&self.dir.join(format!("{}.lock", sanitize(worker))))
     }
 
     /// Changes the state under a lock and writes it atomically (temp file + rename).

@@ -1,5 +1,5 @@
 //! `pacs-warden status`: the daemon, the workers' processes, the last sequences, the next
-//! restarts.
+//! restarts. `health` presents the same gathering (`shell::health`).
 //!
 //! Owns: gathering those facts (from the state directory, the process table and the planner)
 //! and showing them; and, while the schedule file is invalid, finding the last good version
@@ -35,6 +35,10 @@ pub struct Status {
     pub problems: Vec<String>,
     /// The version of the file the daemon recorded when it loaded it.
     pub daemon_schedule: Option<DaemonSchedule>,
+    /// Why the state directory's record cannot be read (then it is taken as empty); for
+    /// `health`.
+    #[serde(skip)]
+    pub state_error: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -70,6 +74,9 @@ pub struct WorkerStatus {
     pub deferred: Option<DeferralRecord>,
     /// The worker runs but its `ready` command fails (the daemon probes it again).
     pub not_ready: Option<NotReadyRecord>,
+    /// A restart sequence of it runs now (its lock is held); for `health`.
+    #[serde(skip)]
+    pub restarting: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -81,7 +88,10 @@ pub struct NextRestart {
 
 pub fn gather(schedule: &Schedule, now: DateTime<Utc>) -> Status {
     let store = Store::new(schedule.state_dir());
-    let state = store.read();
+    let (state, state_error) = match store.read_checked() {
+        Ok(state) => (state, None),
+        Err(e) => (Default::default(), Some(e)),
+    };
     let snap = Snapshot::take();
     let workers = schedule
         .workers
@@ -107,6 +117,7 @@ pub fn gather(schedule: &Schedule, now: DateTime<Utc>) -> Status {
                 not_ready: saved
                     .and_then(|s| s.not_ready.clone())
                     .filter(|n| found.tree.iter().any(|p| p.id.pid == n.pid)),
+                restarting: store.is_restarting(&w.name),
             }
         })
         .collect();
@@ -148,6 +159,26 @@ pub fn gather(schedule: &Schedule, now: DateTime<Utc>) -> Status {
             same_as_file: crate::shell::schedule::read_text(&schedule.path)
                 .is_some_and(|text| text_hash(&text) == r.hash),
         }),
+        state_error,
+    }
+}
+
+/// Why the schedule file cannot be used, one line each (`FILE:LINE:COL: field: message`, or
+/// why it cannot be read), as `status` and `health` show them.
+pub fn problem_lines(e: &crate::core::config::ConfigError) -> Vec<String> {
+    use crate::core::config::{ConfigError, Problems};
+    match e {
+        ConfigError::Invalid { path, problems } => problems
+            .iter()
+            .map(|p| {
+                Problems {
+                    path,
+                    problems: std::slice::from_ref(p),
+                }
+                .to_string()
+            })
+            .collect(),
+        ConfigError::Read { .. } => vec![e.to_string()],
     }
 }
 

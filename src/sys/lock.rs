@@ -46,8 +46,11 @@ pub fn lock(path: &Path) -> io::Result<Held> {
 
 /// Whether someone holds the lock `path`. Creates nothing: no file (or one that cannot be
 /// opened) means no holder. A lock this process holds through another `Held` counts too.
+/// Opens the file for reading only (a lock needs no more: Unix `flock`, Windows `LockFileEx`
+/// with a read handle), so a user who may only read the state directory — a monitoring agent
+/// running `health` — sees the holder too.
 pub fn is_held(path: &Path) -> bool {
-    let Ok(file) = crate::sys::trust::open_no_follow(path, std::fs::OpenOptions::new().write(true))
+    let Ok(file) = crate::sys::trust::open_no_follow(path, std::fs::OpenOptions::new().read(true))
     else {
         return false;
     };

@@ -21,6 +21,7 @@ mod daemon;
 mod e2e_celery;
 #[cfg(unix)]
 mod e2e_celery_long_task;
+mod health;
 mod import;
 mod planner_property;
 mod planner_rules;
