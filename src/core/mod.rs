@@ -7,6 +7,7 @@
 //! - `zone`: DST rules for turning wall-clock times into instants; Windows zone names.
 //! - `plan`: the planner, schedule + instant → restarts.
 //! - `timeline`: what the daemon has to do between two looks at the clock, and across edits.
+//! - `warden`: the daemon's decisions as a state machine without I/O (events in, actions out).
 //! - `import`: query times from a crontab or a Task Scheduler export → `queries:`.
 //! - `report`: how plans and summaries are shown to people and to scripts.
 //! - `text`: text from files and processes shown safely in messages (escapes).
@@ -18,4 +19,5 @@ pub mod plan;
 pub mod report;
 pub mod text;
 pub mod timeline;
+pub mod warden;
 pub mod zone;
