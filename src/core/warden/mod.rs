@@ -380,10 +380,11 @@ impl Warden {
     /// The stop requests of the prepared restart went out for `workers` (names): their
     /// sequences run in any case (`Action::EndPreparation`).
     pub fn handle_dispatched(&mut self, workers: &[String]) {
-        let indexes: Vec<usize> = workers
+        let mut indexes: Vec<usize> = workers
             .iter()
             .filter_map(|n| self.schedule.workers.iter().position(|w| &w.name == n))
             .collect();
+        indexes.sort_unstable();
         if !indexes.is_empty() {
             self.launch(&indexes, Why::Planned);
         }
