@@ -543,7 +543,11 @@ fn a_busy_worker_is_restarted_anyway_when_its_query_begins() {
     busy(&mut w, true, t("10:09:45"));
     // Asked again no later than the query's start, not 30 s later.
     assert_eq!(w.poll_timeout(), Some(t("10:10:00")));
-    tick(&mut w, t("10:10:00"));
+    let a = tick(&mut w, t("10:10:00"));
+    assert!(a.contains(&Action::ProbeBusy {
+        worker: 0,
+        name: "w".into()
+    }));
     let a = busy(&mut w, true, t("10:10:00"));
     assert!(has_note(
         &a,
@@ -682,4 +686,28 @@ fn a_dry_run_restarts_and_runs_nothing() {
     let a = tick(&mut w, t("10:01:00"));
     assert!(query_runs(&a).is_empty());
     assert!(has_note(&a, "dry run: would run the query now"));
+}
+
+#[test]
+fn an_edit_read_after_an_added_restart_skips_it_and_plans_the_next_day() {
+    // Read at 06:15:01, the edit replaces the 12:00 query by one at 06:30 (lead 15m): no
+    // restart for 06:15:00; the next one is tomorrow's, prepared a second ahead.
+    let old = schedule(&format!(
+        "timezone: UTC\nlead: 15m\nqueries:\n  - name: q\n    at: [\"12:00\"]\n{}",
+        workers("")
+    ));
+    let new = schedule(&format!(
+        "timezone: UTC\nlead: 15m\nqueries:\n  - name: early\n    at: [\"06:30\"]\n{}",
+        workers("")
+    ));
+    let mut w = booted(old, t("06:00:00"));
+    w.handle_edit(new, t("06:15:01"));
+    drain(&mut w);
+    let a = tick(&mut w, t("06:15:01"));
+    assert!(restarts(&a).is_empty());
+    assert!(has_note(&a, "skipped a restart: the edit that added it"));
+    assert_eq!(
+        w.poll_timeout(),
+        Some("2026-05-02T06:14:59Z".parse().unwrap())
+    );
 }
