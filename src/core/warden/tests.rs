@@ -711,3 +711,27 @@ fn an_edit_read_after_an_added_restart_skips_it_and_plans_the_next_day() {
         Some("2026-05-02T06:14:59Z".parse().unwrap())
     );
 }
+
+#[test]
+fn a_sequence_whose_stop_request_went_out_runs_even_if_the_restart_was_merged() {
+    // `w`'s stop request went out at 10:08 (prepared); a restart of `w` was already running
+    // (a supervision retry): the dispatched sequence is merged into it, not run twice.
+    let mut w = booted(every_ten(""), t("10:00:00"));
+    tick(&mut w, t("10:07:59"));
+    let a = tick(&mut w, t("10:08:00"));
+    assert_eq!(restarts(&a).len(), 2);
+    assert!(a.contains(&Action::EndPreparation));
+    w.handle_dispatched(&["w".to_string()]);
+    let a = drain(&mut w);
+    assert!(restarts(&a).is_empty());
+    assert!(has_note(&a, "a restart of this worker is already running"));
+    // Once it ended, a dispatched leftover starts the sequence.
+    w.handle_sequence_done("w", ok(P1), t("10:08:01"));
+    drain(&mut w);
+    w.handle_dispatched(&["w".to_string()]);
+    assert_eq!(restarts(&drain(&mut w)), [("w", Why::Planned)]);
+    // A sequence lost to a panic frees every worker for a new restart.
+    w.handle_sequence_lost();
+    w.handle_dispatched(&["v".to_string()]);
+    assert_eq!(restarts(&drain(&mut w)), [("v", Why::Planned)]);
+}
