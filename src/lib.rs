@@ -17,6 +17,7 @@
 //!   │   │   ┌──────────────────────────────────────────────┐   │   │
 //!   │   │   │ core: pure — schedule model and validation,  │   │   │
 //!   │   │   │       cron, zones, planner, timeline,        │   │   │
+//!   │   │   │       the daemon's decisions (warden),       │   │   │
 //!   │   │   │       import, reports; text and instants in, │   │   │
 //!   │   │   │       values out; no I/O, no clock           │   │   │
 //!   │   │   └──────────────────────────────────────────────┘   │   │

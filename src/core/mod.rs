@@ -9,6 +9,7 @@
 //! - `zone`: DST rules for turning wall-clock times into instants; Windows zone names.
 //! - `plan`: the planner, schedule + instant → restarts.
 //! - `timeline`: what the daemon has to do between two looks at the clock, and across edits.
+//! - `warden`: the daemon's decisions as a state machine without I/O (events in, actions out).
 //! - `import`: query times from a crontab or a Task Scheduler export → `queries:`.
 //! - `health`: the monitoring check's rules: facts → OK/WARNING/CRITICAL/UNKNOWN, problems,
 //!   perfdata, the line.
@@ -24,4 +25,5 @@ pub mod plan;
 pub mod report;
 pub mod text;
 pub mod timeline;
+pub mod warden;
 pub mod zone;

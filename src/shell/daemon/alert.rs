@@ -2,9 +2,10 @@
 //! event in its environment and as JSON on stdin; every alert event also goes to the Windows
 //! Event Log (`crate::sys::os::eventlog`), with or without `alert:`.
 
-use super::Daemon;
+use crate::core::config::Schedule;
+use chrono::{DateTime, Utc};
 use serde::Serialize;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tracing::{error, info};
 
@@ -56,22 +57,28 @@ pub(super) async fn run_alert(command: Vec<String>, cwd: PathBuf, alert: Alert) 
     }
 }
 
-impl Daemon {
-    /// Writes the event to the Event Log and runs `alert.command`, if set, with the event in the environment and as JSON on stdin.
-    pub(super) fn alert(&self, event: &'static str, worker: Option<&str>, message: &str) {
-        crate::sys::os::eventlog::alert(event, worker, message);
-        let Some(alert) = &self.schedule.alert else {
-            return;
-        };
-        let payload = Alert {
-            event,
-            worker: worker.map(str::to_string),
-            message: message.to_string(),
-            schedule: self.path.display().to_string(),
-            time: self.clock.now().to_rfc3339(),
-        };
-        let command = alert.command.clone();
-        let cwd = self.schedule.base_dir.clone();
-        tokio::spawn(run_alert(command, cwd, payload));
-    }
+/// Writes the event to the Event Log and runs `alert.command`, if set, with the event in the
+/// environment and as JSON on stdin (in the background).
+pub(super) fn raise(
+    schedule: &Schedule,
+    path: &Path,
+    now: DateTime<Utc>,
+    event: &'static str,
+    worker: Option<&str>,
+    message: &str,
+) {
+    crate::sys::os::eventlog::alert(event, worker, message);
+    let Some(alert) = &schedule.alert else {
+        return;
+    };
+    let payload = Alert {
+        event,
+        worker: worker.map(str::to_string),
+        message: message.to_string(),
+        schedule: path.display().to_string(),
+        time: now.to_rfc3339(),
+    };
+    let command = alert.command.clone();
+    let cwd = schedule.base_dir.clone();
+    tokio::spawn(run_alert(command, cwd, payload));
 }

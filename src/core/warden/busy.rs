@@ -1,0 +1,120 @@
+//! Busy-aware planned restarts: ask a worker whether it is working before restarting it, and
+//! defer the restart (up to its query's start) while it is.
+
+use super::{Action, Note, Save, Warden, Why};
+use crate::core::report::file_duration;
+use crate::core::text::escape;
+use chrono::{DateTime, TimeDelta, Utc};
+use std::collections::HashMap;
+use std::time::Duration;
+
+/// A planned restart deferred because its worker was busy.
+struct Deferred {
+    /// Its first query's start: restart then even if still busy.
+    until: DateTime<Utc>,
+    /// When to ask again (`None` while a probe is running).
+    next_probe: Option<DateTime<Utc>>,
+}
+
+/// The deferred restarts, by worker name.
+#[derive(Default)]
+pub(super) struct Deferrals(HashMap<String, Deferred>);
+
+impl Deferrals {
+    pub(super) fn next_probe(&self) -> Option<DateTime<Utc>> {
+        self.0.values().filter_map(|d| d.next_probe).min()
+    }
+}
+
+impl Warden {
+    /// Worker `w` is due for a planned restart whose first query begins at `first_query`:
+    /// ask it first whether it is busy.
+    pub(super) fn defer(&mut self, w: usize, first_query: DateTime<Utc>) {
+        let name = self.schedule.workers[w].name.clone();
+        let until = self
+            .deferrals
+            .0
+            .get(&name)
+            .map_or(first_query, |d| d.until.min(first_query));
+        self.deferrals.0.insert(
+            name.clone(),
+            Deferred {
+                until,
+                next_probe: None,
+            },
+        );
+        self.actions
+            .push_back(Action::ProbeBusy { worker: w, name });
+    }
+
+    /// Asks again the busy workers whose pause is over.
+    pub(super) fn busy_probes_due(&mut self, now: DateTime<Utc>) {
+        let mut due: Vec<String> = self
+            .deferrals
+            .0
+            .iter()
+            .filter(|(_, d)| d.next_probe.is_some_and(|t| t <= now))
+            .map(|(n, _)| n.clone())
+            .collect();
+        due.sort();
+        for name in due {
+            if let Some(d) = self.deferrals.0.get_mut(&name) {
+                d.next_probe = None;
+            }
+            if let Some(w) = self.schedule.workers.iter().position(|x| x.name == name) {
+                self.actions
+                    .push_back(Action::ProbeBusy { worker: w, name });
+            }
+        }
+    }
+
+    /// A busy probe answered.
+    pub(super) fn busy_answer(&mut self, name: &str, busy: bool, why: String, now: DateTime<Utc>) {
+        let Some(w) = self.schedule.workers.iter().position(|x| x.name == name) else {
+            self.deferrals.0.remove(name);
+            return;
+        };
+        let Some(deferred) = self.deferrals.0.get_mut(name) else {
+            return;
+        };
+        if !busy {
+            self.log(
+                Note::info("worker is idle; restarting it now")
+                    .worker(name)
+                    .answer(escape(&why)),
+            );
+        } else if now >= deferred.until {
+            self.log(Note::warn("still busy, and its query begins now: restarting anyway; the stop is graceful (the worker gets `grace` to finish)").worker(name).answer(escape(&why)));
+        } else {
+            let every = self.schedule.workers[w]
+                .busy
+                .as_ref()
+                .map_or(Duration::from_secs(30), |b| b.every);
+            let until = (deferred.until - now).to_std().unwrap_or_default();
+            let wait = every.min(until);
+            deferred.next_probe = Some(now + TimeDelta::from_std(wait).unwrap_or(TimeDelta::MAX));
+            let until = deferred.until;
+            self.log(
+                Note::info(format!(
+                    "worker is busy; restart deferred, asking again in {}",
+                    file_duration(Duration::from_secs(wait.as_secs().max(1)))
+                ))
+                .worker(name)
+                .answer(escape(&why)),
+            );
+            self.actions.push_back(Action::Save(Save::Deferral {
+                worker: name.to_string(),
+                deferral: Some((until, why)),
+                at: now,
+            }));
+            return;
+        }
+        self.deferrals.0.remove(name);
+        self.actions.push_back(Action::Save(Save::Deferral {
+            worker: name.to_string(),
+            deferral: None,
+            at: now,
+        }));
+        self.launch(&[w], Why::Planned);
+    }
+}

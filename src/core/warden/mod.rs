@@ -1,0 +1,604 @@
+//! The daemon's decisions, as a state machine without I/O (in the style of quinn-proto's
+//! `Connection`).
+//!
+//! Owns: everything the daemon decides — the boot restart and adoption, planned restarts on
+//! time (through `timeline`) and when to prepare them, the merge rule (a worker's sequences
+//! never overlap), reloads, crash supervision, not-ready workers, busy deferral, the query runs
+//! and their readiness and overlap rules, and which alerts and log lines follow.
+//!
+//! How it is driven: the shell (`crate::shell::daemon`) calls a `handle_*` method for what
+//! happened (the clock moved, an edit was read, a sequence finished, a worker exited, a probe
+//! answered, a query ended), then takes `poll_action()` until `None` and carries each action
+//! out, and sleeps until `poll_timeout()` (or the next event), then calls `handle_tick(now)`.
+//! Time enters only as arguments; nothing here reads a clock, a file or a process, so tests
+//! drive it with invented instants (`tests`).
+//!
+//! One concern per module:
+//! - `action`: what the core asks the shell to do (`Action`, `Note` for log lines, `Save`).
+//! - `supervise`: crash backoff and give-up, not-ready probing.
+//! - `busy`: deferring a busy worker's planned restart.
+//! - `queries`: query runs (overlap) and readiness checks at a served query's start.
+//!
+//! A new duty (a health probe, a memory check, a missed-run catch-up) is a handler for its
+//! answer and an action for its request, not a new loop arm in the shell.
+
+mod action;
+mod busy;
+mod queries;
+mod supervise;
+#[cfg(test)]
+mod tests;
+
+pub use action::{Action, Fields, Level, NotReadySnapshot, Note, Save, SupervisionSnapshot};
+pub use supervise::{next_probe_wait, READY_PROBE_FIRST, READY_PROBE_MAX};
+
+use crate::core::config::{Problems, Schedule};
+use crate::core::plan::Restart;
+use crate::core::timeline::{Due, Timeline};
+use busy::Deferrals;
+use chrono::{DateTime, TimeDelta, Utc};
+use queries::QueryRuns;
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::Arc;
+use supervise::Supervision;
+
+/// How long before a planned restart its sequences are prepared (see `Action::Prepare`).
+pub const PREPARE: TimeDelta = TimeDelta::seconds(1);
+
+/// A worker process as the core knows it: enough to tell it from a later process with the
+/// same pid. The shell converts its own process ids to and from this.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Proc {
+    pub pid: u32,
+    pub start_time: u64,
+}
+
+/// Why a restart sequence is started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Why {
+    /// At the daemon's start (`restart_at_boot`).
+    Boot,
+    /// A planned restart before queries.
+    Planned,
+    /// Crash supervision: after a crash or a failed start.
+    Supervision,
+}
+
+impl Why {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Why::Boot => "boot",
+            Why::Planned => "planned",
+            Why::Supervision => "supervision",
+        }
+    }
+}
+
+/// A worker found running at the daemon's start that an earlier pacs-warden started.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Adoptable {
+    pub worker: String,
+    pub id: Proc,
+    /// The previous daemon's not-ready record of this very process, if any.
+    pub not_ready: Option<SavedNotReady>,
+}
+
+/// A not-ready record left by the previous daemon.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SavedNotReady {
+    pub since: DateTime<Utc>,
+    pub probes: u32,
+    pub answer: String,
+}
+
+/// How a restart sequence ended, as the shell saw it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SequenceDone {
+    /// The worker process it started (or a concurrent restart started), if that still runs.
+    pub running: Option<Proc>,
+    pub ok: bool,
+    /// One line for logs and alerts.
+    pub summary: String,
+    /// Started and running but never ready: the ready command's last answer.
+    pub not_ready: Option<String>,
+}
+
+/// A probe's answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Probe {
+    /// The busy command of a worker whose planned restart waits (`Action::ProbeBusy`).
+    Busy { busy: bool, answer: String },
+    /// The ready command of a started, not-ready worker `id` (`Action::ProbeReady`).
+    Ready {
+        id: Proc,
+        answer: Result<(), String>,
+    },
+}
+
+/// How a query run ended (the shell has saved its record).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueryDone {
+    /// It could not be started at all.
+    pub not_run: bool,
+    pub ok: bool,
+    pub summary: String,
+}
+
+/// What the shell found about a worker when a query it serves begins (`Action::CheckReady`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkerFacts {
+    pub worker: String,
+    /// Its last restart succeeded.
+    pub last_ok: bool,
+    /// The process that restart started still runs.
+    pub alive: bool,
+}
+
+/// Why an edit of the schedule file was not taken.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rejection {
+    /// The trust check: others can change what the daemon would run (one line each).
+    Untrusted(String),
+    /// The file is missing (deleted, or being replaced); `path` as shown.
+    Missing { path: String },
+    /// The file is invalid: the problems, one line each.
+    Invalid(String),
+    /// The file cannot be read.
+    Unreadable(String),
+}
+
+/// The daemon's decisions. See the module header for how the shell drives it.
+pub struct Warden {
+    schedule: Arc<Schedule>,
+    dry_run: bool,
+    timeline: Timeline,
+    /// Restarts a reload decided, run at the next tick together with the timeline's.
+    reloaded: Vec<Due>,
+    /// Workers whose restart sequence runs (by name): a second request is merged into it.
+    in_flight: HashSet<String>,
+    /// The worker process watched for each supervised worker.
+    watching: HashMap<String, Proc>,
+    supervision: HashMap<String, Supervision>,
+    deferrals: Deferrals,
+    queries: QueryRuns,
+    /// The instant of the planned restart whose sequences the shell has prepared.
+    prepared: Option<DateTime<Utc>>,
+    actions: VecDeque<Action>,
+}
+
+impl Warden {
+    /// A warden for `schedule`, started at `now`; its warnings are the first actions. Call
+    /// `handle_boot` next.
+    pub fn new(schedule: Arc<Schedule>, dry_run: bool, now: DateTime<Utc>) -> Warden {
+        let mut w = Warden {
+            schedule,
+            dry_run,
+            timeline: Timeline::new(now),
+            reloaded: Vec::new(),
+            in_flight: HashSet::new(),
+            watching: HashMap::new(),
+            supervision: HashMap::new(),
+            deferrals: Deferrals::default(),
+            queries: QueryRuns::new(now),
+            prepared: None,
+            actions: VecDeque::new(),
+        };
+        w.log_warnings(&Arc::clone(&w.schedule));
+        w
+    }
+
+    /// The schedule the daemon runs (indexes in actions refer to it).
+    pub fn schedule(&self) -> &Arc<Schedule> {
+        &self.schedule
+    }
+
+    /// The next thing to do, in order.
+    pub fn poll_action(&mut self) -> Option<Action> {
+        self.actions.pop_front()
+    }
+
+    /// When `handle_tick` must be called next (earlier events may call it sooner; calling it
+    /// more often changes nothing). `None`: only events can make something due.
+    pub fn poll_timeout(&self) -> Option<DateTime<Utc>> {
+        let restart = self.timeline.next(&self.schedule).map(|next| {
+            if self.dry_run || self.prepared == Some(next.at) {
+                next.at
+            } else {
+                next.at - PREPARE
+            }
+        });
+        [
+            restart,
+            self.queries.next_wake(&self.schedule),
+            self.next_retry(),
+            self.deferrals.next_probe(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    /// The daemon starts: adopt the workers an earlier pacs-warden started that still run
+    /// (`adoptable`); restart the others if `restart_at_boot`. Restarts after `now` are
+    /// planned.
+    pub fn handle_boot(&mut self, adoptable: Vec<Adoptable>, now: DateTime<Utc>) {
+        let schedule = Arc::clone(&self.schedule);
+        let mut to_restart = Vec::new();
+        let mut adopted = Vec::new();
+        for (i, w) in schedule.workers.iter().enumerate() {
+            match adoptable.iter().find(|a| a.worker == w.name) {
+                Some(a) => {
+                    self.log(Note::info("worker started earlier by pacs-warden is running; adopting it (no boot restart)").worker(&w.name).pid(a.id.pid));
+                    adopted.push(a.clone());
+                }
+                None if schedule.restart_at_boot => to_restart.push(i),
+                None => self.log(
+                    Note::info("restart_at_boot is false: not restarting at start").worker(&w.name),
+                ),
+            }
+        }
+        for a in adopted {
+            if let Some(saved) = a.not_ready {
+                self.resume_not_ready(&a.worker, a.id, saved, now);
+            }
+            self.watch(&a.worker, a.id);
+        }
+        if !to_restart.is_empty() {
+            self.log(Note::info("boot restart"));
+            self.launch(&to_restart, Why::Boot);
+        }
+        self.timeline = Timeline::new(now);
+        self.queries = QueryRuns::new(now);
+        self.log_next("next restarts");
+    }
+
+    /// The clock says `now` (the timer fired, or any other event was handled): decide what
+    /// came due.
+    pub fn handle_tick(&mut self, now: DateTime<Utc>) {
+        let schedule = Arc::clone(&self.schedule);
+        let mut to_run: Vec<(Restart, TimeDelta)> = Vec::new();
+        let decided = std::mem::take(&mut self.reloaded).into_iter();
+        for due in decided.chain(self.timeline.advance(&schedule, now)) {
+            match due {
+                Due::Run { restart, late } => to_run.push((restart, late)),
+                Due::Skip { restart } => self.log(
+                    Note::warn("skipped a restart: its query had already begun when the clock reached it (the machine slept or the clock jumped)")
+                        .restart_at(self.local(restart.at))
+                        .queries(self.query_names(&restart)),
+                ),
+                Due::SkipAdded { restart } => self.log(
+                    Note::warn("skipped a restart: the edit that added it was read after its time (a reload plans from the moment it reads the file)")
+                        .restart_at(self.local(restart.at))
+                        .queries(self.query_names(&restart)),
+                ),
+            }
+        }
+        if !to_run.is_empty() {
+            self.run_due(&to_run);
+            self.log_next("next restart");
+        }
+        self.end_preparation();
+        self.check_queries(now);
+        self.run_due_queries(now);
+        self.retry_due(now);
+        self.busy_probes_due(now);
+        self.prepare_next(now);
+    }
+
+    /// The shell read an edit at `now` and it is valid (and trusted): take it. Restarts
+    /// between the last tick and `now` are decided by `Timeline::reload` at the next tick.
+    pub fn handle_edit(&mut self, new: Arc<Schedule>, now: DateTime<Utc>) {
+        self.log_warnings(&new);
+        let before = upcoming(&self.schedule, &self.timeline);
+        let after = upcoming(&new, &self.timeline);
+        let due = self.timeline.reload(&self.schedule, &new, now);
+        self.reloaded.extend(due);
+        self.schedule = new;
+        // The shell drops what it prepared for the old schedule.
+        self.prepared = None;
+        if before == after {
+            self.log(Note::info(
+                "schedule reloaded; the upcoming restarts are unchanged",
+            ));
+        } else {
+            self.log(Note::info(format!(
+                "schedule reloaded; upcoming restarts were:\n{}\n  and now are:\n{}",
+                before.join("\n"),
+                after.join("\n")
+            )));
+        }
+    }
+
+    /// An edit was read but not taken: the last good schedule stays.
+    pub fn handle_edit_rejected(&mut self, why: Rejection) {
+        match why {
+            Rejection::Untrusted(text) => {
+                self.log(Note::error(format!("the edited schedule can be changed by others; keeping the last good schedule:\n{text}")));
+                self.alert("schedule_rejected", None, &text);
+            }
+            Rejection::Missing { path } => self.log(
+                Note::warn("the schedule file is missing (deleted, or being replaced); keeping the last good schedule")
+                    .schedule(path),
+            ),
+            Rejection::Invalid(text) => {
+                self.log(Note::error(format!(
+                    "the edited schedule is invalid; keeping the last good schedule:\n{text}"
+                )));
+                self.alert("schedule_rejected", None, &text);
+            }
+            Rejection::Unreadable(error) => self.log(
+                Note::error("cannot read the schedule; keeping the last good schedule")
+                    .with_error(error),
+            ),
+        }
+    }
+
+    /// `worker`'s restart sequence ended.
+    pub fn handle_sequence_done(&mut self, worker: &str, done: SequenceDone, now: DateTime<Utc>) {
+        self.in_flight.remove(worker);
+        let Some(spec) = self.schedule.workers.iter().find(|w| w.name == worker) else {
+            return; // removed from the schedule meanwhile
+        };
+        let supervise = spec.supervise.is_some();
+        // Whatever was not ready before is gone or restarted now.
+        self.supervision
+            .entry(worker.to_string())
+            .or_default()
+            .not_ready = None;
+        match done.running {
+            Some(id) if done.ok => {
+                let sup = self.supervision.entry(worker.to_string()).or_default();
+                sup.started_at = Some(now);
+                sup.gave_up = false;
+                self.watch(worker, id);
+            }
+            // Started and running, but not ready: not a failed start (see `supervise`).
+            Some(id) if done.not_ready.is_some() => {
+                let answer = done.not_ready.unwrap_or_default();
+                self.started_not_ready(worker, id, &answer, now);
+            }
+            running => {
+                self.alert("restart_failed", Some(worker), &done.summary);
+                if let Some(id) = running {
+                    // Started but not ready: keep an eye on it while retrying.
+                    self.watch(worker, id);
+                }
+                if supervise {
+                    self.schedule_retry(worker, "the restart failed", now);
+                }
+            }
+        }
+        self.save_supervision(worker);
+    }
+
+    /// A restart sequence ended abnormally and the shell no longer knows whose it was: every
+    /// worker may be restarted again.
+    pub fn handle_sequence_lost(&mut self) {
+        self.in_flight.clear();
+    }
+
+    /// The stop requests of the prepared restart went out for `workers` (names): their
+    /// sequences run in any case (`Action::EndPreparation`).
+    pub fn handle_dispatched(&mut self, workers: &[String]) {
+        let mut indexes: Vec<usize> = workers
+            .iter()
+            .filter_map(|n| self.schedule.workers.iter().position(|w| &w.name == n))
+            .collect();
+        indexes.sort_unstable();
+        if !indexes.is_empty() {
+            self.launch(&indexes, Why::Planned);
+        }
+    }
+
+    /// A query run ended (the shell saved its record).
+    pub fn handle_query_done(&mut self, query: &str, done: QueryDone, now: DateTime<Utc>) {
+        self.query_finished(query, done, now);
+    }
+
+    /// A probe answered about `worker`.
+    pub fn handle_probe(&mut self, worker: &str, probe: Probe, now: DateTime<Utc>) {
+        match probe {
+            Probe::Busy { busy, answer } => self.busy_answer(worker, busy, answer, now),
+            Probe::Ready { id, answer } => self.ready_answer(worker, id, answer, now),
+        }
+    }
+
+    /// What the shell found about the workers of `query`, which begins now.
+    pub fn handle_readiness(&mut self, query: &str, facts: Vec<WorkerFacts>) {
+        self.readiness(query, facts);
+    }
+
+    // ---- shared steps ----
+
+    fn log(&mut self, note: Note) {
+        self.actions.push_back(Action::Log(note));
+    }
+
+    fn alert(&mut self, event: &'static str, worker: Option<&str>, message: &str) {
+        self.actions.push_back(Action::Alert {
+            event,
+            worker: worker.map(str::to_string),
+            message: message.to_string(),
+        });
+    }
+
+    fn log_warnings(&mut self, schedule: &Schedule) {
+        for w in &schedule.warnings {
+            let line = Problems {
+                path: &schedule.path,
+                problems: std::slice::from_ref(w),
+            };
+            self.log(Note::warn(line.to_string()));
+        }
+    }
+
+    fn local(&self, at: DateTime<Utc>) -> String {
+        at.with_timezone(&self.schedule.timezone)
+            .format("%Y-%m-%d %H:%M:%S %Z")
+            .to_string()
+    }
+
+    fn query_names(&self, r: &Restart) -> String {
+        r.fires
+            .iter()
+            .map(|f| self.schedule.queries[f.query].name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    fn log_next(&mut self, what: &str) {
+        let note = match self.timeline.next(&self.schedule) {
+            Some(r) => Note::info(what)
+                .restart_at(self.local(r.at))
+                .queries(self.query_names(&r))
+                .workers(format!(
+                    "{:?}",
+                    self.schedule.worker_names(&r.workers(&self.schedule))
+                )),
+            None => Note::info("no restart is planned"),
+        };
+        self.log(note);
+    }
+
+    fn run_due(&mut self, due: &[(Restart, TimeDelta)]) {
+        let schedule = Arc::clone(&self.schedule);
+        let mut workers: Vec<usize> = Vec::new();
+        for (restart, late) in due {
+            let needs: Vec<String> = schedule
+                .worker_names(&restart.workers(&schedule))
+                .into_iter()
+                .map(String::from)
+                .collect();
+            if !self.dry_run && !needs.is_empty() {
+                for fire in &restart.fires {
+                    self.queries
+                        .check_at(fire.at, &schedule.queries[fire.query].name, &needs);
+                }
+            }
+            self.log(
+                Note::info("restart due")
+                    .restart_at(self.local(restart.at))
+                    .late_ms(late.num_microseconds().unwrap_or(i64::MAX) as f64 / 1000.0)
+                    .queries(self.query_names(restart)),
+            );
+            let first_query = restart
+                .fires
+                .iter()
+                .map(|f| f.at)
+                .min()
+                .unwrap_or(restart.at);
+            for w in restart.workers(&schedule) {
+                if schedule.workers[w].busy.is_some() && !self.dry_run {
+                    // Busy-aware: ask first; the answer arrives in `handle_probe`.
+                    self.defer(w, first_query);
+                } else if !workers.contains(&w) {
+                    workers.push(w);
+                }
+            }
+        }
+        self.launch(&workers, Why::Planned);
+    }
+
+    /// Starts the sequences of `workers`, each at most once at a time (the merge rule).
+    fn launch(&mut self, workers: &[usize], why: Why) {
+        for &i in workers {
+            let name = self.schedule.workers[i].name.clone();
+            if self.dry_run {
+                self.actions.push_back(Action::WouldRestart {
+                    worker: i,
+                    name,
+                    why,
+                });
+                continue;
+            }
+            if !self.in_flight.insert(name.clone()) {
+                self.log(
+                    Note::info(
+                        "a restart of this worker is already running; this one is merged into it",
+                    )
+                    .worker(&name),
+                );
+                continue;
+            }
+            // The sequence stops the worker on purpose: that exit is not a crash.
+            if self.watching.remove(&name).is_some() {
+                self.actions
+                    .push_back(Action::Unwatch { name: name.clone() });
+            }
+            self.supervision.entry(name.clone()).or_default().retry_at = None;
+            self.actions.push_back(Action::Restart {
+                worker: i,
+                name,
+                why,
+            });
+        }
+    }
+
+    /// Watches `id`, `name`'s worker process, for its exit.
+    fn watch(&mut self, name: &str, id: Proc) {
+        self.watching.insert(name.to_string(), id);
+        self.actions.push_back(Action::Watch {
+            name: name.to_string(),
+            id,
+        });
+    }
+
+    /// Once the prepared restart has been decided (run, merged or skipped), the shell runs
+    /// the sequences whose stop request went out and drops the other preparations.
+    fn end_preparation(&mut self) {
+        if self
+            .prepared
+            .is_some_and(|at| at <= self.timeline.checked())
+        {
+            self.prepared = None;
+            self.actions.push_back(Action::EndPreparation);
+        }
+    }
+
+    /// Prepares the next planned restart's sequences once it is at most `PREPARE` ahead.
+    fn prepare_next(&mut self, now: DateTime<Utc>) {
+        if self.dry_run {
+            return;
+        }
+        let Some(next) = self.timeline.next(&self.schedule) else {
+            return;
+        };
+        if self.prepared == Some(next.at) || now < next.at - PREPARE {
+            return;
+        }
+        // A busy-aware worker is asked first; a running sequence takes the restart in.
+        let workers = next
+            .workers(&self.schedule)
+            .into_iter()
+            .filter(|&w| {
+                let worker = &self.schedule.workers[w];
+                worker.busy.is_none() && !self.in_flight.contains(&worker.name)
+            })
+            .collect();
+        self.prepared = Some(next.at);
+        self.actions.push_back(Action::Prepare {
+            at: next.at,
+            workers,
+        });
+    }
+}
+
+/// The next few restarts after the timeline, one line each, for change logs.
+fn upcoming(schedule: &Schedule, timeline: &Timeline) -> Vec<String> {
+    crate::core::plan::restarts(schedule, timeline.checked() + TimeDelta::nanoseconds(1))
+        .take(5)
+        .map(|r| {
+            let names: Vec<&str> = r
+                .fires
+                .iter()
+                .map(|f| schedule.queries[f.query].name.as_str())
+                .collect();
+            format!(
+                "  {} for {}",
+                r.at.with_timezone(&schedule.timezone)
+                    .format("%Y-%m-%d %H:%M:%S %Z"),
+                names.join(", ")
+            )
+        })
+        .collect()
+}

@@ -1,0 +1,737 @@
+//! The daemon's decisions, tested in-process with virtual time: invented instants in, actions
+//! out. No sleeping, no processes.
+
+use super::*;
+use crate::core::config::validate;
+
+/// A worker section: `w` and `v` by default; `extra` is added to `w`.
+fn workers(extra: &str) -> String {
+    format!(
+        "workers:\n  - name: w\n    match: {{image: x, args_contain: [w]}}\n    start: {{command: [x]}}\n{extra}  - name: v\n    match: {{image: x, args_contain: [v]}}\n    start: {{command: [x]}}\n"
+    )
+}
+
+fn schedule(text: &str) -> Arc<Schedule> {
+    Arc::new(validate(text, || None).unwrap())
+}
+
+/// Queries every 10 minutes (:00, :10, …), lead 2 min: restarts at :08, :18, … of `w` and `v`.
+fn every_ten(extra: &str) -> Arc<Schedule> {
+    schedule(&format!(
+        "timezone: UTC\nlead: 2m\nqueries:\n  - name: q\n    cron: \"*/10 * * * *\"\n{}",
+        workers(extra)
+    ))
+}
+
+fn t(hms: &str) -> DateTime<Utc> {
+    format!("2026-05-01T{hms}Z").parse().unwrap()
+}
+
+const P1: Proc = Proc {
+    pid: 101,
+    start_time: 1,
+};
+const P2: Proc = Proc {
+    pid: 102,
+    start_time: 2,
+};
+
+/// A warden booted at `start` (no adoption; `restart_at_boot` as the schedule says) whose
+/// boot restarts succeeded (`w` runs as `P1`, `v` as `P2`), with the actions drained.
+fn booted(s: Arc<Schedule>, start: DateTime<Utc>) -> Warden {
+    let mut w = Warden::new(s, false, start);
+    w.handle_boot(Vec::new(), start);
+    for (name, _) in restarts(&drain(&mut w)) {
+        let id = if name == "w" { P1 } else { P2 };
+        w.handle_sequence_done(name, ok(id), start);
+    }
+    drain(&mut w);
+    w
+}
+
+fn drain(w: &mut Warden) -> Vec<Action> {
+    std::iter::from_fn(|| w.poll_action()).collect()
+}
+
+fn tick(w: &mut Warden, now: DateTime<Utc>) -> Vec<Action> {
+    w.handle_tick(now);
+    drain(w)
+}
+
+/// The restarts started, as (worker, why).
+fn restarts(actions: &[Action]) -> Vec<(&str, Why)> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Restart { name, why, .. } => Some((name.as_str(), *why)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The log messages (all levels).
+fn notes(actions: &[Action]) -> Vec<&str> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Log(n) => Some(n.message.as_str()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn alerts(actions: &[Action]) -> Vec<(&str, Option<&str>)> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Alert { event, worker, .. } => Some((*event, worker.as_deref())),
+            _ => None,
+        })
+        .collect()
+}
+
+fn has_note(actions: &[Action], start: &str) -> bool {
+    notes(actions).iter().any(|m| m.starts_with(start))
+}
+
+fn ok(id: Proc) -> SequenceDone {
+    SequenceDone {
+        running: Some(id),
+        ok: true,
+        summary: format!("started pid {}", id.pid),
+        not_ready: None,
+    }
+}
+
+fn failed() -> SequenceDone {
+    SequenceDone {
+        running: None,
+        ok: false,
+        summary: "FAILED: start command failed".into(),
+        not_ready: None,
+    }
+}
+
+// ---- boot ----
+
+#[test]
+fn boot_without_adoption_restarts_every_worker_and_plans_the_next_restart() {
+    let mut w = Warden::new(every_ten(""), false, t("10:00:00"));
+    w.handle_boot(Vec::new(), t("10:00:00"));
+    let a = drain(&mut w);
+    assert_eq!(restarts(&a), [("w", Why::Boot), ("v", Why::Boot)]);
+    assert!(has_note(&a, "boot restart"));
+    let next = a.iter().find_map(|a| match a {
+        Action::Log(n) if n.message == "next restarts" => Some(n.fields.restart_at.clone()),
+        _ => None,
+    });
+    assert_eq!(next, Some(Some("2026-05-01 10:08:00 UTC".to_string())));
+    // Woken to prepare the 10:08 restart a second ahead.
+    assert_eq!(w.poll_timeout(), Some(t("10:07:59")));
+}
+
+#[test]
+fn boot_with_restart_at_boot_false_restarts_nothing() {
+    let s = schedule(&format!(
+        "timezone: UTC\nrestart_at_boot: false\nqueries:\n  - name: q\n    at: [\"12:00\"]\n{}",
+        workers("")
+    ));
+    let mut w = Warden::new(s, false, t("10:00:00"));
+    w.handle_boot(Vec::new(), t("10:00:00"));
+    let a = drain(&mut w);
+    assert!(restarts(&a).is_empty());
+    assert_eq!(
+        notes(&a)
+            .iter()
+            .filter(|m| m.starts_with("restart_at_boot is false"))
+            .count(),
+        2
+    );
+}
+
+#[test]
+fn boot_adopts_a_running_worker_and_restarts_only_the_others() {
+    let mut w = Warden::new(every_ten(""), false, t("10:00:00"));
+    let adopt = Adoptable {
+        worker: "w".into(),
+        id: P1,
+        not_ready: None,
+    };
+    w.handle_boot(vec![adopt], t("10:00:00"));
+    let a = drain(&mut w);
+    assert_eq!(restarts(&a), [("v", Why::Boot)]);
+    assert!(a.contains(&Action::Watch {
+        name: "w".into(),
+        id: P1
+    }));
+    assert!(has_note(
+        &a,
+        "worker started earlier by pacs-warden is running; adopting it"
+    ));
+    // The adopted worker is supervised: its exit is a crash.
+    w.handle_exit("w", P1, t("10:01:00"));
+    let a = drain(&mut w);
+    assert!(has_note(&a, "the worker exited unexpectedly (crash)"));
+}
+
+#[test]
+fn boot_resumes_probing_an_adopted_worker_left_not_ready() {
+    let s = schedule(&format!(
+        "timezone: UTC\nqueries:\n  - name: q\n    at: [\"12:00\"]\n{}",
+        workers("    ready: {command: [x]}\n")
+    ));
+    let mut w = Warden::new(s, false, t("10:00:00"));
+    let saved = SavedNotReady {
+        since: t("09:00:00"),
+        probes: 3,
+        answer: "no reply".into(),
+    };
+    w.handle_boot(
+        vec![Adoptable {
+            worker: "w".into(),
+            id: P1,
+            not_ready: Some(saved),
+        }],
+        t("10:00:00"),
+    );
+    drain(&mut w);
+    assert_eq!(w.poll_timeout(), Some(t("10:01:00")));
+    let a = tick(&mut w, t("10:01:00"));
+    assert!(a.contains(&Action::ProbeReady {
+        worker: 0,
+        name: "w".into(),
+        id: P1
+    }));
+}
+
+// ---- planned restarts and the clock ----
+
+#[test]
+fn on_time_the_restart_is_prepared_then_run_and_its_preparation_ended() {
+    let mut w = booted(every_ten(""), t("10:00:00"));
+    assert!(tick(&mut w, t("10:07:58")).is_empty());
+    let a = tick(&mut w, t("10:07:59"));
+    assert_eq!(
+        a,
+        [Action::Prepare {
+            at: t("10:08:00"),
+            workers: vec![0, 1]
+        }]
+    );
+    assert_eq!(w.poll_timeout(), Some(t("10:08:00")));
+    let a = tick(&mut w, t("10:08:00.002"));
+    assert_eq!(restarts(&a), [("w", Why::Planned), ("v", Why::Planned)]);
+    let due = a.iter().find_map(|a| match a {
+        Action::Log(n) if n.message == "restart due" => Some(n.fields.late_ms),
+        _ => None,
+    });
+    assert_eq!(due, Some(Some(2.0)));
+    assert!(a.contains(&Action::EndPreparation));
+    // Decided once.
+    assert!(restarts(&tick(&mut w, t("10:09:00"))).is_empty());
+}
+
+#[test]
+fn catch_up_after_a_clock_step_forward_runs_the_restart_whose_query_is_ahead() {
+    let mut w = booted(every_ten(""), t("10:00:00"));
+    // Stepped from 10:00 to 10:09: the 10:08 restart's query (10:10) is still ahead.
+    let a = tick(&mut w, t("10:09:00"));
+    assert_eq!(restarts(&a), [("w", Why::Planned), ("v", Why::Planned)]);
+}
+
+#[test]
+fn after_a_sleep_begun_queries_are_skipped_and_the_pending_one_caught_up() {
+    let mut w = booted(every_ten(""), t("10:00:00"));
+    assert_eq!(w.poll_timeout(), Some(t("10:07:59")));
+    // The machine slept through the wake-up and woke at 10:39.
+    let a = tick(&mut w, t("10:39:00"));
+    let skipped = notes(&a)
+        .iter()
+        .filter(|m| m.starts_with("skipped a restart: its query had already begun"))
+        .count();
+    assert_eq!(skipped, 3);
+    assert_eq!(restarts(&a), [("w", Why::Planned), ("v", Why::Planned)]);
+}
+
+#[test]
+fn a_clock_stepped_back_repeats_nothing() {
+    let mut w = booted(every_ten(""), t("10:00:00"));
+    assert_eq!(restarts(&tick(&mut w, t("10:08:01"))).len(), 2);
+    for (name, _) in [("w", 0), ("v", 1)] {
+        w.handle_sequence_done(name, ok(P1), t("10:08:05"));
+    }
+    drain(&mut w);
+    // Five minutes back, then forward again past 10:08: nothing is repeated.
+    assert!(restarts(&tick(&mut w, t("10:03:01"))).is_empty());
+    assert!(restarts(&tick(&mut w, t("10:08:30"))).is_empty());
+    assert!(restarts(&tick(&mut w, t("10:17:59"))).is_empty());
+    assert_eq!(restarts(&tick(&mut w, t("10:18:00"))).len(), 2);
+}
+
+#[test]
+fn a_restart_due_while_one_runs_is_merged_into_it() {
+    let mut w = Warden::new(every_ten(""), false, t("10:07:00"));
+    w.handle_boot(Vec::new(), t("10:07:00"));
+    assert_eq!(restarts(&drain(&mut w)).len(), 2);
+    // The boot sequence of `w` ends; `v`'s still runs at 10:08.
+    w.handle_sequence_done("w", ok(P1), t("10:07:30"));
+    drain(&mut w);
+    let a = tick(&mut w, t("10:07:59"));
+    // Only `w` is prepared: `v`'s running sequence takes the restart in.
+    assert!(a.contains(&Action::Prepare {
+        at: t("10:08:00"),
+        workers: vec![0]
+    }));
+    let a = tick(&mut w, t("10:08:00"));
+    assert_eq!(restarts(&a), [("w", Why::Planned)]);
+    assert!(a.contains(&Action::Log(
+        Note::info("a restart of this worker is already running; this one is merged into it")
+            .worker("v")
+    )));
+    // Its watched process is stopped on purpose by the sequence: no crash.
+    assert!(a.contains(&Action::Unwatch { name: "w".into() }));
+    w.handle_exit("w", P1, t("10:08:01"));
+    assert!(drain(&mut w).is_empty());
+}
+
+// ---- reload ----
+
+#[test]
+fn a_good_edit_replaces_the_plan() {
+    let mut w = booted(every_ten(""), t("10:00:00"));
+    tick(&mut w, t("10:07:59"));
+    let new = schedule(&format!(
+        "timezone: UTC\nlead: 5m\nqueries:\n  - name: q\n    cron: \"*/10 * * * *\"\n{}",
+        workers("")
+    ));
+    w.handle_edit(new, t("10:07:59.5"));
+    let a = drain(&mut w);
+    assert!(has_note(
+        &a,
+        "schedule reloaded; upcoming restarts were:\n  2026-05-01 10:08:00 UTC for q"
+    ));
+    // The preparation of 10:08 is void; the new next restart is 10:15.
+    assert_eq!(w.poll_timeout(), Some(t("10:14:59")));
+    let a = tick(&mut w, t("10:08:01"));
+    assert!(restarts(&a).is_empty());
+    assert!(!a.contains(&Action::EndPreparation));
+    assert_eq!(restarts(&tick(&mut w, t("10:15:00"))).len(), 2);
+}
+
+#[test]
+fn a_bad_edit_is_rejected_with_an_alert_and_the_old_plan_stays() {
+    let mut w = booted(every_ten(""), t("10:00:00"));
+    w.handle_edit_rejected(Rejection::Invalid("s.yaml:3:5: lead: bad".into()));
+    let a = drain(&mut w);
+    assert_eq!(alerts(&a), [("schedule_rejected", None)]);
+    assert!(has_note(
+        &a,
+        "the edited schedule is invalid; keeping the last good schedule"
+    ));
+    w.handle_edit_rejected(Rejection::Missing {
+        path: "s.yaml".into(),
+    });
+    let a = drain(&mut w);
+    assert!(alerts(&a).is_empty());
+    assert_eq!(a[0], Action::Log(Note::warn("the schedule file is missing (deleted, or being replaced); keeping the last good schedule").schedule("s.yaml")));
+    assert_eq!(restarts(&tick(&mut w, t("10:08:00"))).len(), 2);
+}
+
+#[test]
+fn an_edit_never_runs_a_restart_from_before_it_was_read() {
+    let old = schedule(&format!(
+        "timezone: UTC\nlead: 0s\nqueries:\n  - name: q\n    cron: \"0 0 * * *\"\n{}",
+        workers("")
+    ));
+    let new = schedule(&format!(
+        "timezone: UTC\nlead: 0s\nqueries:\n  - name: q\n    cron: \"*/4 * * * * *\"\n{}",
+        workers("")
+    ));
+    let mut w = booted(old, t("15:54:00"));
+    assert!(restarts(&tick(&mut w, t("15:54:40"))).is_empty());
+    // Read at 15:54:45.66: the 15:54:44 restart is within ON_TIME, but was not planned.
+    w.handle_edit(new, t("15:54:45.660"));
+    drain(&mut w);
+    let a = tick(&mut w, t("15:54:45.700"));
+    assert!(restarts(&a).is_empty());
+    assert!(has_note(
+        &a,
+        "skipped a restart: the edit that added it was read after its time"
+    ));
+    assert_eq!(restarts(&tick(&mut w, t("15:54:48.001"))).len(), 2);
+}
+
+// ---- supervision ----
+
+const SUPERVISE: &str =
+    "    supervise: {backoff: 1s, max_backoff: 4s, give_up_after: 4, stable_after: 10m}\n";
+
+fn supervised() -> Arc<Schedule> {
+    every_ten(SUPERVISE)
+}
+
+/// Crash after crash: backoff 1 s, 2 s, 4 s, then supervision gives up.
+#[test]
+fn crashes_are_retried_with_growing_backoff_until_supervision_gives_up() {
+    let mut w = booted(supervised(), t("10:00:00"));
+    w.handle_sequence_done("w", ok(P1), t("10:00:01"));
+    let a = drain(&mut w);
+    assert!(a.contains(&Action::Watch {
+        name: "w".into(),
+        id: P1
+    }));
+    let mut now = t("10:00:30");
+    let mut waits = Vec::new();
+    for attempt in 1..=3 {
+        w.handle_exit("w", P1, now);
+        let a = drain(&mut w);
+        assert!(has_note(&a, "the worker exited unexpectedly (crash)"));
+        let retry = w.poll_timeout().unwrap();
+        waits.push((retry - now).num_seconds());
+        assert!(restarts(&tick(&mut w, retry - TimeDelta::milliseconds(1))).is_empty());
+        let a = tick(&mut w, retry);
+        assert_eq!(restarts(&a), [("w", Why::Supervision)], "attempt {attempt}");
+        now = retry + TimeDelta::seconds(1);
+        w.handle_sequence_done("w", ok(P1), now);
+        drain(&mut w);
+        now += TimeDelta::seconds(5);
+    }
+    assert_eq!(waits, [1, 2, 4]);
+    w.handle_exit("w", P1, now);
+    let a = drain(&mut w);
+    assert_eq!(alerts(&a), [("supervision_gave_up", Some("w"))]);
+    assert!(a.iter().any(|a| matches!(a, Action::Save(Save::Supervision { worker, record }) if worker == "w" && record.gave_up && record.restarts == 3)));
+    // Nothing more until the next planned restart.
+    assert_eq!(w.poll_timeout(), Some(t("10:07:59")));
+}
+
+#[test]
+fn a_failed_start_is_retried_and_a_stable_run_resets_the_backoff() {
+    let s = schedule(&format!(
+        "timezone: UTC\nqueries:\n  - name: q\n    at: [\"12:00\"]\n{}",
+        workers(SUPERVISE)
+    ));
+    let mut w = booted(s, t("10:00:00"));
+    w.handle_sequence_done("w", failed(), t("10:00:01"));
+    let a = drain(&mut w);
+    assert_eq!(alerts(&a), [("restart_failed", Some("w"))]);
+    assert_eq!(w.poll_timeout(), Some(t("10:00:02")));
+    assert_eq!(
+        restarts(&tick(&mut w, t("10:00:02"))),
+        [("w", Why::Supervision)]
+    );
+    w.handle_sequence_done("w", ok(P2), t("10:00:03"));
+    drain(&mut w);
+    // Ran for more than stable_after (10 min): the next crash starts from `backoff` again.
+    w.handle_exit("w", P2, t("10:20:00"));
+    drain(&mut w);
+    assert_eq!(w.poll_timeout(), Some(t("10:20:01")));
+}
+
+#[test]
+fn a_started_worker_that_is_not_ready_is_left_running_and_probed_with_backoff() {
+    let mut w = booted(supervised(), t("10:00:00"));
+    let done = SequenceDone {
+        running: Some(P1),
+        ok: false,
+        summary: "FAILED: not ready".into(),
+        not_ready: Some("no reply".into()),
+    };
+    w.handle_sequence_done("w", done, t("10:00:01"));
+    let a = drain(&mut w);
+    assert_eq!(alerts(&a), [("worker_not_ready", Some("w"))]);
+    assert_eq!(w.poll_timeout(), Some(t("10:01:01")));
+    let a = tick(&mut w, t("10:01:01"));
+    assert!(restarts(&a).is_empty());
+    assert!(a.contains(&Action::ProbeReady {
+        worker: 0,
+        name: "w".into(),
+        id: P1
+    }));
+    w.handle_probe(
+        "w",
+        Probe::Ready {
+            id: P1,
+            answer: Err("still no reply".into()),
+        },
+        t("10:01:02"),
+    );
+    drain(&mut w);
+    assert_eq!(w.poll_timeout(), Some(t("10:03:02")));
+    tick(&mut w, t("10:03:02"));
+    w.handle_probe(
+        "w",
+        Probe::Ready {
+            id: P1,
+            answer: Ok(()),
+        },
+        t("10:03:03"),
+    );
+    let a = drain(&mut w);
+    assert!(a.contains(&Action::Save(Save::ReadyLater {
+        worker: "w".into(),
+        id: P1,
+        at: t("10:03:03")
+    })));
+    assert_eq!(w.poll_timeout(), Some(t("10:07:59")));
+}
+
+#[test]
+fn not_ready_probes_back_off_from_a_minute_to_half_an_hour() {
+    let mut wait = READY_PROBE_FIRST;
+    let mut waits = vec![wait.as_secs() / 60];
+    for _ in 0..7 {
+        wait = next_probe_wait(wait);
+        waits.push(wait.as_secs() / 60);
+    }
+    assert_eq!(waits, [1, 2, 4, 8, 16, 30, 30, 30]);
+}
+
+// ---- busy deferral ----
+
+fn busy_aware() -> Arc<Schedule> {
+    every_ten("    busy: {command: [x], every: 30s}\n")
+}
+
+fn busy(w: &mut Warden, answer: bool, now: DateTime<Utc>) -> Vec<Action> {
+    let probe = Probe::Busy {
+        busy: answer,
+        answer: if answer { "1 task" } else { "none" }.into(),
+    };
+    w.handle_probe("w", probe, now);
+    drain(w)
+}
+
+#[test]
+fn a_busy_worker_is_restarted_once_idle() {
+    let mut w = booted(busy_aware(), t("10:00:00"));
+    let a = tick(&mut w, t("10:07:59"));
+    // Only `v` is prepared: `w` is asked first.
+    assert!(a.contains(&Action::Prepare {
+        at: t("10:08:00"),
+        workers: vec![1]
+    }));
+    let a = tick(&mut w, t("10:08:00"));
+    assert_eq!(restarts(&a), [("v", Why::Planned)]);
+    assert!(a.contains(&Action::ProbeBusy {
+        worker: 0,
+        name: "w".into()
+    }));
+    let a = busy(&mut w, true, t("10:08:01"));
+    assert!(restarts(&a).is_empty());
+    assert!(a.iter().any(|a| matches!(a, Action::Save(Save::Deferral { deferral: Some((until, _)), .. }) if *until == t("10:10:00"))));
+    assert_eq!(w.poll_timeout(), Some(t("10:08:31")));
+    let a = tick(&mut w, t("10:08:31"));
+    assert!(a.contains(&Action::ProbeBusy {
+        worker: 0,
+        name: "w".into()
+    }));
+    let a = busy(&mut w, false, t("10:08:32"));
+    assert!(has_note(&a, "worker is idle; restarting it now"));
+    assert_eq!(restarts(&a), [("w", Why::Planned)]);
+    assert!(a.contains(&Action::Save(Save::Deferral {
+        worker: "w".into(),
+        deferral: None,
+        at: t("10:08:32")
+    })));
+}
+
+#[test]
+fn a_busy_worker_is_restarted_anyway_when_its_query_begins() {
+    let mut w = booted(busy_aware(), t("10:00:00"));
+    tick(&mut w, t("10:08:00"));
+    busy(&mut w, true, t("10:09:45"));
+    // Asked again no later than the query's start, not 30 s later.
+    assert_eq!(w.poll_timeout(), Some(t("10:10:00")));
+    let a = tick(&mut w, t("10:10:00"));
+    assert!(a.contains(&Action::ProbeBusy {
+        worker: 0,
+        name: "w".into()
+    }));
+    let a = busy(&mut w, true, t("10:10:00"));
+    assert!(has_note(
+        &a,
+        "still busy, and its query begins now: restarting anyway"
+    ));
+    assert_eq!(restarts(&a), [("w", Why::Planned)]);
+}
+
+// ---- queries ----
+
+#[test]
+fn at_a_served_query_start_a_worker_not_ready_raises_an_alert() {
+    let mut w = booted(every_ten(""), t("10:00:00"));
+    tick(&mut w, t("10:08:00"));
+    w.handle_sequence_done("w", ok(P1), t("10:08:05"));
+    drain(&mut w);
+    // `v`'s restart is still running at 10:10.
+    let a = tick(&mut w, t("10:10:00"));
+    assert_eq!(
+        a,
+        [Action::CheckReady {
+            query: "q".into(),
+            workers: vec!["w".into(), "v".into()]
+        }]
+    );
+    let facts = vec![
+        WorkerFacts {
+            worker: "w".into(),
+            last_ok: true,
+            alive: true,
+        },
+        WorkerFacts {
+            worker: "v".into(),
+            last_ok: true,
+            alive: true,
+        },
+    ];
+    w.handle_readiness("q", facts);
+    let a = drain(&mut w);
+    assert_eq!(alerts(&a), [("not_ready_at_query", Some("v"))]);
+    assert!(has_note(
+        &a,
+        "query q is starting but worker v is not ready (its restart is still running)"
+    ));
+    // A check is done once.
+    assert!(tick(&mut w, t("10:10:01")).is_empty());
+}
+
+#[test]
+fn a_worker_whose_last_restart_failed_is_not_ready_at_its_query() {
+    let mut w = booted(every_ten(""), t("10:00:00"));
+    tick(&mut w, t("10:08:00"));
+    w.handle_sequence_done("w", ok(P1), t("10:08:05"));
+    // Its supervision retry is not due yet when the query begins.
+    w.handle_sequence_done("v", failed(), t("10:09:59.500"));
+    drain(&mut w);
+    tick(&mut w, t("10:10:00"));
+    w.handle_readiness(
+        "q",
+        vec![WorkerFacts {
+            worker: "v".into(),
+            last_ok: false,
+            alive: true,
+        }],
+    );
+    assert!(has_note(
+        &drain(&mut w),
+        "query q is starting but worker v is not ready (its last restart failed)"
+    ));
+}
+
+fn runs(overlap: &str) -> Arc<Schedule> {
+    schedule(&format!(
+        "timezone: UTC\nlead: 0s\nrestart_at_boot: false\nqueries:\n  - name: q\n    cron: \"* * * * *\"\n    command: [x]\n    overlap: {overlap}\n    workers: []\n{}",
+        workers("")
+    ))
+}
+
+fn query_runs(actions: &[Action]) -> Vec<DateTime<Utc>> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::RunQuery { at, .. } => Some(*at),
+            _ => None,
+        })
+        .collect()
+}
+
+fn query_done(ok: bool) -> QueryDone {
+    QueryDone {
+        not_run: false,
+        ok,
+        summary: if ok { "exit 0" } else { "exit 1" }.into(),
+    }
+}
+
+#[test]
+fn a_query_run_while_the_previous_one_runs_is_skipped_with_overlap_skip() {
+    let mut w = booted(runs("skip"), t("10:00:30"));
+    // The restart the run belongs to (it restarts no worker) is prepared a second ahead.
+    assert_eq!(w.poll_timeout(), Some(t("10:00:59")));
+    assert_eq!(query_runs(&tick(&mut w, t("10:01:00"))), [t("10:01:00")]);
+    let a = tick(&mut w, t("10:02:00"));
+    assert!(query_runs(&a).is_empty());
+    assert!(a.contains(&Action::Save(Save::QuerySkipped {
+        query: "q".into(),
+        scheduled_at: t("10:02:00"),
+        at: t("10:02:00")
+    })));
+    w.handle_query_done("q", query_done(false), t("10:02:30"));
+    assert_eq!(alerts(&drain(&mut w)), [("query_failed", None)]);
+    assert_eq!(query_runs(&tick(&mut w, t("10:03:00"))), [t("10:03:00")]);
+}
+
+#[test]
+fn a_query_run_while_the_previous_one_runs_waits_with_overlap_wait() {
+    let mut w = booted(runs("wait"), t("10:00:30"));
+    tick(&mut w, t("10:01:00"));
+    let a = tick(&mut w, t("10:02:00"));
+    assert!(query_runs(&a).is_empty());
+    assert!(has_note(
+        &a,
+        "the previous run is still going; this one waits for it"
+    ));
+    w.handle_query_done("q", query_done(true), t("10:02:30"));
+    let a = drain(&mut w);
+    assert!(alerts(&a).is_empty());
+    assert_eq!(query_runs(&a), [t("10:02:00")]);
+}
+
+#[test]
+fn a_dry_run_restarts_and_runs_nothing() {
+    let mut w = Warden::new(runs("skip"), true, t("10:00:30"));
+    w.handle_boot(Vec::new(), t("10:00:30"));
+    drain(&mut w);
+    let a = tick(&mut w, t("10:01:00"));
+    assert!(query_runs(&a).is_empty());
+    assert!(has_note(&a, "dry run: would run the query now"));
+}
+
+#[test]
+fn an_edit_read_after_an_added_restart_skips_it_and_plans_the_next_day() {
+    // Read at 06:15:01, the edit replaces the 12:00 query by one at 06:30 (lead 15m): no
+    // restart for 06:15:00; the next one is tomorrow's, prepared a second ahead.
+    let old = schedule(&format!(
+        "timezone: UTC\nlead: 15m\nqueries:\n  - name: q\n    at: [\"12:00\"]\n{}",
+        workers("")
+    ));
+    let new = schedule(&format!(
+        "timezone: UTC\nlead: 15m\nqueries:\n  - name: early\n    at: [\"06:30\"]\n{}",
+        workers("")
+    ));
+    let mut w = booted(old, t("06:00:00"));
+    w.handle_edit(new, t("06:15:01"));
+    drain(&mut w);
+    let a = tick(&mut w, t("06:15:01"));
+    assert!(restarts(&a).is_empty());
+    assert!(has_note(&a, "skipped a restart: the edit that added it"));
+    assert_eq!(
+        w.poll_timeout(),
+        Some("2026-05-02T06:14:59Z".parse().unwrap())
+    );
+}
+
+#[test]
+fn a_sequence_whose_stop_request_went_out_runs_even_if_the_restart_was_merged() {
+    // `w`'s stop request went out at 10:08 (prepared); a restart of `w` was already running
+    // (a supervision retry): the dispatched sequence is merged into it, not run twice.
+    let mut w = booted(every_ten(""), t("10:00:00"));
+    tick(&mut w, t("10:07:59"));
+    let a = tick(&mut w, t("10:08:00"));
+    assert_eq!(restarts(&a).len(), 2);
+    assert!(a.contains(&Action::EndPreparation));
+    w.handle_dispatched(&["w".to_string()]);
+    let a = drain(&mut w);
+    assert!(restarts(&a).is_empty());
+    assert!(has_note(&a, "a restart of this worker is already running"));
+    // Once it ended, a dispatched leftover starts the sequence.
+    w.handle_sequence_done("w", ok(P1), t("10:08:01"));
+    drain(&mut w);
+    w.handle_dispatched(&["w".to_string()]);
+    assert_eq!(restarts(&drain(&mut w)), [("w", Why::Planned)]);
+    // A sequence lost to a panic frees every worker for a new restart.
+    w.handle_sequence_lost();
+    w.handle_dispatched(&["v".to_string()]);
+    assert_eq!(restarts(&drain(&mut w)), [("v", Why::Planned)]);
+}

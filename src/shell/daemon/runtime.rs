@@ -1,0 +1,547 @@
+//! The daemon's runtime: feeds OS events to the core's decisions (`crate::core::warden`) and
+//! carries out its actions.
+//!
+//! Owns: the event loop — one `select!` over the wall-clock timer (`poll_timeout`), OS
+//! requests, schedule edits, finished restart sequences, and the other background tasks
+//! (worker exits, probe answers, finished queries: one `Event` each) — and the I/O of each
+//! action: the restart sequences (`crate::shell::sequence`), probes, queries
+//! (`crate::shell::query_run`), alerts, log lines and the state directory. It decides nothing:
+//! after every event the core is told the time (`handle_tick`), then every action it asks for
+//! is carried out in order.
+
+use super::dispatch::{Early, Preparation};
+use super::{alert, note, record, watch, DaemonError, Options, Request, Vet, MAX_SLEEP};
+use crate::core::config::{ConfigError, Problems, Schedule};
+use crate::core::warden::{
+    Action, Adoptable, Probe, Proc, QueryDone, Rejection, Save, SavedNotReady, SequenceDone,
+    Warden, WorkerFacts,
+};
+use crate::shell::query_run;
+use crate::shell::sequence;
+use crate::shell::state::{QueryRecord, Store};
+use crate::sys::clock::Clock;
+use crate::sys::process::{self, ProcId};
+use chrono::{DateTime, TimeDelta, Utc};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio::task::{AbortHandle, JoinSet};
+use tracing::{error, info, warn};
+
+/// Edits arrive as bursts of events (truncate, write, rename): wait this long for the burst to
+/// end before reading the file.
+const DEBOUNCE: Duration = Duration::from_millis(150);
+
+impl From<ProcId> for Proc {
+    fn from(id: ProcId) -> Proc {
+        Proc {
+            pid: id.pid,
+            start_time: id.start_time,
+        }
+    }
+}
+
+impl From<Proc> for ProcId {
+    fn from(id: Proc) -> ProcId {
+        ProcId {
+            pid: id.pid,
+            start_time: id.start_time,
+        }
+    }
+}
+
+/// What a finished sequence reports back to the loop.
+struct Finished {
+    worker: String,
+    started: Option<ProcId>,
+    ok: bool,
+    summary: String,
+    /// Started and running but never ready: the ready command's last answer.
+    not_ready: Option<String>,
+}
+
+/// What a background task other than a sequence reports back.
+enum Event {
+    /// A watched worker process exited.
+    Exited(String, Proc),
+    /// A probe answered about a worker.
+    Probe(String, Probe),
+    /// A query run ended.
+    Query(String, QueryRecord),
+}
+
+struct Runtime {
+    warden: Warden,
+    path: PathBuf,
+    vet: Option<Vet>,
+    dry_run: bool,
+    store: Store,
+    clock: Arc<dyn Clock>,
+    /// Restart sequences (the core starts at most one per worker).
+    running: JoinSet<Finished>,
+    /// Exit waiters, probes and query runs.
+    tasks: JoinSet<Event>,
+    /// The exit waiter of each watched worker.
+    watching: HashMap<String, AbortHandle>,
+    /// The next planned restart's sequences, prepared ahead of its instant.
+    preparation: Option<Preparation>,
+}
+
+pub(super) async fn run(
+    opts: Options,
+    schedule: Arc<Schedule>,
+    clock: Arc<dyn Clock>,
+    mut requests: mpsc::Receiver<Request>,
+) -> Result<(), DaemonError> {
+    let store = Store::new(schedule.state_dir());
+    if !opts.dry_run {
+        record::record_schedule(&opts.config, &store, clock.now());
+    }
+    info!(
+        schedule = %opts.config.display(),
+        pid = std::process::id(),
+        dry_run = opts.dry_run,
+        "pacs-warden daemon started"
+    );
+    let mut rt = Runtime {
+        warden: Warden::new(Arc::clone(&schedule), opts.dry_run, clock.now()),
+        path: opts.config.clone(),
+        vet: opts.vet.clone(),
+        dry_run: opts.dry_run,
+        store,
+        clock,
+        running: JoinSet::new(),
+        tasks: JoinSet::new(),
+        watching: HashMap::new(),
+        preparation: None,
+    };
+    rt.carry_out(); // the schedule's warnings
+
+    let (_watch, mut edits) = match watch::watch(&rt.path) {
+        Ok((w, rx)) => (Some(w), rx),
+        Err(e) => {
+            warn!(error = %e, "cannot watch the schedule file for edits; send SIGHUP or restart the daemon after editing it");
+            (None, mpsc::unbounded_channel().1)
+        }
+    };
+
+    let mut timer = crate::sys::os::WallTimer::new().map_err(|source| DaemonError::State {
+        dir: schedule.state_dir(),
+        source,
+    })?;
+    rt.boot();
+
+    loop {
+        // The stop requests of a prepared restart go out before anything else.
+        let now = rt.dispatch_due();
+        rt.warden.handle_tick(now);
+        rt.carry_out();
+
+        // Sleep until the core's next instant by the wall clock. The timer also wakes when the
+        // clock is stepped; where it cannot (not Linux), it wakes at least every MAX_SLEEP.
+        let wake_at = rt.wake_at();
+        tokio::select! {
+            _ = timer.sleep_until(wake_at, MAX_SLEEP) => {}
+            request = requests.recv() => match request {
+                Some(Request::Reload) => rt.reload(),
+                Some(Request::Stop) | None => break,
+            },
+            Some(()) = edits.recv() => {
+                tokio::time::sleep(DEBOUNCE).await;
+                while edits.try_recv().is_ok() {}
+                rt.reload();
+            }
+            Some(done) = rt.running.join_next(), if !rt.running.is_empty() => rt.finished(done),
+            Some(Ok(event)) = rt.tasks.join_next(), if !rt.tasks.is_empty() => rt.event(event),
+        }
+        rt.carry_out();
+    }
+
+    if !rt.running.is_empty() {
+        info!(count = rt.running.len(), "stopping: letting running restart sequences finish (send the stop request again to abandon them)");
+        loop {
+            tokio::select! {
+                done = rt.running.join_next() => match done {
+                    Some(done) => {
+                        rt.finished(done);
+                        rt.carry_out();
+                    }
+                    None => break,
+                },
+                request = requests.recv() => if matches!(request, Some(Request::Stop) | None) {
+                    warn!("abandoning running restart sequences; the workers may need `pacs-warden restart`");
+                    rt.running.abort_all();
+                    while rt.running.join_next().await.is_some() {}
+                    break;
+                },
+            }
+        }
+    }
+    info!("pacs-warden daemon stopped; the workers keep running");
+    Ok(())
+}
+
+impl Runtime {
+    fn schedule(&self) -> Arc<Schedule> {
+        Arc::clone(self.warden.schedule())
+    }
+
+    /// At start: the workers an earlier pacs-warden started that still run are adoptable.
+    fn boot(&mut self) {
+        let state = self.store.read();
+        let schedule = self.schedule();
+        let adoptable = schedule
+            .workers
+            .iter()
+            .filter_map(|w| {
+                let saved = state.workers.get(&w.name)?;
+                let id = saved.started.filter(|id| process::is_running(*id))?;
+                let not_ready = saved
+                    .not_ready
+                    .as_ref()
+                    .filter(|r| r.pid == id.pid)
+                    .map(|r| SavedNotReady {
+                        since: r.since,
+                        probes: r.probes,
+                        answer: r.answer.clone(),
+                    });
+                Some(Adoptable {
+                    worker: w.name.clone(),
+                    id: id.into(),
+                    not_ready,
+                })
+            })
+            .collect();
+        self.warden.handle_boot(adoptable, self.clock.now());
+        self.carry_out();
+    }
+
+    /// Sends the stop requests of the prepared restart if it is due; returns the time now.
+    fn dispatch_due(&mut self) -> DateTime<Utc> {
+        let now = self.clock.now();
+        match &mut self.preparation {
+            Some(p) => p.dispatch_due(now, self.clock.as_ref(), &self.store),
+            None => now,
+        }
+    }
+
+    /// When the loop must wake: the core's next instant, a little earlier for a prepared
+    /// restart with stop requests to send, and at least daily.
+    fn wake_at(&self) -> DateTime<Utc> {
+        let core = self
+            .warden
+            .poll_timeout()
+            .unwrap_or_else(|| self.clock.now() + TimeDelta::days(1));
+        match self.preparation.as_ref().and_then(Preparation::wake) {
+            Some(p) => p.min(core),
+            None => core,
+        }
+    }
+
+    /// Reads the schedule again; the core takes it only if valid (and trusted).
+    fn reload(&mut self) {
+        let read_at = self.clock.now();
+        match crate::shell::schedule::load(&self.path) {
+            Ok(new) => {
+                let findings = self.vet.as_ref().map(|vet| vet(&new)).unwrap_or_default();
+                if !findings.is_empty() {
+                    self.warden
+                        .handle_edit_rejected(Rejection::Untrusted(findings.join("\n")));
+                    return;
+                }
+                // What was prepared for the old schedule is void.
+                self.preparation = None;
+                self.warden.handle_edit(Arc::new(new), read_at);
+                if !self.dry_run {
+                    record::record_schedule(&self.path, &self.store, self.clock.now());
+                }
+            }
+            Err(ConfigError::Read { source, .. })
+                if source.kind() == std::io::ErrorKind::NotFound =>
+            {
+                self.warden.handle_edit_rejected(Rejection::Missing {
+                    path: self.path.display().to_string(),
+                });
+            }
+            Err(ConfigError::Invalid { path, problems }) => {
+                let text = Problems {
+                    path: &path,
+                    problems: &problems,
+                }
+                .to_string();
+                self.warden.handle_edit_rejected(Rejection::Invalid(text));
+            }
+            Err(e) => self
+                .warden
+                .handle_edit_rejected(Rejection::Unreadable(e.to_string())),
+        }
+    }
+
+    fn finished(&mut self, done: Result<Finished, tokio::task::JoinError>) {
+        match done {
+            Ok(done) => {
+                let outcome = SequenceDone {
+                    running: done
+                        .started
+                        .filter(|id| process::is_running(*id))
+                        .map(Proc::from),
+                    ok: done.ok,
+                    summary: done.summary,
+                    not_ready: done.not_ready,
+                };
+                self.warden
+                    .handle_sequence_done(&done.worker, outcome, self.clock.now());
+            }
+            Err(e) => {
+                error!(error = %e, "a restart sequence ended abnormally");
+                // We no longer know which worker: let every one be restarted again.
+                self.warden.handle_sequence_lost();
+            }
+        }
+    }
+
+    fn event(&mut self, event: Event) {
+        let now = self.clock.now();
+        match event {
+            Event::Exited(name, id) => self.warden.handle_exit(&name, id, now),
+            Event::Probe(name, probe) => self.warden.handle_probe(&name, probe, now),
+            Event::Query(name, record) => {
+                self.save_query(&name, &record);
+                let done = QueryDone {
+                    not_run: record.outcome == "not run",
+                    ok: record.ok(),
+                    summary: record.summary,
+                };
+                self.warden.handle_query_done(&name, done, now);
+            }
+        }
+    }
+
+    /// Carries out every action the core asks for, in order.
+    fn carry_out(&mut self) {
+        while let Some(action) = self.warden.poll_action() {
+            self.act(action);
+        }
+        if self.preparation.as_ref().is_some_and(Preparation::ended) {
+            // Sequences the core did not start (merged into a running one) are dropped.
+            self.preparation = None;
+        }
+    }
+
+    fn act(&mut self, action: Action) {
+        match action {
+            Action::Restart { worker, name, .. } => self.restart(worker, name),
+            Action::WouldRestart { worker, name, why } => {
+                let schedule = self.schedule();
+                info!(worker = %name, why = why.as_str(), "dry run: would restart now:\n{}", sequence::describe(&schedule, &schedule.workers[worker], &self.store).trim_end());
+            }
+            Action::Prepare { at, workers } => {
+                self.preparation = Some(Preparation::start(
+                    at,
+                    self.warden.schedule(),
+                    &workers,
+                    &self.store,
+                ));
+            }
+            Action::EndPreparation => {
+                if let Some(p) = self.preparation.as_mut() {
+                    let asked = p.end();
+                    self.warden.handle_dispatched(&asked);
+                }
+            }
+            Action::ProbeBusy { worker, name } => {
+                let schedule = self.schedule();
+                self.tasks.spawn(async move {
+                    let answer = sequence::is_busy(&schedule, &schedule.workers[worker]).await;
+                    let (busy, answer) = answer.unwrap_or((false, "no busy probe".into()));
+                    Event::Probe(name, Probe::Busy { busy, answer })
+                });
+            }
+            Action::ProbeReady { worker, name, id } => {
+                let schedule = self.schedule();
+                self.tasks.spawn(async move {
+                    // A worker whose `ready` was edited away counts as ready.
+                    let answer = sequence::probe_ready(&schedule, &schedule.workers[worker])
+                        .await
+                        .unwrap_or(Ok(()));
+                    Event::Probe(name, Probe::Ready { id, answer })
+                });
+            }
+            Action::Watch { name, id } => {
+                if let Some(old) = self.watching.remove(&name) {
+                    old.abort();
+                }
+                let owned = name.clone();
+                let handle = self.tasks.spawn(async move {
+                    crate::sys::os::wait_exit(id.into()).await;
+                    Event::Exited(owned, id)
+                });
+                self.watching.insert(name, handle);
+            }
+            Action::Unwatch { name } => {
+                if let Some(handle) = self.watching.remove(&name) {
+                    handle.abort();
+                }
+            }
+            Action::RunQuery { query, name, at } => {
+                let schedule = self.schedule();
+                let clock = Arc::clone(&self.clock);
+                self.tasks.spawn(async move {
+                    let record = query_run::run(schedule, query, at, clock).await;
+                    Event::Query(name, record)
+                });
+            }
+            Action::CheckReady { query, workers } => {
+                let state = self.store.read();
+                let facts = workers
+                    .into_iter()
+                    .map(|name| {
+                        let saved = state.workers.get(&name);
+                        WorkerFacts {
+                            last_ok: saved.and_then(|w| w.last.as_ref()).is_some_and(|l| l.ok),
+                            alive: saved
+                                .and_then(|w| w.started)
+                                .is_some_and(process::is_running),
+                            worker: name,
+                        }
+                    })
+                    .collect();
+                self.warden.handle_readiness(&query, facts);
+            }
+            Action::Alert {
+                event,
+                worker,
+                message,
+            } => alert::raise(
+                self.warden.schedule(),
+                &self.path,
+                self.clock.now(),
+                event,
+                worker.as_deref(),
+                &message,
+            ),
+            Action::Log(n) => note::write(&n),
+            Action::Save(save) => self.save(save),
+        }
+    }
+
+    /// Starts `worker`'s sequence, going on from its prepared first step if there is one.
+    fn restart(&mut self, index: usize, name: String) {
+        let early = self.preparation.as_mut().and_then(|p| p.take(&name));
+        let schedule = self.schedule();
+        let store = self.store.clone();
+        let clock = Arc::clone(&self.clock);
+        self.running.spawn(async move {
+            let worker = &schedule.workers[index];
+            let early = match early {
+                Some(early) => Early::dispatch(early, &schedule, index, &store).await,
+                None => None,
+            };
+            let outcome =
+                sequence::restart_dispatched(&schedule, worker, &store, clock.as_ref(), early)
+                    .await;
+            let started = match outcome.started {
+                Some(id) => Some(id),
+                // Satisfied by a concurrent restart: watch what it started.
+                None => store.read().workers.get(&name).and_then(|w| w.started),
+            };
+            Finished {
+                ok: outcome.ok(),
+                not_ready: outcome.not_ready().map(str::to_string),
+                summary: outcome.summary(),
+                started,
+                worker: name,
+            }
+        });
+    }
+
+    fn save(&self, save: Save) {
+        match save {
+            Save::Supervision { worker, record } => {
+                let supervision = crate::shell::state::SupervisionRecord {
+                    restarts: record.restarts,
+                    failures_in_a_row: record.failures_in_a_row,
+                    backoff_seconds: record.backoff.as_secs(),
+                    last_crash: record.last_crash,
+                    gave_up: record.gave_up,
+                };
+                let not_ready = record
+                    .not_ready
+                    .map(|n| crate::shell::state::NotReadyRecord {
+                        pid: n.pid,
+                        since: n.since,
+                        probes: n.probes,
+                        answer: n.answer,
+                        next_probe: n.next_probe,
+                    });
+                if let Err(e) = self.store.update(|s| {
+                    let w = s.workers.entry(worker).or_default();
+                    w.supervision = Some(supervision);
+                    w.not_ready = not_ready;
+                }) {
+                    warn!(error = %e, "cannot record supervision state");
+                }
+            }
+            Save::Deferral {
+                worker,
+                deferral,
+                at,
+            } => {
+                if let Err(e) = self.store.update(|s| {
+                    let w = s.workers.entry(worker).or_default();
+                    w.deferred =
+                        deferral.map(|(until, answer)| crate::shell::state::DeferralRecord {
+                            since: w.deferred.as_ref().map_or(at, |d| d.since),
+                            deferrals: w.deferred.as_ref().map_or(1, |d| d.deferrals + 1),
+                            until,
+                            answer,
+                        });
+                }) {
+                    warn!(error = %e, "cannot record the deferral");
+                }
+            }
+            Save::QuerySkipped {
+                query,
+                scheduled_at,
+                at,
+            } => {
+                let record = QueryRecord {
+                    scheduled_at,
+                    started_at: None,
+                    finished_at: at,
+                    outcome: "skipped".into(),
+                    exit_code: None,
+                    duration_seconds: 0.0,
+                    summary: "skipped: the previous run was still going".into(),
+                };
+                self.save_query(&query, &record);
+            }
+            Save::ReadyLater { worker, id, at } => {
+                let id = ProcId::from(id);
+                if let Err(e) = self.store.update(|s| {
+                    let w = s.workers.entry(worker.clone()).or_default();
+                    if w.started == Some(id) {
+                        if let Some(last) = w.last.as_mut().filter(|l| !l.ok) {
+                            last.ok = true;
+                            last.not_ready = None;
+                            last.summary
+                                .push_str(&format!("; ready later, at {}", at.to_rfc3339()));
+                        }
+                    }
+                }) {
+                    warn!(worker = %worker, error = %e, "cannot record that the worker is ready");
+                }
+            }
+        }
+    }
+
+    fn save_query(&self, name: &str, record: &QueryRecord) {
+        if let Err(e) = self.store.update(|s| {
+            s.queries.insert(name.to_string(), record.clone());
+        }) {
+            warn!(error = %e, "cannot record the query run");
+        }
+    }
+}
