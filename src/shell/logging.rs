@@ -240,8 +240,7 @@ impl Inner {
         // advisory lock on the file at the name; whoever comes second then finds a current
         // file. (Windows: not locked — a lock there would block the other's writes; the window
         // is a few microseconds at the period's end, and a rotated file is never replaced.)
-        #[cfg(unix)]
-        let _lock = File::open(&self.path).and_then(|f| f.lock().map(|()| f));
+        let _lock = crate::sys::lock::lock_while_renaming(&self.path);
         match on_disk(self.rotation, now, modified()) {
             OnDisk::Append => self.open_append(now),
             OnDisk::Rotate(suffix) => {

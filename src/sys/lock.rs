@@ -57,6 +57,20 @@ pub fn is_held(path: &Path) -> bool {
     file.try_lock().is_err()
 }
 
+/// Locks an open data file (not a lock file) while this process renames it, where the OS lets
+/// two processes rename safely that way: Unix's advisory `flock` stops no one's writes. On
+/// Windows nothing is taken (`None`): a lock there blocks the other process's writes to the
+/// file. The lock ends when the returned file is dropped.
+pub fn lock_while_renaming(path: &Path) -> Option<File> {
+    #[cfg(unix)]
+    return File::open(path).and_then(|f| f.lock().map(|()| f)).ok();
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        None
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
