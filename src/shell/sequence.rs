@@ -14,10 +14,10 @@
 
 use crate::core::config::{Schedule, Worker};
 use crate::shell::command::{self, Ended, Helper, Running};
-use crate::sys::os::{Delivery, Sent};
 use crate::shell::state::{SequenceRecord, Store, WorkerLock};
 use crate::sys::clock::Clock;
 use crate::sys::os::SpawnSpec;
+use crate::sys::os::{Delivery, Sent};
 use crate::sys::process::{self, ProcId, ProcessInfo, Snapshot};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};

@@ -926,7 +926,10 @@ mod tests {
         assert_eq!(stop_signal_named("SIGINT", false), Ok(StopSignal::Int));
         assert_eq!(stop_signal_named("term", false), Ok(StopSignal::Term));
         assert_eq!(stop_signal_named("CTRL_C", true), Ok(StopSignal::CtrlC));
-        assert_eq!(stop_signal_named("ctrl_break", true), Ok(StopSignal::CtrlBreak));
+        assert_eq!(
+            stop_signal_named("ctrl_break", true),
+            Ok(StopSignal::CtrlBreak)
+        );
         assert_eq!(
             stop_signal_named("CTRL_C", false).unwrap_err(),
             "`CTRL_C` is a Windows console event; on this system use TERM, INT, QUIT or HUP"

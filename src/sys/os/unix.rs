@@ -46,7 +46,10 @@ pub(super) fn stop_signal(id: ProcId, signal: super::Signal) -> Result<(), KillE
         Signal::Quit => libc::SIGQUIT,
         Signal::Hup => libc::SIGHUP,
         Signal::CtrlC | Signal::CtrlBreak => {
-            return Err(super::unsupported(id, "console events exist only on Windows"))
+            return Err(super::unsupported(
+                id,
+                "console events exist only on Windows",
+            ))
         }
     };
     signal_verified(id, sig)

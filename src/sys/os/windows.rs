@@ -218,8 +218,15 @@ pub(super) fn console_event(
         .ok_or_else(|| super::unsupported(id, "not a console event"))?;
     let pin = open_verified(id, 0)?;
     let mut pins = vec![pin];
-    pins.extend(tree.iter().filter(|t| **t != id).filter_map(|t| open_verified(*t, 0).ok()));
-    let os = |source| KillError::Os { pid: id.pid, source };
+    pins.extend(
+        tree.iter()
+            .filter(|t| **t != id)
+            .filter_map(|t| open_verified(*t, 0).ok()),
+    );
+    let os = |source| KillError::Os {
+        pid: id.pid,
+        source,
+    };
     let exe = std::env::current_exe().map_err(os)?;
     keep_own_stdio_out_of_children();
     let mut cmd = std::process::Command::new(exe);
@@ -273,7 +280,10 @@ pub(super) fn deliver_console_event(
     if members.is_empty() {
         return (
             exit::GONE,
-            format!("process {} is no longer running; {name} not sent", target.pid),
+            format!(
+                "process {} is no longer running; {name} not sent",
+                target.pid
+            ),
         );
     }
     // SAFETY (this block): plain console calls on this process's own state.
@@ -336,11 +346,7 @@ pub(super) fn deliver_console_event(
             .iter()
             .copied()
             .filter(|&p| p != me)
-            .filter(|&p| {
-                !members
-                    .iter()
-                    .any(|(id, h)| id.pid == p && !has_exited(h))
-            })
+            .filter(|&p| !members.iter().any(|(id, h)| id.pid == p && !has_exited(h)))
             .collect();
         if !foreign.is_empty() {
             FreeConsole();
