@@ -595,7 +595,7 @@ impl Steps<'_> {
                     false
                 }
                 Some(v) => {
-                    warn!(worker = %w, ?signal, detail = %v.text, "the stop signal was not sent; the worker will be killed after grace");
+                    warn!(worker = %w, ?signal, detail = %v.text, "the stop signal was not sent; what still runs after grace is killed");
                     false
                 }
             });

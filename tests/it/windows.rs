@@ -6,6 +6,9 @@
 //! - (Windows) `kill_verified` goes through a process handle whose creation time it checks
 //!   against sysinfo's start time: the right identity kills, a wrong one touches nothing.
 //! - (Windows) Ctrl-Break ends `pacs-warden run` cleanly, leaving the worker running.
+//! - (Windows) Console stop: `stop.signal: CTRL_C` reaches the worker's own console and it exits
+//!   cleanly; a console shared with a process outside the worker gets nothing; `CTRL_BREAK` is
+//!   delivered natively and, under Wine 8.0 (which cannot generate it), reported as not sent.
 
 use crate::harness::{q, tagged, Site, Warden, WORKER};
 use pacs_warden::core::config::Schedule;
