@@ -1,7 +1,7 @@
 //! A harmless stand-in for a Celery worker, for the demo schedule and the tests.
 //!
 //! `pacs-demo-worker run --pidfile P [--children N] [--ignore-stop] [--ignore-stops N] [--stop-delay D]
-//!                       [--ready-after D] [--exit-after D] [--name NAME]`
+//!                       [--ready-after D] [--exit-after D] [--name NAME] [--record-stop-events FILE]`
 //!   writes its PID to P (refusing, like Celery, when P names a live process), starts N child
 //!   processes, and runs until asked to stop. A stop request is the file `P.stop`: the worker
 //!   removes it, waits `--stop-delay` (a task finishing), stops its children, removes P and
@@ -10,7 +10,10 @@
 //!   never outlive it, however it ends (killed included): on Linux each child asks the kernel
 //!   for SIGKILL when its parent dies (PR_SET_PDEATHSIG); on Windows they are in a job object
 //!   that kills them when the worker's handle to it closes (KILL_ON_JOB_CLOSE). So stopping
-//!   or killing the worker process is the whole clean-up.
+//!   or killing the worker process is the whole clean-up. With `--record-stop-events FILE`,
+//!   Ctrl-C and Ctrl-Break in its console (Windows) or SIGINT (Unix) are stop requests too, as
+//!   for Huey: the worker appends `CTRL_C`, `CTRL_BREAK` or `INT` and a newline to FILE, then
+//!   stops as above (exit 0).
 //! `pacs-demo-worker stop --pidfile P [--block D] [--exit-code N]`
 //!   asks the worker to stop, then (like `celery control shutdown`) may block and fail anyway.
 //! `pacs-demo-worker ping --pidfile P`
@@ -39,6 +42,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitCode};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 const POLL: Duration = Duration::from_millis(20);
@@ -161,7 +165,11 @@ fn run(args: &mut Args) -> ExitCode {
     let ready_after = args.duration("--ready-after").unwrap_or_default();
     let exit_after = args.duration("--exit-after");
     let name = args.value("--name").unwrap_or_else(|| "demo".into());
+    let record = args.value("--record-stop-events").map(PathBuf::from);
     args.finish();
+    if record.is_some() {
+        take_stop_events();
+    }
 
     if let Some(pid) = read_pid(&pidfile) {
         if pacs_warden::sys::process::identify(pid).is_some() {
@@ -214,7 +222,25 @@ fn run(args: &mut Args) -> ExitCode {
             println!("pacs-demo-worker {name}: crashing as asked");
             return ExitCode::from(1);
         }
-        if stop_file.exists() {
+        let event = match STOP_EVENT.swap(0, Ordering::SeqCst) {
+            0 => None,
+            1 => Some("CTRL_C"),
+            2 => Some("CTRL_BREAK"),
+            _ => Some("INT"),
+        };
+        if let (Some(event), Some(record)) = (event, &record) {
+            use std::io::Write as _;
+            println!("pacs-demo-worker {name}: {event} received");
+            let appended = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(record)
+                .and_then(|mut f| writeln!(f, "{event}"));
+            if let Err(e) = appended {
+                eprintln!("pacs-demo-worker {name}: cannot record {event}: {e}");
+            }
+        }
+        if event.is_some() || stop_file.exists() {
             if ignore_stop {
                 continue;
             }
@@ -238,6 +264,50 @@ fn run(args: &mut Args) -> ExitCode {
             println!("pacs-demo-worker {name}: stopped");
             return ExitCode::SUCCESS;
         }
+    }
+}
+
+/// The stop event received and not yet handled: 0 none, 1 Ctrl-C, 2 Ctrl-Break, 3 SIGINT.
+static STOP_EVENT: AtomicU32 = AtomicU32::new(0);
+
+/// Makes Ctrl-C and Ctrl-Break (Windows) or SIGINT (Unix) set `STOP_EVENT` instead of ending
+/// the worker. Like Python, it leaves the inherited "ignore Ctrl-C" attribute (Windows) as it
+/// is: a worker started with Ctrl-C disabled records no Ctrl-C, as Huey would not stop.
+fn take_stop_events() {
+    #[cfg(windows)]
+    {
+        use windows_sys::Win32::System::Console::{
+            SetConsoleCtrlHandler, CTRL_BREAK_EVENT, CTRL_C_EVENT,
+        };
+        unsafe extern "system" fn handler(event: u32) -> windows_sys::core::BOOL {
+            let code = match event {
+                CTRL_C_EVENT => 1,
+                CTRL_BREAK_EVENT => 2,
+                _ => return 0,
+            };
+            STOP_EVENT.store(code, Ordering::SeqCst);
+            1
+        }
+        // SAFETY: registers a handler that only stores into an atomic.
+        if unsafe { SetConsoleCtrlHandler(Some(handler), 1) } == 0 {
+            die(&format!(
+                "cannot handle console events: {}",
+                std::io::Error::last_os_error()
+            ));
+        }
+    }
+    #[cfg(unix)]
+    {
+        extern "C" fn handler(_: libc::c_int) {
+            STOP_EVENT.store(3, Ordering::SeqCst);
+        }
+        // SAFETY: the handler only stores into an atomic (async-signal-safe).
+        unsafe {
+            libc::signal(
+                libc::SIGINT,
+                handler as extern "C" fn(libc::c_int) as libc::sighandler_t,
+            )
+        };
     }
 }
 

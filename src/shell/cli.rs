@@ -74,6 +74,51 @@ enum Command {
     /// restarted by Windows when it fails (three times, a minute apart). Run it as
     /// Administrator, from where pacs-warden.exe will stay. Start it with `sc start NAME`.
     Service(ServiceArgs),
+    /// Internal (Windows): deliver a console event to one verified worker's console. Started
+    /// by pacs-warden itself for `stop.signal: CTRL_C | CTRL_BREAK`; prints what it did and
+    /// exits with one of `sys::os::console_exit`.
+    #[command(name = "__console-event", hide = true)]
+    ConsoleEvent(ConsoleEventArgs),
+}
+
+#[derive(Debug, Args)]
+struct ConsoleEventArgs {
+    #[arg(long, value_parser = ["ctrl-c", "ctrl-break"])]
+    event: String,
+    /// The process whose console gets the event.
+    #[arg(long)]
+    pid: u32,
+    /// Its start time (seconds since the Unix epoch, as `sys::process` reads it).
+    #[arg(long)]
+    start: u64,
+    /// Every verified process of the worker, PID:START; only these may share the console.
+    #[arg(long, value_parser = parse_proc_id)]
+    tree: Vec<crate::sys::process::ProcId>,
+}
+
+fn parse_proc_id(text: &str) -> Result<crate::sys::process::ProcId, String> {
+    let (pid, start) = text.split_once(':').ok_or("expected PID:START")?;
+    Ok(crate::sys::process::ProcId {
+        pid: pid.parse().map_err(|_| "expected PID:START")?,
+        start_time: start.parse().map_err(|_| "expected PID:START")?,
+    })
+}
+
+/// `__console-event`: the helper's side of a console stop (see `sys::os::stop_signal`).
+fn console_event_cmd(args: &ConsoleEventArgs) -> u8 {
+    use crate::sys::os::Signal;
+    let signal = if args.event == "ctrl-break" {
+        Signal::CtrlBreak
+    } else {
+        Signal::CtrlC
+    };
+    let target = crate::sys::process::ProcId {
+        pid: args.pid,
+        start_time: args.start,
+    };
+    let (code, text) = crate::sys::os::deliver_console_event(signal, target, &args.tree);
+    println!("{text}");
+    code
 }
 
 #[derive(Debug, Args)]
@@ -340,6 +385,7 @@ pub fn run(cli: Cli, clock: &dyn Clock) -> u8 {
         Command::Status(args) => status_cmd(&args, clock),
         Command::Import(args) => import_cmd(&args, clock),
         Command::Service(args) => service_cmd(&args),
+        Command::ConsoleEvent(args) => return console_event_cmd(&args),
     })
 }
 

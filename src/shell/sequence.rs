@@ -17,6 +17,7 @@ use crate::shell::command::{self, Ended, Helper, Running};
 use crate::shell::state::{SequenceRecord, Store, WorkerLock};
 use crate::sys::clock::Clock;
 use crate::sys::os::SpawnSpec;
+use crate::sys::os::{Delivery, Sent};
 use crate::sys::process::{self, ProcId, ProcessInfo, Snapshot};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
@@ -249,7 +250,9 @@ struct Asked {
     command: Option<Vec<String>>,
     child: Option<Running>,
     spawn_error: Option<std::io::Error>,
-    signalled: Vec<(ProcId, Result<(), crate::sys::os::KillError>)>,
+    signalled: Vec<(ProcId, Result<Sent, crate::sys::os::KillError>)>,
+    /// Console events on their way (Windows): each helper's verdict is logged when it ends.
+    deliveries: Vec<Delivery>,
 }
 
 /// Takes `worker`'s lock and finds its processes, ahead of a planned restart. `None` when
@@ -498,6 +501,7 @@ impl Steps<'_> {
             child: None,
             spawn_error: None,
             signalled: Vec::new(),
+            deliveries: Vec::new(),
         };
         if found.tree.is_empty() {
             return asked;
@@ -518,16 +522,22 @@ impl Steps<'_> {
         &self,
         found: &Found,
         skip: &[ProcId],
-    ) -> Vec<(ProcId, Result<(), crate::sys::os::KillError>)> {
+    ) -> Vec<(ProcId, Result<Sent, crate::sys::os::KillError>)> {
         let Some(signal) = self.worker.stop.signal else {
             return Vec::new();
         };
+        // A console event reaches every process on the worker's console; the helper checks
+        // that they all belong to this tree.
+        let tree: Vec<ProcId> = found.tree.iter().map(|p| p.id).collect();
         found
             .roots
             .iter()
             .filter(|(p, _)| !found.tree.iter().any(|t| Some(t.id.pid) == p.parent))
             .filter(|(p, _)| !skip.contains(&p.id))
-            .map(|(p, _)| (p.id, crate::sys::os::stop_signal(p.id, os_signal(signal))))
+            .map(|(p, _)| {
+                let sent = crate::sys::os::stop_signal(p.id, os_signal(signal), &tree);
+                (p.id, sent)
+            })
             .collect()
     }
 
@@ -559,8 +569,45 @@ impl Steps<'_> {
         let signal = self.worker.stop.signal;
         for (id, sent) in asked.signalled.drain(..) {
             match sent {
-                Ok(()) => info!(worker = %w, pid = id.pid, ?signal, "sent the stop signal"),
+                Ok(Sent::Signalled) => {
+                    info!(worker = %w, pid = id.pid, ?signal, "sent the stop signal")
+                }
+                Ok(Sent::Console(delivery)) => {
+                    debug!(worker = %w, pid = id.pid, ?signal, "sending the console event through a helper");
+                    asked.deliveries.push(delivery);
+                }
                 Err(e) => warn!(worker = %w, error = %e, "cannot send the stop signal"),
+            }
+        }
+    }
+
+    /// Logs the verdict of each console-event helper that has ended; `wait` gives the others
+    /// up to `KILL_WAIT` and then abandons them.
+    async fn report_deliveries(&self, deliveries: &mut Vec<Delivery>, wait: bool) {
+        let w = &self.worker.name;
+        let signal = self.worker.stop.signal;
+        let until = Instant::now() + KILL_WAIT;
+        loop {
+            deliveries.retain_mut(|d| match d.poll() {
+                None => true,
+                Some(v) if v.sent => {
+                    info!(worker = %w, ?signal, detail = %v.text, "sent the stop signal");
+                    false
+                }
+                Some(v) => {
+                    warn!(worker = %w, ?signal, detail = %v.text, "the stop signal was not sent; what still runs after grace is killed");
+                    false
+                }
+            });
+            if !wait || deliveries.is_empty() || Instant::now() >= until {
+                break;
+            }
+            tokio::time::sleep(POLL).await;
+        }
+        if wait {
+            for d in deliveries.drain(..) {
+                warn!(worker = %w, "the console-event helper did not finish; abandoned");
+                d.abandon();
             }
         }
     }
@@ -620,12 +667,14 @@ impl Steps<'_> {
         let ids: Vec<ProcId> = found.tree.iter().map(|p| p.id).collect();
         let t0 = asked.t0;
         let mut asker = asked.child;
+        let mut deliveries = asked.deliveries;
         let grace = self.worker.stop.grace;
         let mut running = ids.clone();
         let mut last_sent = t0;
         let mut sent = 1;
         loop {
             running = still_running(&running);
+            self.report_deliveries(&mut deliveries, false).await;
             if let Some(child) = &mut asker {
                 if let Some(status) = child.try_wait() {
                     info!(worker = %w, status = %status, after = %ms(t0.elapsed()), "stop command finished (its exit status is not trusted)");
@@ -651,6 +700,7 @@ impl Steps<'_> {
             }
             tokio::time::sleep(POLL).await;
         }
+        self.report_deliveries(&mut deliveries, true).await;
         if let Some(child) = asker {
             // The worker is gone (or grace is over): the command's answer no longer matters.
             child.kill().await;
@@ -1107,6 +1157,8 @@ fn os_signal(signal: crate::core::config::StopSignal) -> crate::sys::os::Signal 
         StopSignal::Int => Signal::Int,
         StopSignal::Quit => Signal::Quit,
         StopSignal::Hup => Signal::Hup,
+        StopSignal::CtrlC => Signal::CtrlC,
+        StopSignal::CtrlBreak => Signal::CtrlBreak,
     }
 }
 

@@ -103,6 +103,32 @@ fn bad_cron_expressions() {
     );
 }
 
+/// `stop.signal` takes this system's names only: Unix signals on Unix, console events on
+/// Windows; a name of the other system is refused, naming the allowed ones.
+#[test]
+fn a_stop_signal_of_the_other_system_is_refused_naming_the_allowed_ones() {
+    let (other, want) = if cfg!(windows) {
+        (
+            "INT",
+            "F:8:20: workers[0].stop.signal: `INT` is a Unix signal; on Windows use CTRL_C (a \
+             graceful stop for Python, Huey and Celery) or CTRL_BREAK (ends a Python worker at \
+             once)",
+        )
+    } else {
+        (
+            "CTRL_C",
+            "F:8:20: workers[0].stop.signal: `CTRL_C` is a Windows console event; on this \
+             system use TERM, INT, QUIT or HUP",
+        )
+    };
+    let yaml = format!(
+        "timezone: UTC\n{Q}workers:\n  - name: w\n    match: {{image: w}}\n    stop: {{signal: {other}}}\n    start: {{command: [w]}}\n"
+    );
+    let got = problems(&yaml);
+    let signal: Vec<&String> = got.iter().filter(|l| l.contains("stop.signal")).collect();
+    assert_eq!(signal, [want], "{got:#?}");
+}
+
 #[test]
 fn unknown_time_zones_bad_durations() {
     assert_problems(
@@ -517,7 +543,7 @@ fn shipped_schedules_are_valid() {
             if cfg!(windows) && unix_only {
                 assert_eq!(out.status.code(), Some(2), "{}", path.display());
                 assert!(
-                    stderr(&out).contains("signals are not available on Windows"),
+                    stderr(&out).contains("is a Unix signal; on Windows use CTRL_C"),
                     "{}: {}",
                     path.display(),
                     stderr(&out)

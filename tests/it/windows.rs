@@ -6,6 +6,9 @@
 //! - (Windows) `kill_verified` goes through a process handle whose creation time it checks
 //!   against sysinfo's start time: the right identity kills, a wrong one touches nothing.
 //! - (Windows) Ctrl-Break ends `pacs-warden run` cleanly, leaving the worker running.
+//! - (Windows) Console stop: `stop.signal: CTRL_C` reaches the worker's own console and it exits
+//!   cleanly; a console shared with a process outside the worker gets nothing; `CTRL_BREAK` is
+//!   delivered natively and, under Wine 8.0 (which cannot generate it), reported as not sent.
 
 use crate::harness::{q, tagged, Site, Warden, WORKER};
 use pacs_warden::core::config::Schedule;
@@ -823,4 +826,149 @@ fn a_schedule_others_may_change_is_refused_and_the_state_folder_is_created_restr
     assert!(state.is_dir(), "{err}");
     let findings = trust::check_path(&state, trust::Role::StateDir, &trust::Allowed::default());
     assert!(findings.is_empty(), "{findings:?}");
+}
+
+/// Console stop (`stop.signal: CTRL_C | CTRL_BREAK`): a demo worker that records the console
+/// events it gets (`--record-stop-events`) and stops on them, with one child on its console.
+#[cfg(windows)]
+mod console_stop {
+    use super::*;
+    use crate::harness::{stderr, stdout, worker_exe};
+    use std::time::Instant;
+
+    /// A site whose worker `w` is stopped with `signal` only (no stop command), then killed
+    /// after `grace`.
+    fn site(name: &str, signal: &str, grace: &str) -> Site {
+        let s = Site::new(name);
+        let w = q(&worker_exe());
+        s.write(&format!(
+            "timezone: UTC\nqueries:\n  - name: q\n    cron: \"0 0 3 * * *\"\nworkers:\n  - name: w\n    match: {{image: pacs-demo-worker, args_contain: \"run --name {tag} \"}}\n    pidfile: w.pid\n    stop:\n      signal: {signal}\n      grace: {grace}\n    start:\n      command: [{w}, run, --name, {tag}, --pidfile, w.pid, --children, \"1\", --record-stop-events, events.txt]\n",
+            tag = s.tag
+        ));
+        s
+    }
+
+    /// Restarts once to start the worker; returns the PIDs of its tree (worker and child).
+    fn started(s: &Site) -> Vec<u32> {
+        let out = s.warden().run(&["restart"]);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        crate::harness::eventually("the worker and its child", || s.live_pids().len() == 2);
+        s.live_pids()
+    }
+
+    fn events(s: &Site) -> String {
+        std::fs::read_to_string(s.path("events.txt")).unwrap_or_default()
+    }
+
+    /// The worker gets Ctrl-C in its own console and exits cleanly, well before grace: it was
+    /// started with Ctrl-C enabled (no CREATE_NEW_PROCESS_GROUP) and the helper reached its
+    /// console. Runs under Wine too.
+    #[test]
+    fn ctrl_c_reaches_the_workers_own_console_and_it_exits_cleanly() {
+        let s = site("ctrlc", "CTRL_C", "60s");
+        let old = started(&s);
+        let t0 = Instant::now();
+        let out = s.warden().run(&["restart"]);
+        let (log, said) = (stderr(&out), stdout(&out));
+        assert_eq!(out.status.code(), Some(0), "{log}");
+        assert!(log.contains("sent the stop signal"), "{log}");
+        assert!(
+            log.contains("sent Ctrl-C to the console of process"),
+            "{log}"
+        );
+        assert!(said.contains("] exited after"), "not killed: {said}\n{log}");
+        assert!(
+            t0.elapsed() < Duration::from_secs(40),
+            "grace was waited out"
+        );
+        assert_eq!(events(&s), "CTRL_C\n", "exactly one Ctrl-C, recorded");
+        for pid in old {
+            assert!(identify(pid).is_none(), "{pid} still runs");
+        }
+    }
+
+    /// Ctrl-Break: delivered natively (the worker records it and exits); Wine 8.0 cannot
+    /// generate it (GenerateConsoleCtrlEvent fails with error 6), so there the helper says so,
+    /// nothing is recorded, and the worker is killed after grace.
+    #[test]
+    fn ctrl_break_is_delivered_natively_and_reported_unsent_under_wine() {
+        let s = site(
+            "ctrlbreak",
+            "CTRL_BREAK",
+            if under_wine() { "2s" } else { "60s" },
+        );
+        started(&s);
+        let out = s.warden().run(&["restart"]);
+        let (log, said) = (stderr(&out), stdout(&out));
+        assert_eq!(out.status.code(), Some(0), "{log}");
+        if under_wine() {
+            assert!(log.contains("the stop signal was not sent"), "{log}");
+            assert!(log.contains("Ctrl-Break could not be generated"), "{log}");
+            assert!(log.contains("(error 6)"), "{log}");
+            assert!(said.contains("killed after grace"), "{said}\n{log}");
+            assert_eq!(events(&s), "");
+        } else {
+            assert!(
+                log.contains("sent Ctrl-Break to the console of process"),
+                "{log}"
+            );
+            assert!(said.contains("] exited after"), "not killed: {said}\n{log}");
+            assert_eq!(events(&s), "CTRL_BREAK\n");
+        }
+    }
+
+    /// A console shared with a process outside the worker's tree gets no event: here the
+    /// scheduled worker is only the child of a demo worker started by the test, on its
+    /// parent's console. The parent (not the worker's, and recording every event it gets)
+    /// gets nothing and keeps running; the child is killed after grace.
+    #[test]
+    fn a_console_shared_with_another_process_gets_no_event() {
+        use std::os::windows::process::CommandExt;
+        use windows_sys::Win32::System::Threading::CREATE_NO_WINDOW;
+        let s = Site::new("shared");
+        let parent_tag = format!("{}-parent", s.tag);
+        let mut parent = std::process::Command::new(WORKER)
+            .current_dir(s.dir.path())
+            .args(["run", "--name", &parent_tag, "--pidfile", "parent.pid"])
+            .args([
+                "--children",
+                "1",
+                "--record-stop-events",
+                "parent events.txt",
+            ])
+            .creation_flags(CREATE_NO_WINDOW)
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        crate::harness::eventually("the parent and its child", || s.live_pids().len() == 2);
+        let child = format!("{parent_tag}-child-0");
+        let w = q(&worker_exe());
+        s.write(&format!(
+            "timezone: UTC\nqueries:\n  - name: q\n    cron: \"0 0 3 * * *\"\nworkers:\n  - name: c\n    match: {{image: pacs-demo-worker, args_contain: \"child --name {child}\"}}\n    stop:\n      signal: CTRL_C\n      grace: 2s\n    start:\n      command: [{w}, child, --name, {child}]\n"
+        ));
+        let out = s.warden().run(&["restart"]);
+        let (log, said) = (stderr(&out), stdout(&out));
+        assert_eq!(out.status.code(), Some(0), "{log}");
+        assert!(
+            log.contains("shared with processes outside the worker"),
+            "{log}"
+        );
+        assert!(
+            log.contains(&format!("{}", parent.id())),
+            "names the parent: {log}"
+        );
+        assert!(log.contains("the stop signal was not sent"), "{log}");
+        assert!(said.contains("killed after grace"), "{said}\n{log}");
+        assert!(
+            parent.try_wait().unwrap().is_none(),
+            "the parent was stopped"
+        );
+        assert_eq!(
+            std::fs::read_to_string(s.path("parent events.txt")).unwrap_or_default(),
+            "",
+            "the parent got an event"
+        );
+        let _ = parent.kill();
+        let _ = parent.wait();
+    }
 }

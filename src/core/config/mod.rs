@@ -171,7 +171,8 @@ pub struct StopSpec {
     pub command: Option<Vec<String>>,
     /// How long to wait for the worker's processes to exit before killing them.
     pub grace: Duration,
-    /// Also send this signal to the worker's own processes to ask it to stop (Unix only).
+    /// Also send this signal (Unix) or console event (Windows) to the worker's own processes
+    /// to ask it to stop.
     pub signal: Option<StopSignal>,
     /// Send the stop command again this often while waiting (a busy solo Celery worker reads
     /// control messages only between tasks, and they expire).
@@ -222,7 +223,8 @@ pub enum IdleWhen {
     CeleryActiveEmpty,
 }
 
-/// A signal that asks a worker to stop (Unix).
+/// A signal (Unix) or console event (Windows) that asks a worker to stop. Validation allows
+/// only the current system's kind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StopSignal {
     /// Celery: warm shutdown (finish the running task).
@@ -232,6 +234,11 @@ pub enum StopSignal {
     /// Celery: cold shutdown (the running task is lost).
     Quit,
     Hup,
+    /// Windows: Ctrl-C in the worker's own console; SIGINT in Python (Huey: graceful stop;
+    /// Celery: warm shutdown).
+    CtrlC,
+    /// Windows: Ctrl-Break in the worker's own console; ends a Python worker at once.
+    CtrlBreak,
 }
 
 #[derive(Debug, Clone)]

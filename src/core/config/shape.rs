@@ -391,26 +391,14 @@ impl<'de> Deserialize<'de> for IdleWhen {
 
 impl<'de> Deserialize<'de> for StopSignal {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        const WHAT: &str = "TERM, INT, QUIT or HUP";
         struct V;
         impl<'de> Visitor<'de> for V {
             type Value = StopSignal;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(WHAT)
+                f.write_str(signal_names(cfg!(windows)))
             }
             fn visit_str<E: de::Error>(self, s: &str) -> Result<StopSignal, E> {
-                if cfg!(windows) {
-                    return Err(E::custom(NO_SIGNALS));
-                }
-                let words = [
-                    ("TERM", StopSignal::Term),
-                    ("INT", StopSignal::Int),
-                    ("QUIT", StopSignal::Quit),
-                    ("HUP", StopSignal::Hup),
-                ];
-                let upper = s.to_ascii_uppercase();
-                one_of(upper.trim_start_matches("SIG"), &words, WHAT)
-                    .map_err(|_| E::custom(format!("expected {WHAT}, found {}", describe(s))))
+                stop_signal_named(s, cfg!(windows)).map_err(E::custom)
             }
             fn visit_seq<A: SeqAccess<'de>>(self, _: A) -> Result<StopSignal, A::Error> {
                 Err(de::Error::custom(not_a_signal("a list")))
@@ -419,16 +407,56 @@ impl<'de> Deserialize<'de> for StopSignal {
                 Err(de::Error::custom(not_a_signal("a mapping")))
             }
         }
-        const NO_SIGNALS: &str =
-            "signals are not available on Windows; use stop.command (and grace)";
         fn not_a_signal(kind: &str) -> String {
-            if cfg!(windows) {
-                NO_SIGNALS.to_string()
-            } else {
-                format!("expected {WHAT}, found {kind}")
-            }
+            format!("expected {}, found {kind}", signal_names(cfg!(windows)))
         }
         d.deserialize_any(V)
+    }
+}
+
+/// The stop signals allowed on Windows (console events) or elsewhere (Unix signals).
+fn signal_names(windows: bool) -> &'static str {
+    if windows {
+        "CTRL_C or CTRL_BREAK"
+    } else {
+        "TERM, INT, QUIT or HUP"
+    }
+}
+
+/// `stop.signal` as written (any case, `SIG` before a Unix name allowed), for Windows or for
+/// Unix: a name of the other system is refused, naming the ones this system has.
+pub(super) fn stop_signal_named(s: &str, windows: bool) -> Result<StopSignal, String> {
+    let unix = [
+        ("TERM", StopSignal::Term),
+        ("INT", StopSignal::Int),
+        ("QUIT", StopSignal::Quit),
+        ("HUP", StopSignal::Hup),
+    ];
+    let console = [
+        ("CTRL_C", StopSignal::CtrlC),
+        ("CTRL_BREAK", StopSignal::CtrlBreak),
+    ];
+    let upper = s.to_ascii_uppercase();
+    let unix_name = upper.trim_start_matches("SIG");
+    let (own, other) = if windows {
+        (one_of(&upper, &console, ""), one_of(unix_name, &unix, ""))
+    } else {
+        (one_of(unix_name, &unix, ""), one_of(&upper, &console, ""))
+    };
+    match (own, other) {
+        (Ok(signal), _) => Ok(signal),
+        (Err(_), Ok(_)) if windows => Err(format!(
+            "`{s}` is a Unix signal; on Windows use CTRL_C (a graceful stop for Python, Huey \
+             and Celery) or CTRL_BREAK (ends a Python worker at once)"
+        )),
+        (Err(_), Ok(_)) => Err(format!(
+            "`{s}` is a Windows console event; on this system use TERM, INT, QUIT or HUP"
+        )),
+        (Err(_), Err(_)) => Err(format!(
+            "expected {}, found {}",
+            signal_names(windows),
+            describe(s)
+        )),
     }
 }
 
@@ -887,4 +915,37 @@ fn parse_weekday(text: &str) -> Option<Weekday> {
     all.iter()
         .find(|(short, long, _)| lower == *short || lower == *long)
         .map(|(_, _, d)| *d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{stop_signal_named, StopSignal};
+
+    #[test]
+    fn each_system_takes_its_own_stop_signals_and_names_them_for_the_other() {
+        assert_eq!(stop_signal_named("SIGINT", false), Ok(StopSignal::Int));
+        assert_eq!(stop_signal_named("term", false), Ok(StopSignal::Term));
+        assert_eq!(stop_signal_named("CTRL_C", true), Ok(StopSignal::CtrlC));
+        assert_eq!(
+            stop_signal_named("ctrl_break", true),
+            Ok(StopSignal::CtrlBreak)
+        );
+        assert_eq!(
+            stop_signal_named("CTRL_C", false).unwrap_err(),
+            "`CTRL_C` is a Windows console event; on this system use TERM, INT, QUIT or HUP"
+        );
+        assert_eq!(
+            stop_signal_named("INT", true).unwrap_err(),
+            "`INT` is a Unix signal; on Windows use CTRL_C (a graceful stop for Python, Huey \
+             and Celery) or CTRL_BREAK (ends a Python worker at once)"
+        );
+        assert_eq!(
+            stop_signal_named("KILL", true).unwrap_err(),
+            "expected CTRL_C or CTRL_BREAK, found `KILL`"
+        );
+        assert_eq!(
+            stop_signal_named("CTRL-C", false).unwrap_err(),
+            "expected TERM, INT, QUIT or HUP, found `CTRL-C`"
+        );
+    }
 }

@@ -1,7 +1,8 @@
 //! The platform seam: the same functions on every OS, chosen here once.
 //!
 //! - `spawn_detached`: start a program so it outlives pacs-warden, without a console window and
-//!   out of pacs-warden's signal group / job, stdout and stderr appended to a log file.
+//!   out of pacs-warden's signal group / job, stdout and stderr appended to a log file. On
+//!   Windows it gets a windowless console of its own, with Ctrl-C enabled.
 //! - `spawn`: start a program as pacs-warden's child (a helper command: killed if abandoned),
 //!   its stdin, stdout and stderr as asked (`Stdio3`). Both take an argument list, never a
 //!   shell string.
@@ -9,6 +10,9 @@
 //!   start time), through a handle that pins it, so a reused PID is never hit.
 //! - `kill_tree`: `kill_verified` for some processes and everything they started, children
 //!   first.
+//! - `stop_signal`: ask a verified process to stop: a Unix signal, or a Windows console event
+//!   (Ctrl-C, Ctrl-Break) through a helper that attaches to the worker's own console only
+//!   (`deliver_console_event` is the helper's side).
 //! - `Signals`: the OS's requests to the daemon (stop, reload) as `OsEvent`s.
 //! - `WallTimer`: sleep until a wall-clock instant, waking when the clock is stepped.
 //! - `service`: pacs-warden as a Windows service (install, uninstall, run under the service
@@ -37,30 +41,109 @@ use std::path::{Path, PathBuf};
 
 pub use imp::{can_execute, can_write, kill_verified, system_zone, Signals, WallTimer};
 
-/// A stop signal (Unix).
+/// A stop signal: a Unix signal, or (Windows) a console event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Signal {
     Term,
     Int,
     Quit,
     Hup,
+    CtrlC,
+    CtrlBreak,
 }
 
-/// Sends a stop signal to `id` if it is still that process. Unix only: Windows has no
-/// signals (validation refuses `stop.signal` there).
-pub fn stop_signal(id: ProcId, signal: Signal) -> Result<(), KillError> {
+impl Signal {
+    /// The name `__console-event --event` takes, for a console event.
+    pub fn console_name(self) -> Option<&'static str> {
+        match self {
+            Signal::CtrlC => Some("ctrl-c"),
+            Signal::CtrlBreak => Some("ctrl-break"),
+            _ => None,
+        }
+    }
+}
+
+/// What `stop_signal` set going.
+#[derive(Debug)]
+pub enum Sent {
+    /// The signal was sent (Unix).
+    Signalled,
+    /// A helper (pacs-warden `__console-event`) is delivering the console event (Windows);
+    /// `Delivery::poll` gives its verdict.
+    Console(Delivery),
+}
+
+pub use imp::Delivery;
+
+/// What the console-event helper reported: whether the event went out, and what it did, in
+/// its words (digits and plain text only; control characters are removed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verdict {
+    pub sent: bool,
+    pub text: String,
+}
+
+/// The console-event helper's exit statuses.
+pub mod console_exit {
+    /// The event was generated on the worker's console.
+    pub const SENT: u8 = 0;
+    /// The process is no longer the one identified: nothing was sent.
+    pub const GONE: u8 = 10;
+    /// The process has no console (`pythonw.exe`, a detached process).
+    pub const NO_CONSOLE: u8 = 11;
+    /// Another process, outside the verified tree, shares the console: nothing was sent.
+    pub const FOREIGN: u8 = 12;
+    /// `AttachConsole` failed for another reason.
+    pub const ATTACH_FAILED: u8 = 13;
+    /// `GenerateConsoleCtrlEvent` failed (Wine 8.0 for Ctrl-Break).
+    pub const NOT_DELIVERED: u8 = 14;
+}
+
+/// Asks `id` to stop, if it is still that process: a Unix signal, sent at once; or a Windows
+/// console event, delivered by a short-lived helper (pacs-warden itself, `__console-event`)
+/// that attaches to `id`'s own console and sends the event only if every process on that
+/// console is in `tree` (the worker's verified processes). pacs-warden itself never attaches
+/// to a worker's console. A signal of the other system fails with `ErrorKind::Unsupported`
+/// (validation refuses it before).
+pub fn stop_signal(id: ProcId, signal: Signal, tree: &[ProcId]) -> Result<Sent, KillError> {
     #[cfg(unix)]
-    return imp::stop_signal(id, signal);
-    #[cfg(not(unix))]
     {
-        let _ = signal;
-        Err(KillError::Os {
-            pid: id.pid,
-            source: std::io::Error::new(
-                std::io::ErrorKind::Unsupported,
-                "signals are not available on Windows",
-            ),
-        })
+        let _ = tree;
+        if signal.console_name().is_some() {
+            return Err(unsupported(id, "console events exist only on Windows"));
+        }
+        imp::stop_signal(id, signal).map(|()| Sent::Signalled)
+    }
+    #[cfg(windows)]
+    {
+        if signal.console_name().is_none() {
+            return Err(unsupported(id, "Unix signals are not available on Windows"));
+        }
+        imp::console_event(id, signal, tree).map(Sent::Console)
+    }
+}
+
+fn unsupported(id: ProcId, what: &str) -> KillError {
+    KillError::Os {
+        pid: id.pid,
+        source: std::io::Error::new(std::io::ErrorKind::Unsupported, what.to_string()),
+    }
+}
+
+/// The helper's side (`pacs-warden __console-event`): delivers `signal` (a console event) to
+/// the console of `target`, or of the first other member of `tree` still running when
+/// `target` has exited, if every process attached to that console is `target` or in `tree`.
+/// Returns a `console_exit` status and what happened, for the daemon's log.
+pub fn deliver_console_event(signal: Signal, target: ProcId, tree: &[ProcId]) -> (u8, String) {
+    #[cfg(windows)]
+    return imp::deliver_console_event(signal, target, tree);
+    #[cfg(not(windows))]
+    {
+        let _ = (signal, target, tree);
+        (
+            console_exit::ATTACH_FAILED,
+            "console events exist only on Windows".to_string(),
+        )
     }
 }
 

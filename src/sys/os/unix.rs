@@ -16,6 +16,22 @@ pub(super) fn spawn(mut cmd: tokio::process::Command) -> std::io::Result<tokio::
     cmd.spawn()
 }
 
+/// A console event's helper: none on Unix (no value of this type exists).
+#[derive(Debug)]
+pub enum Delivery {}
+
+impl Delivery {
+    /// The helper's verdict once it has exited.
+    pub fn poll(&mut self) -> Option<super::Verdict> {
+        match *self {}
+    }
+
+    /// Stops waiting for the helper (kills it if it still runs).
+    pub fn abandon(self) {
+        match self {}
+    }
+}
+
 /// Sends SIGKILL to `id` if it is still that process.
 pub fn kill_verified(id: ProcId) -> Result<(), KillError> {
     signal_verified(id, libc::SIGKILL)
@@ -29,6 +45,12 @@ pub(super) fn stop_signal(id: ProcId, signal: super::Signal) -> Result<(), KillE
         Signal::Int => libc::SIGINT,
         Signal::Quit => libc::SIGQUIT,
         Signal::Hup => libc::SIGHUP,
+        Signal::CtrlC | Signal::CtrlBreak => {
+            return Err(super::unsupported(
+                id,
+                "console events exist only on Windows",
+            ))
+        }
     };
     signal_verified(id, sig)
 }

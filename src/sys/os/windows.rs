@@ -1,5 +1,7 @@
-//! Windows: detached start without a console window, out of the caller's job where allowed;
-//! kill through a process handle whose creation time was checked (never `taskkill /PID`).
+//! Windows: detached start with a windowless console of its own (Ctrl-C enabled), out of the
+//! caller's job where allowed; kill through a process handle whose creation time was checked
+//! (never `taskkill /PID`); console events (Ctrl-C, Ctrl-Break) delivered to one worker's
+//! console by a helper process that checks who else is on it.
 
 use super::KillError;
 use crate::sys::process::ProcId;
@@ -8,20 +10,25 @@ use windows_sys::Win32::Foundation::{
     CloseHandle, SetHandleInformation, FILETIME, HANDLE, HANDLE_FLAG_INHERIT, INVALID_HANDLE_VALUE,
 };
 use windows_sys::Win32::System::Console::{
-    GetStdHandle, STD_ERROR_HANDLE, STD_INPUT_HANDLE, STD_OUTPUT_HANDLE,
+    GetStdHandle, SetConsoleCtrlHandler, STD_ERROR_HANDLE, STD_INPUT_HANDLE, STD_OUTPUT_HANDLE,
 };
 use windows_sys::Win32::System::Threading::{
     GetProcessTimes, OpenProcess, TerminateProcess, WaitForSingleObject, CREATE_BREAKAWAY_FROM_JOB,
-    CREATE_NEW_PROCESS_GROUP, CREATE_NO_WINDOW, PROCESS_QUERY_LIMITED_INFORMATION,
+    CREATE_NO_WINDOW, PROCESS_ACCESS_RIGHTS, PROCESS_QUERY_LIMITED_INFORMATION,
     PROCESS_SYNCHRONIZE, PROCESS_TERMINATE,
 };
 
 pub(super) fn spawn(mut cmd: tokio::process::Command) -> std::io::Result<tokio::process::Child> {
     keep_own_stdio_out_of_children();
-    // A hidden console of its own, its own Ctrl-Break group, and out of Task Scheduler's job
-    // so that the task ending does not end the worker. Breakaway is refused in jobs that do
-    // not allow it; then start without it.
-    let base = CREATE_NO_WINDOW | CREATE_NEW_PROCESS_GROUP;
+    let_children_take_ctrl_c();
+    // A console of its own without a window (so a console event sent to it reaches the
+    // worker and its children only, and a Ctrl-C in pacs-warden's own console never reaches
+    // it), and out of Task Scheduler's job so that the task ending does not end the worker.
+    // Breakaway is refused in jobs that do not allow it; then start without it. No
+    // CREATE_NEW_PROCESS_GROUP: it starts the process with Ctrl-C ignored, inherited by
+    // everything it starts (Python then never sees SIGINT), and the own console already keeps
+    // the worker apart.
+    let base = CREATE_NO_WINDOW;
     cmd.creation_flags(base | CREATE_BREAKAWAY_FROM_JOB);
     match cmd.spawn() {
         Ok(child) => Ok(child),
@@ -53,7 +60,12 @@ fn keep_own_stdio_out_of_children() {
     }
 }
 
+#[derive(Debug)]
 struct Handle(HANDLE);
+
+// SAFETY: a process handle is a kernel object reference, usable from any thread.
+unsafe impl Send for Handle {}
+unsafe impl Sync for Handle {}
 
 impl Drop for Handle {
     fn drop(&mut self) {
@@ -78,13 +90,13 @@ fn creation_time(h: &Handle) -> std::io::Result<u64> {
     Ok((ticks / 10_000_000).saturating_sub(11_644_473_600))
 }
 
-/// Terminates `id` if it is still that process. The open handle keeps the PID from being
-/// reused between the check and the kill.
-pub fn kill_verified(id: ProcId) -> Result<(), KillError> {
+/// Opens `id` with `access` (plus what the check needs) if it is still that process: running,
+/// and created when `id` says. The open handle keeps the PID from being reused.
+fn open_verified(id: ProcId, access: PROCESS_ACCESS_RIGHTS) -> Result<Handle, KillError> {
     // SAFETY: plain call; a null result is handled.
     let raw = unsafe {
         OpenProcess(
-            PROCESS_TERMINATE | PROCESS_QUERY_LIMITED_INFORMATION | PROCESS_SYNCHRONIZE,
+            access | PROCESS_QUERY_LIMITED_INFORMATION | PROCESS_SYNCHRONIZE,
             0,
             id.pid,
         )
@@ -95,8 +107,7 @@ pub fn kill_verified(id: ProcId) -> Result<(), KillError> {
     let h = Handle(raw);
     // An exited process stays openable while anyone holds a handle to it (its parent, often):
     // it is gone all the same, and TerminateProcess on it would fail with "access denied".
-    // SAFETY: valid handle with SYNCHRONIZE; a zero timeout only polls.
-    if unsafe { WaitForSingleObject(h.0, 0) } == WAIT_OBJECT_0 {
+    if has_exited(&h) {
         return Err(KillError::NotRunning(id.pid));
     }
     let created = creation_time(&h).map_err(|source| KillError::Os {
@@ -107,6 +118,18 @@ pub fn kill_verified(id: ProcId) -> Result<(), KillError> {
     if created.abs_diff(id.start_time) > 1 {
         return Err(KillError::NotRunning(id.pid));
     }
+    Ok(h)
+}
+
+fn has_exited(h: &Handle) -> bool {
+    // SAFETY: valid handle with SYNCHRONIZE; a zero timeout only polls.
+    unsafe { WaitForSingleObject(h.0, 0) == WAIT_OBJECT_0 }
+}
+
+/// Terminates `id` if it is still that process. The open handle keeps the PID from being
+/// reused between the check and the kill.
+pub fn kill_verified(id: ProcId) -> Result<(), KillError> {
+    let h = open_verified(id, PROCESS_TERMINATE)?;
     // SAFETY: valid handle with PROCESS_TERMINATE.
     if unsafe { TerminateProcess(h.0, 1) } == 0 {
         return Err(KillError::Os {
@@ -115,6 +138,251 @@ pub fn kill_verified(id: ProcId) -> Result<(), KillError> {
         });
     }
     Ok(())
+}
+
+/// Clears pacs-warden's own "ignore Ctrl-C" attribute, once, before its first detached child:
+/// children inherit it, and pacs-warden may have been started with it set (by a parent started
+/// with CREATE_NEW_PROCESS_GROUP, say). Handlers (tokio's) stay as they are.
+fn let_children_take_ctrl_c() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // SAFETY: plain call; NULL + FALSE only clears the attribute.
+        unsafe { SetConsoleCtrlHandler(None, 0) };
+    });
+}
+
+/// A console event on its way: the helper process, and handles to the verified processes
+/// that pacs-warden holds until the helper is done (so no PID of the tree can be reused
+/// meanwhile).
+#[derive(Debug)]
+pub struct Delivery {
+    child: std::process::Child,
+    _pins: Vec<Handle>,
+}
+
+impl Delivery {
+    /// The helper's verdict once it has exited; `None` while it runs.
+    pub fn poll(&mut self) -> Option<super::Verdict> {
+        use std::io::Read as _;
+        let status = match self.child.try_wait() {
+            Ok(None) => return None,
+            Ok(Some(status)) => status,
+            Err(e) => {
+                return Some(super::Verdict {
+                    sent: false,
+                    text: format!("cannot wait for the console helper: {e}"),
+                })
+            }
+        };
+        let mut out = String::new();
+        if let Some(mut pipe) = self.child.stdout.take() {
+            let _ = pipe.read_to_string(&mut out);
+        }
+        let text: String = out
+            .trim()
+            .chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .take(500)
+            .collect();
+        let sent = status.code() == Some(i32::from(super::console_exit::SENT));
+        Some(super::Verdict {
+            sent,
+            text: if text.is_empty() {
+                format!("the console helper ended with {status}")
+            } else {
+                text
+            },
+        })
+    }
+
+    /// Stops waiting for the helper (kills it if it still runs).
+    pub fn abandon(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts the helper (`pacs-warden __console-event`) that sends `signal` to `id`'s console,
+/// after pinning `id` and `tree`. The helper has no console of its own (DETACHED_PROCESS) and
+/// stays in pacs-warden's process group, as the workers pacs-warden started do (Wine delivers
+/// an event only within the sender's group).
+pub(super) fn console_event(
+    id: ProcId,
+    signal: super::Signal,
+    tree: &[ProcId],
+) -> Result<Delivery, KillError> {
+    use std::os::windows::process::CommandExt as _;
+    use windows_sys::Win32::System::Threading::DETACHED_PROCESS;
+    let event = signal
+        .console_name()
+        .ok_or_else(|| super::unsupported(id, "not a console event"))?;
+    let pin = open_verified(id, 0)?;
+    let mut pins = vec![pin];
+    pins.extend(
+        tree.iter()
+            .filter(|t| **t != id)
+            .filter_map(|t| open_verified(*t, 0).ok()),
+    );
+    let os = |source| KillError::Os {
+        pid: id.pid,
+        source,
+    };
+    let exe = std::env::current_exe().map_err(os)?;
+    keep_own_stdio_out_of_children();
+    let mut cmd = std::process::Command::new(exe);
+    cmd.args(["__console-event", "--event", event])
+        .args(["--pid", &id.pid.to_string()])
+        .args(["--start", &id.start_time.to_string()]);
+    for t in tree {
+        cmd.args(["--tree", &format!("{}:{}", t.pid, t.start_time)]);
+    }
+    cmd.stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .creation_flags(DETACHED_PROCESS);
+    let child = cmd.spawn().map_err(os)?;
+    Ok(Delivery { child, _pins: pins })
+}
+
+/// The helper's own handler: it attached to the worker's console and receives its own event;
+/// NULL/TRUE does not cover Ctrl-Break, whose default handler would end the helper.
+unsafe extern "system" fn swallow(_event: u32) -> windows_sys::core::BOOL {
+    1
+}
+
+/// The helper's work (see `super::deliver_console_event`). Runs in the short-lived
+/// `__console-event` process only: it changes this process's console.
+pub(super) fn deliver_console_event(
+    signal: super::Signal,
+    target: ProcId,
+    tree: &[ProcId],
+) -> (u8, String) {
+    use super::console_exit as exit;
+    use windows_sys::Win32::Foundation::{GetLastError, ERROR_INVALID_HANDLE};
+    use windows_sys::Win32::System::Console::{
+        AttachConsole, FreeConsole, GenerateConsoleCtrlEvent, GetConsoleProcessList,
+        CTRL_BREAK_EVENT, CTRL_C_EVENT,
+    };
+    use windows_sys::Win32::System::Threading::{GetCurrentProcessId, Sleep};
+    let (event, name) = match signal {
+        super::Signal::CtrlC => (CTRL_C_EVENT, "Ctrl-C"),
+        super::Signal::CtrlBreak => (CTRL_BREAK_EVENT, "Ctrl-Break"),
+        _ => return (exit::ATTACH_FAILED, "not a console event".into()),
+    };
+    // Pin every process this may touch: a PID checked here cannot be reused while its
+    // handle is open.
+    let mut members: Vec<(ProcId, Handle)> = Vec::new();
+    for id in std::iter::once(&target).chain(tree.iter().filter(|t| **t != target)) {
+        if let Ok(h) = open_verified(*id, 0) {
+            members.push((*id, h));
+        }
+    }
+    if members.is_empty() {
+        return (
+            exit::GONE,
+            format!(
+                "process {} is no longer running; {name} not sent",
+                target.pid
+            ),
+        );
+    }
+    // SAFETY (this block): plain console calls on this process's own state.
+    unsafe {
+        SetConsoleCtrlHandler(None, 1);
+        FreeConsole();
+        // The target's console, or (the target has exited, its children live on) the first
+        // other member's.
+        let mut attached = None;
+        let mut last_error = (exit::GONE, String::new());
+        for (id, h) in &members {
+            if AttachConsole(id.pid) != 0 {
+                attached = Some(*id);
+                break;
+            }
+            let code = GetLastError();
+            // Wine says "invalid handle" for a missing process too: decide "gone" from the
+            // pinned handle, not the code.
+            last_error = if has_exited(h) {
+                (
+                    exit::GONE,
+                    format!("process {} is no longer running; {name} not sent", id.pid),
+                )
+            } else if code == ERROR_INVALID_HANDLE {
+                (
+                    exit::NO_CONSOLE,
+                    format!("process {} has no console; {name} not sent", id.pid),
+                )
+            } else {
+                (
+                    exit::ATTACH_FAILED,
+                    format!(
+                        "cannot attach to the console of process {} (error {code}); {name} not sent",
+                        id.pid
+                    ),
+                )
+            };
+        }
+        let Some(on) = attached else {
+            return last_error;
+        };
+        // Attaching resets the handler state: ignore our own event again, Ctrl-Break too.
+        SetConsoleCtrlHandler(None, 1);
+        SetConsoleCtrlHandler(Some(swallow), 1);
+        let mut pids = [0u32; 256];
+        let n = GetConsoleProcessList(pids.as_mut_ptr(), pids.len() as u32) as usize;
+        let me = GetCurrentProcessId();
+        if n == 0 || n > pids.len() {
+            FreeConsole();
+            return (
+                exit::FOREIGN,
+                format!(
+                    "cannot list the processes on the console of process {}; {name} not sent",
+                    on.pid
+                ),
+            );
+        }
+        let listed = &pids[..n];
+        let foreign: Vec<u32> = listed
+            .iter()
+            .copied()
+            .filter(|&p| p != me)
+            .filter(|&p| !members.iter().any(|(id, h)| id.pid == p && !has_exited(h)))
+            .collect();
+        if !foreign.is_empty() {
+            FreeConsole();
+            return (
+                exit::FOREIGN,
+                format!(
+                    "the console of process {} is shared with processes outside the worker \
+                     ({foreign:?}); {name} not sent",
+                    on.pid
+                ),
+            );
+        }
+        // WinSW and Servy wait a little between the handler change and the event (a delay
+        // observed on Windows 10 2004 and Server 2019).
+        Sleep(50);
+        let ok = GenerateConsoleCtrlEvent(event, 0);
+        let code = GetLastError();
+        FreeConsole();
+        if ok == 0 {
+            return (
+                exit::NOT_DELIVERED,
+                format!(
+                    "{name} could not be generated on the console of process {} (error {code})",
+                    on.pid
+                ),
+            );
+        }
+        (
+            exit::SENT,
+            format!(
+                "sent {name} to the console of process {} ({} worker processes on it)",
+                on.pid,
+                n - 1
+            ),
+        )
+    }
 }
 
 /// The daemon's OS events: Ctrl-C, Ctrl-Break, console close and system shutdown ask it to
