@@ -126,3 +126,49 @@ fn an_overlapping_run_waits_when_asked_to() {
     // The queued run starts right after the previous one ends.
     d.expect("query started");
 }
+
+#[test]
+fn a_query_s_command_and_env_get_the_dates_of_its_planned_run() {
+    let s = Site::new("qdates");
+    let w = q(&worker_exe());
+    // A zone far from UTC, so that the local date is often not the UTC one; the command is
+    // OpenREM's, recorded by the demo worker (`record ... -- ARGS`).
+    s.write(&format!(
+        "timezone: Pacific/Kiritimati\nlead: 1s\nqueries:\n  - name: q\n    cron: \"*/3 * * * * *\"\n    \
+         command: [{w}, record, --out, argv.txt, --env, DAY, --, openrem_qr.py, \"2\", \"1\", -ct, \
+         -f, \"{{date-1d}}\", -t, \"{{date-1d}}\", \"--at={{datetime}}\", \"{{time-30m:%H%M}}\", \
+         \"{{{{literal}}}}\"]\n    env: {{DAY: \"{{date}}\"}}\n"
+    ));
+    let mut d = s.start();
+    d.expect("query finished");
+    let log = std::fs::read_to_string(s.path("schedule.yaml.state/queries/q.log")).unwrap();
+    let planned = log
+        .split("(scheduled ")
+        .nth(1)
+        .and_then(|rest| rest.split(')').next())
+        .unwrap_or_else(|| panic!("no planned instant in the query's log: {log}"));
+    let planned = chrono::DateTime::parse_from_rfc3339(planned).unwrap();
+    let local = planned.with_timezone(&chrono_tz::Pacific::Kiritimati);
+    let yesterday = (local.date_naive() - chrono::Days::new(1)).to_string();
+    let half_hour_before = (local - chrono::Duration::minutes(30)).format("%H%M");
+    let recorded = std::fs::read_to_string(s.path("argv.txt")).unwrap();
+    let first: Vec<&str> = recorded
+        .lines()
+        .take_while(|l| !l.starts_with("stdin="))
+        .collect();
+    let want = [
+        "arg=openrem_qr.py".to_string(),
+        "arg=2".into(),
+        "arg=1".into(),
+        "arg=-ct".into(),
+        "arg=-f".into(),
+        format!("arg={yesterday}"),
+        "arg=-t".into(),
+        format!("arg={yesterday}"),
+        format!("arg=--at={}", local.to_rfc3339()),
+        format!("arg={half_hour_before}"),
+        "arg={literal}".into(),
+        format!("DAY={}", local.date_naive()),
+    ];
+    assert_eq!(first, want, "{recorded}");
+}
