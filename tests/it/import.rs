@@ -190,19 +190,27 @@ fn user_crontab() {
             "/var/dose/veopenrem3/bin/openrem_qr.py 2 1 -fl >> /var/dose/log/qr-fl.log 2>&1",
         ])
     );
+    // `$(date -d yesterday …)` is a placeholder: no shell needed any more.
     assert_eq!(
         q[3].command,
         strings(&[
-            "/bin/bash",
-            "-c",
-            "/var/dose/veopenrem3/bin/openrem_qr.py 1 1 -mg -sd $(date -d yesterday +%Y-%m-%d)",
+            "/var/dose/veopenrem3/bin/openrem_qr.py",
+            "1",
+            "1",
+            "-mg",
+            "-sd",
+            "{date-1d}",
         ])
     );
     assert!(has_note(
         &imported,
         "line 20: the command uses `>>`, `2>&1`"
     ));
-    assert!(has_note(&imported, "line 23: the command uses `$(…)`"));
+    assert!(has_note(
+        &imported,
+        "line 23: `$(date -d yesterday +%Y-%m-%d)` became {date-1d}"
+    ));
+    assert!(!has_note(&imported, "line 23: the command uses"));
     // The crontab's environment (not cron's own settings) and the command's assignments.
     let path = (
         "PATH".to_string(),
@@ -931,7 +939,8 @@ fn awkward_arguments_survive_the_yaml() {
         "#x",
         "&y",
         "!z",
-        "{a: b}",
+        // A literal brace in a query's command is doubled (`{` starts a placeholder).
+        "{{a: b}}",
         "null",
         "- x",
         r#"a"b\c"#,
@@ -943,5 +952,14 @@ fn awkward_arguments_survive_the_yaml() {
         r#"--desc_include=CT, "head""#,
     ]);
     assert_eq!(imported.queries[0].command, want);
-    assert_commands(&to_yaml(&imported, "x"), &imported);
+    let yaml = to_yaml(&imported, "x");
+    assert_commands(&yaml, &imported);
+    // What runs is what cron ran.
+    let s = validate(&yaml, || Some((chrono_tz::UTC, "test"))).unwrap();
+    let argv = s.queries[0]
+        .run
+        .as_ref()
+        .unwrap()
+        .argv_at(Utc::now(), s.timezone);
+    assert_eq!(argv[9], "{a: b}");
 }

@@ -18,6 +18,7 @@
 //!   the reason.
 
 mod crontab;
+mod dates;
 mod schtasks;
 
 pub use crontab::import_crontab;
