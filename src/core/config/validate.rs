@@ -3,7 +3,8 @@
 //! Owns: the rules that need more than one value or knowledge of the world — a cron expression,
 //! a time zone (with the IANA name for a Windows or miscapitalised one), which worker names
 //! exist, which keys go together (`cron` or `at`; `workdir` with `command`), unique names, a
-//! command's program — and the defaults. Which keys exist and what each value must look like is
+//! command's program, the placeholders of a query's command and env (`{date-1d}`, parsed by
+//! `crate::core::template`, errors at their own column) — and the defaults. Which keys exist and what each value must look like is
 //! `shape.rs`'s, read by `de.rs`; every problem is reported, not only the first, and so are the
 //! warnings about valid but doubtful values (a `match` without `args_contain`). Pure: the
 //! machine's zone comes in as a function so tests choose it; what can only be checked on the
