@@ -1028,6 +1028,18 @@ fn crontab_date_wrappers_become_placeholders() {
         "/opt/openrem_qr.py 1 1 -dx -sd 2026-04-30 >> /var/log/qr.log 2>&1"
     );
     assert!(argv[2][2].ends_with("-e '{x}'"), "{:?}", argv[2]);
+    // Characters of the private-use area (the importer's own marks) in a command stay as
+    // they are, dates or not.
+    let odd = "0 6 * * * /opt/openrem_qr.py \u{e000}x\u{e001} $(date +\\%F) '{y}'\n";
+    let imported = import_crontab(odd, &opts()).unwrap();
+    assert_eq!(
+        imported.queries[0].command,
+        strings(&[
+            "/bin/sh",
+            "-c",
+            "/opt/openrem_qr.py \u{e000}x\u{e001} $(date +%F) '{{y}}'"
+        ])
+    );
 }
 
 #[test]

@@ -569,12 +569,21 @@ fn job(
     built.env = full_env;
     // What the query's command and env say in the schedule: braces escaped, the dates
     // recognised as placeholders.
-    for arg in &mut built.command {
-        *arg = dates::to_template(arg);
-    }
-    for (_, v) in &mut built.env {
-        *v = dates::to_template(v);
-    }
+    let template = |t: &str| {
+        if built.dated {
+            dates::to_template(t)
+        } else {
+            dates::escape_braces(t)
+        }
+    };
+    let command: Vec<String> = built.command.iter().map(|a| template(a)).collect();
+    let env: Vec<(String, String)> = built
+        .env
+        .iter()
+        .map(|(n, v)| (n.clone(), template(v)))
+        .collect();
+    built.command = command;
+    built.env = env;
     Ok(Job::Query { cron, built, user })
 }
 
@@ -615,6 +624,8 @@ struct Built {
     /// Every word of the command, for naming the query.
     words: Vec<String>,
     notes: Vec<String>,
+    /// Its dates are marked placeholders (`dates::to_template` makes them real).
+    dated: bool,
 }
 
 /// Shell reserved words and builtins: a command starting with one needs the shell.
@@ -633,6 +644,7 @@ fn build(line: usize, text: &str, shell: &str) -> Result<Built, (usize, String)>
     // The dates it asks `date` for become placeholders (marked until `dates::to_template`).
     let mut date_notes = Vec::new();
     let mut text = text;
+    let mut marked = false;
     if !dates::has_marks(&text) {
         let (dated, found) = dates::rewrite_shell(&text);
         for f in &found {
@@ -655,6 +667,7 @@ fn build(line: usize, text: &str, shell: &str) -> Result<Built, (usize, String)>
             if let Ok(l) = lex(&dated) {
                 lexed = l;
                 text = dated;
+                marked = true;
             }
         }
     }
@@ -738,6 +751,7 @@ fn build(line: usize, text: &str, shell: &str) -> Result<Built, (usize, String)>
         ));
     }
     built.notes.extend(date_notes);
+    built.dated = marked;
     if let Some(stdin) = stdin {
         built.notes.push(format!(
             "line {line}: cron gave the text after the first unescaped `%` to the command's \

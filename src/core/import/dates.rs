@@ -32,6 +32,12 @@ pub(super) fn to_template(text: &str) -> String {
     out
 }
 
+/// `text` with literal braces escaped (`{{`, `}}`), for text that holds no placeholder marks of
+/// ours (a private-use character in it stays what it is).
+pub(super) fn escape_braces(text: &str) -> String {
+    text.replace('{', "{{").replace('}', "}}")
+}
+
 /// Whether `text` holds a placeholder mark (so `rewrite` must not run on it).
 pub(super) fn has_marks(text: &str) -> bool {
     text.contains([OPEN, CLOSE])

@@ -895,7 +895,7 @@ fn exec_action(
     };
     // Braces are literal in Task Scheduler; in a query's command they would be placeholders.
     for arg in &mut command {
-        *arg = dates::to_template(arg);
+        *arg = dates::escape_braces(arg);
     }
     if let (Some(i), Some(ps)) = (ps_switch, ps) {
         for (expr, p) in &ps.recognised {
