@@ -172,3 +172,38 @@ fn a_query_s_command_and_env_get_the_dates_of_its_planned_run() {
     ];
     assert_eq!(first, want, "{recorded}");
 }
+
+#[test]
+fn a_run_that_waited_for_the_previous_one_gets_the_dates_of_its_planned_time() {
+    let s = Site::new("qlate");
+    // Every 2 s, each run takes 3 s: the second run waits (`overlap: wait`) and starts late.
+    write_without_workers(
+        &s,
+        "*/2 * * * * *",
+        &sleep_command("3s", ", --say, 'planned {datetime}'"),
+        "    overlap: wait\n",
+    );
+    let mut d = s.start();
+    d.expect("this one waits for it (overlap: wait)");
+    d.expect("query finished");
+    d.expect("query finished");
+    let log = std::fs::read_to_string(s.path("schedule.yaml.state/queries/q.log")).unwrap();
+    // Each run: `=== STARTED query q (scheduled PLANNED) ===`, then what it said.
+    let late = log
+        .split("=== ")
+        .skip(1)
+        .find_map(|run| {
+            let (started, rest) = run.split_once(" query q (scheduled ")?;
+            let (planned, said) = rest.split_once(") ===\n")?;
+            let at = |t: &str| chrono::DateTime::parse_from_rfc3339(t).unwrap();
+            let late_by = at(started) - at(planned);
+            (late_by >= chrono::Duration::seconds(1)).then(|| {
+                (
+                    planned.to_string(),
+                    said.lines().next().unwrap_or("").to_string(),
+                )
+            })
+        })
+        .unwrap_or_else(|| panic!("no run started late: {log}"));
+    assert_eq!(late.1, format!("planned {}", late.0), "{log}");
+}
