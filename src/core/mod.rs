@@ -13,6 +13,7 @@
 //! - `import`: query times from a crontab or a Task Scheduler export → `queries:`.
 //! - `health`: the monitoring check's rules: facts → OK/WARNING/CRITICAL/UNKNOWN, problems,
 //!   perfdata, the line.
+//! - `template`: dates and times in a query's command (`{date-1d}`), parsed and expanded.
 //! - `report`: how plans and summaries are shown to people and to scripts.
 //! - `text`: text from files and processes shown safely in messages (escapes).
 
@@ -23,6 +24,7 @@ pub mod health;
 pub mod import;
 pub mod plan;
 pub mod report;
+pub mod template;
 pub mod text;
 pub mod timeline;
 pub mod warden;

@@ -493,6 +493,73 @@ fn plan_json_carries_the_zone_offset() {
     );
 }
 
+/// OpenREM's query for yesterday, run by pacs-warden at 00:30 London time.
+const DATED: &str = "timezone: Europe/London\nqueries:\n  - name: ct\n    at: \"00:30\"\n    command: [openrem_qr.py, \"2\", \"1\", -ct, -f, \"{date-1d}\", -t, \"{date-1d}\", \"--planned={datetime}\"]\n";
+
+#[test]
+fn plan_json_shows_each_run_s_command_with_its_dates_across_a_dst_change() {
+    let w = Warden::schedule(DATED);
+    // The clocks go forward at 01:00 GMT on Sunday 29 March 2026.
+    let out = w.run(&[
+        "plan",
+        "--json",
+        "--from",
+        "2026-03-28T12:00:00Z",
+        "--count",
+        "3",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let argv: Vec<&serde_json::Value> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| &r["queries"][0]["argv"])
+        .collect();
+    let run = |day: &str, planned: &str| {
+        serde_json::json!([
+            "openrem_qr.py",
+            "2",
+            "1",
+            "-ct",
+            "-f",
+            day,
+            "-t",
+            day,
+            format!("--planned={planned}")
+        ])
+    };
+    assert_eq!(
+        argv,
+        [
+            &run("2026-03-28", "2026-03-29T00:30:00+00:00"),
+            &run("2026-03-29", "2026-03-30T00:30:00+01:00"),
+            &run("2026-03-30", "2026-03-31T00:30:00+01:00"),
+        ]
+    );
+    // The table marks the query pacs-warden runs, as for any other command.
+    w.expect(
+        &["plan", "--from", "2026-03-28T12:00:00Z", "--count", "1"],
+        0,
+    )
+    .out("(queries marked * are run by pacs-warden itself)")
+    .out("ct* 00:30");
+}
+
+#[test]
+fn check_names_a_wrong_placeholder_at_its_line_and_column() {
+    let yaml = DATED
+        .replace("{date-1d}\", -t", "{date-1w}\", -t")
+        .replace("--planned={datetime}", "{dat}");
+    assert_eq!(
+        problems(&yaml),
+        [
+            "F:5:55: queries[0].command[5]: `{date-1w}`: bad offset `-1w`; write a sign, a whole number and a unit d, h or m, such as -1d, +2h or -30m (at most 10000)",
+            "F:5:80: queries[0].command[8]: unknown placeholder `{dat}`; known: {date}, {time}, {datetime}, with an offset such as {date-1d} and a format such as {date:%Y%m%d}; write `{{` and `}}` for literal braces",
+        ]
+    );
+}
+
 #[test]
 fn plan_rejects_bad_arguments() {
     let w = Warden::schedule(SEED);
