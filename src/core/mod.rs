@@ -14,6 +14,7 @@
 //! - `health`: the monitoring check's rules: facts → OK/WARNING/CRITICAL/UNKNOWN, problems,
 //!   perfdata, the line.
 //! - `report`: how plans and summaries are shown to people and to scripts.
+//! - `week`: `plan --week`, the next seven days as a grid of half hours.
 //! - `text`: text from files and processes shown safely in messages (escapes).
 
 pub mod config;
@@ -26,4 +27,5 @@ pub mod report;
 pub mod text;
 pub mod timeline;
 pub mod warden;
+pub mod week;
 pub mod zone;
