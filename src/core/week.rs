@@ -229,7 +229,7 @@ fn cell_char(i: usize, cell: &Cell) -> char {
         (false, false, Time::Past) => ' ',
         (false, false, Time::Missing) => '-',
         (false, false, Time::Twice) => '=',
-        (false, false, Time::Usual) if i % GUIDE == 0 => ':',
+        (false, false, Time::Usual) if i.is_multiple_of(GUIDE) => ':',
         (false, false, Time::Usual) => '.',
     }
 }
@@ -373,11 +373,6 @@ mod tests {
     /// The grid's rows, without the header line and the notes under it.
     fn rows(text: &str) -> Vec<&str> {
         text.lines().skip(2).take(DAYS).collect()
-    }
-
-    /// The 48 cells of a row.
-    fn cells(row: &str) -> &str {
-        &row[16..16 + CELLS]
     }
 
     const LEGEND: &str = "\n\
