@@ -243,6 +243,18 @@ fn hours(length: TimeDelta) -> String {
     }
 }
 
+/// A wall-clock time as seen from `day`: "01:00", "24:00" for the midnight that ends it (Chile
+/// changes at 24:00 on a Saturday), else with its date.
+fn wall_on(day: NaiveDate, wall: NaiveDateTime) -> String {
+    if wall.date() == day {
+        wall.format("%H:%M").to_string()
+    } else if Some(wall.date()) == day.succ_opt() && wall.time() == NaiveTime::MIN {
+        "24:00".into()
+    } else {
+        wall.format("%a %Y-%m-%d %H:%M").to_string()
+    }
+}
+
 fn utc_offset(offset: chrono::FixedOffset) -> String {
     format!("UTC{offset}")
 }
@@ -309,24 +321,25 @@ pub fn render(
         let step = change.after.local_minus_utc() - change.before.local_minus_utc();
         let span = human_span(TimeDelta::seconds(i64::from(step.abs())));
         let forward = step > 0;
-        let _ = writeln!(
-            out,
-            "  {} {} {} -> {} {} ({}): clocks go {} {span};",
-            old_wall.format("%a %Y-%m-%d"),
-            old_wall.format("%H:%M"),
-            (change.at - TimeDelta::seconds(1))
-                .with_timezone(tz)
-                .format("%Z"),
-            new_wall.format("%H:%M"),
-            change.at.with_timezone(tz).format("%Z"),
-            utc_offset(change.after),
-            if forward { "forward" } else { "back" },
-        );
+        // The day whose row shows the skipped or repeated times; the change is named on it.
         let (day, low, high) = if forward {
             (old_wall.date(), old_wall, new_wall)
         } else {
             (new_wall.date(), new_wall, old_wall)
         };
+        let _ = writeln!(
+            out,
+            "  {} {} {} -> {} {} ({}): clocks go {} {span};",
+            day.format("%a %Y-%m-%d"),
+            wall_on(day, old_wall),
+            (change.at - TimeDelta::seconds(1))
+                .with_timezone(tz)
+                .format("%Z"),
+            wall_on(day, new_wall),
+            change.at.with_timezone(tz).format("%Z"),
+            utc_offset(change.after),
+            if forward { "forward" } else { "back" },
+        );
         let length = rows
             .iter()
             .find(|r| r.date == day)
@@ -336,8 +349,8 @@ pub fn render(
         let _ = writeln!(
             out,
             "    {length}{}-{} {}",
-            low.format("%H:%M"),
-            high.format("%H:%M"),
+            wall_on(day, low),
+            wall_on(day, high),
             if forward {
                 "does not exist (drawn -)"
             } else {
@@ -520,6 +533,35 @@ mod tests {
         // The last day ends at midnight: a run on the eighth day is not counted.
         assert!(
             rows(&got)[6].starts_with("Sun 2026-06-07  :.....:.....RQ"),
+            "{got}"
+        );
+    }
+
+    #[test]
+    fn changes_at_midnight_are_named_on_the_day_they_change() {
+        // Chile: forward at 24:00 Sat 2026-09-05 (-04 -> -03), so Sunday starts at 01:00; back
+        // at 24:00 Sat 2026-04-04 (-03 -> -04), so Saturday has 23:00-24:00 twice.
+        let yaml = "timezone: America/Santiago\nqueries:\n  - name: q\n    at: [\"07:00\"]\n";
+        let got = week(yaml, "2026-09-03T12:00:00-04:00");
+        assert!(
+            rows(&got)[3].starts_with("Sun 2026-09-06  --....:"),
+            "{got}"
+        );
+        assert!(
+            got.contains(
+                "  Sun 2026-09-06 00:00 -04 -> 01:00 -03 (UTC-03:00): clocks go forward 1h;\n\
+             \x20   a 23h day, 00:00-01:00 does not exist (drawn -)\n"
+            ),
+            "{got}"
+        );
+        let got = week(yaml, "2026-04-01T12:00:00-03:00");
+        assert!(rows(&got)[3].starts_with("Sat 2026-04-04  :....."), "{got}");
+        assert!(rows(&got)[3].ends_with(":...==   1  1  25h"), "{got}");
+        assert!(
+            got.contains(
+                "  Sat 2026-04-04 24:00 -03 -> 23:00 -04 (UTC-04:00): clocks go back 1h;\n\
+             \x20   a 25h day, 23:00-24:00 happens twice (drawn =; a mark covers both)\n"
+            ),
             "{got}"
         );
     }

@@ -41,6 +41,8 @@ enum Command {
     /// printed as FILE:LINE:COL: field: warning: message, and the exit status stays 0.
     Check(ConfigArg),
     /// List the upcoming restarts (a dry run: nothing is touched).
+    ///
+    /// With --week, draw the next seven days as a grid of half hours instead.
     Plan(PlanArgs),
     /// Restart workers now: ask them to stop, wait for them, kill what is left (verified
     /// processes only), clear a stale pid file, start and confirm.

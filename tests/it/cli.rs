@@ -1,5 +1,6 @@
 //! The real `pacs-warden` binary: `check` messages for every kind of bad input (with their
-//! file, line and column), the summary of a good file, `plan`'s table and JSON, exit codes.
+//! file, line and column), the summary of a good file, `plan`'s table and JSON, `plan --week`'s
+//! grid (DST weeks, colour only on a terminal without `NO_COLOR`), exit codes.
 
 use crate::harness::{self as common, stderr, stdout, Warden};
 use std::path::Path;
