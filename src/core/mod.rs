@@ -15,6 +15,7 @@
 //!   perfdata, the line.
 //! - `template`: dates and times in a query's command (`{date-1d}`), parsed and expanded.
 //! - `report`: how plans and summaries are shown to people and to scripts.
+//! - `week`: `plan --week`, the next seven days as a grid of half hours.
 //! - `text`: text from files and processes shown safely in messages (escapes).
 
 pub mod config;
@@ -28,4 +29,5 @@ pub mod template;
 pub mod text;
 pub mod timeline;
 pub mod warden;
+pub mod week;
 pub mod zone;
