@@ -216,7 +216,7 @@ pub fn find_worker(
 
 /// The PID in a pid file and when the file was last written (Unix seconds).
 fn read_pidfile(path: &Path) -> Option<(u32, Option<u64>)> {
-    let text = std::fs::read_to_string(path).ok()?;
+    let text = read_pidfile_text(path).ok()?;
     let pid = text.trim().parse().ok()?;
     let written = std::fs::metadata(path)
         .and_then(|m| m.modified())
@@ -752,7 +752,7 @@ impl Steps<'_> {
             return Ok(());
         };
         let w = &self.worker.name;
-        let text = match std::fs::read_to_string(&path) {
+        let text = match read_pidfile_text(&path) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 debug!(worker = %w, pidfile = %path.display(), "no pid file");
@@ -960,29 +960,24 @@ pub fn helper_output(out: &std::process::Output) -> String {
         return "(no output)".into();
     }
     let tail = lines[lines.len().saturating_sub(OUTPUT_LINES)..].join(" | ");
-    let mut shown = escape_controls(&tail);
-    if shown.chars().count() > OUTPUT_CHARS {
-        let cut: String = shown
-            .chars()
-            .skip(shown.chars().count() - OUTPUT_CHARS)
-            .collect();
-        shown = format!("…{cut}");
+    // Cut first, then escape (`core::text::escape`: controls, bidi and invisible characters),
+    // so that the cut never splits an escape.
+    let count = tail.chars().count();
+    if count > OUTPUT_CHARS {
+        let cut: String = tail.chars().skip(count - OUTPUT_CHARS).collect();
+        format!("…{}", crate::core::text::escape(&cut))
+    } else {
+        crate::core::text::escape(&tail).into_owned()
     }
-    shown
 }
 
-/// `text` with every control character (and the terminal-relevant C1 range) as an escape:
-/// `\n`, `\t`, `\u{1b}`, … Printable text, non-ASCII included, is kept.
-pub fn escape_controls(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        if c.is_control() || matches!(c, '\u{2028}' | '\u{2029}') {
-            out.extend(c.escape_default());
-        } else {
-            out.push(c);
-        }
-    }
-    out
+/// The text of a pid file as Windows tools write it too: a UTF-8 byte-order mark dropped,
+/// UTF-16 (PowerShell 5.1's `Out-File` and `>`) decoded, as the schedule file is read.
+fn read_pidfile_text(path: &Path) -> std::io::Result<String> {
+    let bytes = std::fs::read(path)?;
+    Ok(crate::core::config::yaml::decode(&bytes)
+        .map(std::borrow::Cow::into_owned)
+        .unwrap_or_else(|_| String::from_utf8_lossy(&bytes).into_owned()))
 }
 
 /// Runs `worker`'s `ready` command once (what the daemon does again, with growing pauses,
@@ -1164,7 +1159,37 @@ fn os_signal(signal: crate::core::config::StopSignal) -> crate::sys::os::Signal 
 
 #[cfg(test)]
 mod tests {
-    use super::{celery_active_is_empty, helper_output};
+    use super::{celery_active_is_empty, helper_output, read_pidfile};
+
+    #[test]
+    fn pid_files_from_windows_tools_are_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w.pid");
+        // UTF-8 with a byte-order mark and CRLF (Notepad), and UTF-16 LE with its mark
+        // (PowerShell 5.1's `Out-File` and `>`).
+        let mut utf16 = vec![0xff, 0xfe];
+        utf16.extend("4321\r\n".encode_utf16().flat_map(u16::to_le_bytes));
+        for bytes in [b"\xef\xbb\xbf1234\r\n".to_vec(), utf16] {
+            std::fs::write(&path, &bytes).unwrap();
+            let pid = read_pidfile(&path).map(|(pid, _)| pid);
+            assert!(
+                matches!(pid, Some(1234 | 4321)),
+                "{bytes:?} read as {pid:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_helper_s_output_cannot_reorder_or_hide_text() {
+        // Bidi overrides and invisible characters are shown as escapes, like control ones.
+        let shown = helper_output(&output("ok \u{202e}olleh\u{200b} \u{1b}[2J", ""));
+        assert!(
+            !shown.contains('\u{202e}') && !shown.contains('\u{200b}'),
+            "{shown}"
+        );
+        assert!(!shown.contains('\u{1b}'), "{shown}");
+        assert!(shown.contains("\\u{202e}"), "{shown}");
+    }
 
     fn output(stdout: &str, stderr: &str) -> std::process::Output {
         #[cfg(unix)]

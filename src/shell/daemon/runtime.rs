@@ -154,7 +154,14 @@ pub(super) async fn run(
                 rt.reload();
             }
             Some(done) = rt.running.join_next(), if !rt.running.is_empty() => rt.finished(done),
-            Some(Ok(event)) = rt.tasks.join_next(), if !rt.tasks.is_empty() => rt.event(event),
+            // Every answer is taken here, a cancelled one too (an exit waiter aborted by a
+            // restart): a pattern that did not match would switch this arm off until another
+            // arm fired, and other workers' exits, probes and queries would wait for it.
+            Some(joined) = rt.tasks.join_next(), if !rt.tasks.is_empty() => match joined {
+                Ok(event) => rt.event(event),
+                Err(e) if e.is_panic() => error!(error = %e, "a background task of the daemon (an exit waiter, a probe or a query) ended abnormally"),
+                Err(_) => {} // aborted on purpose
+            },
         }
         rt.carry_out();
     }
