@@ -24,6 +24,16 @@ impl Deferrals {
     pub(super) fn next_probe(&self) -> Option<DateTime<Utc>> {
         self.0.values().filter_map(|d| d.next_probe).min()
     }
+
+    /// The clock was stepped back by `by`: the pauses before the next questions move back with
+    /// it (a deferral's limit, its query's start, is a wall-clock time and stays).
+    pub(super) fn shift_back(&mut self, by: TimeDelta) {
+        for d in self.0.values_mut() {
+            if let Some(t) = d.next_probe.as_mut() {
+                *t -= by;
+            }
+        }
+    }
 }
 
 impl Warden {

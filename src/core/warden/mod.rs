@@ -163,6 +163,8 @@ pub struct Warden {
     queries: QueryRuns,
     /// The instant of the planned restart whose sequences the shell has prepared.
     prepared: Option<DateTime<Utc>>,
+    /// The latest `now` seen: a later, earlier one means the clock was stepped back.
+    last_now: DateTime<Utc>,
     actions: VecDeque<Action>,
 }
 
@@ -181,6 +183,7 @@ impl Warden {
             deferrals: Deferrals::default(),
             queries: QueryRuns::new(now),
             prepared: None,
+            last_now: now,
             actions: VecDeque::new(),
         };
         w.log_warnings(&Arc::clone(&w.schedule));
@@ -222,6 +225,7 @@ impl Warden {
     /// (`adoptable`); restart the others if `restart_at_boot`. Restarts after `now` are
     /// planned.
     pub fn handle_boot(&mut self, adoptable: Vec<Adoptable>, now: DateTime<Utc>) {
+        self.saw(now);
         let schedule = Arc::clone(&self.schedule);
         let mut to_restart = Vec::new();
         let mut adopted = Vec::new();
@@ -252,9 +256,26 @@ impl Warden {
         self.log_next("next restarts");
     }
 
+    /// Every handler given the time calls this first. Waits (crash backoff, probe pauses, a
+    /// run's stable time) are lengths of time kept as wall-clock instants: when the clock is
+    /// stepped back, they move back with it, so a crashed worker is not left down for the size
+    /// of the step. (Planned restarts and query instants are wall-clock times and stay;
+    /// `timeline` handles those.)
+    fn saw(&mut self, now: DateTime<Utc>) {
+        if now < self.last_now {
+            let back = self.last_now - now;
+            for sup in self.supervision.values_mut() {
+                sup.shift_back(back);
+            }
+            self.deferrals.shift_back(back);
+        }
+        self.last_now = now;
+    }
+
     /// The clock says `now` (the timer fired, or any other event was handled): decide what
     /// came due.
     pub fn handle_tick(&mut self, now: DateTime<Utc>) {
+        self.saw(now);
         let schedule = Arc::clone(&self.schedule);
         let mut to_run: Vec<(Restart, TimeDelta)> = Vec::new();
         let decided = std::mem::take(&mut self.reloaded).into_iter();
@@ -288,6 +309,7 @@ impl Warden {
     /// The shell read an edit at `now` and it is valid (and trusted): take it. Restarts
     /// between the last tick and `now` are decided by `Timeline::reload` at the next tick.
     pub fn handle_edit(&mut self, new: Arc<Schedule>, now: DateTime<Utc>) {
+        self.saw(now);
         self.log_warnings(&new);
         let before = upcoming(&self.schedule, &self.timeline);
         let after = upcoming(&new, &self.timeline);
@@ -335,6 +357,7 @@ impl Warden {
 
     /// `worker`'s restart sequence ended.
     pub fn handle_sequence_done(&mut self, worker: &str, done: SequenceDone, now: DateTime<Utc>) {
+        self.saw(now);
         self.in_flight.remove(worker);
         let Some(spec) = self.schedule.workers.iter().find(|w| w.name == worker) else {
             return; // removed from the schedule meanwhile
@@ -392,11 +415,13 @@ impl Warden {
 
     /// A query run ended (the shell saved its record).
     pub fn handle_query_done(&mut self, query: &str, done: QueryDone, now: DateTime<Utc>) {
+        self.saw(now);
         self.query_finished(query, done, now);
     }
 
     /// A probe answered about `worker`.
     pub fn handle_probe(&mut self, worker: &str, probe: Probe, now: DateTime<Utc>) {
+        self.saw(now);
         match probe {
             Probe::Busy { busy, answer } => self.busy_answer(worker, busy, answer, now),
             Probe::Ready { id, answer } => self.ready_answer(worker, id, answer, now),

@@ -11,7 +11,7 @@ use super::{
     Action, NotReadySnapshot, Note, Proc, Save, SavedNotReady, SupervisionSnapshot, Warden, Why,
 };
 use crate::core::report::file_duration;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use std::time::Duration;
 
 /// The first pause before a not-ready worker's `ready` command is run again; it doubles after
@@ -57,6 +57,24 @@ pub(super) struct Supervision {
     pub(super) not_ready: Option<NotReady>,
 }
 
+impl Supervision {
+    /// The clock was stepped back by `by`: the pending waits move back with it.
+    pub(super) fn shift_back(&mut self, by: TimeDelta) {
+        for t in [
+            &mut self.started_at,
+            &mut self.retry_at,
+            &mut self.last_crash,
+        ] {
+            if let Some(t) = t.as_mut() {
+                *t -= by;
+            }
+        }
+        if let Some(n) = self.not_ready.as_mut() {
+            n.next_at -= by;
+        }
+    }
+}
+
 fn after(now: DateTime<Utc>, d: Duration) -> DateTime<Utc> {
     now + chrono::TimeDelta::from_std(d).unwrap_or(chrono::TimeDelta::MAX)
 }
@@ -64,6 +82,7 @@ fn after(now: DateTime<Utc>, d: Duration) -> DateTime<Utc> {
 impl Warden {
     /// A watched worker process exited.
     pub fn handle_exit(&mut self, name: &str, id: Proc, now: DateTime<Utc>) {
+        self.saw(now);
         if self.watching.get(name) != Some(&id) || self.in_flight.contains(name) {
             return; // stale watcher, or a restart is stopping it on purpose
         }

@@ -406,6 +406,27 @@ fn crashes_are_retried_with_growing_backoff_until_supervision_gives_up() {
 }
 
 #[test]
+fn a_crash_retry_is_not_delayed_by_a_clock_stepped_back() {
+    let mut w = booted(supervised(), t("10:00:00"));
+    w.handle_sequence_done("w", ok(P1), t("10:00:01"));
+    drain(&mut w);
+    w.handle_exit("w", P1, t("10:00:30"));
+    drain(&mut w);
+    assert_eq!(w.poll_timeout(), Some(t("10:00:31")));
+    // Before the retry, the clock is stepped back an hour: the wait left (the core cannot
+    // tell a step from time passing, so at most the whole backoff) is kept by the new clock,
+    // not an hour and a second.
+    let stepped = t("09:00:30.5");
+    assert!(restarts(&tick(&mut w, stepped)).is_empty());
+    let retry = w.poll_timeout().unwrap();
+    assert!(
+        retry > stepped && retry <= stepped + TimeDelta::seconds(1),
+        "{retry}"
+    );
+    assert_eq!(restarts(&tick(&mut w, retry)), [("w", Why::Supervision)]);
+}
+
+#[test]
 fn a_failed_start_is_retried_and_a_stable_run_resets_the_backoff() {
     let s = schedule(&format!(
         "timezone: UTC\nqueries:\n  - name: q\n    at: [\"12:00\"]\n{}",
