@@ -13,6 +13,8 @@
 //! - `import`: query times from a crontab or a Task Scheduler export → `queries:`.
 //! - `health`: the monitoring check's rules: facts → OK/WARNING/CRITICAL/UNKNOWN, problems,
 //!   perfdata, the line.
+//! - `rotation`: which log files to rename and delete so that logs stay small (names, sizes
+//!   and days in; the renames are the shell's).
 //! - `report`: how plans and summaries are shown to people and to scripts.
 //! - `text`: text from files and processes shown safely in messages (escapes).
 
@@ -23,6 +25,7 @@ pub mod health;
 pub mod import;
 pub mod plan;
 pub mod report;
+pub mod rotation;
 pub mod text;
 pub mod timeline;
 pub mod warden;
