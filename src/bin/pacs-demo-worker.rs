@@ -26,8 +26,9 @@
 //!   it does not run.
 //! `pacs-demo-worker sleep D [--say TEXT] [--exit-code N]`
 //!   prints TEXT, sleeps D and exits N (a stand-in PACS query command).
-//! `pacs-demo-worker record --out FILE`
-//!   appends its `PACS_WARDEN_*` environment variables and its stdin to FILE (an alert command
+//! `pacs-demo-worker record --out FILE [--env NAME]... [-- ARG...]`
+//!   appends `arg=ARG` for each ARG after `--`, `NAME=value` for each `--env NAME`, its
+//!   `PACS_WARDEN_*` environment variables and its stdin to FILE (an alert or query command
 //!   for tests).
 //!
 //! Launcher pair (Celery on Windows): a copy of this program named `celery` (`celery.exe`)
@@ -453,8 +454,23 @@ fn record(args: &mut Args) -> ExitCode {
         .value("--out")
         .map(PathBuf::from)
         .unwrap_or_else(|| die("--out FILE is required"));
+    let argv = match args.rest.iter().position(|a| a == "--") {
+        Some(i) => args.rest.split_off(i).split_off(1),
+        None => Vec::new(),
+    };
+    let mut names = Vec::new();
+    while let Some(name) = args.value("--env") {
+        names.push(name);
+    }
     args.finish();
     let mut text = String::new();
+    for a in argv {
+        text.push_str(&format!("arg={a}\n"));
+    }
+    for name in names {
+        let value = std::env::var(&name).unwrap_or_default();
+        text.push_str(&format!("{name}={value}\n"));
+    }
     let mut vars: Vec<(String, String)> = std::env::vars()
         .filter(|(k, _)| k.starts_with("PACS_WARDEN_"))
         .collect();

@@ -15,7 +15,9 @@
 //!   perfdata, the line.
 //! - `rotation`: which log files to rename and delete so that logs stay small (names, sizes
 //!   and days in; the renames are the shell's).
+//! - `template`: dates and times in a query's command (`{date-1d}`), parsed and expanded.
 //! - `report`: how plans and summaries are shown to people and to scripts.
+//! - `week`: `plan --week`, the next seven days as a grid of half hours.
 //! - `text`: text from files and processes shown safely in messages (escapes).
 
 pub mod config;
@@ -26,7 +28,9 @@ pub mod import;
 pub mod plan;
 pub mod report;
 pub mod rotation;
+pub mod template;
 pub mod text;
 pub mod timeline;
 pub mod warden;
+pub mod week;
 pub mod zone;

@@ -149,7 +149,8 @@ pub fn plan_table(schedule: &Schedule, restarts: &[Restart], from: DateTime<Utc>
 }
 
 /// Writes the `plan --json` array to `out`: the bytes `serde_json::to_writer_pretty` writes for
-/// `[{restart_at, queries: [{name, at, runs}], workers}]` (a test holds the two together), but
+/// `[{restart_at, queries: [{name, at, runs, argv?}], workers}]` (`argv`, the command of that
+/// run with its dates expanded, for a query pacs-warden runs) (a test holds the two together), but
 /// written straight from the restarts, with names escaped once and instants formatted without
 /// strftime: `plan --json` over a year writes some 40 MB.
 pub fn write_plan_json<R: std::borrow::Borrow<Restart>>(
@@ -158,8 +159,17 @@ pub fn write_plan_json<R: std::borrow::Borrow<Restart>>(
     restarts: impl IntoIterator<Item = R>,
 ) -> std::io::Result<()> {
     let json_string = |s: &str| serde_json::to_string(s).expect("a string serializes");
-    // Each query's entry around its instant, comma first (dropped for the first entry).
-    let query_parts: Vec<(String, &str)> = schedule
+    // The text of `"argv": [...]` items, one `\n          "arg"` each, comma first.
+    let argv_items = |args: &mut dyn Iterator<Item = &str>| -> String {
+        args.map(|a| format!(",\n          {}", json_string(a)))
+            .collect::<String>()
+    };
+    const RUNS_NOT: &str = "\",\n        \"runs\": false\n      }";
+    const ARGV_HEAD: &str = "\",\n        \"runs\": true,\n        \"argv\": [";
+    const ARGV_TAIL: &str = "\n        ]\n      }";
+    // Each query's entry around its instant, comma first (dropped for the first entry), and
+    // what follows the instant: fixed text, or a command whose dates are the run's.
+    let query_parts: Vec<(String, Tail<'_>)> = schedule
         .queries
         .iter()
         .map(|q| {
@@ -167,10 +177,13 @@ pub fn write_plan_json<R: std::borrow::Borrow<Restart>>(
                 ",\n      {{\n        \"name\": {},\n        \"at\": \"",
                 json_string(&q.name)
             );
-            let tail = if q.run.is_some() {
-                "\",\n        \"runs\": true\n      }"
-            } else {
-                "\",\n        \"runs\": false\n      }"
+            let tail = match &q.run {
+                None => Tail::Fixed(RUNS_NOT.to_string()),
+                Some(run) if run.has_placeholders() => Tail::Dated(run),
+                Some(run) => Tail::Fixed(format!(
+                    "{ARGV_HEAD}{}{ARGV_TAIL}",
+                    &argv_items(&mut run.args.iter().map(|t| t.literal().unwrap_or_default()))[1..]
+                )),
             };
             (head, tail)
         })
@@ -195,7 +208,16 @@ pub fn write_plan_json<R: std::borrow::Borrow<Restart>>(
             let (head, tail) = &query_parts[fire.query];
             text.extend_from_slice(&head.as_bytes()[usize::from(i == 0)..]);
             clock.push_rfc3339(&mut text, fire.at);
-            text.extend_from_slice(tail.as_bytes());
+            match tail {
+                Tail::Fixed(t) => text.extend_from_slice(t.as_bytes()),
+                Tail::Dated(run) => {
+                    text.extend_from_slice(ARGV_HEAD.as_bytes());
+                    let argv = run.argv_at(fire.at, schedule.timezone);
+                    let items = argv_items(&mut argv.iter().map(String::as_str));
+                    text.extend_from_slice(&items.as_bytes()[1..]);
+                    text.extend_from_slice(ARGV_TAIL.as_bytes());
+                }
+            }
         }
         text.extend_from_slice(
             if restart.fires.is_empty() {
@@ -225,6 +247,14 @@ pub fn write_plan_json<R: std::borrow::Borrow<Restart>>(
     }
     text.extend_from_slice(if first { "[]" } else { "\n]" }.as_bytes());
     out.write_all(&text)
+}
+
+/// What follows a query run's instant in `plan --json`.
+enum Tail<'a> {
+    /// The same for every run.
+    Fixed(String),
+    /// `"argv"` with the dates of each run.
+    Dated(&'a crate::core::config::QueryRun),
 }
 
 /// Instants as RFC 3339 in the schedule's zone (`2026-03-29T02:30:00+01:00`), the text of
@@ -420,6 +450,8 @@ mod tests {
             name: &'a str,
             at: String,
             runs: bool,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            argv: Option<Vec<String>>,
         }
         let items: Vec<JsonRestart<'_>> = restarts
             .iter()
@@ -432,6 +464,10 @@ mod tests {
                         name: &schedule.queries[f.query].name,
                         at: rfc3339(schedule, f.at),
                         runs: schedule.queries[f.query].run.is_some(),
+                        argv: schedule.queries[f.query]
+                            .run
+                            .as_ref()
+                            .map(|r| r.argv_at(f.at, schedule.timezone)),
                     })
                     .collect(),
                 workers: schedule.worker_names(&r.workers(schedule)),
@@ -461,7 +497,7 @@ mod tests {
             "UTC",
         ] {
             let yaml = format!(
-                "timezone: {zone}\nlead: 20m\nmerge_within: 0s\nqueries:\n  - name: \"a \\\"quoted\\\" q\\u00e9ry\"\n    cron: \"*/20 1-3 * * *\"\n    workers: [\"w\\\\1\", w2]\n  - name: b\n    at: [\"02:10:30\"]\n    command: [echo, hi]\n    workers: [w2]\n  - name: c\n    at: [\"02:10:30\"]\nworkers:\n{}{}",
+                "timezone: {zone}\nlead: 20m\nmerge_within: 0s\nqueries:\n  - name: \"a \\\"quoted\\\" q\\u00e9ry\"\n    cron: \"*/20 1-3 * * *\"\n    workers: [\"w\\\\1\", w2]\n  - name: b\n    at: [\"02:10:30\"]\n    command: [echo, hi, \"{{date-1d:%Y%m%d}}\", \"{{{{x}}}}\", \"a\\\"b {{time}}\"]\n    workers: [w2]\n  - name: c\n    at: [\"02:10:30\"]\n  - name: d\n    at: [\"02:10:30\"]\n    command: [echo, \"{{{{lit}}}}\"]\nworkers:\n{}{}",
                 worker("\"w\\\\1\""),
                 worker("w2"),
             );

@@ -41,6 +41,8 @@ enum Command {
     /// printed as FILE:LINE:COL: field: warning: message, and the exit status stays 0.
     Check(ConfigArg),
     /// List the upcoming restarts (a dry run: nothing is touched).
+    ///
+    /// With --week, draw the next seven days as a grid of half hours instead.
     Plan(PlanArgs),
     /// Restart workers now: ask them to stop, wait for them, kill what is left (verified
     /// processes only), clear a stale pid file, start and confirm.
@@ -347,6 +349,10 @@ struct PlanArgs {
     /// Print one JSON array instead of a table.
     #[arg(long)]
     json: bool,
+    /// Draw the day of --from and the six after it as a grid, a column per half hour, marking
+    /// restarts and query runs (colour only on a terminal, and not when NO_COLOR is set).
+    #[arg(long, conflicts_with_all = ["count", "until", "json"])]
+    week: bool,
 }
 
 fn parse_instant(text: &str) -> Result<DateTime<Utc>, String> {
@@ -833,7 +839,17 @@ fn plan_cmd(args: &PlanArgs, clock: &dyn Clock) -> Result<(), Error> {
         None => (DateTime::<Utc>::MAX_UTC, args.count),
     };
     let restarts = all.take_while(|r| r.at < until).take(count);
-    let written = if args.json {
+    let written = if args.week {
+        let restarts = crate::core::week::restarts(&schedule, from);
+        let colour = wants_colour(
+            crate::sys::os::stdout_takes_colour(),
+            std::env::var_os("NO_COLOR").as_deref(),
+            std::env::var_os("TERM").as_deref(),
+        );
+        let text = crate::core::week::render(&schedule, &restarts, from, colour);
+        let mut out = std::io::stdout().lock();
+        out.write_all(text.as_bytes()).and_then(|()| out.flush())
+    } else if args.json {
         write_beside(|out| {
             report::write_plan_json(&mut *out, &schedule, restarts).and_then(|()| writeln!(out))
         })
@@ -849,6 +865,17 @@ fn plan_cmd(args: &PlanArgs, clock: &dyn Clock) -> Result<(), Error> {
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
         Err(e) => Err(Error::io("cannot write the plan")(e)),
     }
+}
+
+/// Whether to colour what is drawn for people (`plan --week`): only when stdout is a terminal
+/// that shows colour (`takes_colour`), `NO_COLOR` is unset or empty (no-color.org) and `TERM`
+/// is not `dumb`.
+fn wants_colour(
+    takes_colour: bool,
+    no_color: Option<&std::ffi::OsStr>,
+    term: Option<&std::ffi::OsStr>,
+) -> bool {
+    takes_colour && no_color.is_none_or(|v| v.is_empty()) && term.is_none_or(|t| t != "dumb")
 }
 
 /// Runs `produce` with a writer whose blocks a second thread writes to stdout, so that planning
@@ -914,6 +941,21 @@ fn write_beside(
 mod tests {
     use super::*;
     use crate::sys::os::eventlog::{self, Level};
+
+    #[test]
+    fn colour_only_on_a_terminal_without_no_color() {
+        use std::ffi::OsStr;
+        let none: Option<&OsStr> = None;
+        let some = |s: &'static str| Some(OsStr::new(s));
+        assert!(wants_colour(true, none, none));
+        assert!(wants_colour(true, none, some("xterm-256color")));
+        // no-color.org: set to anything but the empty string.
+        assert!(wants_colour(true, some(""), none));
+        assert!(!wants_colour(true, some("1"), none));
+        assert!(!wants_colour(true, some("0"), none));
+        assert!(!wants_colour(true, none, some("dumb")));
+        assert!(!wants_colour(false, none, some("xterm")));
+    }
 
     /// `run` with a wrong schedule (a service starts it so) writes `check`'s messages to the
     /// Event Log as one `start_failed` event, a line each, before it exits 2.

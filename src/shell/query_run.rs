@@ -2,7 +2,9 @@
 //!
 //! Owns: one run of one query — waiting (bounded) for the workers it needs, running the
 //! command (through `crate::shell::command`, like every helper) with its output appended to
-//! the query's log (rotated before the run when larger than its `max_size`), and the record of the outcome. The daemon decides when runs happen and what to do about overlaps.
+//! the query's log (rotated before the run when larger than its `max_size`), with its dates
+//! (`{date-1d}`) expanded from the run's planned instant, and the record of the outcome. The
+//! daemon decides when runs happen and what to do about overlaps.
 
 use crate::core::config::{QueryRun, Schedule};
 use crate::shell::command::{self, Ended, Helper, Output};
@@ -44,7 +46,9 @@ async fn worker_ready(store: &Store, name: &str) -> bool {
         && w.and_then(|w| w.started).is_some_and(process::is_running)
 }
 
-/// Runs query `index` (scheduled for `scheduled_at`) once its workers are ready.
+/// Runs query `index` once its workers are ready. `scheduled_at` is the run's *planned*
+/// instant (not when it starts): the placeholders of its command (`{date-1d}`) are expanded
+/// from it, so a run delayed by `ready_wait` or `overlap: wait` still asks for the right day.
 pub async fn run(
     schedule: Arc<Schedule>,
     index: usize,
@@ -120,10 +124,14 @@ pub async fn run(
         }
     };
     let workdir = schedule.query_workdir(run);
+    // Dates in the command are the planned run's, however late it starts (`ready_wait`,
+    // `overlap: wait`).
+    let argv = run.argv_at(scheduled_at, schedule.timezone);
+    let env = run.env_at(scheduled_at, schedule.timezone);
     let helper = Helper {
-        argv: &run.command,
+        argv: &argv,
         workdir: &workdir,
-        env: &run.env,
+        env: &env,
         stdin: None,
         output: Output::File(file),
     };
@@ -139,13 +147,13 @@ pub async fn run(
             return finish(Some(started_at), "failed", None, summary);
         }
         Err(e) => {
-            let program = crate::sys::os::resolve_program(&run.command[0], &workdir);
+            let program = crate::sys::os::resolve_program(&argv[0], &workdir);
             let summary = format!("failed: cannot start {}: {e}", program.display());
             warn!(query = %name, "{summary}");
             return finish(Some(started_at), "failed", None, summary);
         }
     };
-    info!(query = %name, pid = child.pid(), command = ?run.command, log = %log.display(), "query started");
+    info!(query = %name, pid = child.pid(), command = ?argv, log = %log.display(), "query started");
     match child.finish(run.timeout).await {
         Ended::Exited(std::process::Output { status, .. }) => {
             let took = t0.elapsed();

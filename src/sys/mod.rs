@@ -3,7 +3,7 @@
 //! and its own small enums.
 //!
 //! - `os`: detached start, verified kill, signals, the wall-clock timer, the machine's time
-//!   zone, the Windows service and the Event Log.
+//!   zone, the Windows service, the Event Log, and whether stdout shows colour.
 //! - `process`: process identity (PID + start time), snapshots and process trees.
 //! - `trust`: whether a privileged pacs-warden may take commands from a file: who besides the
 //!   administrators can change it or the folders above it.

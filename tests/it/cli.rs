@@ -1,5 +1,6 @@
 //! The real `pacs-warden` binary: `check` messages for every kind of bad input (with their
-//! file, line and column), the summary of a good file, `plan`'s table and JSON, exit codes.
+//! file, line and column), the summary of a good file, `plan`'s table and JSON, `plan --week`'s
+//! grid (DST weeks, colour only on a terminal without `NO_COLOR`), exit codes.
 
 use crate::harness::{self as common, stderr, stdout, Warden};
 use std::path::Path;
@@ -493,6 +494,73 @@ fn plan_json_carries_the_zone_offset() {
     );
 }
 
+/// OpenREM's query for yesterday, run by pacs-warden at 00:30 London time.
+const DATED: &str = "timezone: Europe/London\nqueries:\n  - name: ct\n    at: \"00:30\"\n    command: [openrem_qr.py, \"2\", \"1\", -ct, -f, \"{date-1d}\", -t, \"{date-1d}\", \"--planned={datetime}\"]\n";
+
+#[test]
+fn plan_json_shows_each_run_s_command_with_its_dates_across_a_dst_change() {
+    let w = Warden::schedule(DATED);
+    // The clocks go forward at 01:00 GMT on Sunday 29 March 2026.
+    let out = w.run(&[
+        "plan",
+        "--json",
+        "--from",
+        "2026-03-28T12:00:00Z",
+        "--count",
+        "3",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let argv: Vec<&serde_json::Value> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| &r["queries"][0]["argv"])
+        .collect();
+    let run = |day: &str, planned: &str| {
+        serde_json::json!([
+            "openrem_qr.py",
+            "2",
+            "1",
+            "-ct",
+            "-f",
+            day,
+            "-t",
+            day,
+            format!("--planned={planned}")
+        ])
+    };
+    assert_eq!(
+        argv,
+        [
+            &run("2026-03-28", "2026-03-29T00:30:00+00:00"),
+            &run("2026-03-29", "2026-03-30T00:30:00+01:00"),
+            &run("2026-03-30", "2026-03-31T00:30:00+01:00"),
+        ]
+    );
+    // The table marks the query pacs-warden runs, as for any other command.
+    w.expect(
+        &["plan", "--from", "2026-03-28T12:00:00Z", "--count", "1"],
+        0,
+    )
+    .out("(queries marked * are run by pacs-warden itself)")
+    .out("ct* 00:30");
+}
+
+#[test]
+fn check_names_a_wrong_placeholder_at_its_line_and_column() {
+    let yaml = DATED
+        .replace("{date-1d}\", -t", "{date-1w}\", -t")
+        .replace("--planned={datetime}", "{dat}");
+    assert_eq!(
+        problems(&yaml),
+        [
+            "F:5:55: queries[0].command[5]: `{date-1w}`: bad offset `-1w`; write a sign, a whole number and a unit d, h or m, such as -1d, +2h or -30m (at most 10000)",
+            "F:5:80: queries[0].command[8]: unknown placeholder `{dat}`; known: {date}, {time}, {datetime}, with an offset such as {date-1d} and a format such as {date:%Y%m%d}; write `{{` and `}}` for literal braces",
+        ]
+    );
+}
+
 #[test]
 fn plan_rejects_bad_arguments() {
     let w = Warden::schedule(SEED);
@@ -510,6 +578,150 @@ fn plan_rejects_bad_arguments() {
         "{}",
         stderr(&out)
     );
+}
+
+/// A query every weekday at 06:30 and every day at 07:00, London (lead 15m).
+const WEEK: &str = "timezone: Europe/London\nqueries:\n  - name: ct-weekday\n    cron: \"30 6 * * 1-5\"\n  - name: dx-daily\n    at: [\"07:00\"]\n";
+
+/// `plan --week`'s grid rows (the seven lines after the title and the hour header).
+fn week_rows(text: &str) -> Vec<&str> {
+    text.lines().skip(2).take(7).collect()
+}
+
+#[test]
+fn plan_week_draws_a_spring_forward_week_without_colour_when_piped() {
+    let w = Warden::schedule(WEEK);
+    let args = ["plan", "--week", "--from", "2026-03-23T09:00:00Z"];
+    let ran = w.expect(&args, 0);
+    let text = &ran.stdout;
+    assert!(!text.contains('\x1b'), "{text:?}");
+    assert!(text.lines().all(|l| l.chars().count() <= 80), "{text}");
+    ran.out("The week from Mon 2026-03-23 09:00 GMT (a column per half hour):\n")
+        .out("\n                00    03    06    09    12    15    18    21       R  Q\n")
+        .out("\nTime zone Europe/London (GMT, UTC+00:00) at the start; clock changes:\n  Sun 2026-03-29 01:00 GMT -> 02:00 BST (UTC+01:00): clocks go forward 1h;\n    a 23h day, 01:00-02:00 does not exist (drawn -)\n")
+        .out("\nR restart   Q query run   B both in one half hour   . nothing (: every 3h)\n");
+    // 06:15 restart (cell 12) for 06:30, 06:45 restart for 07:00 in the cell of the 06:30
+    // run (B), 07:00 run in cell 14; weekends have only dx-daily. Monday is past until 09:00.
+    let weekday = ":.....:.....RBQ...:.....:.....:.....:.....:.....";
+    let weekend = ":.....:.....:RQ...:.....:.....:.....:.....:.....";
+    let spring = ":.--..:.....:RQ...:.....:.....:.....:.....:.....";
+    let blank = " ".repeat(18);
+    assert_eq!(
+        week_rows(text),
+        [
+            format!("Mon 2026-03-23  {blank}{}   0  0", &weekday[18..]),
+            format!("Tue 2026-03-24  {weekday}   2  2"),
+            format!("Wed 2026-03-25  {weekday}   2  2"),
+            format!("Thu 2026-03-26  {weekday}   2  2"),
+            format!("Fri 2026-03-27  {weekday}   2  2"),
+            format!("Sat 2026-03-28  {weekend}   1  1"),
+            format!("Sun 2026-03-29  {spring}   1  1  23h"),
+        ],
+        "{text}"
+    );
+    // NO_COLOR changes nothing when piped.
+    let no_color = Warden::schedule(WEEK).env("NO_COLOR", "1").expect(&args, 0);
+    assert_eq!(no_color.stdout, ran.stdout);
+}
+
+#[test]
+fn plan_week_draws_a_fall_back_week_and_an_empty_one() {
+    let w = Warden::schedule(WEEK);
+    let ran = w.expect(
+        &["plan", "--week", "--from", "2026-10-25T00:00:00+01:00"],
+        0,
+    );
+    let rows = week_rows(&ran.stdout);
+    assert_eq!(
+        rows[0], "Sun 2026-10-25  :.==..:.....:RQ...:.....:.....:.....:.....:.....   1  1  25h",
+        "{ran}"
+    );
+    ran.out("  Sun 2026-10-25 02:00 BST -> 01:00 GMT (UTC+00:00): clocks go back 1h;\n    a 25h day, 01:00-02:00 happens twice (drawn =; a mark covers both)\n");
+    // A yearly query: nothing in this week.
+    let w =
+        Warden::schedule("timezone: UTC\nqueries:\n  - name: yearly\n    cron: \"0 12 1 1 *\"\n");
+    let ran = w.expect(&["plan", "--week", "--from", "2026-06-01T00:00:00Z"], 0);
+    let rows = week_rows(&ran.stdout);
+    assert_eq!(rows.len(), 7);
+    for row in rows {
+        assert!(
+            row.ends_with(&format!("  {}   0  0", ":.....".repeat(8))),
+            "{ran}"
+        );
+    }
+    ran.out("Time zone UTC (UTC, UTC+00:00), no clock change this week.\n");
+}
+
+#[test]
+fn plan_week_counts_many_queries_in_one_hour() {
+    // Every minute 06:00-06:59 (60 runs a day), no merging: 60 restarts, 05:45-06:44.
+    let w = Warden::schedule(
+        "timezone: UTC\nmerge_within: 0s\nqueries:\n  - name: busy\n    cron: \"* 6 * * *\"\n",
+    );
+    let ran = w.expect(&["plan", "--week", "--from", "2026-06-01T00:00:00Z"], 0);
+    for row in week_rows(&ran.stdout) {
+        assert!(
+            row.ends_with("  :.....:....RBB....:.....:.....:.....:.....:.....  60 60"),
+            "{ran}"
+        );
+    }
+}
+
+#[test]
+fn plan_week_refuses_count_until_and_json() {
+    let w = Warden::schedule(WEEK);
+    for extra in [
+        &["--count", "3"][..],
+        &["--until", "2027-01-01T00:00:00Z"],
+        &["--json"],
+    ] {
+        let args: Vec<&str> = ["plan", "--week"].iter().chain(extra).copied().collect();
+        w.expect(&args, 2).err("cannot be used with");
+    }
+}
+
+/// On a terminal (a pseudo-terminal from util-linux's `script`) the marks are coloured, unless
+/// `NO_COLOR` is set to something (no-color.org) or `TERM` is `dumb`.
+#[cfg(target_os = "linux")]
+#[test]
+fn plan_week_colours_a_terminal_unless_no_color() {
+    let w = Warden::schedule(WEEK);
+    let on_terminal = |env: &[(&str, &str)]| {
+        let inner = w.command(&["plan", "--week", "--from", "2026-03-23T09:00:00Z"]);
+        let quote =
+            |s: &std::ffi::OsStr| format!("'{}'", s.to_str().unwrap().replace('\'', r"'\''"));
+        let line: Vec<String> = std::iter::once(inner.get_program())
+            .chain(inner.get_args())
+            .map(quote)
+            .collect();
+        let mut cmd = std::process::Command::new("script");
+        cmd.args(["-q", "-e", "-c", &line.join(" "), "/dev/null"])
+            .env_remove("TZ")
+            .env_remove("NO_COLOR")
+            .env("TERM", "xterm")
+            .envs(env.iter().copied())
+            .stdin(std::process::Stdio::null());
+        let out = common::output(&mut cmd);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        stdout(&out).replace("\r\n", "\n")
+    };
+    let coloured = on_terminal(&[]);
+    assert!(
+        coloured.contains("\x1b[33mR\x1b[0m\x1b[1;35mB\x1b[0m\x1b[36mQ\x1b[0m"),
+        "{coloured:?}"
+    );
+    assert!(coloured.contains("\x1b[2m-\x1b[0m"), "{coloured:?}");
+    // An empty NO_COLOR does not count (no-color.org).
+    assert_eq!(on_terminal(&[("NO_COLOR", "")]), coloured);
+    for env in [[("NO_COLOR", "1")], [("TERM", "dumb")]] {
+        let plain = on_terminal(&env);
+        assert!(!plain.contains('\x1b'), "{env:?}: {plain:?}");
+        assert_eq!(
+            plain,
+            w.expect(&["plan", "--week", "--from", "2026-03-23T09:00:00Z"], 0)
+                .stdout
+        );
+    }
 }
 
 #[test]

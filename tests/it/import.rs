@@ -190,19 +190,27 @@ fn user_crontab() {
             "/var/dose/veopenrem3/bin/openrem_qr.py 2 1 -fl >> /var/dose/log/qr-fl.log 2>&1",
         ])
     );
+    // `$(date -d yesterday …)` is a placeholder: no shell needed any more.
     assert_eq!(
         q[3].command,
         strings(&[
-            "/bin/bash",
-            "-c",
-            "/var/dose/veopenrem3/bin/openrem_qr.py 1 1 -mg -sd $(date -d yesterday +%Y-%m-%d)",
+            "/var/dose/veopenrem3/bin/openrem_qr.py",
+            "1",
+            "1",
+            "-mg",
+            "-sd",
+            "{date-1d}",
         ])
     );
     assert!(has_note(
         &imported,
         "line 20: the command uses `>>`, `2>&1`"
     ));
-    assert!(has_note(&imported, "line 23: the command uses `$(…)`"));
+    assert!(has_note(
+        &imported,
+        "line 23: `$(date -d yesterday +%Y-%m-%d)` became {date-1d}"
+    ));
+    assert!(!has_note(&imported, "line 23: the command uses"));
     // The crontab's environment (not cron's own settings) and the command's assignments.
     let path = (
         "PATH".to_string(),
@@ -931,7 +939,8 @@ fn awkward_arguments_survive_the_yaml() {
         "#x",
         "&y",
         "!z",
-        "{a: b}",
+        // A literal brace in a query's command is doubled (`{` starts a placeholder).
+        "{{a: b}}",
         "null",
         "- x",
         r#"a"b\c"#,
@@ -943,5 +952,149 @@ fn awkward_arguments_survive_the_yaml() {
         r#"--desc_include=CT, "head""#,
     ]);
     assert_eq!(imported.queries[0].command, want);
-    assert_commands(&to_yaml(&imported, "x"), &imported);
+    let yaml = to_yaml(&imported, "x");
+    assert_commands(&yaml, &imported);
+    // What runs is what cron ran.
+    let s = validate(&yaml, || Some((chrono_tz::UTC, "test"))).unwrap();
+    let argv = s.queries[0]
+        .run
+        .as_ref()
+        .unwrap()
+        .argv_at(Utc::now(), s.timezone);
+    assert_eq!(argv[9], "{a: b}");
+}
+
+/// The queries' commands as pacs-warden runs them for a run planned at `at` (UTC schedule).
+fn argv_at(yaml: &str, at: &str) -> Vec<Vec<String>> {
+    let s = validate(yaml, || Some((chrono_tz::UTC, "test")))
+        .unwrap_or_else(|p| panic!("the imported schedule is invalid: {p:#?}\n{yaml}"));
+    let at: DateTime<Utc> = at.parse().unwrap();
+    s.queries
+        .iter()
+        .map(|q| q.run.as_ref().unwrap().argv_at(at, s.timezone))
+        .collect()
+}
+
+#[test]
+fn crontab_date_wrappers_become_placeholders() {
+    let text = r#"0 * * * * /opt/openrem_qr.py 1 1 -ct -f "$(date -d "1 hour ago" "+\%Y-\%m-\%d")"
+30 6 * * * /opt/openrem_qr.py 1 1 -dx -sd $(date -d yesterday +\%F) >> /var/log/qr.log 2>&1
+45 6 * * * /opt/openrem_qr.py 1 1 -mg -sd $(date -u +\%F) -e '{x}'
+"#;
+    let imported = import_crontab(text, &opts()).unwrap();
+    let q = &imported.queries;
+    assert_eq!(
+        q[0].command,
+        strings(&["/opt/openrem_qr.py", "1", "1", "-ct", "-f", "{date-1h}"])
+    );
+    // Still a shell command (the redirection), with the date filled in before the shell runs.
+    assert_eq!(
+        q[1].command,
+        strings(&[
+            "/bin/sh",
+            "-c",
+            "/opt/openrem_qr.py 1 1 -dx -sd {date-1d} >> /var/log/qr.log 2>&1"
+        ])
+    );
+    // `date -u` is not the schedule's zone: left to the shell, and named.
+    assert_eq!(
+        q[2].command,
+        strings(&[
+            "/bin/sh",
+            "-c",
+            "/opt/openrem_qr.py 1 1 -mg -sd $(date -u +%F) -e '{{x}}'"
+        ])
+    );
+    assert!(has_note(
+        &imported,
+        r#"line 1: `$(date -d "1 hour ago" "+%Y-%m-%d")` became {date-1h}"#
+    ));
+    assert!(has_note(
+        &imported,
+        "line 2: `$(date -d yesterday +%F)` became {date-1d}"
+    ));
+    assert!(has_note(
+        &imported,
+        "line 3: `$(date -u +%F)` is not a date pacs-warden can fill in"
+    ));
+    let yaml = to_yaml(&imported, "crontab");
+    assert!(yaml.contains("became {date-1h}"), "{yaml}");
+    assert_commands(&yaml, &imported);
+    // Run at 00:00 UTC on 1 May: an hour ago was 30 April.
+    let argv = argv_at(&yaml, "2026-05-01T00:00:00Z");
+    assert_eq!(argv[0][5], "2026-04-30");
+    assert_eq!(
+        argv[1][2],
+        "/opt/openrem_qr.py 1 1 -dx -sd 2026-04-30 >> /var/log/qr.log 2>&1"
+    );
+    assert!(argv[2][2].ends_with("-e '{x}'"), "{:?}", argv[2]);
+    // Characters of the private-use area (the importer's own marks) in a command stay as
+    // they are, dates or not.
+    let odd = "0 6 * * * /opt/openrem_qr.py \u{e000}x\u{e001} $(date +\\%F) '{y}'\n";
+    let imported = import_crontab(odd, &opts()).unwrap();
+    assert_eq!(
+        imported.queries[0].command,
+        strings(&[
+            "/bin/sh",
+            "-c",
+            "/opt/openrem_qr.py \u{e000}x\u{e001} $(date +%F) '{{y}}'"
+        ])
+    );
+}
+
+#[test]
+fn a_powershell_date_wrapper_in_a_task_becomes_placeholders() {
+    let imported = import_schtasks(&fixture("openrem-powershell-task.xml"), &opts()).unwrap();
+    assert_eq!(names(&imported), ["pacs-query-ct-yesterday"]);
+    assert_eq!(imported.queries[0].cron, "0 1 * * *");
+    // PowerShell is no longer needed: the command runs directly.
+    assert_eq!(
+        imported.queries[0].command,
+        strings(&[
+            r"D:\Server Apps\python\python.exe",
+            r"D:\Server Apps\openrem\openrem_qr.py",
+            "2",
+            "1",
+            "-ct",
+            "-f",
+            "{date-1d}",
+            "-t",
+            "{date-1d}",
+        ])
+    );
+    assert!(has_note(
+        &imported,
+        r#"the PowerShell date `"{0:yyyy-MM-dd}" -f (get-date).AddDays(-1)` became {date-1d}"#
+    ));
+    assert!(has_note(&imported, "runs it directly, without PowerShell"));
+    let yaml = to_yaml(&imported, "task");
+    assert_commands(&yaml, &imported);
+    let argv = argv_at(&yaml, "2026-03-01T01:00:00Z");
+    assert_eq!(argv[0][6], "2026-02-28");
+    assert_eq!(argv[0][8], "2026-02-28");
+
+    // Inline, with a pipe: PowerShell stays, with the date filled in; a month offset is not
+    // known, so it is named and left alone.
+    let inline = fixture("openrem-powershell-task.xml").replace(
+        r#"-Command "$yesterday = \"{0:yyyy-MM-dd}\" -f (get-date).AddDays(-1); &amp; 'D:\Server Apps\python\python.exe' 'D:\Server Apps\openrem\openrem_qr.py' 2 1 -ct -f $yesterday -t $yesterday""#,
+        r#"-Command "python openrem_qr.py 2 1 -ct -f $((Get-Date).AddHours(-1).ToString('yyyy-MM-dd')) -t $((Get-Date).AddMonths(-1).ToString('yyyy-MM-dd')) | Out-File -Append qr.log""#,
+    );
+    assert_ne!(inline, fixture("openrem-powershell-task.xml"));
+    let imported = import_schtasks(&inline, &opts()).unwrap();
+    assert_eq!(
+        imported.queries[0].command,
+        strings(&[
+            r"C:\Windows\System32\WindowsPowerShell\v1.0\powershell.exe",
+            "-NoProfile",
+            "-ExecutionPolicy",
+            "Bypass",
+            "-Command",
+            "python openrem_qr.py 2 1 -ct -f {date-1h} -t $((Get-Date).AddMonths(-1).ToString('yyyy-MM-dd')) | Out-File -Append qr.log",
+        ])
+    );
+    assert!(has_note(
+        &imported,
+        "`$((Get-Date).AddMonths(-1).ToString('yyyy-MM-dd'))` is not a date pacs-warden can fill in"
+    ));
+    assert_commands(&to_yaml(&imported, "task"), &imported);
 }

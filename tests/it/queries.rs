@@ -154,3 +154,84 @@ fn a_query_log_over_max_size_is_rotated_before_the_run() {
     let old = std::fs::read_to_string(s.path(&rotated[0])).unwrap();
     assert_eq!(old, "previous run\n".repeat(100));
 }
+
+#[test]
+fn a_query_s_command_and_env_get_the_dates_of_its_planned_run() {
+    let s = Site::new("qdates");
+    let w = q(&worker_exe());
+    // A zone far from UTC, so that the local date is often not the UTC one; the command is
+    // OpenREM's, recorded by the demo worker (`record ... -- ARGS`).
+    s.write(&format!(
+        "timezone: Pacific/Kiritimati\nlead: 1s\nqueries:\n  - name: q\n    cron: \"*/3 * * * * *\"\n    \
+         command: [{w}, record, --out, argv.txt, --env, DAY, --, openrem_qr.py, \"2\", \"1\", -ct, \
+         -f, \"{{date-1d}}\", -t, \"{{date-1d}}\", \"--at={{datetime}}\", \"{{time-30m:%H%M}}\", \
+         \"{{{{literal}}}}\"]\n    env: {{DAY: \"{{date}}\"}}\n"
+    ));
+    let mut d = s.start();
+    d.expect("query finished");
+    let log = std::fs::read_to_string(s.path("schedule.yaml.state/queries/q.log")).unwrap();
+    let planned = log
+        .split("(scheduled ")
+        .nth(1)
+        .and_then(|rest| rest.split(')').next())
+        .unwrap_or_else(|| panic!("no planned instant in the query's log: {log}"));
+    let planned = chrono::DateTime::parse_from_rfc3339(planned).unwrap();
+    let local = planned.with_timezone(&chrono_tz::Pacific::Kiritimati);
+    let yesterday = (local.date_naive() - chrono::Days::new(1)).to_string();
+    let half_hour_before = (local - chrono::Duration::minutes(30)).format("%H%M");
+    let recorded = std::fs::read_to_string(s.path("argv.txt")).unwrap();
+    let first: Vec<&str> = recorded
+        .lines()
+        .take_while(|l| !l.starts_with("stdin="))
+        .collect();
+    let want = [
+        "arg=openrem_qr.py".to_string(),
+        "arg=2".into(),
+        "arg=1".into(),
+        "arg=-ct".into(),
+        "arg=-f".into(),
+        format!("arg={yesterday}"),
+        "arg=-t".into(),
+        format!("arg={yesterday}"),
+        format!("arg=--at={}", local.to_rfc3339()),
+        format!("arg={half_hour_before}"),
+        "arg={literal}".into(),
+        format!("DAY={}", local.date_naive()),
+    ];
+    assert_eq!(first, want, "{recorded}");
+}
+
+#[test]
+fn a_run_that_waited_for_the_previous_one_gets_the_dates_of_its_planned_time() {
+    let s = Site::new("qlate");
+    // Every 2 s, each run takes 3 s: the second run waits (`overlap: wait`) and starts late.
+    write_without_workers(
+        &s,
+        "*/2 * * * * *",
+        &sleep_command("3s", ", --say, 'planned {datetime}'"),
+        "    overlap: wait\n",
+    );
+    let mut d = s.start();
+    d.expect("this one waits for it (overlap: wait)");
+    d.expect("query finished");
+    d.expect("query finished");
+    let log = std::fs::read_to_string(s.path("schedule.yaml.state/queries/q.log")).unwrap();
+    // Each run: `=== STARTED query q (scheduled PLANNED) ===`, then what it said.
+    let late = log
+        .split("=== ")
+        .skip(1)
+        .find_map(|run| {
+            let (started, rest) = run.split_once(" query q (scheduled ")?;
+            let (planned, said) = rest.split_once(") ===\n")?;
+            let at = |t: &str| chrono::DateTime::parse_from_rfc3339(t).unwrap();
+            let late_by = at(started) - at(planned);
+            (late_by >= chrono::Duration::seconds(1)).then(|| {
+                (
+                    planned.to_string(),
+                    said.lines().next().unwrap_or("").to_string(),
+                )
+            })
+        })
+        .unwrap_or_else(|| panic!("no run started late: {log}"));
+    assert_eq!(late.1, format!("planned {}", late.0), "{log}");
+}

@@ -13,7 +13,8 @@ mod validate;
 pub mod yaml;
 
 use crate::core::cron::CronSpec;
-use chrono::{NaiveTime, Weekday};
+use crate::core::template::Template;
+use chrono::{DateTime, NaiveTime, Utc, Weekday};
 use chrono_tz::Tz;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -67,9 +68,15 @@ pub struct Query {
 /// How pacs-warden runs a query itself.
 #[derive(Debug, Clone)]
 pub struct QueryRun {
+    /// The command as written, placeholders (`{date-1d}`) and all.
     pub command: Vec<String>,
+    /// `command` parsed: what a run passes is `argv_at` its planned instant.
+    pub args: Vec<Template>,
     pub workdir: Option<PathBuf>,
+    /// The environment as written.
     pub env: Vec<(String, String)>,
+    /// The values of `env` parsed, in the same order.
+    pub env_values: Vec<Template>,
     /// Killed after this long.
     pub timeout: Duration,
     /// Output appended here; default `<state dir>/queries/<name>.log`.
@@ -81,6 +88,43 @@ pub struct QueryRun {
     pub overlap: Overlap,
     /// How long to wait for the query's workers to be ready before running anyway.
     pub ready_wait: Duration,
+}
+
+impl QueryRun {
+    /// The command of a run planned at `at`, placeholders expanded in the schedule's `zone`.
+    pub fn argv_at(&self, at: DateTime<Utc>, zone: Tz) -> Vec<String> {
+        let local = at.with_timezone(&zone);
+        self.args
+            .iter()
+            .map(|t| {
+                let mut s = String::new();
+                t.expand_into(&local, &mut s);
+                s
+            })
+            .collect()
+    }
+
+    /// The environment of a run planned at `at`, placeholders expanded in the schedule's `zone`.
+    pub fn env_at(&self, at: DateTime<Utc>, zone: Tz) -> Vec<(String, String)> {
+        let local = at.with_timezone(&zone);
+        self.env
+            .iter()
+            .zip(&self.env_values)
+            .map(|((k, _), t)| {
+                let mut s = String::new();
+                t.expand_into(&local, &mut s);
+                (k.clone(), s)
+            })
+            .collect()
+    }
+
+    /// Whether a run's command or environment depends on its planned instant.
+    pub fn has_placeholders(&self) -> bool {
+        self.args
+            .iter()
+            .chain(&self.env_values)
+            .any(Template::has_placeholder)
+    }
 }
 
 /// When a query's previous run has not finished at its next time.

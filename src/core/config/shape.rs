@@ -699,7 +699,24 @@ struct Arg(String);
 
 impl<'de> Deserialize<'de> for Arg {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        parse_str(d, "an argument string", |s| Ok(Arg(s.to_string())))
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Arg;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an argument string")
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<Arg, E> {
+                Ok(Arg(s.to_string()))
+            }
+            // YAML reads an unquoted `{date-1d}` as a mapping.
+            fn visit_map<A: MapAccess<'de>>(self, _: A) -> Result<Arg, A::Error> {
+                Err(de::Error::custom(
+                    "expected an argument string, found a mapping; quote an argument that \
+                     starts with `{`, such as a placeholder: \"{date-1d}\"",
+                ))
+            }
+        }
+        d.deserialize_any(V)
     }
 }
 

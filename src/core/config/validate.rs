@@ -3,7 +3,8 @@
 //! Owns: the rules that need more than one value or knowledge of the world — a cron expression,
 //! a time zone (with the IANA name for a Windows or miscapitalised one), which worker names
 //! exist, which keys go together (`cron` or `at`; `workdir` with `command`), unique names, a
-//! command's program — and the defaults. Which keys exist and what each value must look like is
+//! command's program, the placeholders of a query's command and env (`{date-1d}`, parsed by
+//! `crate::core::template`, errors at their own column) — and the defaults. Which keys exist and what each value must look like is
 //! `shape.rs`'s, read by `de.rs`; every problem is reported, not only the first, and so are the
 //! warnings about valid but doubtful values (a `match` without `args_contain`). Pure: the
 //! machine's zone comes in as a function so tests choose it; what can only be checked on the
@@ -22,6 +23,7 @@ use super::{
     When, Worker, ZoneSource, DEFAULT_LOG_MAX_SIZE,
 };
 use crate::core::cron::CronSpec;
+use crate::core::template::Template;
 use chrono_tz::Tz;
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -53,7 +55,10 @@ pub fn validate_noting(
             return (Err(vec![problem]), Facts::default());
         }
     };
-    let mut cx = Checker::default();
+    let mut cx = Checker {
+        text,
+        ..Checker::default()
+    };
     let schedule = cx.schedule(&root, machine_zone);
     let (mut warnings, mut problems): (Vec<_>, Vec<_>) = cx
         .report
@@ -86,9 +91,11 @@ pub fn validate_noting(
 }
 
 #[derive(Default)]
-struct Checker {
+struct Checker<'t> {
     report: Report,
     facts: Facts,
+    /// The file's text: where in a value a placeholder's error starts (`col_in`).
+    text: &'t str,
 }
 
 fn join(path: &str, key: &str) -> String {
@@ -150,7 +157,7 @@ fn unspan<T>(value: At<T>) -> Option<Checked<T>> {
     value.map(|s| s.value)
 }
 
-impl Checker {
+impl Checker<'_> {
     fn problem(&self, pos: Pos, field: &str, message: impl Into<String>) {
         self.report.error(pos, field, message.into());
     }
@@ -247,6 +254,69 @@ impl Checker {
                 (name, value.value)
             })
             .collect()
+    }
+
+    /// The column of character `at` of the scalar `value` at `pos`: exact when the value is
+    /// written on its line as it reads (plain or quoted, no escapes before `at`), else the
+    /// scalar's own column.
+    fn col_in(&self, pos: Pos, value: &str, at: usize) -> usize {
+        let Some(line) = self.text.lines().nth(pos.line.saturating_sub(1)) else {
+            return pos.col;
+        };
+        let mut src = line.chars().skip(pos.col.saturating_sub(1)).peekable();
+        let quote = usize::from(matches!(src.peek(), Some('"' | '\'')));
+        let src = src.skip(quote);
+        if src.zip(value.chars()).take_while(|(a, b)| a == b).count() >= at {
+            pos.col + quote + at
+        } else {
+            pos.col
+        }
+    }
+
+    /// A query's argument or environment value, parsed for placeholders (`{date-1d}`).
+    fn template(&self, pos: Pos, value: &str, field: &str) -> Option<Template> {
+        match Template::parse(value) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                let col = self.col_in(pos, value, e.at);
+                self.problem(
+                    Pos {
+                        line: pos.line,
+                        col,
+                    },
+                    field,
+                    e.message,
+                );
+                None
+            }
+        }
+    }
+
+    /// The arguments of a query's command, parsed for placeholders; the program may hold none
+    /// (it is looked for on the machine before any run).
+    fn templates(&self, command: &Command, field: &str) -> Option<Vec<Template>> {
+        let mut out = Vec::new();
+        let mut ok = true;
+        for (i, arg) in command.0.iter().enumerate() {
+            let Some(Spanned { pos, value }) = arg else {
+                ok = false;
+                continue;
+            };
+            let f = format!("{field}[{i}]");
+            match self.template(*pos, value, &f) {
+                Some(t) if i == 0 && t.has_placeholder() => {
+                    self.problem(
+                        *pos,
+                        &f,
+                        "the program cannot hold a placeholder; put dates in its arguments",
+                    );
+                    ok = false;
+                }
+                Some(t) => out.push(t),
+                None => ok = false,
+            }
+        }
+        ok.then_some(out)
     }
 
     /// Gives the commands noted since `first` the workdir and `PATH` they run with.
@@ -502,7 +572,9 @@ impl Checker {
                 Some(None)
             }
             Some(Checked(command)) => {
-                let command = command.and_then(|c| self.command(c, &join(field, "command")));
+                let f = join(field, "command");
+                let args = command.as_ref().and_then(|c| self.templates(c, &f));
+                let command = command.and_then(|c| self.command(c, &f));
                 let workdir = raw.workdir;
                 let (log, log_limits) = match raw.log {
                     None => (Some(None), Some(LogLimits::default())),
@@ -520,9 +592,21 @@ impl Checker {
                         ),
                     },
                 };
-                let env = or(unspan(raw.env), Vec::new(), |e| {
-                    self.env(e, &join(field, "env"))
+                let env_field = join(field, "env");
+                let env = or(unspan(raw.env), (Vec::new(), Some(Vec::new())), |e| {
+                    let values = e
+                        .0
+                        .iter()
+                        .map(|(name, v)| self.template(v.pos, &v.value, &join(&env_field, name)))
+                        .collect::<Vec<_>>();
+                    // Every value is parsed, so that every wrong one is reported.
+                    let values = values.into_iter().collect::<Option<Vec<_>>>();
+                    (self.env(e, &env_field), values)
                 });
+                let (env, env_values) = match env {
+                    Some((env, values)) => (Some(env), values),
+                    None => (None, None),
+                };
                 let timeout = or(unspan(raw.timeout), Duration::from_secs(12 * 3600), |d| d.0);
                 let ready_wait = or(unspan(raw.ready_wait), Duration::from_secs(15 * 60), |d| {
                     d.0
@@ -542,8 +626,10 @@ impl Checker {
                 (|| {
                     Some(Some(QueryRun {
                         command: command?,
+                        args: args?,
                         workdir: or(unspan(workdir), None, |w| Some(w.0))?,
                         env: env?,
+                        env_values: env_values?,
                         timeout: timeout?,
                         log: log?.map(|(_, p)| p),
                         log_limits: log_limits?,
@@ -936,6 +1022,78 @@ mod tests {
             ],
             "{text}"
         );
+    }
+
+    #[test]
+    fn placeholders_are_checked_with_the_column_of_the_mistake() {
+        let yaml = Q.to_string()
+            + r#"    command: [openrem_qr.py, "2", -f, "{dat}", "--x={date-1w}", '{time:%Q}']"#
+            + "\n    env:\n      DAY: \"x{date\"\n      OK: \"{date-1d}\"\n";
+        let got: Vec<String> = validate(&yaml, || None)
+            .expect_err("wrong placeholders")
+            .iter()
+            .map(|p| p.display(None).to_string())
+            .collect();
+        assert_eq!(got.len(), 4, "{got:#?}");
+        assert!(
+            got[0].starts_with("5:40: queries[0].command[3]: unknown placeholder `{dat}`"),
+            "{got:#?}"
+        );
+        assert!(
+            got[1].starts_with("5:58: queries[0].command[4]: `{date-1w}`: bad offset `-1w`"),
+            "{got:#?}"
+        );
+        assert!(
+            got[2].starts_with("5:72: queries[0].command[5]: `{time:%Q}`: bad format `%Q`"),
+            "{got:#?}"
+        );
+        assert!(
+            got[3].starts_with("7:14: queries[0].env.DAY: `{` is not closed"),
+            "{got:#?}"
+        );
+    }
+
+    #[test]
+    fn an_unquoted_placeholder_is_told_to_be_quoted() {
+        let block = Q.to_string() + "    command:\n      - q\n      - {date-1d}\n";
+        let got = validate(&block, || None).expect_err("a mapping argument");
+        let line = got[0].display(None).to_string();
+        assert!(
+            line.starts_with(
+                "7:9: queries[0].command[1]: expected an argument string, found a mapping; quote"
+            ),
+            "{line}"
+        );
+        let flow = Q.to_string() + "    command: [q, --from={date-1d}]\n";
+        let got = validate(&flow, || None).expect_err("braces in a flow list");
+        assert!(
+            got[0]
+                .message
+                .contains("must be in quotes: \"--from={date-1d}\""),
+            "{got:?}"
+        );
+    }
+
+    #[test]
+    fn a_placeholder_is_not_a_program_and_literal_braces_are_kept() {
+        let bad = Q.to_string() + "    command: [\"{date}.exe\"]\n";
+        let got = validate(&bad, || None).expect_err("a dated program");
+        assert!(
+            got[0]
+                .message
+                .contains("the program cannot hold a placeholder"),
+            "{got:?}"
+        );
+        let good = Q.to_string() + "    command: [q, \"{{x}}\", \"{date-1d}\"]\n";
+        let s = validate(&good, || None).unwrap();
+        let run = s.queries[0].run.as_ref().unwrap();
+        assert_eq!(run.command, ["q", "{{x}}", "{date-1d}"]);
+        let at = chrono::DateTime::parse_from_rfc3339("2026-05-04T06:00:00Z").unwrap();
+        assert_eq!(
+            run.argv_at(at.into(), s.timezone),
+            ["q", "{x}", "2026-05-03"]
+        );
+        assert!(run.has_placeholders());
     }
 
     #[test]

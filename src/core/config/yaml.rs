@@ -471,6 +471,14 @@ fn scan_error(text: &str, e: &ScanError, end_marker: Option<usize>) -> SyntaxErr
             "{what}: in double quotes a backslash starts an escape (\\n, \\t, \\x41); write \
              a Windows path in single quotes instead: {example}"
         )
+    } else if raw.contains("while parsing a flow sequence, expected ',' or ']'")
+        && line.chars().take(pos.col).any(|c| c == '{')
+    {
+        // `[q, --from={date-1d}]`: braces are syntax inside `[...]`.
+        format!(
+            "{raw}; in a [...] list, an argument with braces (a placeholder such as \
+             {{date-1d}}) must be in quotes: \"--from={{date-1d}}\""
+        )
     } else if raw.contains("did not find expected <document start>") {
         match end_marker {
             Some(l) => format!(

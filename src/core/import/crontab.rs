@@ -14,8 +14,8 @@
 //! to the commands, so it goes into the query's `env` and a note says so.
 
 use super::{
-    majority_zone, mentions, name_from_words, zone_label, ImportError, ImportProblem, Imported,
-    ImportedQuery, Names, Options, Skipped,
+    dates, majority_zone, mentions, name_from_words, zone_label, ImportError, ImportProblem,
+    Imported, ImportedQuery, Names, Options, Skipped,
 };
 use crate::core::cron::CronSpec;
 use chrono_tz::Tz;
@@ -567,6 +567,23 @@ fn job(
         full_env.push((n, v));
     }
     built.env = full_env;
+    // What the query's command and env say in the schedule: braces escaped, the dates
+    // recognised as placeholders.
+    let template = |t: &str| {
+        if built.dated {
+            dates::to_template(t)
+        } else {
+            dates::escape_braces(t)
+        }
+    };
+    let command: Vec<String> = built.command.iter().map(|a| template(a)).collect();
+    let env: Vec<(String, String)> = built
+        .env
+        .iter()
+        .map(|(n, v)| (n.clone(), template(v)))
+        .collect();
+    built.command = command;
+    built.env = env;
     Ok(Job::Query { cron, built, user })
 }
 
@@ -607,6 +624,8 @@ struct Built {
     /// Every word of the command, for naming the query.
     words: Vec<String>,
     notes: Vec<String>,
+    /// Its dates are marked placeholders (`dates::to_template` makes them real).
+    dated: bool,
 }
 
 /// Shell reserved words and builtins: a command starting with one needs the shell.
@@ -621,7 +640,37 @@ const SHELL_WORDS: &[&str] = &[
 /// Errors are (character offset in `text`, message).
 fn build(line: usize, text: &str, shell: &str) -> Result<Built, (usize, String)> {
     let (text, map, stdin) = cron_percent(text);
-    let lexed = lex(&text).map_err(|(at, m)| (map[at], m))?;
+    let mut lexed = lex(&text).map_err(|(at, m)| (map[at], m))?;
+    // The dates it asks `date` for become placeholders (marked until `dates::to_template`).
+    let mut date_notes = Vec::new();
+    let mut text = text;
+    let mut marked = false;
+    if !dates::has_marks(&text) {
+        let (dated, found) = dates::rewrite_shell(&text);
+        for f in &found {
+            date_notes.push(match &f.placeholder {
+                Some(p) => format!(
+                    "line {line}: `{}` became {p}: pacs-warden fills in the date of each run, \
+                     from its planned time",
+                    f.text
+                ),
+                None => format!(
+                    "line {line}: `{}` is not a date pacs-warden can fill in (it knows `date \
+                     [-d WHEN] +FORMAT`, WHEN such as yesterday, \"1 hour ago\" or \"-2 days\"); \
+                     it is left to the shell: write it as a placeholder such as {{date-1d}} \
+                     (README, \"Dates in query commands\")",
+                    f.text
+                ),
+            });
+        }
+        if found.iter().any(|f| f.placeholder.is_some()) {
+            if let Ok(l) = lex(&dated) {
+                lexed = l;
+                text = dated;
+                marked = true;
+            }
+        }
+    }
     let mut built = Built {
         words: lexed
             .tokens
@@ -701,6 +750,8 @@ fn build(line: usize, text: &str, shell: &str) -> Result<Built, (usize, String)>
             features.join(", ")
         ));
     }
+    built.notes.extend(date_notes);
+    built.dated = marked;
     if let Some(stdin) = stdin {
         built.notes.push(format!(
             "line {line}: cron gave the text after the first unescaped `%` to the command's \
@@ -1083,8 +1134,12 @@ mod tests {
 
     #[test]
     fn percent_is_cron_stdin_unless_escaped() {
-        let b = build(5, r"q.py -sd $(date +\%F)", "/bin/sh").unwrap();
-        assert_eq!(b.command[2], "q.py -sd $(date +%F)");
+        let b = build(5, r"q.py -sd $(stamp +\%F)", "/bin/sh").unwrap();
+        assert_eq!(b.command[2], "q.py -sd $(stamp +%F)");
+        // `date` with `\%`, as a crontab must write it, is a date placeholder.
+        let b = build(5, r"q.py -sd $(date +\%F) '{x}'", "/bin/sh").unwrap();
+        let args: Vec<String> = b.command.iter().map(|a| dates::to_template(a)).collect();
+        assert_eq!(args, ["q.py", "-sd", "{date}", "{{x}}"]);
         let b = build(6, "q.py 1 1%hello%world", "/bin/sh").unwrap();
         assert_eq!(b.command, ["q.py", "1", "1"]);
         assert!(b.notes[0].contains("hello%world"), "{:?}", b.notes);

@@ -4,6 +4,8 @@
 //! Owns: reading a crontab (`crontab.rs`: user or /etc/cron.d format) or a Windows Task
 //! Scheduler export (`schtasks.rs`: `schtasks /Query /XML`, Task Scheduler 2.0 schema) into
 //! `Imported` — the queries, what was left out and why, and notes on what changes meaning —
+//! with the date wrappers of their commands (`$(date -d yesterday +%F)`, PowerShell's
+//! `(get-date).AddDays(-1)`) turned into placeholders where recognised (`dates.rs`),
 //! and rendering that as a schedule file (`to_yaml`). Pure: text in, values out; no files, no
 //! clock (today's date, when wanted, comes in `Options`).
 //!
@@ -18,6 +20,7 @@
 //!   the reason.
 
 mod crontab;
+mod dates;
 mod schtasks;
 
 pub use crontab::import_crontab;
@@ -72,7 +75,8 @@ pub struct ImportedQuery {
     /// seconds first when a Task Scheduler start time has seconds.
     pub cron: String,
     /// The query's command as an argument list (run directly, never through a shell; a command
-    /// that needs a shell is `[SHELL, -c, TEXT]`).
+    /// that needs a shell is `[SHELL, -c, TEXT]`), in the schedule's template text: literal
+    /// braces doubled, recognised dates as placeholders (`{date-1d}`). So are `env`'s values.
     pub command: Vec<String>,
     pub workdir: Option<String>,
     pub env: Vec<(String, String)>,

@@ -25,8 +25,8 @@
 //! that offset: the zone becomes `UTC` or `Etc/GMT∓N`, which have no DST, as Task Scheduler.
 
 use super::{
-    majority_zone, mentions, name_from_words, zone_label, ImportError, ImportProblem, Imported,
-    ImportedQuery, Names, Options, Skipped,
+    dates, majority_zone, mentions, name_from_words, zone_label, ImportError, ImportProblem,
+    Imported, ImportedQuery, Names, Options, Skipped,
 };
 use chrono::{NaiveDate, NaiveDateTime, Timelike};
 use roxmltree::{Document, Node};
@@ -866,7 +866,18 @@ fn exec_action(
         .first()
         .map(|a| a.to_ascii_lowercase())
         .filter(|a| matches!(a.as_str(), "/c" | "/k" | "/r"));
-    let command = match (file.as_str(), shell_switch) {
+    let ps_switch = matches!(
+        file.as_str(),
+        "powershell" | "powershell.exe" | "pwsh" | "pwsh.exe"
+    )
+    .then(|| {
+        split
+            .iter()
+            .position(|a| matches!(a.to_ascii_lowercase().as_str(), "-command" | "-c"))
+    })
+    .flatten();
+    let ps = ps_switch.and_then(|i| dates::powershell_command(&split[i + 1..].join(" ")));
+    let mut command = match (file.as_str(), shell_switch) {
         ("cmd" | "cmd.exe", Some(switch)) => {
             // cmd.exe parses the rest of its command line itself: keep it as one string.
             let rest = args.trim_start()[2..].trim_start().to_string();
@@ -878,12 +889,48 @@ fn exec_action(
         }
         _ => {
             let mut c = vec![program.clone()];
-            c.extend(split);
+            c.extend(split.iter().cloned());
             c
         }
     };
-    if command.iter().any(|a| a.contains('%'))
-        || workdir.as_deref().is_some_and(|w| w.contains('%'))
+    // Braces are literal in Task Scheduler; in a query's command they would be placeholders.
+    for arg in &mut command {
+        *arg = dates::escape_braces(arg);
+    }
+    if let (Some(i), Some(ps)) = (ps_switch, ps) {
+        for (expr, p) in &ps.recognised {
+            notes.push(format!(
+                "{label}: action {index}: the PowerShell date `{expr}` became {p}: pacs-warden \
+                 fills in the date of each run, from its planned time"
+            ));
+        }
+        for expr in &ps.unrecognised {
+            notes.push(format!(
+                "{label}: action {index}: `{expr}` is not a date pacs-warden can fill in (it \
+                 knows (Get-Date).AddDays(N), .AddHours(N), .AddMinutes(N) formatted with \
+                 \"{{0:yyyy-MM-dd}}\" -f, .ToString('…') or Get-Date -Format); write it as a \
+                 placeholder such as {{date-1d}} (README, \"Dates in query commands\")"
+            ));
+        }
+        if !ps.recognised.is_empty() {
+            command = match (&ps.argv, ps.unrecognised.is_empty()) {
+                (Some(argv), true) => {
+                    notes.push(format!(
+                        "{label}: action {index}: with its dates as placeholders, the PowerShell \
+                         command is one plain command, so pacs-warden runs it directly, without \
+                         PowerShell"
+                    ));
+                    argv.iter().map(|a| dates::to_template(a)).collect()
+                }
+                _ => {
+                    let mut c = command[..=i + 1].to_vec();
+                    c.push(dates::to_template(&ps.text));
+                    c
+                }
+            };
+        }
+    }
+    if words.iter().any(|a| a.contains('%')) || workdir.as_deref().is_some_and(|w| w.contains('%'))
     {
         notes.push(format!(
             "{label}: action {index} uses %VARIABLES%, which Task Scheduler expands; write their \

@@ -88,7 +88,14 @@ impl Warden {
         let query = &self.schedule.queries[index];
         let name = query.name.clone();
         if self.dry_run {
-            let command = format!("{:?}", query.run.as_ref().map(|r| &r.command));
+            // What the run would pass: placeholders expanded for its planned instant.
+            let command = format!(
+                "{:?}",
+                query
+                    .run
+                    .as_ref()
+                    .map(|r| r.argv_at(at, self.schedule.timezone))
+            );
             self.log(
                 Note::info("dry run: would run the query now")
                     .query(&name)

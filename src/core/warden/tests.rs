@@ -689,6 +689,30 @@ fn a_dry_run_restarts_and_runs_nothing() {
 }
 
 #[test]
+fn a_dry_run_names_the_command_its_planned_run_would_pass() {
+    // Placeholders expand for the run's planned instant (10:01), not for when it is noticed.
+    let s = schedule(&format!(
+        "timezone: UTC\nlead: 0s\nrestart_at_boot: false\nqueries:\n  - name: q\n    cron: \"* * * * *\"\n    command: [x, \"{{date-1d}}\", \"{{time}}\"]\n    workers: []\n{}",
+        workers("")
+    ));
+    let mut w = Warden::new(s, true, t("10:00:30"));
+    w.handle_boot(Vec::new(), t("10:00:30"));
+    drain(&mut w);
+    let a = tick(&mut w, t("10:01:20"));
+    let command = a.iter().find_map(|a| match a {
+        Action::Log(n) if n.message.starts_with("dry run: would run the query now") => {
+            n.fields.command.clone()
+        }
+        _ => None,
+    });
+    let day_before = (t("10:01:00") - TimeDelta::days(1)).format("%Y-%m-%d");
+    assert_eq!(
+        command,
+        Some(format!("Some([\"x\", \"{day_before}\", \"10:01\"])"))
+    );
+}
+
+#[test]
 fn an_edit_read_after_an_added_restart_skips_it_and_plans_the_next_day() {
     // Read at 06:15:01, the edit replaces the 12:00 query by one at 06:30 (lead 15m): no
     // restart for 06:15:00; the next one is tomorrow's, prepared a second ahead.

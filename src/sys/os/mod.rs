@@ -23,6 +23,8 @@
 //!   `iana_time_zone` cannot tell (Wine, minimal containers).
 //! - `eventlog`: warnings, errors and alert events in the Windows Event Log (a no-op
 //!   elsewhere).
+//! - `stdout_takes_colour`: whether stdout is a terminal that shows ANSI colours (on Windows,
+//!   the console's VT processing is turned on for it).
 
 #[cfg(unix)]
 #[path = "unix.rs"]
@@ -40,6 +42,14 @@ use crate::sys::process::ProcId;
 use std::path::{Path, PathBuf};
 
 pub use imp::{can_execute, can_write, kill_verified, system_zone, Signals, WallTimer};
+
+/// Whether stdout is a terminal that shows ANSI colour escapes: a terminal at all, and on
+/// Windows a console whose VT processing is on or could be turned on (Windows 10 and later;
+/// the legacy console would print the escapes as text). Whether the user wants colour
+/// (`NO_COLOR`) is the caller's question.
+pub fn stdout_takes_colour() -> bool {
+    std::io::IsTerminal::is_terminal(&std::io::stdout()) && imp::enable_ansi_stdout()
+}
 
 /// A stop signal: a Unix signal, or (Windows) a console event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

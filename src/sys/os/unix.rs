@@ -313,3 +313,8 @@ fn access(path: &std::path::Path, mode: libc::c_int) -> bool {
     // SAFETY: `c` is a valid NUL-terminated string that outlives the call.
     unsafe { libc::access(c.as_ptr(), mode) == 0 }
 }
+
+/// Unix terminals show ANSI escapes as they are.
+pub(super) fn enable_ansi_stdout() -> bool {
+    true
+}

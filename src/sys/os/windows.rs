@@ -526,3 +526,24 @@ pub fn can_write(path: &std::path::Path) -> bool {
 pub fn can_execute(_path: &std::path::Path) -> bool {
     true
 }
+
+/// Turns on VT processing for the console behind stdout (so ANSI colour escapes are shown, not
+/// printed); false when stdout is no console or the console cannot do it (before Windows 10).
+pub(super) fn enable_ansi_stdout() -> bool {
+    use windows_sys::Win32::System::Console::{
+        GetConsoleMode, SetConsoleMode, ENABLE_VIRTUAL_TERMINAL_PROCESSING,
+    };
+    // SAFETY: plain calls on our own stdout handle; `mode` outlives the call.
+    unsafe {
+        let h = GetStdHandle(STD_OUTPUT_HANDLE);
+        if h.is_null() || h == INVALID_HANDLE_VALUE {
+            return false;
+        }
+        let mut mode = 0;
+        if GetConsoleMode(h, &mut mode) == 0 {
+            return false;
+        }
+        mode & ENABLE_VIRTUAL_TERMINAL_PROCESSING != 0
+            || SetConsoleMode(h, mode | ENABLE_VIRTUAL_TERMINAL_PROCESSING) != 0
+    }
+}
