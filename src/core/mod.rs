@@ -13,6 +13,8 @@
 //! - `import`: query times from a crontab or a Task Scheduler export → `queries:`.
 //! - `health`: the monitoring check's rules: facts → OK/WARNING/CRITICAL/UNKNOWN, problems,
 //!   perfdata, the line.
+//! - `rotation`: which log files to rename and delete so that logs stay small (names, sizes
+//!   and days in; the renames are the shell's).
 //! - `template`: dates and times in a query's command (`{date-1d}`), parsed and expanded.
 //! - `report`: how plans and summaries are shown to people and to scripts.
 //! - `week`: `plan --week`, the next seven days as a grid of half hours.
@@ -25,6 +27,7 @@ pub mod health;
 pub mod import;
 pub mod plan;
 pub mod report;
+pub mod rotation;
 pub mod template;
 pub mod text;
 pub mod timeline;

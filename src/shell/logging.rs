@@ -12,11 +12,19 @@
 //! modification time, so a daemon started on a later day, and two processes writing the same
 //! file (the daemon and a manual `restart`), rotate it once and correctly. If the file cannot
 //! be renamed (on Windows, a program holding it open without sharing delete access), lines go
-//! on into it and the rename is tried again a minute later. Each line is written with one
-//! append, so lines are never split or lost by a rotation. The decisions are pure functions of
-//! the time (`due`, `on_disk`), tested with invented times.
+//! on into it and the rename is tried again a minute later. It is also rotated, within its
+//! period, before a line that would make it larger than `log.max_size`; a rotated file's name is
+//! then its period's, with `.1`, `.2`, … when taken (`crate::core::rotation`, which also picks
+//! the rotated files beyond `keep` to delete). Each line is written with one append, so lines
+//! are never split or lost by a rotation. The decisions are pure functions of the time (`due`,
+//! `on_disk`), tested with invented times.
+//!
+//! Also owns the rotation by size of the logs of workers and queries (`rotate_by_size`), which
+//! pacs-warden does not write itself: the restart sequence calls it while the worker is
+//! stopped, a query run before it opens its log.
 
-use crate::core::config::{LogSpec, Rotation};
+use crate::core::config::{LogLimits, LogSpec, Rotation};
+use crate::core::rotation;
 use chrono::{DateTime, Datelike, TimeDelta, TimeZone, Timelike, Utc};
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -61,7 +69,7 @@ pub fn init_daemon(log: Option<(&Path, &LogSpec)>) -> std::io::Result<()> {
     let file_layer = match log {
         None => None,
         Some((file, spec)) => {
-            let log_file = LogFile::open(file, spec.rotation, spec.keep, Utc::now())
+            let log_file = LogFile::open(file, spec.rotation, spec.keep, spec.max_size, Utc::now())
                 .map_err(|e| std::io::Error::other(format!("log file {}: {e}", file.display())))?;
             Some(
                 fmt::layer()
@@ -139,22 +147,81 @@ pub fn on_disk(rotation: Rotation, now: DateTime<Utc>, modified: Option<DateTime
     }
 }
 
-/// A rotated file's name for `base` (the configured file name): `base.2026-11-30`,
-/// `base.2026-11-30-14`, or either with `.N` when the name was taken.
-fn is_rotated(name: &str, base: &str) -> bool {
-    name.strip_prefix(base)
-        .and_then(|r| r.strip_prefix('.'))
-        .and_then(|r| r.get(..10))
-        .is_some_and(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").is_ok())
+/// Rotates the log at `path` of a worker or a query (`who`, for messages) when it is larger
+/// than `limits.max_size`: renamed after the UTC day it was last written, the oldest rotated
+/// files beyond `limits.keep` deleted (`crate::core::rotation`). Call it while nothing writes
+/// to the file (on Windows, a file a running program holds open cannot be renamed). When the
+/// rename fails, a warning is logged and the output goes on being appended to the file: a
+/// rotation never stops a restart or a run. A symbolic link is left alone (the log is never
+/// opened through one, `crate::sys::os::open_log`).
+pub fn rotate_by_size(path: &Path, limits: LogLimits, who: &str) {
+    let Ok(meta) = std::fs::symlink_metadata(path) else {
+        return; // No log yet.
+    };
+    if !meta.is_file() || meta.len() <= limits.max_size {
+        return;
+    }
+    let day = meta
+        .modified()
+        .map(DateTime::<Utc>::from)
+        .unwrap_or_else(|_| Utc::now())
+        .date_naive();
+    let dir = folder_of(path);
+    let base = file_name_of(path);
+    let names = names_in(&dir);
+    let Some(plan) =
+        rotation::by_size(&base, meta.len(), limits.max_size, limits.keep, day, &names)
+    else {
+        return;
+    };
+    let to = dir.join(&plan.to);
+    match std::fs::rename(path, &to) {
+        Ok(()) => {
+            tracing::info!(
+                log = %path.display(),
+                rotated_to = %to.display(),
+                size = meta.len(),
+                "{who}: rotated its log (larger than its max_size of {} bytes)",
+                limits.max_size
+            );
+            for old in plan.delete {
+                if let Err(e) = std::fs::remove_file(dir.join(&old)) {
+                    tracing::warn!(log = %path.display(), "{who}: cannot delete the old log {old}: {e}");
+                }
+            }
+        }
+        Err(e) => tracing::warn!(
+            log = %path.display(),
+            size = meta.len(),
+            "{who}: cannot rotate its log ({e}); its output goes on being appended to it"
+        ),
+    }
 }
 
-/// Of the rotated files `names` of `base`, those to delete so that `keep` are left: the
-/// oldest (their names sort by date).
-pub fn to_delete(names: &[String], base: &str, keep: usize) -> Vec<String> {
-    let mut rotated: Vec<&String> = names.iter().filter(|n| is_rotated(n, base)).collect();
-    rotated.sort();
-    let excess = rotated.len().saturating_sub(keep);
-    rotated[..excess].iter().map(|n| n.to_string()).collect()
+/// The folder of `path` (`.` for a bare name).
+fn folder_of(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+fn file_name_of(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// The names of the files in `dir` (none when it cannot be read).
+fn names_in(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// The daemon's log file: a `MakeWriter` whose every line is one append to the file at the
@@ -167,9 +234,16 @@ struct Inner {
     path: PathBuf,
     rotation: Rotation,
     keep: usize,
+    /// Rotated (within its period) before a line that would make it larger.
+    max_size: u64,
     file: Option<File>,
     /// The open file takes lines until then (`None`: for ever).
     until: Option<DateTime<Utc>>,
+    /// The size of the file at the name, as far as this process knows (its size when opened,
+    /// plus what this process appended since).
+    size: u64,
+    /// After a failed rotation by size, not tried again before then.
+    size_retry: Option<DateTime<Utc>>,
 }
 
 impl LogFile {
@@ -179,6 +253,7 @@ impl LogFile {
         path: &Path,
         rotation: Rotation,
         keep: usize,
+        max_size: u64,
         now: DateTime<Utc>,
     ) -> std::io::Result<LogFile> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -188,8 +263,11 @@ impl LogFile {
             path: path.to_path_buf(),
             rotation,
             keep,
+            max_size,
             file: None,
             until: None,
+            size: 0,
+            size_retry: None,
         };
         inner.prepare(now)?;
         Ok(LogFile {
@@ -203,8 +281,18 @@ impl LogFile {
         if due(now, inner.file.is_some(), inner.until) {
             inner.prepare(now)?;
         }
+        let len = line.len() as u64;
+        if over_size(inner.size, len, inner.max_size)
+            && inner.size_retry.is_none_or(|retry| now >= retry)
+        {
+            inner.rotate_by_size(now, len)?;
+        }
         match inner.file.as_mut() {
-            Some(f) => f.write_all(line),
+            Some(f) => {
+                f.write_all(line)?;
+                inner.size += len;
+                Ok(())
+            }
             None => Ok(()),
         }
     }
@@ -219,9 +307,40 @@ impl Inner {
             &self.path,
             OpenOptions::new().create(true).append(true),
         )?;
+        self.size = file.metadata().map(|m| m.len()).unwrap_or(0);
         self.file = Some(file);
         self.until = period(self.rotation, now).map(|(_, end)| end);
         Ok(())
+    }
+
+    /// Before a line of `len` bytes that would make the file larger than `max_size`: renames
+    /// it after the current period (`.N` when taken) and starts a new one. Decided again on the
+    /// size at the name holding the rename lock: another writer may have rotated it already.
+    fn rotate_by_size(&mut self, now: DateTime<Utc>, len: u64) -> std::io::Result<()> {
+        let _lock = crate::sys::lock::lock_while_renaming(&self.path);
+        let on_disk = std::fs::symlink_metadata(&self.path).map(|m| m.len()).ok();
+        if !on_disk.is_some_and(|size| over_size(size, len, self.max_size)) {
+            // Rotated by the other writer (or gone): append to the file now at the name.
+            self.file = None;
+            return self.open_append(now);
+        }
+        let suffix = match period(self.rotation, now) {
+            Some((start, _)) => suffix(self.rotation, start),
+            None => suffix(Rotation::Daily, now),
+        };
+        match self.rename(&suffix) {
+            Ok(()) => {
+                self.file = None;
+                self.size_retry = None;
+                self.delete_old();
+                self.open_append(now)
+            }
+            Err(_) => {
+                // Held open elsewhere (Windows): go on appending; try again later.
+                self.size_retry = Some(now + RETRY);
+                Ok(())
+            }
+        }
     }
 
     /// Looks at the file on disk: rotates it if its period is over, and (re)opens it.
@@ -265,48 +384,31 @@ impl Inner {
         }
     }
 
-    /// Renames the file to `NAME.<suffix>`, or `NAME.<suffix>.N` if that is taken (never
-    /// replacing a rotated file).
+    /// Renames the file to `NAME.<suffix>`, or `NAME.<suffix>.N` after the highest taken N
+    /// (never replacing a rotated file; `crate::core::rotation::rotated_name`).
     fn rename(&self, suffix: &str) -> std::io::Result<()> {
-        let name = self.file_name();
-        for n in 0..100 {
-            let target = match n {
-                0 => format!("{name}.{suffix}"),
-                n => format!("{name}.{suffix}.{n}"),
-            };
-            let target = self.path.with_file_name(target);
-            if target.exists() {
-                continue;
-            }
-            return std::fs::rename(&self.path, target);
+        let dir = folder_of(&self.path);
+        let name = file_name_of(&self.path);
+        match rotation::rotated_name(&name, suffix, &names_in(&dir)) {
+            Some(target) => std::fs::rename(&self.path, dir.join(target)),
+            None => Err(std::io::Error::other("no free name for the rotated file")),
         }
-        Err(std::io::Error::other("no free name for the rotated file"))
-    }
-
-    fn file_name(&self) -> String {
-        self.path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default()
     }
 
     /// Deletes the oldest rotated files beyond `keep`.
     fn delete_old(&self) {
-        let dir = match self.path.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            return;
-        };
-        let names: Vec<String> = entries
-            .filter_map(|e| e.ok())
-            .map(|e| e.file_name().to_string_lossy().into_owned())
-            .collect();
-        for old in to_delete(&names, &self.file_name(), self.keep) {
+        let dir = folder_of(&self.path);
+        let names = names_in(&dir);
+        for old in rotation::to_delete(&names, &file_name_of(&self.path), self.keep) {
             let _ = std::fs::remove_file(dir.join(old));
         }
     }
+}
+
+/// Whether a line of `len` bytes makes a file of `size` bytes larger than `max_size` (a file
+/// that is empty takes any line: a line is never split).
+pub fn over_size(size: u64, len: u64, max_size: u64) -> bool {
+    size > 0 && size.saturating_add(len) > max_size
 }
 
 /// One event's line, handed to the file in one piece.
@@ -404,24 +506,35 @@ mod tests {
     }
 
     #[test]
-    fn the_oldest_rotated_files_beyond_keep_are_deleted() {
-        let names: Vec<String> = [
-            "p.log",
-            "p.log.2026-11-28",
-            "p.log.2026-11-30",
-            "p.log.2026-11-29",
-            "p.log.2026-11-29.1",
-            "p.log.old",
-            "other.log.2026-01-01",
-            "p.log.2026-11-27-23",
-        ]
-        .map(String::from)
-        .to_vec();
+    fn a_line_that_would_make_the_file_larger_than_max_size_goes_to_a_new_one() {
+        assert!(!over_size(20, 10, 30));
+        assert!(over_size(21, 10, 30));
+        assert!(!over_size(0, 100, 30), "a line is never split");
+    }
+
+    /// Real files: within one day, the file is rotated by size to the day's name, then `.1`,
+    /// `.2`; `keep` bounds them, the newest kept; every line is in one file, none is split.
+    #[test]
+    fn rotation_by_size_within_a_day() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("pacs-warden.log");
+        let log = LogFile::open(&path, Rotation::Daily, 2, 30, t("2026-11-30T10:00:00Z")).unwrap();
+        for i in 0..10 {
+            let line = format!("line {i:03}\n"); // 9 bytes: three to a file
+            log.write_at(t("2026-11-30T10:00:01Z"), line.as_bytes())
+                .unwrap();
+        }
+        let read = |name: &str| std::fs::read_to_string(path.with_file_name(name)).unwrap();
+        assert_eq!(read("pacs-warden.log"), "line 009\n");
         assert_eq!(
-            to_delete(&names, "p.log", 3),
-            ["p.log.2026-11-27-23", "p.log.2026-11-28"]
+            read("pacs-warden.log.2026-11-30.2"),
+            "line 006\nline 007\nline 008\n"
         );
-        assert!(to_delete(&names, "p.log", 14).is_empty());
+        assert_eq!(
+            read("pacs-warden.log.2026-11-30.1"),
+            "line 003\nline 004\nline 005\n"
+        );
+        assert!(!path.with_file_name("pacs-warden.log.2026-11-30").exists());
     }
 
     /// Real files, invented times: the current file keeps its name; at the period's end it is
@@ -437,7 +550,14 @@ mod tests {
             let f = OpenOptions::new().append(true).open(&path).unwrap();
             f.set_modified(t(at).into()).unwrap();
         };
-        let log = LogFile::open(&path, Rotation::Daily, 2, t("2026-11-27T10:00:00Z")).unwrap();
+        let log = LogFile::open(
+            &path,
+            Rotation::Daily,
+            2,
+            u64::MAX,
+            t("2026-11-27T10:00:00Z"),
+        )
+        .unwrap();
         for day in ["2026-11-27", "2026-11-28", "2026-11-29", "2026-11-30"] {
             write(&log, &format!("{day}T10:00:00Z"), &format!("{day} a\n"));
             write(&log, &format!("{day}T23:59:59Z"), &format!("{day} b\n"));
@@ -457,7 +577,14 @@ mod tests {
         // A second writer (a manual `restart`) opened the same file; the first one rotates
         // at midnight; the second finds the new file current and appends to it: one rotation,
         // every line once.
-        let other = LogFile::open(&path, Rotation::Daily, 2, t("2026-11-30T23:59:59Z")).unwrap();
+        let other = LogFile::open(
+            &path,
+            Rotation::Daily,
+            2,
+            u64::MAX,
+            t("2026-11-30T23:59:59Z"),
+        )
+        .unwrap();
         write(&log, "2026-12-01T00:00:01Z", "first\n");
         write(&other, "2026-12-01T00:00:02Z", "second\n");
         assert_eq!(read("pacs-warden.log"), "first\nsecond\n");
@@ -469,7 +596,14 @@ mod tests {
 
         // A daemon started days later rotates the file under the day it was last written.
         drop((log, other));
-        let later = LogFile::open(&path, Rotation::Daily, 2, t("2026-12-05T09:00:00Z")).unwrap();
+        let later = LogFile::open(
+            &path,
+            Rotation::Daily,
+            2,
+            u64::MAX,
+            t("2026-12-05T09:00:00Z"),
+        )
+        .unwrap();
         write(&later, "2026-12-05T09:00:00Z", "later\n");
         assert_eq!(read("pacs-warden.log.2026-12-01"), "first\nsecond\n");
         assert_eq!(read("pacs-warden.log"), "later\n");

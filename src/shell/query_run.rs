@@ -2,8 +2,9 @@
 //!
 //! Owns: one run of one query — waiting (bounded) for the workers it needs, running the
 //! command (through `crate::shell::command`, like every helper) with its output appended to
-//! the query's log, with its dates (`{date-1d}`) expanded from the run's planned instant, and
-//! the record of the outcome. The daemon decides when runs happen and what to do about overlaps.
+//! the query's log (rotated before the run when larger than its `max_size`), with its dates
+//! (`{date-1d}`) expanded from the run's planned instant, and the record of the outcome. The
+//! daemon decides when runs happen and what to do about overlaps.
 
 use crate::core::config::{QueryRun, Schedule};
 use crate::shell::command::{self, Ended, Helper, Output};
@@ -99,11 +100,12 @@ pub async fn run(
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
 
-    // 2. Run it, output appended to its log.
+    // 2. Run it, output appended to its log (first rotated if larger than its `max_size`).
     let log = log_path(&schedule, name, run);
     if let Some(dir) = log.parent() {
         let _ = crate::sys::trust::safe_create_dir_all(dir);
     }
+    crate::shell::logging::rotate_by_size(&log, run.log_limits, &format!("query {name}"));
     let started_at = clock.now();
     let file = match crate::sys::os::open_log(&log) {
         Ok(mut f) => {

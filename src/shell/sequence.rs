@@ -1,5 +1,5 @@
 //! The restart sequence of one worker: stop, wait, kill what is left, clear a stale pid file,
-//! start, confirm.
+//! rotate its log if it is larger than its `max_size`, start, confirm.
 //!
 //! Owns: the order of the steps and their safety rules (only verified processes are killed, a
 //! live worker's pid file is never removed, one worker's sequences never overlap — also across
@@ -484,6 +484,7 @@ impl Steps<'_> {
             outcome.stopped = Some(self.stop(&found, asked).await?);
         }
         self.clear_pidfile().await?;
+        self.rotate_log();
         let id = self.start().await?;
         outcome.stop_to_start = Some(stop_began.elapsed());
         outcome.started = Some(id);
@@ -790,6 +791,20 @@ impl Steps<'_> {
         })?;
         info!(worker = %w, pidfile = %path.display(), "removed the stale pid file: {why}");
         Ok(())
+    }
+
+    /// Between stop and start, while no process of the worker holds its log open (on Windows a
+    /// file held open cannot be renamed): rotate the log if it is larger than its `max_size`.
+    /// A failure is a warning; the worker's output then goes on into the same file.
+    fn rotate_log(&self) {
+        if let Some(log) = &self.worker.start.log {
+            let who = format!("worker {}", self.worker.name);
+            crate::shell::logging::rotate_by_size(
+                &self.schedule.resolve(log),
+                self.worker.start.log_limits,
+                &who,
+            );
+        }
     }
 
     /// Step 5: start the worker detached.

@@ -421,3 +421,35 @@ fn status_after_a_bad_edit_shows_the_problems_then_the_schedule_the_daemon_runs(
     assert_eq!(json["workers"][0]["running"], true, "{json}");
     assert!(s.dir.path().join("my state").join("state.json").exists());
 }
+
+#[test]
+fn the_daemon_s_own_log_is_rotated_by_size_keeping_keep() {
+    let s = Site::new("ownlogcap");
+    s.write(&yaml(
+        &s,
+        "*/2 * * * * *",
+        "log: {file: warden.log, max_size: 2KB, keep: 2}\n",
+    ));
+    let _d = s.start();
+    let rotated = || -> Vec<String> {
+        std::fs::read_dir(s.path("."))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with("warden.log."))
+            .collect()
+    };
+    // Restarts every 2 s write lines; wait for a third rotation within the day (`.2`).
+    crate::harness::wait_until("a third rotation by size", Duration::from_secs(90), || {
+        rotated()
+            .iter()
+            .any(|n| n.ends_with(".2") || n.ends_with(".3"))
+    });
+    // The oldest is deleted right after each rename.
+    crate::harness::eventually("keep: 2 rotated files", || rotated().len() <= 2);
+    let names = rotated();
+    for name in names.iter().map(String::as_str).chain(["warden.log"]) {
+        let text = std::fs::read_to_string(s.path(name)).unwrap();
+        assert!(text.len() <= 2000, "{name}: {} bytes", text.len());
+        assert!(text.ends_with('\n'), "{name}: a line was split");
+    }
+}

@@ -128,6 +128,34 @@ fn an_overlapping_run_waits_when_asked_to() {
 }
 
 #[test]
+fn a_query_log_over_max_size_is_rotated_before_the_run() {
+    let s = Site::new("qlogcap");
+    std::fs::write(s.path("q.log"), "previous run\n".repeat(100)).unwrap();
+    std::fs::write(s.path("q.log.2020-01-01"), "oldest\n").unwrap();
+    write_without_workers(
+        &s,
+        "*/3 * * * * *",
+        &sleep_command("10ms", ", --say, 'hello from the query'"),
+        "    log: {file: q.log, max_size: 1KB, keep: 1}\n",
+    );
+    let mut d = s.start();
+    d.expect("rotated its log");
+    d.expect("query finished");
+    let log = std::fs::read_to_string(s.path("q.log")).unwrap();
+    assert!(log.contains("hello from the query"), "{log}");
+    assert!(!log.contains("previous run"), "{log}");
+    let rotated: Vec<String> = std::fs::read_dir(s.path("."))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("q.log."))
+        .collect();
+    assert_eq!(rotated.len(), 1, "keep: 1 — {rotated:?}");
+    assert_ne!(rotated[0], "q.log.2020-01-01");
+    let old = std::fs::read_to_string(s.path(&rotated[0])).unwrap();
+    assert_eq!(old, "previous run\n".repeat(100));
+}
+
+#[test]
 fn a_query_s_command_and_env_get_the_dates_of_its_planned_run() {
     let s = Site::new("qdates");
     let w = q(&worker_exe());

@@ -480,3 +480,71 @@ fn the_demo_workers_children_die_when_it_is_killed() {
         || children.iter().all(|&p| identify(p).is_none()),
     );
 }
+
+/// The names of the rotated files of `base` in the site's folder, sorted.
+fn rotated(f: &Site, base: &str) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(f.path("."))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(&format!("{base}.")))
+        .collect();
+    names.sort();
+    names
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_worker_log_over_max_size_is_rotated_between_stop_and_start_keeping_keep() {
+    let f = Site::new("logcap");
+    schedule(&f, &[], Some(&[]), "30s");
+    let text = std::fs::read_to_string(f.config()).unwrap().replace(
+        "      log: worker out.log\n",
+        "      log: {file: worker out.log, max_size: 1KB, keep: 2}\n",
+    );
+    std::fs::write(f.config(), text).unwrap();
+    let s = pacs_warden::shell::schedule::load(&f.config()).unwrap();
+    let first = run(&s).await;
+    assert!(first.ok(), "{}", first.summary());
+    let old = first.started.unwrap().pid;
+    // Two rotated files of earlier days, and the running worker's log grown past 1KB.
+    let log = f.path("worker out.log");
+    std::fs::write(f.path("worker out.log.2020-01-01"), "oldest\n").unwrap();
+    std::fs::write(f.path("worker out.log.2020-01-02"), "older\n").unwrap();
+    let mut out = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+    std::io::Write::write_all(&mut out, "filler line\n".repeat(100).as_bytes()).unwrap();
+    drop(out);
+
+    let second = run(&s).await;
+    assert!(second.ok(), "{}", second.summary());
+    let new = second.started.unwrap().pid;
+    // The file at the name holds the new worker's output only.
+    let current = std::fs::read_to_string(&log).unwrap();
+    assert!(current.contains(&format!("pid {new} serving")), "{current}");
+    assert!(
+        !current.contains("filler") && !current.contains("stopped"),
+        "{current}"
+    );
+    // The rotated file holds everything the old worker wrote, up to its last line after the
+    // stop request: it was renamed after the stop and before the start.
+    let names = rotated(&f, "worker out.log");
+    assert_eq!(names.len(), 2, "keep: 2 — {names:?}");
+    assert_eq!(
+        names[0], "worker out.log.2020-01-02",
+        "the oldest deleted: {names:?}"
+    );
+    let old_out = std::fs::read_to_string(f.path(&names[1])).unwrap();
+    assert!(old_out.contains(&format!("pid {old} serving")), "{old_out}");
+    assert!(old_out.contains("filler line"), "{old_out}");
+    assert!(old_out.contains(": stopped\n"), "{old_out}");
+    assert!(
+        !old_out.contains(&format!("pid {new} serving")),
+        "{old_out}"
+    );
+
+    // Under its limit: left alone by the next restart.
+    let third = run(&s).await;
+    assert!(third.ok(), "{}", third.summary());
+    assert_eq!(rotated(&f, "worker out.log"), names);
+    assert!(std::fs::read_to_string(&log)
+        .unwrap()
+        .contains(&format!("pid {new} serving")));
+}

@@ -5,6 +5,9 @@
 //!   killed together, in a directory whose path has spaces (and, on Windows, a drive letter).
 //! - (Windows) `kill_verified` goes through a process handle whose creation time it checks
 //!   against sysinfo's start time: the right identity kills, a wrong one touches nothing.
+//! - A worker's log over `max_size` is rotated once the sequence has stopped the launcher pair
+//!   that held it open; (Windows) one held open elsewhere without delete sharing stays at its
+//!   name and the restart goes on.
 //! - (Windows) Ctrl-Break ends `pacs-warden run` cleanly, leaving the worker running.
 //! - (Windows) Console stop: `stop.signal: CTRL_C` reaches the worker's own console and it exits
 //!   cleanly; a console shared with a process outside the worker gets nothing; `CTRL_BREAK` is
@@ -184,6 +187,73 @@ async fn a_hung_launcher_pair_is_killed_whole_after_grace() {
     // The killed "python" left its pid file; it was stale and removed, so the new one started.
     assert_eq!(v.live_tree().len(), 3);
     assert!(old.iter().all(|(p, _)| *p != pid_in(&v.pidfile())));
+}
+
+/// The worker tree (launcher, "python", its child) holds its log open while it runs; once the
+/// sequence has stopped it, the log over `max_size` is renamed (on Windows a file a running
+/// program holds open cannot be). Windows: a log another program holds open without delete
+/// sharing stays where it is, the restart goes on, and the output is appended to it.
+#[tokio::test(flavor = "current_thread")]
+async fn a_worker_log_is_rotated_once_the_tree_is_stopped_or_left_when_held_open() {
+    let v = Venv::new("logcap");
+    v.schedule(&[], "20s");
+    let path = v.dir().join("openrem.yaml");
+    let text = std::fs::read_to_string(&path).unwrap().replace(
+        "      log: default stdout.log\n",
+        "      log: {file: default stdout.log, max_size: 1KB, keep: 2}\n",
+    );
+    std::fs::write(&path, text).unwrap();
+    let s = pacs_warden::shell::schedule::load(&path).unwrap();
+    let first = run(&s).await;
+    assert!(first.ok(), "{}", first.summary());
+    let log = v.dir().join("default stdout.log");
+    let fill = || {
+        let mut f = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+        std::io::Write::write_all(&mut f, "filler line\n".repeat(100).as_bytes()).unwrap();
+    };
+    let rotated = || -> Vec<String> {
+        std::fs::read_dir(v.dir())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with("default stdout.log."))
+            .collect()
+    };
+    fill();
+    let second = run(&s).await;
+    assert!(second.ok(), "{}", second.summary());
+    assert_eq!(rotated().len(), 1, "{:?}", rotated());
+    let current = std::fs::read_to_string(&log).unwrap();
+    assert!(!current.contains("filler"), "{current}");
+    #[cfg(windows)]
+    {
+        use std::os::windows::fs::OpenOptionsExt;
+        fill();
+        let before = std::fs::read_to_string(&log)
+            .unwrap()
+            .matches("serving")
+            .count();
+        // FILE_SHARE_READ | FILE_SHARE_WRITE, no FILE_SHARE_DELETE: a rename must fail.
+        let held = std::fs::OpenOptions::new()
+            .read(true)
+            .share_mode(0x1 | 0x2)
+            .open(&log)
+            .unwrap();
+        let third = run(&s).await;
+        assert!(third.ok(), "{}", third.summary());
+        v.live_tree();
+        drop(held);
+        if !under_wine() {
+            assert_eq!(
+                rotated().len(),
+                1,
+                "renamed while held open: {:?}",
+                rotated()
+            );
+            let text = std::fs::read_to_string(&log).unwrap();
+            assert!(text.contains("filler"), "{text}");
+            assert!(text.matches("serving").count() > before, "{text}");
+        }
+    }
 }
 
 #[cfg(windows)]

@@ -81,6 +81,9 @@ pub struct QueryRun {
     pub timeout: Duration,
     /// Output appended here; default `<state dir>/queries/<name>.log`.
     pub log: Option<PathBuf>,
+    /// How large the log may grow before it is rotated (before a run), and how many rotated
+    /// files are kept.
+    pub log_limits: LogLimits,
     /// What to do when the previous run is still going.
     pub overlap: Overlap,
     /// How long to wait for the query's workers to be ready before running anyway.
@@ -290,6 +293,31 @@ pub struct StartSpec {
     pub command: Vec<String>,
     /// stdout and stderr of the worker are appended here.
     pub log: Option<PathBuf>,
+    /// How large the log may grow before it is rotated (while the worker is stopped, between
+    /// stop and start), and how many rotated files are kept.
+    pub log_limits: LogLimits,
+}
+
+/// The limits of a log file pacs-warden rotates by size (a worker's or a query's): renamed
+/// (`crate::core::rotation`) when larger than `max_size` before it is written again, the `keep`
+/// newest renamed files kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LogLimits {
+    /// In bytes.
+    pub max_size: u64,
+    pub keep: usize,
+}
+
+/// `max_size` when not given: 50MB (50,000,000 bytes), for every log.
+pub const DEFAULT_LOG_MAX_SIZE: u64 = 50_000_000;
+
+impl Default for LogLimits {
+    fn default() -> LogLimits {
+        LogLimits {
+            max_size: DEFAULT_LOG_MAX_SIZE,
+            keep: 5,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -315,6 +343,8 @@ pub struct LogSpec {
     pub keep: usize,
     /// A tracing filter such as `info` or `pacs_warden=debug`; `RUST_LOG` overrides it.
     pub level: Option<String>,
+    /// Also rotated when larger than this (bytes), within its period.
+    pub max_size: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -55,6 +55,50 @@ pub struct RawLog {
     pub rotation: Opt<Rotation>,
     pub keep: Opt<Keep>,
     pub level: Opt<LogLevel>,
+    pub max_size: Opt<Size>,
+}
+
+/// A query's `log:`, a path or `{file, max_size, keep}` (`file` optional: the default path).
+#[derive(Deserialize)]
+pub struct RawQueryLog {
+    pub file: Opt<Spanned<PathText>>,
+    pub max_size: Opt<Size>,
+    pub keep: Opt<Keep>,
+}
+
+/// A worker's `start.log:`, a path or `{file, max_size, keep}`.
+#[derive(Deserialize)]
+pub struct RawStartLog {
+    pub file: Req<Spanned<PathText>>,
+    pub max_size: Opt<Size>,
+    pub keep: Opt<Keep>,
+}
+
+/// A log key that is a path (`log: worker.log`, as before there were limits) or a mapping `M`
+/// with the path and the limits.
+pub enum LogKey<M> {
+    Path(PathText),
+    Spec(M),
+}
+
+impl<'de, M: Deserialize<'de>> Deserialize<'de> for LogKey<M> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<M>(PhantomData<M>);
+        impl<'de, M: Deserialize<'de>> Visitor<'de> for V<M> {
+            type Value = LogKey<M>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a path or a mapping {file, max_size, keep}")
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<LogKey<M>, E> {
+                PathText::deserialize(de::value::StrDeserializer::<E>::new(s)).map(LogKey::Path)
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<LogKey<M>, A::Error> {
+                M::deserialize(de::value::MapAccessDeserializer::new(map)).map(LogKey::Spec)
+            }
+        }
+        let fields = super::de::fields_of::<M>();
+        d.deserialize_struct("LogKey", fields, V(PhantomData))
+    }
 }
 
 #[derive(Deserialize)]
@@ -68,7 +112,7 @@ pub struct RawQuery {
     pub workdir: At<PathText>,
     pub env: At<Env>,
     pub timeout: At<Dur<'h'>>,
-    pub log: At<PathText>,
+    pub log: At<LogKey<RawQueryLog>>,
     pub overlap: At<Overlap>,
     pub ready_wait: At<Dur<'m'>>,
 }
@@ -106,7 +150,7 @@ pub struct RawStop {
 #[derive(Deserialize)]
 pub struct RawStart {
     pub command: Req<Command>,
-    pub log: Opt<Spanned<PathText>>,
+    pub log: Opt<Spanned<LogKey<RawStartLog>>>,
 }
 
 #[derive(Deserialize)]
@@ -324,6 +368,70 @@ impl<'de> Deserialize<'de> for Window {
             }
             Ok(Window(d))
         })
+    }
+}
+
+/// A size such as `50MB` or `2GiB`, in bytes, at least 1 byte: `B`, `KB`, `MB`, `GB`, `TB` are
+/// powers of 1000 (as disks and `ls -h --si` count), `KiB`, `MiB`, `GiB`, `TiB` powers of 1024
+/// (as Windows Explorer and Task Manager count, though they write `KB`, `MB`); any case, a
+/// space before the unit allowed. A bare number is refused with a hint, like a duration.
+pub struct Size(pub u64);
+
+const SIZE: &str = "a size such as 50MB, 500KB or 2GiB";
+
+/// Parses a size (see `Size`).
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let text = non_blank(text, SIZE)?.trim();
+    let digits = text.bytes().take_while(u8::is_ascii_digit).count();
+    let (number, unit) = text.split_at(digits);
+    let unit = unit.trim_start();
+    if number.is_empty() {
+        return Err(format!(
+            "`{text}` is not a size; write a whole number and a unit, e.g. 50MB, 500KB or 2GiB"
+        ));
+    }
+    if unit.starts_with(['.', ',']) {
+        return Err(format!(
+            "`{text}` is not a whole number; write it in a smaller unit, e.g. 1500MB for 1.5GB"
+        ));
+    }
+    if unit.is_empty() {
+        return Err(format!(
+            "`{text}` has no unit; write `{text}MB` for {text} megabytes (units: B, KB, MB, GB, \
+             TB = powers of 1000; KiB, MiB, GiB, TiB = powers of 1024)"
+        ));
+    }
+    let factor: u64 = match unit.to_ascii_lowercase().as_str() {
+        "b" => 1,
+        "kb" => 1000,
+        "mb" => 1000_u64.pow(2),
+        "gb" => 1000_u64.pow(3),
+        "tb" => 1000_u64.pow(4),
+        "kib" => 1 << 10,
+        "mib" => 1 << 20,
+        "gib" => 1 << 30,
+        "tib" => 1 << 40,
+        _ => {
+            return Err(format!(
+                "`{text}`: unknown unit `{unit}`; use B, KB, MB, GB, TB (powers of 1000) or \
+                 KiB, MiB, GiB, TiB (powers of 1024)"
+            ))
+        }
+    };
+    let bytes = number
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(factor))
+        .ok_or_else(|| format!("`{text}` is too large"))?;
+    if bytes == 0 {
+        return Err(format!("`{text}` is zero; a size is at least 1B"));
+    }
+    Ok(bytes)
+}
+
+impl<'de> Deserialize<'de> for Size {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        parse_str(d, SIZE, |s| parse_size(s).map(Size))
     }
 }
 
@@ -936,7 +1044,30 @@ fn parse_weekday(text: &str) -> Option<Weekday> {
 
 #[cfg(test)]
 mod tests {
-    use super::{stop_signal_named, StopSignal};
+    use super::{parse_size, stop_signal_named, StopSignal};
+
+    #[test]
+    fn sizes_in_powers_of_1000_or_1024_and_a_hint_for_a_bare_number() {
+        assert_eq!(parse_size("50MB"), Ok(50_000_000));
+        assert_eq!(parse_size(" 50 mb "), Ok(50_000_000));
+        assert_eq!(parse_size("2GiB"), Ok(2 << 30));
+        assert_eq!(parse_size("1KiB"), Ok(1024));
+        assert_eq!(parse_size("300B"), Ok(300));
+        assert_eq!(
+            parse_size("50").unwrap_err(),
+            "`50` has no unit; write `50MB` for 50 megabytes (units: B, KB, MB, GB, TB = powers \
+             of 1000; KiB, MiB, GiB, TiB = powers of 1024)"
+        );
+        assert!(parse_size("5 MBs")
+            .unwrap_err()
+            .contains("unknown unit `MBs`"));
+        assert!(parse_size("1.5GB").unwrap_err().contains("1500MB"));
+        assert!(parse_size("0KB").unwrap_err().contains("zero"));
+        assert!(parse_size("MB").unwrap_err().contains("not a size"));
+        assert!(parse_size("99999999999TB")
+            .unwrap_err()
+            .contains("too large"));
+    }
 
     #[test]
     fn each_system_takes_its_own_stop_signals_and_names_them_for_the_other() {

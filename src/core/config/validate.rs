@@ -13,14 +13,14 @@
 use super::de::{map_pos, Checked, Path, Report, Spanned};
 use super::facts::{Facts, PathKind, PathRef};
 use super::shape::{
-    control_message, has_control, looks_like_windows_path, At, Command, Dur, Env, PathText,
-    RawQuery, RawSchedule, RawWorker, Supervise, Text, WorkerName,
+    control_message, has_control, looks_like_windows_path, At, Command, Dur, Env, Keep, LogKey,
+    Opt, PathText, RawQuery, RawSchedule, RawWorker, Size, Supervise, Text, WorkerName,
 };
 use super::yaml::{self, Node, Pos, Value};
 use super::{
-    AlertSpec, BusySpec, Days, Diagnostic, IdleWhen, LogSpec, Overlap, ProcessMatch, Query,
-    QueryRun, ReadySpec, Rotation, Schedule, Severity, StartSpec, StopSpec, SuperviseSpec, When,
-    Worker, ZoneSource,
+    AlertSpec, BusySpec, Days, Diagnostic, IdleWhen, LogLimits, LogSpec, Overlap, ProcessMatch,
+    Query, QueryRun, ReadySpec, Rotation, Schedule, Severity, StartSpec, StopSpec, SuperviseSpec,
+    When, Worker, ZoneSource, DEFAULT_LOG_MAX_SIZE,
 };
 use crate::core::cron::CronSpec;
 use crate::core::template::Template;
@@ -140,6 +140,16 @@ fn opt_path(value: &Option<Checked<Spanned<PathText>>>) -> Option<(Pos, &PathBuf
         .as_ref()
         .and_then(|c| c.0.as_ref())
         .map(|s| (s.pos, &s.value.0))
+}
+
+/// The limits of a worker's or query's log: the defaults for what is not given, `None` when
+/// a given one is wrong.
+fn log_limits(max_size: Opt<Size>, keep: Opt<Keep>) -> Option<LogLimits> {
+    let d = LogLimits::default();
+    Some(LogLimits {
+        max_size: or(max_size, d.max_size, |s| s.0)?,
+        keep: or(keep, d.keep, |k| k.0)?,
+    })
 }
 
 /// An optional value whose key's position was kept, without it.
@@ -390,6 +400,7 @@ impl Checker<'_> {
                 rotation: or(rotation, Rotation::Daily, |r| r)?,
                 keep: or(keep, 14, |k| k.0)?,
                 level: or(level, None, |l| Some(l.0))?,
+                max_size: or(l.max_size, DEFAULT_LOG_MAX_SIZE, |s| s.0)?,
             };
             self.note_path(
                 file.as_ref().map(|f| (f.pos, &f.value.0)),
@@ -564,7 +575,23 @@ impl Checker<'_> {
                 let f = join(field, "command");
                 let args = command.as_ref().and_then(|c| self.templates(c, &f));
                 let command = command.and_then(|c| self.command(c, &f));
-                let (workdir, log) = (raw.workdir, raw.log);
+                let workdir = raw.workdir;
+                let (log, log_limits) = match raw.log {
+                    None => (Some(None), Some(LogLimits::default())),
+                    Some(Spanned { pos, value }) => match value.0 {
+                        None => (None, None),
+                        Some(LogKey::Path(p)) => {
+                            (Some(Some((pos, p.0))), Some(LogLimits::default()))
+                        }
+                        Some(LogKey::Spec(m)) => (
+                            match m.file {
+                                None => Some(None),
+                                Some(Checked(f)) => f.map(|f| Some((f.pos, f.value.0))),
+                            },
+                            log_limits(m.max_size, m.keep),
+                        ),
+                    },
+                };
                 let env_field = join(field, "env");
                 let env = or(unspan(raw.env), (Vec::new(), Some(Vec::new())), |e| {
                     let values = e
@@ -592,7 +619,10 @@ impl Checker<'_> {
                     env.as_deref().unwrap_or(&[]),
                 );
                 self.note_path(dir, &join(field, "workdir"), None);
-                self.note_path(at_path(&log), &join(field, "log"), Some("log file"));
+                let log_file = log
+                    .as_ref()
+                    .and_then(|l| l.as_ref().map(|(pos, p)| (*pos, p)));
+                self.note_path(log_file, &join(field, "log"), Some("log file"));
                 (|| {
                     Some(Some(QueryRun {
                         command: command?,
@@ -601,7 +631,8 @@ impl Checker<'_> {
                         env: env?,
                         env_values: env_values?,
                         timeout: timeout?,
-                        log: or(unspan(log), None, |l| Some(l.0))?,
+                        log: log?.map(|(_, p)| p),
+                        log_limits: log_limits?,
                         overlap: overlap?,
                         ready_wait: ready_wait?,
                     }))
@@ -756,11 +787,25 @@ impl Checker<'_> {
                 .command
                 .0
                 .and_then(|c| self.command(c, &join(&f, "command")));
-            let log = s.log;
-            self.note_path(opt_path(&log), &join(&f, "log"), Some("log file"));
+            let (log, log_limits) = match s.log {
+                None => (Some(None), Some(LogLimits::default())),
+                Some(Checked(None)) => (None, None),
+                Some(Checked(Some(Spanned { pos, value }))) => match value {
+                    LogKey::Path(p) => (Some(Some((pos, p.0))), Some(LogLimits::default())),
+                    LogKey::Spec(m) => (
+                        m.file.0.map(|f| Some((f.pos, f.value.0))),
+                        log_limits(m.max_size, m.keep),
+                    ),
+                },
+            };
+            let log_file = log
+                .as_ref()
+                .and_then(|l| l.as_ref().map(|(pos, p)| (*pos, p)));
+            self.note_path(log_file, &join(&f, "log"), Some("log file"));
             Some(StartSpec {
                 command: command?,
-                log: or(log, None, |l| Some(l.value.0))?,
+                log: log?.map(|(_, p)| p),
+                log_limits: log_limits?,
             })
         });
 
@@ -908,6 +953,78 @@ mod tests {
     const Q: &str = "timezone: UTC\nqueries:\n  - name: q\n    at: [\"06:00\"]\n";
 
     #[test]
+    fn log_limits_as_a_mapping_beside_the_plain_path_with_line_and_column() {
+        let w = "workers:\n  - name: w\n    match: {image: w, args_contain: x}\n    start:\n      command: [w]\n";
+        // The plain path of before: the default limits.
+        let s = validate(&format!("{Q}{w}      log: w.log\n"), || None).unwrap();
+        let start = &s.workers[0].start;
+        assert_eq!(start.log.as_deref(), Some(std::path::Path::new("w.log")));
+        assert_eq!(start.log_limits, LogLimits::default());
+        assert_eq!(
+            (start.log_limits.max_size, start.log_limits.keep),
+            (50_000_000, 5)
+        );
+        // The mapping.
+        let s = validate(
+            &format!("{Q}{w}      log: {{file: w.log, max_size: 2KiB, keep: 3}}\n"),
+            || None,
+        )
+        .unwrap();
+        let start = &s.workers[0].start;
+        assert_eq!(start.log.as_deref(), Some(std::path::Path::new("w.log")));
+        assert_eq!(
+            start.log_limits,
+            LogLimits {
+                max_size: 2048,
+                keep: 3
+            }
+        );
+        // A query's mapping may leave out `file` (the default path); the daemon's log too.
+        let s = validate(
+            &format!("{Q}    command: [q]\n    log: {{max_size: 1MB}}\nlog: {{file: d.log, max_size: 10MB}}\n"),
+            || None,
+        )
+        .unwrap();
+        let run = s.queries[0].run.as_ref().unwrap();
+        assert_eq!(run.log, None);
+        assert_eq!(
+            (run.log_limits.max_size, run.log_limits.keep),
+            (1_000_000, 5)
+        );
+        assert_eq!(s.log.unwrap().max_size, 10_000_000);
+        // Each wrong value at its line and column; a worker's mapping needs `file`.
+        let text = format!(
+            "{Q}    command: [q]\n    log: {{file: q.log, keep: 0}}\n{w}      log: {{max_size: 50}}\nlog: {{file: d.log, max_size: lots}}\n"
+        );
+        let e = validate(&text, || None).unwrap_err();
+        let shown: Vec<String> = e
+            .iter()
+            .map(|p| {
+                format!(
+                    "{}:{}: {}: {}",
+                    p.line,
+                    p.col,
+                    p.field.as_deref().unwrap_or(""),
+                    p.message
+                )
+            })
+            .collect();
+        assert_eq!(
+            shown,
+            [
+                "6:30: queries[0].log.keep: expected a number of files, at least 1, found `0`",
+                "12:13: workers[0].start.log.file: `file` is required",
+                "12:23: workers[0].start.log.max_size: `50` has no unit; write `50MB` for 50 \
+                 megabytes (units: B, KB, MB, GB, TB = powers of 1000; KiB, MiB, GiB, TiB = \
+                 powers of 1024)",
+                "13:30: log.max_size: `lots` is not a size; write a whole number and a unit, e.g. \
+                 50MB, 500KB or 2GiB",
+            ],
+            "{text}"
+        );
+    }
+
+    #[test]
     fn placeholders_are_checked_with_the_column_of_the_mistake() {
         let yaml = Q.to_string()
             + r#"    command: [openrem_qr.py, "2", -f, "{dat}", "--x={date-1w}", '{time:%Q}']"#
@@ -1033,12 +1150,13 @@ mod tests {
         let w = "  - name: w\n    match: {image: w, args_contain: x}\n    start: {command: [w]}\n";
         let cases = [
             ("bad: 1\n", "", "timezone, lead, merge_within, queries, workers, state_dir, restart_at_boot, log, alert"),
-            ("log: {file: l, bad: 1}\n", "log.", "file, rotation, keep, level"),
+            ("log: {file: l, bad: 1}\n", "log.", "file, rotation, keep, level, max_size"),
             ("alert: {command: [a], bad: 1}\n", "alert.", "command"),
             ("workers:\n  - {name: w, bad: 1}\n", "workers[0].", "name, workdir, env, match, pidfile, stop, start, ready, supervise, restart_before_queries, busy"),
             ("workers:\n  - match: {bad: 1}\n", "workers[0].match.", "image, args_contain"),
             ("workers:\n  - stop: {bad: 1}\n", "workers[0].stop.", "command, signal, grace, repeat"),
             ("workers:\n  - start: {bad: 1}\n", "workers[0].start.", "command, log"),
+            ("workers:\n  - start: {log: {bad: 1}}\n", "workers[0].start.log.", "file, max_size, keep"),
             ("workers:\n  - ready: {bad: 1}\n", "workers[0].ready.", "command, timeout"),
             ("workers:\n  - busy: {bad: 1}\n", "workers[0].busy.", "command, idle_when, every"),
             ("workers:\n  - supervise: {bad: 1}\n", "workers[0].supervise.", "backoff, max_backoff, give_up_after, stable_after"),
