@@ -71,6 +71,7 @@ pub struct RawQuery {
     pub log: At<PathText>,
     pub overlap: At<Overlap>,
     pub ready_wait: At<Dur<'m'>>,
+    pub catch_up: At<Dur<'h'>>,
 }
 
 #[derive(Deserialize)]
