@@ -965,8 +965,11 @@ mod tests {
             shown(Q.to_string() + "    catch_up: 6h\n"),
             ["5:15: queries[0].catch_up: `catch_up` goes with `command` (a query pacs-warden runs itself)"]
         );
-        let s = validate(&(Q.to_string() + "    command: [q]\n    catch_up: 6h\n"), || None)
-            .unwrap();
+        let s = validate(
+            &(Q.to_string() + "    command: [q]\n    catch_up: 6h\n"),
+            || None,
+        )
+        .unwrap();
         let run = s.queries[0].run.as_ref().unwrap();
         assert_eq!(run.catch_up, Some(Duration::from_secs(6 * 3600)));
         let s = validate(&(Q.to_string() + "    command: [q]\n"), || None).unwrap();

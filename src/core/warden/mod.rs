@@ -83,6 +83,14 @@ pub struct Adoptable {
     pub not_ready: Option<SavedNotReady>,
 }
 
+/// The last run of a query the state directory records (`handle_last_runs`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LastRun {
+    pub query: String,
+    /// Its planned instant.
+    pub scheduled_at: DateTime<Utc>,
+}
+
 /// A not-ready record left by the previous daemon.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SavedNotReady {
@@ -250,6 +258,14 @@ impl Warden {
         self.timeline = Timeline::new(now);
         self.queries = QueryRuns::new(now);
         self.log_next("next restarts");
+    }
+
+    /// At start, after `handle_boot`: the last recorded run of each query (from the state
+    /// directory). Runs of a `catch_up` query planned after it and at or before `now` were
+    /// missed: the most recent less than `catch_up` ago is caught up (once no restart of its
+    /// workers runs), the older ones are skipped.
+    pub fn handle_last_runs(&mut self, last: &[LastRun], now: DateTime<Utc>) {
+        self.boot_missed(last, now);
     }
 
     /// The clock says `now` (the timer fired, or any other event was handled): decide what
