@@ -739,6 +739,37 @@ mod tests {
     }
 
     #[test]
+    fn a_caught_up_run_and_a_running_one_are_noted_not_failures() {
+        let mut facts = fine();
+        let run = |outcome: &str| QueryRun {
+            finished_at: at("06:05:00"),
+            outcome: outcome.into(),
+            summary: "s".into(),
+            catch_up: Some(at("01:00:00")),
+        };
+        facts.queries[0].last_run = Some(run("ok"));
+        let (state, text) = check(&facts);
+        assert_eq!(state, State::Ok);
+        assert!(
+            text.contains(
+                "the last run of query ct was ok (a catch-up of the missed run planned for 2026-03-02 01:00:00 UTC)"
+            ),
+            "{text}"
+        );
+        facts.queries[0].last_run = Some(run("running"));
+        let (state, text) = check(&facts);
+        assert_eq!(state, State::Ok);
+        assert!(text.contains("query ct is running (a catch-up"), "{text}");
+        facts.queries[0].last_run = Some(run("failed"));
+        let (state, text) = check(&facts);
+        assert_eq!(state, State::Critical);
+        assert!(
+            text.contains("the last run of query ct (a catch-up of the missed run planned for 2026-03-02 01:00:00 UTC) failed"),
+            "{text}"
+        );
+    }
+
+    #[test]
     fn the_worst_comes_first_and_sets_the_state() {
         let mut facts = fine();
         facts.queries[0].last_run = Some(QueryRun {
