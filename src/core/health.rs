@@ -159,6 +159,8 @@ pub struct QueryRun {
     /// `ok`, `failed`, `timed out`, `not run` or `skipped`.
     pub outcome: String,
     pub summary: String,
+    /// A caught-up missed run (`catch_up:`): its planned instant.
+    pub catch_up: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -373,8 +375,16 @@ pub fn classify(facts: &Facts) -> Health {
     for q in &facts.queries {
         let Some(run) = &q.last_run else { continue };
         let name = clean(&q.name);
+        let caught_up = run
+            .catch_up
+            .map(|p| format!(" (a catch-up of the missed run planned for {})", hhmm(p)))
+            .unwrap_or_default();
         match run.outcome.as_str() {
+            "ok" if run.catch_up.is_some() => {
+                notes.push(format!("the last run of query {name} was ok{caught_up}"))
+            }
             "ok" => {}
+            "running" => notes.push(format!("query {name} is running{caught_up}")),
             "skipped" => problems.push(problem(
                 State::Warning,
                 format!(
@@ -386,7 +396,7 @@ pub fn classify(facts: &Facts) -> Health {
             outcome => problems.push(problem(
                 State::Critical,
                 format!(
-                    "the last run of query {name} {} ({}): {}",
+                    "the last run of query {name}{caught_up} {} ({}): {}",
                     match outcome {
                         "failed" => "failed".to_string(),
                         other => format!("failed ({})", clean(other)),
@@ -578,6 +588,7 @@ mod tests {
                 finished_at: at("06:05:00"),
                 outcome: outcome.into(),
                 summary: "exit status 1".into(),
+                catch_up: None,
             })
         }
         type Change = fn(&mut Facts);
@@ -728,12 +739,44 @@ mod tests {
     }
 
     #[test]
+    fn a_caught_up_run_and_a_running_one_are_noted_not_failures() {
+        let mut facts = fine();
+        let run = |outcome: &str| QueryRun {
+            finished_at: at("06:05:00"),
+            outcome: outcome.into(),
+            summary: "s".into(),
+            catch_up: Some(at("01:00:00")),
+        };
+        facts.queries[0].last_run = Some(run("ok"));
+        let (state, text) = check(&facts);
+        assert_eq!(state, State::Ok);
+        assert!(
+            text.contains(
+                "the last run of query ct was ok (a catch-up of the missed run planned for 2026-03-02 01:00:00 UTC)"
+            ),
+            "{text}"
+        );
+        facts.queries[0].last_run = Some(run("running"));
+        let (state, text) = check(&facts);
+        assert_eq!(state, State::Ok);
+        assert!(text.contains("query ct is running (a catch-up"), "{text}");
+        facts.queries[0].last_run = Some(run("failed"));
+        let (state, text) = check(&facts);
+        assert_eq!(state, State::Critical);
+        assert!(
+            text.contains("the last run of query ct (a catch-up of the missed run planned for 2026-03-02 01:00:00 UTC) failed"),
+            "{text}"
+        );
+    }
+
+    #[test]
     fn the_worst_comes_first_and_sets_the_state() {
         let mut facts = fine();
         facts.queries[0].last_run = Some(QueryRun {
             finished_at: at("06:05:00"),
             outcome: "skipped".into(),
             summary: "s".into(),
+            catch_up: None,
         });
         facts.state_error = Some("bad json".into());
         facts.workers.push(Worker {

@@ -107,6 +107,7 @@ fn facts(s: &Status, file: File, now: DateTime<Utc>) -> Facts {
                 finished_at: r.finished_at,
                 outcome: r.outcome.clone(),
                 summary: r.summary.clone(),
+                catch_up: r.catch_up.then_some(r.scheduled_at),
             }),
         })
         .collect();

@@ -72,6 +72,7 @@ pub async fn run(
         exit_code,
         duration_seconds: t0.elapsed().as_secs_f64(),
         summary,
+        catch_up: false,
     };
 
     // 1. The workers it needs must be ready (bounded wait).

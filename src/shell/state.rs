@@ -317,11 +317,15 @@ pub struct QueryRecord {
     pub scheduled_at: DateTime<Utc>,
     pub started_at: Option<DateTime<Utc>>,
     pub finished_at: DateTime<Utc>,
-    /// `ok`, `failed`, `timed out`, `not run` or `skipped`.
+    /// `ok`, `failed`, `timed out`, `not run`, `skipped`, or `running` (written when a run
+    /// starts, so that a daemon stopped meanwhile does not catch the run up again).
     pub outcome: String,
     pub exit_code: Option<i32>,
     pub duration_seconds: f64,
     pub summary: String,
+    /// A missed run run late (`catch_up:`); its planned instant is `scheduled_at`.
+    #[serde(default)]
+    pub catch_up: bool,
 }
 
 impl QueryRecord {

@@ -372,9 +372,17 @@ pub fn render(schedule: &Schedule, s: &Status) -> String {
     for q in &s.queries {
         match &q.last_run {
             Some(r) => {
+                let caught_up = if r.catch_up {
+                    format!(
+                        " (a catch-up of the missed run planned for {})",
+                        at(r.scheduled_at)
+                    )
+                } else {
+                    String::new()
+                };
                 let _ = writeln!(
                     out,
-                    "Query {} (run by pacs-warden): last run {} — {}",
+                    "Query {} (run by pacs-warden): last run {}{caught_up} — {}",
                     q.name,
                     at(r.finished_at),
                     r.summary

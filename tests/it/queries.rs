@@ -235,3 +235,56 @@ fn a_run_that_waited_for_the_previous_one_gets_the_dates_of_its_planned_time() {
         .unwrap_or_else(|| panic!("no run started late: {log}"));
     assert_eq!(late.1, format!("planned {}", late.0), "{log}");
 }
+
+/// The planned instants of the runs in query `q`'s log (`=== STARTED query q (scheduled AT)`).
+fn planned_runs(s: &Site) -> Vec<String> {
+    let log = std::fs::read_to_string(s.path("schedule.yaml.state/queries/q.log")).unwrap();
+    log.split("(scheduled ")
+        .skip(1)
+        .filter_map(|rest| rest.split(')').next())
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn a_run_missed_while_the_daemon_was_stopped_is_caught_up_once_and_only_once() {
+    let s = Site::new("qcatch");
+    // Every 5 s; missed runs less than a minute old are caught up.
+    write_without_workers(
+        &s,
+        "*/5 * * * * *",
+        &sleep_command("10ms", ""),
+        "    catch_up: 1m\n",
+    );
+    let mut first = s.start();
+    first.expect("query finished");
+    drop(first);
+    // Stopped across at least one query time.
+    std::thread::sleep(std::time::Duration::from_secs(7));
+    let mut second = s.start();
+    let line = second.expect("catch-up: running the missed run planned for");
+    second.expect("query finished");
+    eventually("`status` to show the catch-up", || {
+        s.status()
+            .contains("(a catch-up of the missed run planned for")
+    });
+    let health = s.warden().run(&["health"]);
+    let health = crate::harness::stdout(&health);
+    assert!(
+        health.contains("(a catch-up of the missed run planned for"),
+        "{health}"
+    );
+    // Restarted again right after: the catch-up is not run again.
+    drop(second);
+    let mut third = s.start();
+    third.expect("query finished");
+    let log = third.log();
+    assert!(!log.contains("catch-up: running"), "{log}");
+    assert!(!log.contains("a run was missed"), "{log}");
+    // Across the three daemons, each planned run ran at most once.
+    let planned = planned_runs(&s);
+    let mut unique = planned.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), planned.len(), "{planned:?}\n{line}");
+}

@@ -88,6 +88,9 @@ pub struct QueryRun {
     pub overlap: Overlap,
     /// How long to wait for the query's workers to be ready before running anyway.
     pub ready_wait: Duration,
+    /// A missed run (the machine was off or asleep, the daemon stopped) less than this long
+    /// ago is run once, late (`catch_up:`); `None`: missed runs are not caught up.
+    pub catch_up: Option<Duration>,
 }
 
 impl QueryRun {

@@ -115,6 +115,7 @@ pub struct RawQuery {
     pub log: At<LogKey<RawQueryLog>>,
     pub overlap: At<Overlap>,
     pub ready_wait: At<Dur<'m'>>,
+    pub catch_up: At<Dur<'h'>>,
 }
 
 #[derive(Deserialize)]

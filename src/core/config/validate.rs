@@ -568,7 +568,7 @@ impl Checker<'_> {
                         }
                     )*};
                 }
-                go_with_command!(workdir, env, timeout, log, overlap, ready_wait);
+                go_with_command!(workdir, env, timeout, log, overlap, ready_wait, catch_up);
                 Some(None)
             }
             Some(Checked(command)) => {
@@ -612,6 +612,13 @@ impl Checker<'_> {
                     d.0
                 });
                 let overlap = or(unspan(raw.overlap), Overlap::Skip, |o| o);
+                let catch_up = match raw.catch_up {
+                    None => Some(None),
+                    Some(Spanned { pos, value }) => value.0.and_then(|d| {
+                        self.positive(Spanned { pos, value: d }, &join(field, "catch_up"))
+                            .map(Some)
+                    }),
+                };
                 let dir = at_path(&workdir);
                 self.fill_programs(
                     first_note,
@@ -635,6 +642,7 @@ impl Checker<'_> {
                         log_limits: log_limits?,
                         overlap: overlap?,
                         ready_wait: ready_wait?,
+                        catch_up: catch_up?,
                     }))
                 })()
             }
@@ -1054,6 +1062,38 @@ mod tests {
     }
 
     #[test]
+    fn catch_up_is_a_positive_duration_that_goes_with_command() {
+        let shown = |yaml: String| -> Vec<String> {
+            validate(&yaml, || None)
+                .expect_err("a wrong catch_up")
+                .iter()
+                .map(|p| p.display(None).to_string())
+                .collect()
+        };
+        assert_eq!(
+            shown(Q.to_string() + "    command: [q]\n    catch_up: 0\n"),
+            ["6:15: queries[0].catch_up: must be more than 0"]
+        );
+        assert_eq!(
+            shown(Q.to_string() + "    command: [q]\n    catch_up: soon\n"),
+            ["6:15: queries[0].catch_up: `soon` is not a duration (expected number at 0); write e.g. 15m, 1h 30m, 90s or 0"]
+        );
+        assert_eq!(
+            shown(Q.to_string() + "    catch_up: 6h\n"),
+            ["5:15: queries[0].catch_up: `catch_up` goes with `command` (a query pacs-warden runs itself)"]
+        );
+        let s = validate(
+            &(Q.to_string() + "    command: [q]\n    catch_up: 6h\n"),
+            || None,
+        )
+        .unwrap();
+        let run = s.queries[0].run.as_ref().unwrap();
+        assert_eq!(run.catch_up, Some(Duration::from_secs(6 * 3600)));
+        let s = validate(&(Q.to_string() + "    command: [q]\n"), || None).unwrap();
+        assert_eq!(s.queries[0].run.as_ref().unwrap().catch_up, None);
+    }
+
+    #[test]
     fn an_unquoted_placeholder_is_told_to_be_quoted() {
         let block = Q.to_string() + "    command:\n      - q\n      - {date-1d}\n";
         let got = validate(&block, || None).expect_err("a mapping argument");
@@ -1177,7 +1217,7 @@ mod tests {
         assert_eq!(
             e[0].message,
             "unknown key `bad`; allowed keys here: name, cron, at, days, workers, command, \
-             workdir, env, timeout, log, overlap, ready_wait"
+             workdir, env, timeout, log, overlap, ready_wait, catch_up"
         );
     }
 
@@ -1226,6 +1266,7 @@ mod tests {
             (format!("merge_within: 5\n{Q}"), "merge_within", "m"),
             (query("ready_wait: 5"), "queries[0].ready_wait", "m"),
             (query("timeout: 5"), "queries[0].timeout", "h"),
+            (query("catch_up: 5"), "queries[0].catch_up", "h"),
             (
                 worker("ready: {command: [r], timeout: 5}"),
                 "workers[0].ready.timeout",

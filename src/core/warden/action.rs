@@ -47,10 +47,12 @@ pub enum Action {
     /// Stop watching worker `name` (its restart stops it on purpose).
     Unwatch { name: String },
     /// Run `query` (an index), planned for `at`; report its end with `handle_query_done`.
+    /// `catch_up`: a missed run, run late (`catch_up:`); the shell records it as one.
     RunQuery {
         query: usize,
         name: String,
         at: DateTime<Utc>,
+        catch_up: bool,
     },
     /// `query` begins: find out whether its `workers` are ready; answer with
     /// `handle_readiness`.
@@ -87,6 +89,14 @@ pub enum Save {
         query: String,
         scheduled_at: DateTime<Utc>,
         at: DateTime<Utc>,
+    },
+    /// Missed runs of `query` were skipped, the last planned for `scheduled_at` (older than
+    /// its `catch_up`).
+    QueryMissed {
+        query: String,
+        scheduled_at: DateTime<Utc>,
+        at: DateTime<Utc>,
+        summary: String,
     },
     /// The not-ready worker `id` became ready at `at`: its last restart counts as good.
     ReadyLater {

@@ -8,8 +8,9 @@
 //!
 //! How it is driven: the shell (`crate::shell::daemon`) calls a `handle_*` method for what
 //! happened (the clock moved, an edit was read, a sequence finished, a worker exited, a probe
-//! answered, a query ended), then takes `poll_action()` until `None` and carries each action
-//! out, and sleeps until `poll_timeout()` (or the next event), then calls `handle_tick(now)`.
+//! answered, a query ended, the last query runs were read at start), then takes
+//! `poll_action()` until `None` and carries each action out, and sleeps until
+//! `poll_timeout()` (or the next event), then calls `handle_tick(now)`.
 //! Time enters only as arguments; nothing here reads a clock, a file or a process, so tests
 //! drive it with invented instants (`tests`).
 //!
@@ -17,10 +18,11 @@
 //! - `action`: what the core asks the shell to do (`Action`, `Note` for log lines, `Save`).
 //! - `supervise`: crash backoff and give-up, not-ready probing.
 //! - `busy`: deferring a busy worker's planned restart.
-//! - `queries`: query runs (overlap) and readiness checks at a served query's start.
+//! - `queries`: query runs (overlap), missed runs (`catch_up`), and readiness checks at a
+//!   served query's start.
 //!
-//! A new duty (a health probe, a memory check, a missed-run catch-up) is a handler for its
-//! answer and an action for its request, not a new loop arm in the shell.
+//! A new duty (a health probe, a memory check) is a handler for its answer and an action for
+//! its request, not a new loop arm in the shell.
 
 mod action;
 mod busy;
@@ -81,6 +83,14 @@ pub struct Adoptable {
     pub id: Proc,
     /// The previous daemon's not-ready record of this very process, if any.
     pub not_ready: Option<SavedNotReady>,
+}
+
+/// The last run of a query the state directory records (`handle_last_runs`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LastRun {
+    pub query: String,
+    /// Its planned instant.
+    pub scheduled_at: DateTime<Utc>,
 }
 
 /// A not-ready record left by the previous daemon.
@@ -270,6 +280,15 @@ impl Warden {
             self.deferrals.shift_back(back);
         }
         self.last_now = now;
+    }
+
+    /// At start, after `handle_boot`: the last recorded run of each query (from the state
+    /// directory). Runs of a `catch_up` query planned after it and at or before `now` were
+    /// missed: the most recent less than `catch_up` ago is caught up (once no restart of its
+    /// workers runs), the older ones are skipped.
+    pub fn handle_last_runs(&mut self, last: &[LastRun], now: DateTime<Utc>) {
+        self.saw(now);
+        self.boot_missed(last, now);
     }
 
     /// The clock says `now` (the timer fired, or any other event was handled): decide what

@@ -1,13 +1,18 @@
 //! Queries the daemon runs itself (`command:`): when each run starts, and `overlap` (a run
 //! never overlaps the previous run of the same query: `skip` skips it, `wait` runs it when the
-//! previous one ends). And readiness at the start of each query a restart served: every worker
-//! it needs must be ready, or an alert says which is not and why.
+//! previous one ends). Missed runs (`catch_up:`): at start, runs planned after the last
+//! recorded one, and after a jump of the clock, runs more than `ON_TIME` late; the most
+//! recent one less than `catch_up` ago runs once, when no restart of its workers is running,
+//! and the older ones are skipped (logged). And readiness at the start of each query a restart
+//! served: every worker it needs must be ready, or an alert says which is not and why.
 
-use super::{Action, Note, QueryDone, Save, Warden, WorkerFacts};
+use super::{Action, LastRun, Note, QueryDone, Save, Warden, WorkerFacts};
 use crate::core::config::{Overlap, Schedule};
 use crate::core::plan::{restarts, Fire};
+use crate::core::timeline::ON_TIME;
 use chrono::{DateTime, TimeDelta, Utc};
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 /// A query whose workers must be ready when it begins.
 struct QueryCheck {
@@ -21,8 +26,12 @@ pub(super) struct QueryRuns {
     checked: DateTime<Utc>,
     /// Query runs in progress, by query name.
     running: HashSet<String>,
-    /// Runs waiting for the previous run of the same query (`overlap: wait`).
-    waiting: HashMap<String, Vec<(usize, DateTime<Utc>)>>,
+    /// Runs waiting for the previous run of the same query (`overlap: wait`): index, planned
+    /// instant, whether it is a catch-up.
+    waiting: HashMap<String, Vec<(usize, DateTime<Utc>, bool)>>,
+    /// Missed runs to catch up (query name, planned instant), once no restart of the query's
+    /// workers is running.
+    catch_ups: Vec<(String, DateTime<Utc>)>,
     /// Queries served by restarts already run, to check at their start.
     checks: Vec<QueryCheck>,
 }
@@ -37,12 +46,67 @@ fn runs_after(schedule: &Schedule, after: DateTime<Utc>) -> impl Iterator<Item =
         .filter(|f| schedule.queries[f.query].run.is_some())
 }
 
+/// The planned runs of query `index` in `(after, until]`, in time order.
+fn runs_of(
+    schedule: &Schedule,
+    index: usize,
+    after: DateTime<Utc>,
+    until: DateTime<Utc>,
+) -> impl Iterator<Item = DateTime<Utc>> + '_ {
+    let back = TimeDelta::from_std(schedule.lead + schedule.merge_within).unwrap_or_default();
+    // A restart is never after the runs it serves.
+    restarts(schedule, after - back)
+        .take_while(move |r| r.at <= until)
+        .flat_map(|r| r.fires)
+        .filter(move |f| f.query == index && f.at > after && f.at <= until)
+        .map(|f| f.at)
+}
+
+/// Missed runs of one query: the one to catch up, and the older ones skipped.
+#[derive(Default)]
+struct Missed {
+    catch_up: Option<DateTime<Utc>>,
+    /// How many are skipped, the first and the last of them.
+    skipped: usize,
+    first: Option<DateTime<Utc>>,
+    last: Option<DateTime<Utc>>,
+}
+
+impl Missed {
+    /// Sorts `runs` (time order) by the `catch_up` window ending at `now`.
+    fn sort(
+        runs: impl Iterator<Item = DateTime<Utc>>,
+        window: TimeDelta,
+        now: DateTime<Utc>,
+    ) -> Missed {
+        let mut m = Missed::default();
+        for at in runs {
+            if let Some(older) = m.catch_up.take() {
+                m.skip(older);
+            }
+            if now - at < window {
+                m.catch_up = Some(at);
+            } else {
+                m.skip(at);
+            }
+        }
+        m
+    }
+
+    fn skip(&mut self, at: DateTime<Utc>) {
+        self.skipped += 1;
+        self.first.get_or_insert(at);
+        self.last = Some(at);
+    }
+}
+
 impl QueryRuns {
     pub(super) fn new(checked: DateTime<Utc>) -> QueryRuns {
         QueryRuns {
             checked,
             running: HashSet::new(),
             waiting: HashMap::new(),
+            catch_ups: Vec::new(),
             checks: Vec::new(),
         }
     }
@@ -68,8 +132,102 @@ impl QueryRuns {
 }
 
 impl Warden {
+    /// At start: the runs of each `catch_up` query planned after its last recorded run
+    /// (`last`) and at or before `now` were missed.
+    pub(super) fn boot_missed(&mut self, last: &[LastRun], now: DateTime<Utc>) {
+        let schedule = Arc::clone(&self.schedule);
+        for (index, query) in schedule.queries.iter().enumerate() {
+            let Some(window) = query.run.as_ref().and_then(|r| r.catch_up) else {
+                continue;
+            };
+            // Never recorded: no run is known to be missed (a new query, a first start).
+            let Some(l) = last.iter().find(|l| l.query == query.name) else {
+                continue;
+            };
+            let window = TimeDelta::from_std(window).unwrap_or(TimeDelta::MAX);
+            let runs = runs_of(&schedule, index, l.scheduled_at, now);
+            let missed = Missed::sort(runs, window, now);
+            self.missed(index, missed, now);
+        }
+    }
+
+    /// Logs, records and queues the missed runs of query `index`.
+    fn missed(&mut self, index: usize, missed: Missed, now: DateTime<Utc>) {
+        let query = &self.schedule.queries[index];
+        let name = query.name.clone();
+        let window = query
+            .run
+            .as_ref()
+            .and_then(|r| r.catch_up)
+            .map(crate::core::report::file_duration)
+            .unwrap_or_default();
+        if let (Some(first), Some(last)) = (missed.first, missed.last) {
+            let when = if missed.skipped == 1 {
+                format!("planned for {}", self.local(first))
+            } else {
+                format!(
+                    "{} runs planned from {} to {}",
+                    missed.skipped,
+                    self.local(first),
+                    self.local(last)
+                )
+            };
+            self.log(
+                Note::warn(format!(
+                    "skipped missed run(s) (pacs-warden was not running, or the machine slept or its clock jumped): {when}; only the most recent run less than catch_up ({window}) ago is caught up"
+                ))
+                .query(&name),
+            );
+            if missed.catch_up.is_none() && !self.dry_run {
+                self.actions.push_back(Action::Save(Save::QueryMissed {
+                    query: name.clone(),
+                    scheduled_at: last,
+                    at: now,
+                    summary: format!("skipped: missed ({when}), more than catch_up ({window}) ago"),
+                }));
+            }
+        }
+        if let Some(at) = missed.catch_up {
+            self.log(
+                Note::info(format!(
+                    "a run was missed (pacs-warden was not running, or the machine slept or its clock jumped); catching it up once no restart of its workers is running: planned for {}",
+                    self.local(at)
+                ))
+                .query(&name),
+            );
+            self.queries.catch_ups.push((name, at));
+        }
+    }
+
+    /// Starts the catch-ups whose workers no restart sequence is running for (a boot restart,
+    /// a restart the clock jump made due); the run itself waits for them to be ready.
+    fn start_catch_ups(&mut self, now: DateTime<Utc>) {
+        let pending = std::mem::take(&mut self.queries.catch_ups);
+        for (name, at) in pending {
+            // The schedule may have been edited meanwhile: run it only if it is still there.
+            let Some(index) = self
+                .schedule
+                .queries
+                .iter()
+                .position(|q| q.name == name && q.run.is_some())
+            else {
+                continue;
+            };
+            let restarting = self.schedule.queries[index]
+                .workers
+                .iter()
+                .any(|&w| self.in_flight.contains(&self.schedule.workers[w].name));
+            if restarting {
+                self.queries.catch_ups.push((name, at));
+            } else {
+                self.start_query(index, at, true, now);
+            }
+        }
+    }
+
     /// Starts the query runs that came due.
     pub(super) fn run_due_queries(&mut self, now: DateTime<Utc>) {
+        self.start_catch_ups(now);
         let q = &mut self.queries;
         if now <= q.checked || !self.schedule.queries.iter().any(|q| q.run.is_some()) {
             q.checked = q.checked.max(now);
@@ -79,12 +237,36 @@ impl Warden {
             .take_while(|f| f.at <= now)
             .collect();
         q.checked = now;
+        // After a jump of the clock, the runs of a `catch_up` query more than `ON_TIME` late
+        // were missed; other runs start as they come.
+        let mut missed: HashMap<usize, Vec<DateTime<Utc>>> = HashMap::new();
         for fire in due {
-            self.start_query(fire.query, fire.at, now);
+            let catch_up = self.schedule.queries[fire.query]
+                .run
+                .as_ref()
+                .is_some_and(|r| r.catch_up.is_some());
+            if catch_up && now - fire.at > ON_TIME {
+                missed.entry(fire.query).or_default().push(fire.at);
+            } else {
+                self.start_query(fire.query, fire.at, false, now);
+            }
         }
+        let mut missed: Vec<_> = missed.into_iter().collect();
+        missed.sort_unstable_by_key(|(index, _)| *index);
+        for (index, runs) in missed {
+            let window = self.schedule.queries[index]
+                .run
+                .as_ref()
+                .and_then(|r| r.catch_up)
+                .and_then(|w| TimeDelta::from_std(w).ok())
+                .unwrap_or(TimeDelta::MAX);
+            let sorted = Missed::sort(runs.into_iter(), window, now);
+            self.missed(index, sorted, now);
+        }
+        self.start_catch_ups(now);
     }
 
-    fn start_query(&mut self, index: usize, at: DateTime<Utc>, now: DateTime<Utc>) {
+    fn start_query(&mut self, index: usize, at: DateTime<Utc>, catch_up: bool, now: DateTime<Utc>) {
         let query = &self.schedule.queries[index];
         let name = query.name.clone();
         if self.dry_run {
@@ -97,9 +279,13 @@ impl Warden {
                     .map(|r| r.argv_at(at, self.schedule.timezone))
             );
             self.log(
-                Note::info("dry run: would run the query now")
-                    .query(&name)
-                    .command(command),
+                Note::info(if catch_up {
+                    "dry run: would run the query now (catch-up)"
+                } else {
+                    "dry run: would run the query now"
+                })
+                .query(&name)
+                .command(command),
             );
             return;
         }
@@ -114,7 +300,7 @@ impl Warden {
                         .waiting
                         .entry(name)
                         .or_default()
-                        .push((index, at));
+                        .push((index, at, catch_up));
                 }
                 _ => {
                     self.log(
@@ -133,10 +319,20 @@ impl Warden {
             return;
         }
         self.queries.running.insert(name.clone());
+        if catch_up {
+            self.log(
+                Note::info(format!(
+                    "catch-up: running the missed run planned for {}",
+                    self.local(at)
+                ))
+                .query(&name),
+            );
+        }
         self.actions.push_back(Action::RunQuery {
             query: index,
             name,
             at,
+            catch_up,
         });
     }
 
@@ -162,7 +358,7 @@ impl Warden {
                 Some(w.remove(0))
             }
         });
-        if let Some((index, at)) = next {
+        if let Some((index, at, catch_up)) = next {
             // The schedule may have been edited meanwhile: run it only if it is still there.
             if self
                 .schedule
@@ -170,7 +366,7 @@ impl Warden {
                 .get(index)
                 .is_some_and(|q| q.name == name)
             {
-                self.start_query(index, at, now);
+                self.start_query(index, at, catch_up, now);
             }
         }
     }

@@ -780,3 +780,127 @@ fn a_sequence_whose_stop_request_went_out_runs_even_if_the_restart_was_merged() 
     w.handle_dispatched(&["v".to_string()]);
     assert_eq!(restarts(&drain(&mut w)), [("v", Why::Planned)]);
 }
+
+// ---- missed runs (`catch_up`) ----
+
+/// Query `q` every 10 minutes, run by pacs-warden, needing `w`, with `catch_up` (if any).
+fn catching_up(catch_up: &str) -> Arc<Schedule> {
+    schedule(&format!(
+        "timezone: UTC\nlead: 2m\nqueries:\n  - name: q\n    cron: \"*/10 * * * *\"\n    command: [x, \"{{time}}\"]\n    workers: [w]\n{catch_up}{}",
+        workers("")
+    ))
+}
+
+fn last_run(hms: &str) -> Vec<LastRun> {
+    vec![LastRun {
+        query: "q".into(),
+        scheduled_at: t(hms),
+    }]
+}
+
+/// The query runs started, as (planned instant, catch-up).
+fn catch_up_runs(actions: &[Action]) -> Vec<(DateTime<Utc>, bool)> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::RunQuery { at, catch_up, .. } => Some((*at, *catch_up)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_run_missed_while_stopped_is_caught_up_once_after_the_boot_restart() {
+    // Stopped after the 10:00 run, started again at 10:25: 10:10 and 10:20 were missed.
+    let s = catching_up("    catch_up: 1h\n");
+    let mut w = Warden::new(Arc::clone(&s), false, t("10:25:00"));
+    w.handle_boot(Vec::new(), t("10:25:00"));
+    w.handle_last_runs(&last_run("10:00:00"), t("10:25:00"));
+    let a = drain(&mut w);
+    assert_eq!(restarts(&a), [("w", Why::Boot), ("v", Why::Boot)]);
+    assert!(has_note(&a, "skipped missed run(s)"), "{:?}", notes(&a));
+    assert!(has_note(&a, "a run was missed"), "{:?}", notes(&a));
+    // Not while `w`'s boot restart runs; `v` is not the query's.
+    assert!(catch_up_runs(&tick(&mut w, t("10:25:01"))).is_empty());
+    w.handle_sequence_done("w", ok(P1), t("10:25:03"));
+    let a = tick(&mut w, t("10:25:03"));
+    assert_eq!(catch_up_runs(&a), [(t("10:20:00"), true)]);
+    assert!(has_note(
+        &a,
+        "catch-up: running the missed run planned for 2026-05-01 10:20:00"
+    ));
+    // Once only: later ticks run the next planned run, on time, and nothing else.
+    w.handle_query_done("q", query_done(true), t("10:26:00"));
+    assert!(catch_up_runs(&drain(&mut w)).is_empty());
+    assert!(catch_up_runs(&tick(&mut w, t("10:29:00"))).is_empty());
+    assert_eq!(
+        catch_up_runs(&tick(&mut w, t("10:30:00"))),
+        [(t("10:30:00"), false)]
+    );
+
+    // Started again right after, with the catch-up recorded: nothing is missed.
+    let mut again = Warden::new(s, false, t("10:26:30"));
+    again.handle_boot(Vec::new(), t("10:26:30"));
+    again.handle_last_runs(&last_run("10:20:00"), t("10:26:30"));
+    let a = drain(&mut again);
+    assert!(!has_note(&a, "a run was missed"), "{:?}", notes(&a));
+    assert!(!has_note(&a, "skipped missed"), "{:?}", notes(&a));
+    for (name, id) in [("w", P1), ("v", P2)] {
+        again.handle_sequence_done(name, ok(id), t("10:26:32"));
+    }
+    assert!(catch_up_runs(&tick(&mut again, t("10:26:33"))).is_empty());
+}
+
+#[test]
+fn a_missed_run_older_than_catch_up_is_skipped_and_recorded() {
+    let s = catching_up("    catch_up: 4m\n");
+    let mut w = Warden::new(s, false, t("10:25:00"));
+    w.handle_boot(Vec::new(), t("10:25:00"));
+    w.handle_last_runs(&last_run("10:00:00"), t("10:25:00"));
+    let a = drain(&mut w);
+    assert!(!has_note(&a, "a run was missed"), "{:?}", notes(&a));
+    let skipped = a.iter().find_map(|a| match a {
+        Action::Save(Save::QueryMissed { scheduled_at, .. }) => Some(*scheduled_at),
+        _ => None,
+    });
+    assert_eq!(skipped, Some(t("10:20:00")));
+    for (name, id) in [("w", P1), ("v", P2)] {
+        w.handle_sequence_done(name, ok(id), t("10:25:02"));
+    }
+    assert!(catch_up_runs(&tick(&mut w, t("10:25:03"))).is_empty());
+}
+
+#[test]
+fn without_catch_up_or_without_a_record_nothing_is_caught_up() {
+    for (s, last) in [
+        (catching_up(""), last_run("10:00:00")),
+        (catching_up("    catch_up: 1h\n"), Vec::new()),
+    ] {
+        let mut w = Warden::new(s, false, t("10:25:00"));
+        w.handle_boot(Vec::new(), t("10:25:00"));
+        w.handle_last_runs(&last, t("10:25:00"));
+        let a = drain(&mut w);
+        assert!(!has_note(&a, "a run was missed"), "{:?}", notes(&a));
+        assert!(!has_note(&a, "skipped missed"), "{:?}", notes(&a));
+        for (name, id) in [("w", P1), ("v", P2)] {
+            w.handle_sequence_done(name, ok(id), t("10:25:02"));
+        }
+        assert!(catch_up_runs(&tick(&mut w, t("10:25:03"))).is_empty());
+    }
+}
+
+#[test]
+fn after_a_jump_of_the_clock_only_the_most_recent_missed_run_is_caught_up() {
+    let mut w = booted(catching_up("    catch_up: 1h\n"), t("10:00:30"));
+    // The machine slept from 10:00:30 to 10:35: 10:10, 10:20 and 10:30 were missed.
+    let a = tick(&mut w, t("10:35:00"));
+    assert_eq!(catch_up_runs(&a), [(t("10:30:00"), true)]);
+    assert!(has_note(&a, "skipped missed run(s)"), "{:?}", notes(&a));
+    // A run noticed on time is not a catch-up.
+    w.handle_query_done("q", query_done(true), t("10:36:00"));
+    tick(&mut w, t("10:38:00"));
+    assert_eq!(
+        catch_up_runs(&tick(&mut w, t("10:40:00.5"))),
+        [(t("10:40:00"), false)]
+    );
+}

@@ -13,8 +13,8 @@ use super::dispatch::{Early, Preparation};
 use super::{alert, note, record, watch, DaemonError, Options, Request, Vet, MAX_SLEEP};
 use crate::core::config::{ConfigError, Problems, Schedule};
 use crate::core::warden::{
-    Action, Adoptable, Probe, Proc, QueryDone, Rejection, Save, SavedNotReady, SequenceDone,
-    Warden, WorkerFacts,
+    Action, Adoptable, LastRun, Probe, Proc, QueryDone, Rejection, Save, SavedNotReady,
+    SequenceDone, Warden, WorkerFacts,
 };
 use crate::shell::query_run;
 use crate::shell::sequence;
@@ -222,6 +222,16 @@ impl Runtime {
             })
             .collect();
         self.warden.handle_boot(adoptable, self.clock.now());
+        // Missed query runs are found from the last recorded ones (`catch_up:`).
+        let last: Vec<LastRun> = state
+            .queries
+            .iter()
+            .map(|(name, r)| LastRun {
+                query: name.clone(),
+                scheduled_at: r.scheduled_at,
+            })
+            .collect();
+        self.warden.handle_last_runs(&last, self.clock.now());
         self.carry_out();
     }
 
@@ -392,11 +402,30 @@ impl Runtime {
                     handle.abort();
                 }
             }
-            Action::RunQuery { query, name, at } => {
+            Action::RunQuery {
+                query,
+                name,
+                at,
+                catch_up,
+            } => {
+                // Recorded as it starts: a daemon stopped before it ends must not run it again.
+                let now = self.clock.now();
+                let running = QueryRecord {
+                    scheduled_at: at,
+                    started_at: Some(now),
+                    finished_at: now,
+                    outcome: "running".into(),
+                    exit_code: None,
+                    duration_seconds: 0.0,
+                    summary: format!("running since {}", now.to_rfc3339()),
+                    catch_up,
+                };
+                self.save_query(&name, &running);
                 let schedule = self.schedule();
                 let clock = Arc::clone(&self.clock);
                 self.tasks.spawn(async move {
-                    let record = query_run::run(schedule, query, at, clock).await;
+                    let mut record = query_run::run(schedule, query, at, clock).await;
+                    record.catch_up = catch_up;
                     Event::Query(name, record)
                 });
             }
@@ -522,6 +551,25 @@ impl Runtime {
                     exit_code: None,
                     duration_seconds: 0.0,
                     summary: "skipped: the previous run was still going".into(),
+                    catch_up: false,
+                };
+                self.save_query(&query, &record);
+            }
+            Save::QueryMissed {
+                query,
+                scheduled_at,
+                at,
+                summary,
+            } => {
+                let record = QueryRecord {
+                    scheduled_at,
+                    started_at: None,
+                    finished_at: at,
+                    outcome: "skipped".into(),
+                    exit_code: None,
+                    duration_seconds: 0.0,
+                    summary,
+                    catch_up: false,
                 };
                 self.save_query(&query, &record);
             }
