@@ -273,11 +273,25 @@ pub fn lock_instance(
         source,
     };
     crate::sys::trust::safe_create_dir_all(&dir).map_err(state_err)?;
-    let Some(held) = lock::try_lock(&dir.join("daemon.lock")).map_err(state_err)? else {
-        return Err(InstanceError::AlreadyRunning {
-            schedule: schedule.path.clone(),
-            holder: running_daemon(&dir),
-        });
+    // `status` and `health` look at the lock by taking it for a moment: a monitoring check
+    // polling just as the daemon starts must not make the start fail. A held lock is asked
+    // again for half a second before the daemon gives up.
+    let path = dir.join("daemon.lock");
+    let mut tries = 0;
+    let held = loop {
+        match lock::try_lock(&path).map_err(state_err)? {
+            Some(held) => break held,
+            None if tries < 10 => {
+                tries += 1;
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            None => {
+                return Err(InstanceError::AlreadyRunning {
+                    schedule: schedule.path.clone(),
+                    holder: running_daemon(&dir),
+                })
+            }
+        }
     };
     let info_path = dir.join("daemon.json");
     let json = serde_json::to_vec_pretty(info).map_err(|e| state_err(e.into()))?;

@@ -78,6 +78,35 @@ impl Warden {
         }
     }
 
+    /// After an accepted edit: a deferral whose worker is gone is dropped; one whose worker no
+    /// longer has a `busy` check is over, and the deferred restart runs now (it was due).
+    /// Either way its record goes, so `status` and `health` do not show it for ever.
+    pub(super) fn deferrals_after_edit(&mut self, now: DateTime<Utc>) {
+        let mut names: Vec<String> = self.deferrals.0.keys().cloned().collect();
+        names.sort();
+        for name in names {
+            let worker = self.schedule.workers.iter().position(|x| x.name == name);
+            if worker.is_some_and(|w| self.schedule.workers[w].busy.is_some()) {
+                continue;
+            }
+            self.deferrals.0.remove(&name);
+            self.actions.push_back(Action::Save(Save::Deferral {
+                worker: name.clone(),
+                deferral: None,
+                at: now,
+            }));
+            if let Some(w) = worker {
+                self.log(
+                    Note::info(
+                        "the edit removed the worker's busy check; its deferred restart runs now",
+                    )
+                    .worker(&name),
+                );
+                self.launch(&[w], Why::Planned);
+            }
+        }
+    }
+
     /// A busy probe answered.
     pub(super) fn busy_answer(&mut self, name: &str, busy: bool, why: String, now: DateTime<Utc>) {
         let Some(w) = self.schedule.workers.iter().position(|x| x.name == name) else {

@@ -337,6 +337,7 @@ impl Warden {
         self.schedule = new;
         // The shell drops what it prepared for the old schedule.
         self.prepared = None;
+        self.deferrals_after_edit(now);
         if before == after {
             self.log(Note::info(
                 "schedule reloaded; the upcoming restarts are unchanged",

@@ -514,6 +514,44 @@ fn busy_aware() -> Arc<Schedule> {
     every_ten("    busy: {command: [x], every: 30s}\n")
 }
 
+#[test]
+fn an_edit_that_removes_the_busy_check_ends_the_deferral_and_one_that_removes_the_worker_drops_it()
+{
+    for (edited, restarted) in [(every_ten(""), true), (every_ten_without_w(), false)] {
+        let mut w = booted(busy_aware(), t("10:00:00"));
+        tick(&mut w, t("10:08:00"));
+        busy(&mut w, true, t("10:08:01"));
+        w.handle_edit(edited, t("10:08:10"));
+        let a = drain(&mut w);
+        assert!(
+            a.contains(&Action::Save(Save::Deferral {
+                worker: "w".into(),
+                deferral: None,
+                at: t("10:08:10")
+            })),
+            "{a:?}"
+        );
+        let expected: &[(&str, Why)] = if restarted {
+            &[("w", Why::Planned)]
+        } else {
+            &[]
+        };
+        assert_eq!(restarts(&a), expected);
+        // No question is asked again about a deferral that is over.
+        let a = tick(&mut w, t("10:08:31"));
+        assert!(
+            !a.iter().any(|a| matches!(a, Action::ProbeBusy { .. })),
+            "{a:?}"
+        );
+    }
+}
+
+fn every_ten_without_w() -> Arc<Schedule> {
+    schedule(
+        "timezone: UTC\nlead: 2m\nqueries:\n  - name: q\n    cron: \"*/10 * * * *\"\nworkers:\n  - name: v\n    match: {image: x, args_contain: [v]}\n    start: {command: [x]}\n",
+    )
+}
+
 fn busy(w: &mut Warden, answer: bool, now: DateTime<Utc>) -> Vec<Action> {
     let probe = Probe::Busy {
         busy: answer,
