@@ -15,12 +15,16 @@
 use std::io;
 use std::path::Path;
 use std::process::{ExitStatus, Output as StdOutput};
+use std::sync::Mutex;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 
 /// At most this many bytes of each output stream are kept: the end of it (what callers show
 /// is the last lines; a `busy` answer longer than this reads as busy).
 pub const OUTPUT_CAP: usize = 1 << 20;
+
+/// How long a helper's output is still read after it exited (see `Running::finish`).
+pub const OUTPUT_GRACE: Duration = Duration::from_secs(2);
 
 /// Where a helper's stdout and stderr go.
 #[derive(Debug)]
@@ -118,29 +122,52 @@ impl Running {
     }
 
     /// Feeds its stdin, then waits for it to exit and for its output to end, for at most
-    /// `timeout`; past that it is killed with its children (`Ended::TimedOut`).
+    /// `timeout`; past that it is killed with its children (`Ended::TimedOut`). Output still
+    /// open `OUTPUT_GRACE` after the helper exited (a process it left behind holds the pipe)
+    /// is not waited for: the helper's answer is what it printed until then.
     pub async fn finish(mut self, timeout: Duration) -> Ended {
         let stdin = self.child.stdin.take().zip(self.stdin.take());
         let stdout = self.child.stdout.take();
         let stderr = self.child.stderr.take();
+        let (out, err) = (Mutex::new(Vec::new()), Mutex::new(Vec::new()));
         let child = &mut self.child;
-        let all = async move {
+        let all = async {
             let feed = async {
                 if let Some((mut pipe, bytes)) = stdin {
                     // A helper that exits without reading its stdin is not an error.
                     let _ = pipe.write_all(&bytes).await;
                 }
             };
-            let (status, stdout, stderr, ()) =
-                tokio::join!(child.wait(), read_capped(stdout), read_capped(stderr), feed);
-            status.map(|status| StdOutput {
-                status,
-                stdout,
-                stderr,
-            })
+            let exit = async { tokio::join!(child.wait(), feed).0 };
+            let readers = async {
+                tokio::join!(read_capped(stdout, &out), read_capped(stderr, &err));
+            };
+            tokio::pin!(exit, readers);
+            let mut read_all = false;
+            let status = loop {
+                tokio::select! {
+                    () = &mut readers, if !read_all => read_all = true,
+                    status = &mut exit => break status,
+                }
+            };
+            if !read_all {
+                let _ = tokio::time::timeout(OUTPUT_GRACE, &mut readers).await;
+            }
+            status
         };
-        match tokio::time::timeout(timeout, all).await {
-            Ok(Ok(output)) => Ended::Exited(output),
+        let ended = tokio::time::timeout(timeout, all).await;
+        let taken = |m: Mutex<Vec<u8>>| {
+            let mut kept = m.into_inner().unwrap_or_else(|e| e.into_inner());
+            let excess = kept.len().saturating_sub(OUTPUT_CAP);
+            kept.drain(..excess);
+            kept
+        };
+        match ended {
+            Ok(Ok(status)) => Ended::Exited(StdOutput {
+                status,
+                stdout: taken(out),
+                stderr: taken(err),
+            }),
             Ok(Err(e)) => Ended::Failed(e),
             Err(_) => {
                 self.kill().await;
@@ -161,28 +188,27 @@ impl Running {
     }
 }
 
-/// Everything `stream` gives until it ends, keeping the last `OUTPUT_CAP` bytes.
-async fn read_capped(stream: Option<impl AsyncRead + Unpin>) -> Vec<u8> {
-    let mut kept = Vec::new();
+/// Everything `stream` gives until it ends, into `kept`, keeping the last `OUTPUT_CAP` bytes
+/// (what was read so far stays there if the reading is cut short).
+async fn read_capped(stream: Option<impl AsyncRead + Unpin>, kept: &Mutex<Vec<u8>>) {
     let Some(mut stream) = stream else {
-        return kept;
+        return;
     };
     let mut chunk = vec![0u8; 16 * 1024];
     loop {
         match stream.read(&mut chunk).await {
             Ok(0) | Err(_) => break,
             Ok(n) => {
+                let mut kept = kept.lock().unwrap_or_else(|e| e.into_inner());
                 kept.extend_from_slice(&chunk[..n]);
+                // Trimmed in bulk (not on every read): `taken` cuts the rest.
                 if kept.len() > 2 * OUTPUT_CAP {
-                    kept.drain(..kept.len() - OUTPUT_CAP);
+                    let excess = kept.len() - OUTPUT_CAP;
+                    kept.drain(..excess);
                 }
             }
         }
     }
-    if kept.len() > OUTPUT_CAP {
-        kept.drain(..kept.len() - OUTPUT_CAP);
-    }
-    kept
 }
 
 #[cfg(all(test, unix))]
@@ -237,6 +263,29 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         false
+    }
+
+    #[tokio::test]
+    async fn a_helper_that_exits_while_a_process_it_left_holds_its_output_has_exited() {
+        // `celery … &`-style: the helper answers and exits 0, a process it started keeps its
+        // stdout open. Its answer is what it printed; it is not reported as timed out.
+        let dir = tempfile::tempdir().unwrap();
+        let argv = sh("echo answered; sleep 30 & echo $! > left.pid; exit 0");
+        let ended = run(
+            plain(&argv, dir.path(), Output::Capture),
+            Duration::from_secs(20),
+        )
+        .await
+        .unwrap();
+        let left = written_pid(&dir.path().join("left.pid")).await;
+        let _ = crate::sys::os::kill_verified(left);
+        match ended {
+            Ended::Exited(out) => {
+                assert!(out.status.success());
+                assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "answered");
+            }
+            ended => panic!("{ended:?}"),
+        }
     }
 
     #[tokio::test]
