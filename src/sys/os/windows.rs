@@ -328,6 +328,10 @@ pub(super) fn deliver_console_event(
         // Attaching resets the handler state: ignore our own event again, Ctrl-Break too.
         SetConsoleCtrlHandler(None, 1);
         SetConsoleCtrlHandler(Some(swallow), 1);
+        // WinSW and Servy wait a little between the handler change and the event (a delay
+        // observed on Windows 10 2004 and Server 2019). The wait comes before the console's
+        // processes are listed, so that nothing attached during it escapes the check.
+        Sleep(50);
         let mut pids = [0u32; 256];
         let n = GetConsoleProcessList(pids.as_mut_ptr(), pids.len() as u32) as usize;
         let me = GetCurrentProcessId();
@@ -359,9 +363,6 @@ pub(super) fn deliver_console_event(
                 ),
             );
         }
-        // WinSW and Servy wait a little between the handler change and the event (a delay
-        // observed on Windows 10 2004 and Server 2019).
-        Sleep(50);
         let ok = GenerateConsoleCtrlEvent(event, 0);
         let code = GetLastError();
         FreeConsole();
