@@ -207,7 +207,15 @@ impl Warden {
 
     /// The next thing to do, in order.
     pub fn poll_action(&mut self) -> Option<Action> {
-        self.actions.pop_front()
+        loop {
+            let action = self.actions.pop_front()?;
+            // A dry run changes nothing: it runs no worker's commands and writes no state
+            // (the daemon it shadows may be running and keeping that state).
+            if self.dry_run && matches!(action, Action::Save(_) | Action::ProbeReady { .. }) {
+                continue;
+            }
+            return Some(action);
+        }
     }
 
     /// When `handle_tick` must be called next (earlier events may call it sooner; calling it

@@ -204,6 +204,40 @@ fn boot_resumes_probing_an_adopted_worker_left_not_ready() {
     }));
 }
 
+#[test]
+fn a_dry_run_runs_no_worker_command_and_writes_no_state() {
+    // The same adopted, not-ready worker, and a crash of another: a dry run neither probes
+    // nor saves (the daemon it shadows keeps that state).
+    let s = schedule(&format!(
+        "timezone: UTC\nqueries:\n  - name: q\n    at: [\"12:00\"]\n{}",
+        workers("    ready: {command: [x]}\n    supervise: {backoff: 1s}\n")
+    ));
+    let mut w = Warden::new(s, true, t("10:00:00"));
+    let saved = SavedNotReady {
+        since: t("09:00:00"),
+        probes: 3,
+        answer: "no reply".into(),
+    };
+    w.handle_boot(
+        vec![Adoptable {
+            worker: "w".into(),
+            id: P1,
+            not_ready: Some(saved),
+        }],
+        t("10:00:00"),
+    );
+    let mut all = drain(&mut w);
+    all.extend(tick(&mut w, t("10:01:00")));
+    w.handle_exit("w", P1, t("10:01:05"));
+    all.extend(drain(&mut w));
+    all.extend(tick(&mut w, t("10:05:00")));
+    assert!(
+        !all.iter()
+            .any(|a| matches!(a, Action::Save(_) | Action::ProbeReady { .. })),
+        "{all:?}"
+    );
+}
+
 // ---- planned restarts and the clock ----
 
 #[test]
