@@ -388,7 +388,20 @@ impl Warden {
         self.saw(now);
         self.in_flight.remove(worker);
         let Some(spec) = self.schedule.workers.iter().find(|w| w.name == worker) else {
-            return; // removed from the schedule meanwhile
+            // Removed from the schedule while its sequence ran: nothing is supervised or
+            // retried, but how the sequence ended is still said.
+            self.supervision.remove(worker);
+            let note = if done.ok {
+                Note::info(
+                    "a restart of a worker the edited schedule no longer has ended; it is not supervised",
+                )
+            } else {
+                Note::warn(
+                    "a restart of a worker the edited schedule no longer has failed; it is not retried",
+                )
+            };
+            self.log(note.worker(worker).answer(done.summary));
+            return;
         };
         let supervise = spec.supervise.is_some();
         // Whatever was not ready before is gone or restarted now.

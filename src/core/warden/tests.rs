@@ -976,3 +976,18 @@ fn after_a_jump_of_the_clock_only_the_most_recent_missed_run_is_caught_up() {
         [(t("10:40:00"), false)]
     );
 }
+
+#[test]
+fn a_sequence_that_ends_after_an_edit_removed_its_worker_is_still_reported() {
+    let mut w = booted(supervised(), t("10:00:00"));
+    w.handle_edit(every_ten_without_w(), t("10:00:01"));
+    drain(&mut w);
+    w.handle_sequence_done("w", failed(), t("10:00:02"));
+    let a = drain(&mut w);
+    assert!(has_note(
+        &a,
+        "a restart of a worker the edited schedule no longer has failed"
+    ));
+    // Nothing is retried for it.
+    assert!(restarts(&tick(&mut w, t("10:00:30"))).is_empty());
+}
