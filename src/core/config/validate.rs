@@ -18,9 +18,9 @@ use super::shape::{
 };
 use super::yaml::{self, Node, Pos, Value};
 use super::{
-    AlertSpec, BusySpec, Days, Diagnostic, IdleWhen, LogLimits, LogSpec, Overlap, ProcessMatch,
-    Query, QueryRun, ReadySpec, Rotation, Schedule, Severity, StartSpec, StopSpec, SuperviseSpec,
-    When, Worker, ZoneSource, DEFAULT_LOG_MAX_SIZE,
+    AlertSpec, BusySpec, Days, Diagnostic, IdleWhen, LogLimits, LogSpec, MetricsSpec, Overlap,
+    ProcessMatch, Query, QueryRun, ReadySpec, Rotation, Schedule, Severity, StartSpec, StopSpec,
+    SuperviseSpec, When, Worker, ZoneSource, DEFAULT_LOG_MAX_SIZE,
 };
 use crate::core::cron::CronSpec;
 use crate::core::template::Template;
@@ -414,6 +414,24 @@ impl Checker<'_> {
             Some(Some(AlertSpec { command }))
         });
 
+        let metrics = or_try(raw.metrics, None, |m| {
+            let file = m.textfile.0?;
+            let field = "metrics.textfile";
+            let prom = file.value.0.extension().is_some_and(|e| e == "prom");
+            if !prom {
+                self.warn(
+                    file.pos,
+                    field,
+                    "does not end in `.prom`: the textfile collectors of node_exporter and \
+                     windows_exporter read only `*.prom` files",
+                );
+            }
+            self.note_path(Some((file.pos, &file.value.0)), field, Some("metrics file"));
+            Some(Some(MetricsSpec {
+                textfile: file.value.0,
+            }))
+        });
+
         let (timezone, timezone_source) = zone?;
         Some(Schedule {
             timezone,
@@ -426,6 +444,7 @@ impl Checker<'_> {
             restart_at_boot: restart_at_boot?,
             log: log?,
             alert: alert?,
+            metrics: metrics?,
             path: PathBuf::new(),
             base_dir: PathBuf::from("."),
             warnings: Vec::new(),
@@ -1189,7 +1208,7 @@ mod tests {
     fn every_mapping_lists_its_allowed_keys_in_the_documented_order() {
         let w = "  - name: w\n    match: {image: w, args_contain: x}\n    start: {command: [w]}\n";
         let cases = [
-            ("bad: 1\n", "", "timezone, lead, merge_within, queries, workers, state_dir, restart_at_boot, log, alert"),
+            ("bad: 1\n", "", "timezone, lead, merge_within, queries, workers, state_dir, restart_at_boot, log, alert, metrics"),
             ("log: {file: l, bad: 1}\n", "log.", "file, rotation, keep, level, max_size"),
             ("alert: {command: [a], bad: 1}\n", "alert.", "command"),
             ("workers:\n  - {name: w, bad: 1}\n", "workers[0].", "name, workdir, env, match, pidfile, stop, start, ready, supervise, restart_before_queries, busy"),
