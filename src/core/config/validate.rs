@@ -1052,6 +1052,44 @@ mod tests {
     }
 
     #[test]
+    fn metrics_textfile_with_line_and_column_and_a_warning_without_prom() {
+        let s = validate(&format!("{Q}metrics: {{textfile: 'C:\\x\\pw.prom'}}\n"), || None).unwrap();
+        assert_eq!(
+            s.metrics.unwrap().textfile,
+            std::path::Path::new("C:\\x\\pw.prom")
+        );
+        assert!(s.warnings.is_empty(), "{:?}", s.warnings);
+        assert_eq!(
+            warnings(&format!("{Q}metrics:\n  textfile: pw.txt\n")),
+            ["6:13: metrics.textfile: warning: does not end in `.prom`: the textfile collectors \
+              of node_exporter and windows_exporter read only `*.prom` files"]
+        );
+        let shown = |text: &str| -> Vec<String> {
+            validate(text, || None)
+                .unwrap_err()
+                .iter()
+                .map(|p| {
+                    format!(
+                        "{}:{}: {}: {}",
+                        p.line,
+                        p.col,
+                        p.field.as_deref().unwrap_or(""),
+                        p.message
+                    )
+                })
+                .collect()
+        };
+        assert_eq!(
+            shown(&format!("{Q}metrics: {{}}\n")),
+            ["5:10: metrics.textfile: `textfile` is required"]
+        );
+        assert_eq!(
+            shown(&format!("{Q}metrics: {{textfile: m.prom, port: 9}}\n")),
+            ["5:29: metrics.port: unknown key `port`; allowed keys here: textfile"]
+        );
+    }
+
+    #[test]
     fn placeholders_are_checked_with_the_column_of_the_mistake() {
         let yaml = Q.to_string()
             + r#"    command: [openrem_qr.py, "2", -f, "{dat}", "--x={date-1w}", '{time:%Q}']"#
