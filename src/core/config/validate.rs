@@ -1053,7 +1053,11 @@ mod tests {
 
     #[test]
     fn metrics_textfile_with_line_and_column_and_a_warning_without_prom() {
-        let s = validate(&format!("{Q}metrics: {{textfile: 'C:\\x\\pw.prom'}}\n"), || None).unwrap();
+        let s = validate(
+            &format!("{Q}metrics: {{textfile: 'C:\\x\\pw.prom'}}\n"),
+            || None,
+        )
+        .unwrap();
         assert_eq!(
             s.metrics.unwrap().textfile,
             std::path::Path::new("C:\\x\\pw.prom")
