@@ -5,7 +5,8 @@
 //! requests, schedule edits, finished restart sequences, and the other background tasks
 //! (worker exits, probe answers, finished queries: one `Event` each) — and the I/O of each
 //! action: the restart sequences (`crate::shell::sequence`), probes, queries
-//! (`crate::shell::query_run`), alerts, log lines and the state directory. It decides nothing:
+//! (`crate::shell::query_run`), alerts, log lines, the state directory and the metrics file
+//! (`metrics:`, values in `crate::core::metrics`, written when they change). It decides nothing:
 //! after every event the core is told the time (`handle_tick`), then every action it asks for
 //! is carried out in order.
 
