@@ -11,6 +11,7 @@
 //! - `timeline`: what the daemon has to do between two looks at the clock, and across edits.
 //! - `warden`: the daemon's decisions as a state machine without I/O (events in, actions out).
 //! - `import`: query times from a crontab or a Task Scheduler export → `queries:`.
+//! - `metrics`: the daemon's Prometheus metrics, their values and their text format.
 //! - `health`: the monitoring check's rules: facts → OK/WARNING/CRITICAL/UNKNOWN, problems,
 //!   perfdata, the line.
 //! - `rotation`: which log files to rename and delete so that logs stay small (names, sizes
@@ -25,6 +26,7 @@ pub mod cron;
 pub mod diagnostic;
 pub mod health;
 pub mod import;
+pub mod metrics;
 pub mod plan;
 pub mod report;
 pub mod rotation;

@@ -243,7 +243,8 @@ impl ConfigArg {
 }
 
 /// The files and folders whose writers decide what pacs-warden runs or where it writes: the
-/// schedule file, its state directory, the daemon's, workers' and queries' log files, and the
+/// schedule file, its state directory, the daemon's, workers' and queries' log files, the
+/// metrics file, and the
 /// program file of every command, found the way its runner will find it (a path relative to
 /// the command's working directory, a bare name through the `PATH` its `env:` sets or else
 /// pacs-warden's own).
@@ -298,6 +299,10 @@ fn trust_paths(schedule: &Schedule) -> Vec<(PathBuf, trust::Role)> {
     }
     if let Some(log) = &schedule.log {
         add(schedule.resolve(&log.file), Role::Log);
+    }
+    // The daemon replaces it (a temporary file in its folder, renamed): like a log's.
+    if let Some(metrics) = &schedule.metrics {
+        add(schedule.resolve(&metrics.textfile), Role::Log);
     }
     for (argv, dir, path) in commands {
         let Some(program) = argv.first() else {

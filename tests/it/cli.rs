@@ -74,7 +74,7 @@ fn yaml_syntax_errors_name_line_and_column() {
 fn unknown_keys_are_named_with_the_allowed_ones() {
     assert_problems(
         &format!("timezone: UTC\nleed: 15m\n{Q}"),
-        &["F:2:1: leed: unknown key `leed`; allowed keys here: timezone, lead, merge_within, queries, workers, state_dir, restart_at_boot, log, alert"],
+        &["F:2:1: leed: unknown key `leed`; allowed keys here: timezone, lead, merge_within, queries, workers, state_dir, restart_at_boot, log, alert, metrics"],
     );
     assert_problems(
         "timezone: UTC\nqueries:\n  - name: q\n    at: [\"06:00\"]\n    when: now\n",

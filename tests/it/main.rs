@@ -23,6 +23,8 @@ mod e2e_celery;
 mod e2e_celery_long_task;
 mod health;
 mod import;
+#[cfg(unix)]
+mod metrics;
 mod planner_property;
 mod planner_rules;
 mod queries;

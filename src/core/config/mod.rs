@@ -43,6 +43,8 @@ pub struct Schedule {
     /// Run on events a person must hear about (failed restart, supervision gave up, rejected
     /// edit).
     pub alert: Option<AlertSpec>,
+    /// Where to write the daemon's metrics (`metrics:`), if anywhere.
+    pub metrics: Option<MetricsSpec>,
     /// `state_dir:` as written, if given.
     pub state_dir: Option<PathBuf>,
     /// The schedule file (empty when validated from text).
@@ -335,6 +337,13 @@ pub struct ReadySpec {
 pub struct AlertSpec {
     /// Gets the event as `PACS_WARDEN_*` environment variables and as JSON on stdin.
     pub command: Vec<String>,
+}
+
+/// `metrics:`: the file the daemon writes its metrics to, in the Prometheus text format.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetricsSpec {
+    /// As written; `Schedule::resolve` it.
+    pub textfile: PathBuf,
 }
 
 /// The daemon's log file.

@@ -42,6 +42,13 @@ pub struct RawSchedule {
     pub restart_at_boot: Opt<Bool>,
     pub log: Opt<RawLog>,
     pub alert: Opt<RawAlert>,
+    pub metrics: Opt<RawMetrics>,
+}
+
+/// `metrics:`: where the daemon writes its Prometheus metrics.
+#[derive(Deserialize)]
+pub struct RawMetrics {
+    pub textfile: Req<Spanned<PathText>>,
 }
 
 #[derive(Deserialize)]

@@ -18,9 +18,9 @@ use super::shape::{
 };
 use super::yaml::{self, Node, Pos, Value};
 use super::{
-    AlertSpec, BusySpec, Days, Diagnostic, IdleWhen, LogLimits, LogSpec, Overlap, ProcessMatch,
-    Query, QueryRun, ReadySpec, Rotation, Schedule, Severity, StartSpec, StopSpec, SuperviseSpec,
-    When, Worker, ZoneSource, DEFAULT_LOG_MAX_SIZE,
+    AlertSpec, BusySpec, Days, Diagnostic, IdleWhen, LogLimits, LogSpec, MetricsSpec, Overlap,
+    ProcessMatch, Query, QueryRun, ReadySpec, Rotation, Schedule, Severity, StartSpec, StopSpec,
+    SuperviseSpec, When, Worker, ZoneSource, DEFAULT_LOG_MAX_SIZE,
 };
 use crate::core::cron::CronSpec;
 use crate::core::template::Template;
@@ -414,6 +414,24 @@ impl Checker<'_> {
             Some(Some(AlertSpec { command }))
         });
 
+        let metrics = or_try(raw.metrics, None, |m| {
+            let file = m.textfile.0?;
+            let field = "metrics.textfile";
+            let prom = file.value.0.extension().is_some_and(|e| e == "prom");
+            if !prom {
+                self.warn(
+                    file.pos,
+                    field,
+                    "does not end in `.prom`: the textfile collectors of node_exporter and \
+                     windows_exporter read only `*.prom` files",
+                );
+            }
+            self.note_path(Some((file.pos, &file.value.0)), field, Some("metrics file"));
+            Some(Some(MetricsSpec {
+                textfile: file.value.0,
+            }))
+        });
+
         let (timezone, timezone_source) = zone?;
         Some(Schedule {
             timezone,
@@ -426,6 +444,7 @@ impl Checker<'_> {
             restart_at_boot: restart_at_boot?,
             log: log?,
             alert: alert?,
+            metrics: metrics?,
             path: PathBuf::new(),
             base_dir: PathBuf::from("."),
             warnings: Vec::new(),
@@ -1033,6 +1052,48 @@ mod tests {
     }
 
     #[test]
+    fn metrics_textfile_with_line_and_column_and_a_warning_without_prom() {
+        let s = validate(
+            &format!("{Q}metrics: {{textfile: 'C:\\x\\pw.prom'}}\n"),
+            || None,
+        )
+        .unwrap();
+        assert_eq!(
+            s.metrics.unwrap().textfile,
+            std::path::Path::new("C:\\x\\pw.prom")
+        );
+        assert!(s.warnings.is_empty(), "{:?}", s.warnings);
+        assert_eq!(
+            warnings(&format!("{Q}metrics:\n  textfile: pw.txt\n")),
+            ["6:13: metrics.textfile: warning: does not end in `.prom`: the textfile collectors \
+              of node_exporter and windows_exporter read only `*.prom` files"]
+        );
+        let shown = |text: &str| -> Vec<String> {
+            validate(text, || None)
+                .unwrap_err()
+                .iter()
+                .map(|p| {
+                    format!(
+                        "{}:{}: {}: {}",
+                        p.line,
+                        p.col,
+                        p.field.as_deref().unwrap_or(""),
+                        p.message
+                    )
+                })
+                .collect()
+        };
+        assert_eq!(
+            shown(&format!("{Q}metrics: {{}}\n")),
+            ["5:10: metrics.textfile: `textfile` is required"]
+        );
+        assert_eq!(
+            shown(&format!("{Q}metrics: {{textfile: m.prom, port: 9}}\n")),
+            ["5:29: metrics.port: unknown key `port`; allowed keys here: textfile"]
+        );
+    }
+
+    #[test]
     fn placeholders_are_checked_with_the_column_of_the_mistake() {
         let yaml = Q.to_string()
             + r#"    command: [openrem_qr.py, "2", -f, "{dat}", "--x={date-1w}", '{time:%Q}']"#
@@ -1189,7 +1250,7 @@ mod tests {
     fn every_mapping_lists_its_allowed_keys_in_the_documented_order() {
         let w = "  - name: w\n    match: {image: w, args_contain: x}\n    start: {command: [w]}\n";
         let cases = [
-            ("bad: 1\n", "", "timezone, lead, merge_within, queries, workers, state_dir, restart_at_boot, log, alert"),
+            ("bad: 1\n", "", "timezone, lead, merge_within, queries, workers, state_dir, restart_at_boot, log, alert, metrics"),
             ("log: {file: l, bad: 1}\n", "log.", "file, rotation, keep, level, max_size"),
             ("alert: {command: [a], bad: 1}\n", "alert.", "command"),
             ("workers:\n  - {name: w, bad: 1}\n", "workers[0].", "name, workdir, env, match, pidfile, stop, start, ready, supervise, restart_before_queries, busy"),

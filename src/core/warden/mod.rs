@@ -205,6 +205,11 @@ impl Warden {
         &self.schedule
     }
 
+    /// The instant of the next planned restart not yet decided, if any (for the metrics).
+    pub fn next_restart(&self) -> Option<DateTime<Utc>> {
+        self.timeline.next(&self.schedule).map(|r| r.at)
+    }
+
     /// The next thing to do, in order.
     pub fn poll_action(&mut self) -> Option<Action> {
         loop {

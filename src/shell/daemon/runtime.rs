@@ -5,16 +5,18 @@
 //! requests, schedule edits, finished restart sequences, and the other background tasks
 //! (worker exits, probe answers, finished queries: one `Event` each) — and the I/O of each
 //! action: the restart sequences (`crate::shell::sequence`), probes, queries
-//! (`crate::shell::query_run`), alerts, log lines and the state directory. It decides nothing:
+//! (`crate::shell::query_run`), alerts, log lines, the state directory and the metrics file
+//! (`metrics:`, values in `crate::core::metrics`, written when they change). It decides nothing:
 //! after every event the core is told the time (`handle_tick`), then every action it asks for
 //! is carried out in order.
 
 use super::dispatch::{Early, Preparation};
 use super::{alert, note, record, watch, DaemonError, Options, Request, Vet, MAX_SLEEP};
 use crate::core::config::{ConfigError, Problems, Schedule};
+use crate::core::metrics::Metrics;
 use crate::core::warden::{
     Action, Adoptable, LastRun, Probe, Proc, QueryDone, Rejection, Save, SavedNotReady,
-    SequenceDone, Warden, WorkerFacts,
+    SequenceDone, Warden, Why, WorkerFacts,
 };
 use crate::shell::query_run;
 use crate::shell::sequence;
@@ -87,6 +89,9 @@ struct Runtime {
     watching: HashMap<String, AbortHandle>,
     /// The next planned restart's sequences, prepared ahead of its instant.
     preparation: Option<Preparation>,
+    /// `metrics:`: the values, and the text last written (or tried), to write only changes.
+    metrics: Metrics,
+    metrics_written: Option<(PathBuf, String)>,
 }
 
 pub(super) async fn run(
@@ -116,7 +121,10 @@ pub(super) async fn run(
         tasks: JoinSet::new(),
         watching: HashMap::new(),
         preparation: None,
+        metrics: Metrics::default(),
+        metrics_written: None,
     };
+    rt.metrics_names();
     rt.carry_out(); // the schedule's warnings
 
     let (_watch, mut edits) = match watch::watch(&rt.path) {
@@ -271,6 +279,7 @@ impl Runtime {
                 // What was prepared for the old schedule is void.
                 self.preparation = None;
                 self.warden.handle_edit(Arc::new(new), read_at);
+                self.metrics_names();
                 if !self.dry_run {
                     record::record_schedule(&self.path, &self.store, self.clock.now());
                 }
@@ -308,6 +317,12 @@ impl Runtime {
                     summary: done.summary,
                     not_ready: done.not_ready,
                 };
+                let now = self.clock.now();
+                self.metrics.record_restart(&done.worker, outcome.ok, now);
+                self.metrics.set_up(&done.worker, outcome.running.is_some());
+                if outcome.not_ready.is_some() {
+                    self.metrics.record_ready_failure(&done.worker);
+                }
                 self.warden
                     .handle_sequence_done(&done.worker, outcome, self.clock.now());
             }
@@ -322,9 +337,18 @@ impl Runtime {
     fn event(&mut self, event: Event) {
         let now = self.clock.now();
         match event {
-            Event::Exited(name, id) => self.warden.handle_exit(&name, id, now),
-            Event::Probe(name, probe) => self.warden.handle_probe(&name, probe, now),
+            Event::Exited(name, id) => {
+                self.metrics.set_up(&name, false);
+                self.warden.handle_exit(&name, id, now)
+            }
+            Event::Probe(name, probe) => {
+                if matches!(probe, Probe::Ready { answer: Err(_), .. }) {
+                    self.metrics.record_ready_failure(&name);
+                }
+                self.warden.handle_probe(&name, probe, now)
+            }
             Event::Query(name, record) => {
+                self.metrics.record_query_run(&name, &record.outcome);
                 self.save_query(&name, &record);
                 let done = QueryDone {
                     not_run: record.outcome == "not run",
@@ -345,11 +369,54 @@ impl Runtime {
             // Sequences the core did not start (merged into a running one) are dropped.
             self.preparation = None;
         }
+        self.write_metrics();
+    }
+
+    /// The metrics' series are the schedule's workers and queries.
+    fn metrics_names(&mut self) {
+        let schedule = self.schedule();
+        self.metrics.keep_only(
+            schedule.workers.iter().map(|w| w.name.as_str()),
+            schedule
+                .queries
+                .iter()
+                .filter(|q| q.run.is_some())
+                .map(|q| q.name.as_str()),
+        );
+    }
+
+    /// Writes the metrics file (`metrics.textfile`) if its text changed: to a temporary file
+    /// in the same folder, then renamed over it, so that a collector never reads half of it.
+    /// Never on a timer: an idle daemon does not wake for it. Not in a dry run.
+    fn write_metrics(&mut self) {
+        let schedule = self.schedule();
+        let Some(spec) = schedule.metrics.as_ref().filter(|_| !self.dry_run) else {
+            return;
+        };
+        self.metrics.set_next_restart(self.warden.next_restart());
+        let path = schedule.resolve(&spec.textfile);
+        let text = self.metrics.render();
+        if self
+            .metrics_written
+            .as_ref()
+            .is_some_and(|(p, t)| *p == path && *t == text)
+        {
+            return;
+        }
+        if let Err(e) = crate::sys::trust::write_replace(&path, text.as_bytes()) {
+            warn!(file = %path.display(), error = %e, "cannot write the metrics file");
+        }
+        self.metrics_written = Some((path, text));
     }
 
     fn act(&mut self, action: Action) {
         match action {
-            Action::Restart { worker, name, .. } => self.restart(worker, name),
+            Action::Restart { worker, name, why } => {
+                if why == Why::Supervision {
+                    self.metrics.record_crash_restart(&name);
+                }
+                self.restart(worker, name)
+            }
             Action::WouldRestart { worker, name, why } => {
                 let schedule = self.schedule();
                 info!(worker = %name, why = why.as_str(), "dry run: would restart now:\n{}", sequence::describe(&schedule, &schedule.workers[worker], &self.store).trim_end());
@@ -395,6 +462,7 @@ impl Runtime {
                     crate::sys::os::wait_exit(id.into()).await;
                     Event::Exited(owned, id)
                 });
+                self.metrics.set_up(&name, true);
                 self.watching.insert(name, handle);
             }
             Action::Unwatch { name } => {
@@ -459,7 +527,20 @@ impl Runtime {
                 &message,
             ),
             Action::Log(n) => note::write(&n),
-            Action::Save(save) => self.save(save),
+            Action::Save(save) => {
+                match &save {
+                    Save::Deferral {
+                        worker,
+                        deferral: Some(_),
+                        ..
+                    } => self.metrics.record_deferral(worker),
+                    Save::QuerySkipped { query, .. } | Save::QueryMissed { query, .. } => {
+                        self.metrics.record_query_run(query, "skipped")
+                    }
+                    _ => {}
+                }
+                self.save(save)
+            }
         }
     }
 

@@ -59,7 +59,7 @@ pub enum Role {
     StateDir,
     /// The program file a command runs.
     Program,
-    /// A log file pacs-warden opens (appends to, rotates).
+    /// A log file pacs-warden opens (appends to, rotates), or the metrics file it replaces.
     Log,
 }
 
