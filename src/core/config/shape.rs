@@ -87,6 +87,8 @@ pub struct RawWorker {
     pub supervise: Opt<Supervise>,
     pub restart_before_queries: Opt<Bool>,
     pub busy: Opt<RawBusy>,
+    pub max_memory: Opt<Size>,
+    pub max_memory_every: Opt<Spanned<Dur<'m'>>>,
 }
 
 #[derive(Deserialize)]
@@ -113,6 +115,8 @@ pub struct RawStart {
 pub struct RawReady {
     pub command: Req<Command>,
     pub timeout: Opt<Dur<'s'>>,
+    pub every: Opt<Spanned<Dur<'m'>>>,
+    pub failures: Opt<Spanned<ReadyFailures>>,
 }
 
 #[derive(Deserialize)]
@@ -470,6 +474,59 @@ what! {
 
 pub type Keep = Count<usize, Files>;
 pub type GiveUp = Count<u32, Failures>;
+pub type ReadyFailures = Count<u32, Failures>;
+
+/// An amount of memory such as `2GB`, `512MB` or `1.5G`. The units are binary, as the OS
+/// tools that show a process's memory count (Task Manager, `ps`, `top`): `KB`/`K`/`KiB` is
+/// 1024 bytes, `MB` 1024², `GB` 1024³, `TB` 1024⁴; `B` is bytes. A bare number has no unit and
+/// is refused (bytes are almost never meant).
+pub struct Size(pub u64);
+
+const SIZE: &str = "an amount of memory such as 2GB or 512MB";
+
+/// Parses an amount of memory (see `Size`).
+pub fn size(text: &str) -> Result<u64, String> {
+    let t = non_blank(text, SIZE)?.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (number, unit) = (&t[..split], t[split..].trim());
+    let shift = match unit.to_ascii_uppercase().as_str() {
+        "" if !number.is_empty() => {
+            return Err(format!(
+                "`{t}` has no unit; write e.g. `{t}MB` or `{t}GB` (units: B, KB, MB, GB, TB; \
+                 1KB = 1024 bytes)"
+            ))
+        }
+        "B" => 0,
+        "K" | "KB" | "KIB" => 10,
+        "M" | "MB" | "MIB" => 20,
+        "G" | "GB" | "GIB" => 30,
+        "T" | "TB" | "TIB" => 40,
+        _ => {
+            return Err(format!(
+                "`{t}` is not an amount of memory; write e.g. 2GB or 512MB (units: B, KB, MB, \
+                 GB, TB; 1KB = 1024 bytes)"
+            ))
+        }
+    };
+    let n: f64 = number
+        .parse()
+        .map_err(|_| format!("`{t}` is not an amount of memory; write e.g. 2GB or 512MB"))?;
+    let bytes = n * (1u64 << shift) as f64;
+    if !(bytes >= 1.0 && bytes < u64::MAX as f64) {
+        return Err(format!(
+            "`{t}` must be more than 0 bytes and less than 16EB"
+        ));
+    }
+    Ok(bytes as u64)
+}
+
+impl<'de> Deserialize<'de> for Size {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        parse_str(d, SIZE, |s| size(s).map(Size))
+    }
+}
 
 impl<'de, T: std::str::FromStr + PartialOrd + From<u8>, W: What> Deserialize<'de> for Count<T, W> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {

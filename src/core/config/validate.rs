@@ -17,9 +17,9 @@ use super::shape::{
 };
 use super::yaml::{self, Node, Pos, Value};
 use super::{
-    AlertSpec, BusySpec, Days, Diagnostic, IdleWhen, LogSpec, Overlap, ProcessMatch, Query,
-    QueryRun, ReadySpec, Rotation, Schedule, Severity, StartSpec, StopSpec, SuperviseSpec, When,
-    Worker, ZoneSource,
+    AlertSpec, BusySpec, Days, Diagnostic, IdleWhen, LogSpec, MemoryLimit, Overlap, ProcessMatch,
+    Query, QueryRun, ReadySpec, Rotation, Schedule, Severity, StartSpec, StopSpec, SuperviseSpec,
+    When, Worker, ZoneSource,
 };
 use crate::core::cron::CronSpec;
 use chrono_tz::Tz;
@@ -30,6 +30,8 @@ use std::time::Duration;
 pub const DEFAULT_LEAD: Duration = Duration::from_secs(15 * 60);
 pub const DEFAULT_GRACE: Duration = Duration::from_secs(10);
 pub const DEFAULT_READY_TIMEOUT: Duration = Duration::from_secs(60);
+/// How often `max_memory` is checked when `max_memory_every` is left out.
+pub const DEFAULT_MEMORY_EVERY: Duration = Duration::from_secs(60);
 
 /// Validates the text of a schedule file. `machine_zone` is asked only when the file has no
 /// `timezone:`. The schedule's `warnings` are those this text alone shows.
@@ -684,9 +686,26 @@ impl Checker {
                 .command
                 .0
                 .and_then(|c| self.command(c, &join(&f, "command")));
+            let every = or_try(r.every, None, |e| {
+                self.positive(e, &join(&f, "every")).map(Some)
+            });
+            let failures = or_try(r.failures, 3, |n| {
+                if every == Some(None) {
+                    self.problem(
+                        n.pos,
+                        &join(&f, "failures"),
+                        "counts the failed probes of `ready.every`; add `every` (e.g. `every: \
+                         5m`) or leave `failures` out",
+                    );
+                    return None;
+                }
+                Some(n.value.0)
+            });
             Some(Some(ReadySpec {
                 command: command?,
                 timeout: or(r.timeout, DEFAULT_READY_TIMEOUT, |t| t.0)?,
+                every: every?,
+                failures: failures?,
             }))
         });
 
@@ -729,6 +748,23 @@ impl Checker {
             }
         });
         let restart_before_queries = or(raw.restart_before_queries, true, |b| b.0);
+        let memory_every = or_try(raw.max_memory_every, DEFAULT_MEMORY_EVERY, |e| {
+            let pos = e.pos;
+            let every = self.positive(e, &join(field, "max_memory_every"))?;
+            if raw.max_memory.is_none() {
+                self.problem(
+                    pos,
+                    &join(field, "max_memory_every"),
+                    "says how often `max_memory` is checked; add `max_memory` (e.g. `max_memory: \
+                     2GB`) or leave it out",
+                );
+                return None;
+            }
+            Some(every)
+        });
+        let max_memory = or(raw.max_memory, None, |m| Some(m.0))
+            .zip(memory_every)
+            .map(|(m, every)| m.map(|bytes| MemoryLimit { bytes, every }));
 
         let dir = opt_path(&workdir);
         self.fill_programs(
@@ -748,6 +784,7 @@ impl Checker {
                 busy: busy?,
                 supervise: supervise?,
                 restart_before_queries: restart_before_queries?,
+                max_memory: max_memory?,
                 name: name.value.0,
                 workdir: or(workdir, None, |w| Some(w.value.0))?,
                 env: env?,
@@ -877,11 +914,11 @@ mod tests {
             ("bad: 1\n", "", "timezone, lead, merge_within, queries, workers, state_dir, restart_at_boot, log, alert"),
             ("log: {file: l, bad: 1}\n", "log.", "file, rotation, keep, level"),
             ("alert: {command: [a], bad: 1}\n", "alert.", "command"),
-            ("workers:\n  - {name: w, bad: 1}\n", "workers[0].", "name, workdir, env, match, pidfile, stop, start, ready, supervise, restart_before_queries, busy"),
+            ("workers:\n  - {name: w, bad: 1}\n", "workers[0].", "name, workdir, env, match, pidfile, stop, start, ready, supervise, restart_before_queries, busy, max_memory, max_memory_every"),
             ("workers:\n  - match: {bad: 1}\n", "workers[0].match.", "image, args_contain"),
             ("workers:\n  - stop: {bad: 1}\n", "workers[0].stop.", "command, signal, grace, repeat"),
             ("workers:\n  - start: {bad: 1}\n", "workers[0].start.", "command, log"),
-            ("workers:\n  - ready: {bad: 1}\n", "workers[0].ready.", "command, timeout"),
+            ("workers:\n  - ready: {bad: 1}\n", "workers[0].ready.", "command, timeout, every, failures"),
             ("workers:\n  - busy: {bad: 1}\n", "workers[0].busy.", "command, idle_when, every"),
             ("workers:\n  - supervise: {bad: 1}\n", "workers[0].supervise.", "backoff, max_backoff, give_up_after, stable_after"),
         ];
@@ -932,6 +969,48 @@ mod tests {
         let e = validate(&yaml, || None).unwrap_err();
         let shown: Vec<String> = e.iter().map(|p| p.display(None).to_string()).collect();
         assert_eq!(shown, ["9:33: workers[0].busy.every: must be more than 0"]);
+    }
+
+    #[test]
+    fn hang_and_memory_keys_are_checked_with_line_and_column() {
+        let worker = |more: &str| {
+            format!(
+                "{Q}workers:\n  - name: w\n    match: {{image: w, args_contain: x}}\n    \
+                 start: {{command: [w]}}\n    {more}\n"
+            )
+        };
+        let shown = |more: &str| -> Vec<String> {
+            match validate(&worker(more), || None) {
+                Ok(_) => Vec::new(),
+                Err(e) => e.iter().map(|p| p.display(None).to_string()).collect(),
+            }
+        };
+        let cases: [(&str, &str); 8] = [
+            ("ready: {command: [r], every: 0}", "9:34: workers[0].ready.every: must be more than 0"),
+            ("ready: {command: [r], every: 5m, failures: 0}", "9:48: workers[0].ready.failures: expected a number of failures, at least 1, found `0`"),
+            ("ready: {command: [r], failures: 2}", "9:37: workers[0].ready.failures: counts the failed probes of `ready.every`; add `every` (e.g. `every: 5m`) or leave `failures` out"),
+            ("max_memory: 2", "9:17: workers[0].max_memory: `2` has no unit; write e.g. `2MB` or `2GB` (units: B, KB, MB, GB, TB; 1KB = 1024 bytes)"),
+            ("max_memory: 2 parsecs", "9:17: workers[0].max_memory: `2 parsecs` is not an amount of memory; write e.g. 2GB or 512MB (units: B, KB, MB, GB, TB; 1KB = 1024 bytes)"),
+            ("max_memory: 0GB", "9:17: workers[0].max_memory: `0GB` must be more than 0 bytes and less than 16EB"),
+            ("max_memory_every: 1m", "9:23: workers[0].max_memory_every: says how often `max_memory` is checked; add `max_memory` (e.g. `max_memory: 2GB`) or leave it out"),
+            ("max_memory: 1GB\n    max_memory_every: 0", "10:23: workers[0].max_memory_every: must be more than 0"),
+        ];
+        for (more, want) in cases {
+            assert_eq!(shown(more), [want], "{more}");
+        }
+        let s = validate(
+            &worker("ready: {command: [r], every: 5m}\n    max_memory: 1.5GB"),
+            || None,
+        )
+        .unwrap();
+        let w = &s.workers[0];
+        let ready = w.ready.as_ref().unwrap();
+        assert_eq!(
+            (ready.every, ready.failures),
+            (Some(Duration::from_secs(300)), 3)
+        );
+        let m = w.max_memory.unwrap();
+        assert_eq!((m.bytes, m.every), (3 << 29, DEFAULT_MEMORY_EVERY));
     }
 
     #[test]
