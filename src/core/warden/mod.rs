@@ -16,20 +16,23 @@
 //! One concern per module:
 //! - `action`: what the core asks the shell to do (`Action`, `Note` for log lines, `Save`).
 //! - `supervise`: crash backoff and give-up, not-ready probing.
-//! - `busy`: deferring a busy worker's planned restart.
+//! - `busy`: deferring a busy worker's planned (or memory) restart.
+//! - `fitness`: workers that hang or bloat while alive (`ready.every`, `max_memory`).
 //! - `queries`: query runs (overlap) and readiness checks at a served query's start.
 //!
-//! A new duty (a health probe, a memory check, a missed-run catch-up) is a handler for its
-//! answer and an action for its request, not a new loop arm in the shell.
+//! A new duty (such as `fitness`'s probes, or a missed-run catch-up) is a handler for its answer
+//! and an action for its request, not a new loop arm in the shell.
 
 mod action;
 mod busy;
+mod fitness;
 mod queries;
 mod supervise;
 #[cfg(test)]
 mod tests;
 
 pub use action::{Action, Fields, Level, NotReadySnapshot, Note, Save, SupervisionSnapshot};
+pub use fitness::{show_bytes, MemoryReading, ReadyAnswer, MEMORY_DEFER_MAX};
 pub use supervise::{next_probe_wait, READY_PROBE_FIRST, READY_PROBE_MAX};
 
 use crate::core::config::{Problems, Schedule};
@@ -62,6 +65,10 @@ pub enum Why {
     Planned,
     /// Crash supervision: after a crash or a failed start.
     Supervision,
+    /// The worker runs but stopped answering its `ready` command (`ready.every`).
+    Unresponsive,
+    /// The worker's memory went above `max_memory`.
+    Memory,
 }
 
 impl Why {
@@ -70,6 +77,8 @@ impl Why {
             Why::Boot => "boot",
             Why::Planned => "planned",
             Why::Supervision => "supervision",
+            Why::Unresponsive => "unresponsive",
+            Why::Memory => "memory",
         }
     }
 }
@@ -113,6 +122,16 @@ pub enum Probe {
         id: Proc,
         answer: Result<(), String>,
     },
+    /// The periodic ready command of the running worker `id` (`Action::ProbeAlive`); `busy` is
+    /// the busy command's answer if, asked after a failure, it said busy.
+    Alive {
+        id: Proc,
+        answer: Result<(), String>,
+        busy: Option<String>,
+    },
+    /// The resident memory of worker `id`'s whole tree (`Action::ProbeMemory`); `None`: it
+    /// could not be read.
+    Memory { id: Proc, bytes: Option<u64> },
 }
 
 /// How a query run ended (the shell has saved its record).
@@ -160,6 +179,8 @@ pub struct Warden {
     watching: HashMap<String, Proc>,
     supervision: HashMap<String, Supervision>,
     deferrals: Deferrals,
+    /// The periodic checks of running workers (`fitness`), by worker name.
+    fitness: HashMap<String, fitness::Fitness>,
     queries: QueryRuns,
     /// The instant of the planned restart whose sequences the shell has prepared.
     prepared: Option<DateTime<Utc>>,
@@ -179,6 +200,7 @@ impl Warden {
             watching: HashMap::new(),
             supervision: HashMap::new(),
             deferrals: Deferrals::default(),
+            fitness: HashMap::new(),
             queries: QueryRuns::new(now),
             prepared: None,
             actions: VecDeque::new(),
@@ -212,6 +234,7 @@ impl Warden {
             self.queries.next_wake(&self.schedule),
             self.next_retry(),
             self.deferrals.next_probe(),
+            self.next_check(),
         ]
         .into_iter()
         .flatten()
@@ -241,7 +264,7 @@ impl Warden {
             if let Some(saved) = a.not_ready {
                 self.resume_not_ready(&a.worker, a.id, saved, now);
             }
-            self.watch(&a.worker, a.id);
+            self.watch(&a.worker, a.id, now);
         }
         if !to_restart.is_empty() {
             self.log(Note::info("boot restart"));
@@ -282,6 +305,7 @@ impl Warden {
         self.run_due_queries(now);
         self.retry_due(now);
         self.busy_probes_due(now);
+        self.checks_due(now);
         self.prepare_next(now);
     }
 
@@ -296,6 +320,7 @@ impl Warden {
         self.schedule = new;
         // The shell drops what it prepared for the old schedule.
         self.prepared = None;
+        self.fitness_edited(now);
         if before == after {
             self.log(Note::info(
                 "schedule reloaded; the upcoming restarts are unchanged",
@@ -350,7 +375,7 @@ impl Warden {
                 let sup = self.supervision.entry(worker.to_string()).or_default();
                 sup.started_at = Some(now);
                 sup.gave_up = false;
-                self.watch(worker, id);
+                self.watch(worker, id, now);
             }
             // Started and running, but not ready: not a failed start (see `supervise`).
             Some(id) if done.not_ready.is_some() => {
@@ -361,7 +386,7 @@ impl Warden {
                 self.alert("restart_failed", Some(worker), &done.summary);
                 if let Some(id) = running {
                     // Started but not ready: keep an eye on it while retrying.
-                    self.watch(worker, id);
+                    self.watch(worker, id, now);
                 }
                 if supervise {
                     self.schedule_retry(worker, "the restart failed", now);
@@ -400,6 +425,8 @@ impl Warden {
         match probe {
             Probe::Busy { busy, answer } => self.busy_answer(worker, busy, answer, now),
             Probe::Ready { id, answer } => self.ready_answer(worker, id, answer, now),
+            Probe::Alive { id, answer, busy } => self.alive_answer(worker, id, answer, busy, now),
+            Probe::Memory { id, bytes } => self.memory_answer(worker, id, bytes, now),
         }
     }
 
@@ -525,6 +552,7 @@ impl Warden {
                 self.actions
                     .push_back(Action::Unwatch { name: name.clone() });
             }
+            self.fitness_stop(&name);
             self.supervision.entry(name.clone()).or_default().retry_at = None;
             self.actions.push_back(Action::Restart {
                 worker: i,
@@ -534,8 +562,9 @@ impl Warden {
         }
     }
 
-    /// Watches `id`, `name`'s worker process, for its exit.
-    fn watch(&mut self, name: &str, id: Proc) {
+    /// Watches `id`, `name`'s worker process, for its exit; its periodic checks begin.
+    fn watch(&mut self, name: &str, id: Proc, now: DateTime<Utc>) {
+        self.fitness_start(name, id, now);
         self.watching.insert(name.to_string(), id);
         self.actions.push_back(Action::Watch {
             name: name.to_string(),
