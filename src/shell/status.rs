@@ -357,7 +357,7 @@ pub fn render(schedule: &Schedule, s: &Status) -> String {
         if let Some(r) = w.checks.as_ref().and_then(|c| c.ready.as_ref()) {
             let _ = writeln!(
                 out,
-                "  ready probe at {}: {}",
+                "  ready probe since {}: {}",
                 at(r.at),
                 if r.ok {
                     "ok".to_string()
@@ -374,7 +374,7 @@ pub fn render(schedule: &Schedule, s: &Status) -> String {
         if let Some(m) = w.checks.as_ref().and_then(|c| c.memory.as_ref()) {
             let _ = writeln!(
                 out,
-                "  memory at {}: {} (max_memory {})",
+                "  memory at {}: {} (max_memory {}; recorded when it moves by 5% of that)",
                 at(m.at),
                 crate::core::warden::show_bytes(m.bytes),
                 crate::core::warden::show_bytes(m.limit)

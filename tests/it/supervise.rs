@@ -520,7 +520,7 @@ fn status_and_health_show_the_last_answers_of_the_checks() {
     let mut status = String::new();
     eventually("status to show both checks", || {
         status = s.status();
-        status.contains("memory at") && status.contains("ready probe at")
+        status.contains("memory at") && status.contains("ready probe since")
     });
     assert!(
         status.contains("in a row before a restart): ready command exited with exit status: 69"),

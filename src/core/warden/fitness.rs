@@ -33,9 +33,18 @@ pub(super) struct Fitness {
     /// The next memory check (`None`: no `max_memory`).
     memory_at: Option<DateTime<Utc>>,
     memory_probing: bool,
+    /// What was last recorded for `status` (ok, answer, failures; bytes): an answer like the
+    /// one recorded is not written again, so that an idle daemon writes no file (and wakes
+    /// nothing that watches its directory) on every check.
+    saved_ready: Option<(bool, String, u32)>,
+    saved_memory: Option<u64>,
 }
 
-/// The `ready` probe's last answer, for `status` and `health`.
+/// A memory reading is recorded again when it moved by this share of `max_memory` (1/20: 5%).
+const MEMORY_RECORD_STEP: u64 = 20;
+
+/// The `ready` probe's answer, for `status` and `health`: `at` is when this answer was first
+/// given (a streak of the same answer is recorded once).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReadyAnswer {
     pub at: DateTime<Utc>,
@@ -46,7 +55,7 @@ pub struct ReadyAnswer {
     pub failures_allowed: u32,
 }
 
-/// The last memory reading, for `status` and `health`.
+/// A memory reading, for `status`: recorded when it moved by 5% of the limit or more.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MemoryReading {
     pub at: DateTime<Utc>,
@@ -103,6 +112,8 @@ impl Warden {
                 failures: 0,
                 memory_at,
                 memory_probing: false,
+                saved_ready: None,
+                saved_memory: None,
             },
         );
     }
@@ -359,16 +370,15 @@ impl Warden {
         }
     }
 
-    /// Records the last answers of `name`'s checks (each `None` keeps the one recorded).
+    /// Records the last answers of `name`'s checks (each `None` keeps the one recorded), if
+    /// they differ from what was recorded: another ok, the same failure with the same count,
+    /// or memory within 5% of the limit of the last recorded reading is not written again.
     fn save_fitness(
         &mut self,
         name: &str,
         ready: Option<(DateTime<Utc>, bool, String)>,
         memory: Option<MemoryReading>,
     ) {
-        let Some(f) = self.fitness.get(name) else {
-            return;
-        };
         let allowed = self
             .schedule
             .workers
@@ -376,14 +386,36 @@ impl Warden {
             .find(|w| w.name == name)
             .and_then(|w| w.ready.as_ref())
             .map_or(0, |r| r.failures);
+        let Some(f) = self.fitness.get_mut(name) else {
+            return;
+        };
+        let ready = ready.filter(|(_, ok, answer)| {
+            let now = (*ok, answer.clone(), f.failures);
+            let changed = f.saved_ready.as_ref() != Some(&now);
+            f.saved_ready = Some(now);
+            changed
+        });
+        let memory = memory.filter(|m| {
+            let changed = f
+                .saved_memory
+                .is_none_or(|b| b.abs_diff(m.bytes) >= m.limit / MEMORY_RECORD_STEP);
+            if changed {
+                f.saved_memory = Some(m.bytes);
+            }
+            changed
+        });
+        if ready.is_none() && memory.is_none() {
+            return;
+        }
+        let (pid, failures) = (f.id.pid, f.failures);
         self.actions.push_back(Action::Save(Save::Fitness {
             worker: name.to_string(),
-            pid: f.id.pid,
+            pid,
             ready: ready.map(|(at, ok, answer)| ReadyAnswer {
                 at,
                 ok,
                 answer,
-                failures_in_a_row: f.failures,
+                failures_in_a_row: failures,
                 failures_allowed: allowed,
             }),
             memory,

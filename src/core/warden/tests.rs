@@ -1033,3 +1033,32 @@ fn checks_added_by_an_edit_begin_for_the_running_worker() {
     drain(&mut w);
     assert!(w.poll_timeout().unwrap() > t("11:00:00"));
 }
+
+#[test]
+fn the_same_answer_again_is_not_recorded_again() {
+    let mut w = booted(checked(&format!("{HANGS}{BLOATS}")), t("10:00:00"));
+    let saves = |a: &[Action]| {
+        a.iter()
+            .filter(|a| matches!(a, Action::Save(Save::Fitness { .. })))
+            .count()
+    };
+    tick(&mut w, t("10:01:00"));
+    assert_eq!(saves(&memory(&mut w, P1, GB / 2, t("10:01:00"))), 1);
+    tick(&mut w, t("10:02:00"));
+    // Within 5% of the limit of the recorded reading: not written again.
+    assert_eq!(
+        saves(&memory(&mut w, P1, GB / 2 + GB / 40, t("10:02:00"))),
+        0
+    );
+    tick(&mut w, t("10:03:00"));
+    assert_eq!(
+        saves(&memory(&mut w, P1, GB / 2 + GB / 10, t("10:03:00"))),
+        1
+    );
+    tick(&mut w, t("10:05:00"));
+    assert_eq!(saves(&alive(&mut w, P1, Ok(()), None, t("10:05:00"))), 1);
+    tick(&mut w, t("10:10:00"));
+    assert_eq!(saves(&alive(&mut w, P1, Ok(()), None, t("10:10:00"))), 0);
+    tick(&mut w, t("10:15:00"));
+    assert_eq!(saves(&alive(&mut w, P1, Err("x"), None, t("10:15:00"))), 1);
+}
