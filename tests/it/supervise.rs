@@ -526,7 +526,7 @@ fn status_and_health_show_the_last_answers_of_the_checks() {
         status.contains("in a row before a restart): ready command exited with exit status: 69"),
         "{status}"
     );
-    assert!(status.contains("(max_memory 1.0 GB)"), "{status}");
+    assert!(status.contains("(max_memory 1.0 GB;"), "{status}");
     let ran = s.warden().run(&["health"]);
     let out = String::from_utf8_lossy(&ran.stdout).to_string();
     assert_eq!(ran.status.code(), Some(1), "{out}");
