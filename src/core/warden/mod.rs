@@ -3,8 +3,9 @@
 //!
 //! Owns: everything the daemon decides — the boot restart and adoption, planned restarts on
 //! time (through `timeline`) and when to prepare them, the merge rule (a worker's sequences
-//! never overlap), reloads, crash supervision, not-ready workers, busy deferral, the query runs
-//! and their readiness and overlap rules, and which alerts and log lines follow.
+//! never overlap), reloads, crash supervision, not-ready workers, busy deferral, the periodic
+//! checks of running workers (hangs: `ready.every`; memory: `max_memory`), the query runs and
+//! their readiness and overlap rules, and which alerts and log lines follow.
 //!
 //! How it is driven: the shell (`crate::shell::daemon`) calls a `handle_*` method for what
 //! happened (the clock moved, an edit was read, a sequence finished, a worker exited, a probe
