@@ -1,7 +1,9 @@
 //! Benchmark of the daemon (`pacs-warden run`), printing figures; asserts nothing.
 //!
 //! 1. Idle cost over 60 s with a real schedule whose next restart is hours away: resident
-//!    memory, CPU time, and wake-ups (context switches of all its threads).
+//!    memory, CPU time, and wake-ups (context switches of all its threads). Then the same over
+//!    5 minutes with a running worker checked for hangs and memory (`ready.every: 5m`,
+//!    `max_memory: 2GB` read every minute by default).
 //! 2. Lateness of restarts: a `--dry-run` daemon with a restart every second for 110 s; each
 //!    "restart due" line carries how late the timer fired (`late_ms`).
 //!
@@ -86,31 +88,55 @@ fn idle() {
     let dir = tempfile::tempdir().unwrap();
     // Restarts hours away; no boot restart, so nothing but the daemon itself runs.
     let path = schedule(dir.path(), "30 6 * * 1-5", "restart_at_boot: false\n");
+    idle_over(&path, "idle daemon", Duration::from_secs(60));
+
+    // The same with a worker that runs (started at boot) and is checked while idle.
+    let checked = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("restart_at_boot: false\n", "")
+        + &format!(
+            "    ready:\n      command: ['{WORKER}', ping, --pidfile, w.pid]\n      every: 5m\n    max_memory: 2GB\n"
+        );
+    std::fs::write(&path, checked).unwrap();
+    idle_over(
+        &path,
+        "idle daemon with a worker checked (ready.every: 5m, max_memory: 2GB every 1m)",
+        Duration::from_secs(300),
+    );
+    // The worker outlives the daemon by design.
+    let _ = Command::new(WORKER)
+        .args(["stop", "--pidfile"])
+        .arg(dir.path().join("w.pid"))
+        .status();
+}
+
+fn idle_over(path: &std::path::Path, what: &str, window: Duration) {
     let mut child = Command::new(warden())
         .args(["run", "--config"])
-        .arg(&path)
+        .arg(path)
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
     let pid = child.id();
     std::thread::sleep(Duration::from_secs(5));
     let (cpu0, (sw0, threads), t0) = (cpu_ticks(pid), switches(pid), Instant::now());
-    std::thread::sleep(Duration::from_secs(60));
+    std::thread::sleep(window);
     let (cpu1, (sw1, _)) = (cpu_ticks(pid), switches(pid));
     let minutes = t0.elapsed().as_secs_f64() / 60.0;
     let rss = proc_status(pid, "VmRSS:");
     let hwm = proc_status(pid, "VmHWM:");
     let tick_ms = 1000.0 / 100.0; // USER_HZ is 100 on Linux
-    println!(
-        "idle daemon over {:.0} s ({threads} threads):",
-        minutes * 60.0
-    );
+    println!("{what} over {:.0} s ({threads} threads):", minutes * 60.0);
     println!(
         "  RSS:        {:.1} MB (peak {:.1} MB)   target <= 4 MB",
         rss as f64 / 1024.0,
         hwm as f64 / 1024.0
     );
-    println!("  CPU time:   {:.0} ms", (cpu1 - cpu0) as f64 * tick_ms);
+    println!(
+        "  CPU time:   {:.0} ms ({:.1} ms per minute)",
+        (cpu1 - cpu0) as f64 * tick_ms,
+        (cpu1 - cpu0) as f64 * tick_ms / minutes
+    );
     println!(
         "  wake-ups:   {:.1} per minute (context switches, all threads)   target <= 2",
         (sw1 - sw0) as f64 / minutes

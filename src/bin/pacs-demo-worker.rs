@@ -1,12 +1,16 @@
 //! A harmless stand-in for a Celery worker, for the demo schedule and the tests.
 //!
 //! `pacs-demo-worker run --pidfile P [--children N] [--ignore-stop] [--ignore-stops N] [--stop-delay D]
-//!                       [--ready-after D] [--exit-after D] [--name NAME] [--record-stop-events FILE]`
+//!                       [--ready-after D] [--exit-after D] [--hang-after D] [--grow MB]
+//!                       [--name NAME] [--record-stop-events FILE]`
 //!   writes its PID to P (refusing, like Celery, when P names a live process), starts N child
 //!   processes, and runs until asked to stop. A stop request is the file `P.stop`: the worker
 //!   removes it, waits `--stop-delay` (a task finishing), stops its children, removes P and
 //!   exits 0. `--ignore-stop` ignores requests (a busy or hung worker); `--exit-after` exits 1
-//!   after a while (a crash); `--ready-after` creates `P.ready` once "serving". Its children
+//!   after a while (a crash); `--ready-after` creates `P.ready` once "serving"; `--hang-after`
+//!   removes it after a while and never creates it again (a worker that hangs while alive: it
+//!   stops answering `ping` but runs, and still honours stop requests); `--grow MB` allocates
+//!   and touches MB megabytes more every second (a worker that bloats). Its children
 //!   never outlive it, however it ends (killed included): on Linux each child asks the kernel
 //!   for SIGKILL when its parent dies (PR_SET_PDEATHSIG); on Windows they are in a job object
 //!   that kills them when the worker's handle to it closes (KILL_ON_JOB_CLOSE). So stopping
@@ -165,6 +169,11 @@ fn run(args: &mut Args) -> ExitCode {
     let stop_delay = args.duration("--stop-delay").unwrap_or_default();
     let ready_after = args.duration("--ready-after").unwrap_or_default();
     let exit_after = args.duration("--exit-after");
+    let hang_after = args.duration("--hang-after");
+    let grow: usize = args
+        .value("--grow")
+        .map(|n| n.parse().unwrap_or_else(|_| die("--grow MB")))
+        .unwrap_or(0);
     let name = args.value("--name").unwrap_or_else(|| "demo".into());
     let record = args.value("--record-stop-events").map(PathBuf::from);
     args.finish();
@@ -213,11 +222,22 @@ fn run(args: &mut Args) -> ExitCode {
     let ready_file = sidecar(&pidfile, ".ready");
     let started = Instant::now();
     let mut ready = false;
+    let mut hung = false;
+    let mut hoard: Vec<Vec<u8>> = Vec::new();
     loop {
         std::thread::sleep(POLL);
         if !ready && started.elapsed() >= ready_after {
             let _ = std::fs::write(&ready_file, b"ready\n");
             ready = true;
+        }
+        if !hung && hang_after.is_some_and(|d| started.elapsed() >= d) {
+            let _ = std::fs::remove_file(&ready_file);
+            println!("pacs-demo-worker {name}: hanging as asked (alive, not answering ping)");
+            hung = true;
+        }
+        if grow > 0 && hoard.len() < started.elapsed().as_secs() as usize {
+            // Touched (non-zero) pages count as resident memory.
+            hoard.push(vec![1u8; grow << 20]);
         }
         if exit_after.is_some_and(|d| started.elapsed() >= d) {
             println!("pacs-demo-worker {name}: crashing as asked");

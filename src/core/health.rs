@@ -108,8 +108,8 @@ pub struct Worker {
     pub supervision: Option<Supervision>,
     pub deferred: Option<Deferral>,
     /// The worker runs, but its `ready` command's last answer was a failure (the restart's own
-    /// tries, or the daemon's probes since). Seam for issue 15 item 2: the last answer of the
-    /// periodic `ready.every` probe goes here too, once the daemon records it.
+    /// tries, the daemon's probes since, or a counted failure of the periodic `ready.every`
+    /// probe).
     pub not_ready: Option<NotReady>,
 }
 

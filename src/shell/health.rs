@@ -90,12 +90,25 @@ fn facts(s: &Status, file: File, now: DateTime<Utc>) -> Facts {
                 until: d.until,
                 answer: d.answer.clone(),
             }),
-            // Seam (issue 15 item 2): the last answer of `ready.every`'s periodic probe, once
-            // the daemon records it, is a failed answer here too.
-            not_ready: w.not_ready.as_ref().map(|n| health::NotReady {
-                since: n.since,
-                answer: n.answer.clone(),
-            }),
+            // The last answer of `ready.every`'s periodic probe, when a counted failure, is a
+            // failed answer too.
+            not_ready: w
+                .not_ready
+                .as_ref()
+                .map(|n| health::NotReady {
+                    since: n.since,
+                    answer: n.answer.clone(),
+                })
+                .or_else(|| {
+                    let r = w.checks.as_ref()?.ready.as_ref()?;
+                    (!r.ok && r.failures_in_a_row > 0).then(|| health::NotReady {
+                        since: r.at,
+                        answer: format!(
+                            "{} ({} of {} failed probes in a row)",
+                            r.answer, r.failures_in_a_row, r.failures_allowed
+                        ),
+                    })
+                }),
         })
         .collect();
     let queries = s

@@ -69,6 +69,47 @@ pub struct WorkerState {
     /// running and probes again).
     #[serde(default)]
     pub not_ready: Option<NotReadyRecord>,
+    /// The last answers of the periodic checks of a running worker (`ready.every`,
+    /// `max_memory`; written by the daemon).
+    #[serde(default)]
+    pub checks: Option<ChecksRecord>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ChecksRecord {
+    /// The worker process checked.
+    pub pid: u32,
+    pub ready: Option<ReadyCheckRecord>,
+    pub memory: Option<MemoryCheckRecord>,
+}
+
+impl ChecksRecord {
+    pub fn about(pid: u32) -> ChecksRecord {
+        ChecksRecord {
+            pid,
+            ready: None,
+            memory: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ReadyCheckRecord {
+    pub at: DateTime<Utc>,
+    pub ok: bool,
+    /// `ok`, or the failure (with the busy answer when it was not counted).
+    pub answer: String,
+    pub failures_in_a_row: u32,
+    pub failures_allowed: u32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct MemoryCheckRecord {
+    pub at: DateTime<Utc>,
+    /// The resident memory of the worker's whole tree.
+    pub bytes: u64,
+    /// Its `max_memory`.
+    pub limit: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]

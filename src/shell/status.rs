@@ -10,8 +10,8 @@ use crate::core::config::Schedule;
 use crate::core::report::{human_span, rfc3339};
 use crate::shell::sequence::find_worker;
 use crate::shell::state::{
-    running_daemon, text_hash, DaemonInfo, DeferralRecord, NotReadyRecord, SequenceRecord, Store,
-    SupervisionRecord,
+    running_daemon, text_hash, ChecksRecord, DaemonInfo, DeferralRecord, NotReadyRecord,
+    SequenceRecord, Store, SupervisionRecord,
 };
 use crate::sys::process::Snapshot;
 use chrono::{DateTime, TimeDelta, Utc};
@@ -74,6 +74,8 @@ pub struct WorkerStatus {
     pub deferred: Option<DeferralRecord>,
     /// The worker runs but its `ready` command fails (the daemon probes it again).
     pub not_ready: Option<NotReadyRecord>,
+    /// The last answers of its periodic checks (`ready.every`, `max_memory`).
+    pub checks: Option<ChecksRecord>,
     /// A restart sequence of it runs now (its lock is held); for `health`.
     #[serde(skip)]
     pub restarting: bool,
@@ -117,6 +119,9 @@ pub fn gather(schedule: &Schedule, now: DateTime<Utc>) -> Status {
                 not_ready: saved
                     .and_then(|s| s.not_ready.clone())
                     .filter(|n| found.tree.iter().any(|p| p.id.pid == n.pid)),
+                checks: saved
+                    .and_then(|s| s.checks.clone())
+                    .filter(|c| found.tree.iter().any(|p| p.id.pid == c.pid)),
                 restarting: store.is_restarting(&w.name),
             }
         })
@@ -347,6 +352,32 @@ pub fn render(schedule: &Schedule, s: &Status) -> String {
                         at(t)
                     ))
                     .unwrap_or_default()
+            );
+        }
+        if let Some(r) = w.checks.as_ref().and_then(|c| c.ready.as_ref()) {
+            let _ = writeln!(
+                out,
+                "  ready probe since {}: {}",
+                at(r.at),
+                if r.ok {
+                    "ok".to_string()
+                } else if r.failures_in_a_row > 0 {
+                    format!(
+                        "FAILED ({} of {} in a row before a restart): {}",
+                        r.failures_in_a_row, r.failures_allowed, r.answer
+                    )
+                } else {
+                    format!("failed: {}", r.answer)
+                }
+            );
+        }
+        if let Some(m) = w.checks.as_ref().and_then(|c| c.memory.as_ref()) {
+            let _ = writeln!(
+                out,
+                "  memory at {}: {} (max_memory {}; recorded when it moves by 5% of that)",
+                at(m.at),
+                crate::core::warden::show_bytes(m.bytes),
+                crate::core::warden::show_bytes(m.limit)
             );
         }
         if let Some(sup) = w

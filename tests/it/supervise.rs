@@ -437,3 +437,102 @@ fn a_manual_restart_that_is_never_ready_fails_with_the_ready_command_s_output_es
     // Started once, left running.
     assert!(root(&s, "w").is_some());
 }
+
+/// `ready:` with `ready.every` for worker `name`.
+fn ready_every(name: &str, every: &str, failures: u32) -> String {
+    format!(
+        "    ready:\n      command: [{}, ping, --pidfile, {name}.pid]\n      timeout: 5s\n      every: {every}\n      failures: {failures}\n",
+        q(&worker_exe())
+    )
+}
+
+#[test]
+fn a_worker_that_stops_answering_ready_while_alive_is_restarted_gracefully_with_an_alert() {
+    let s = Site::new("hangs");
+    s.write(&format!(
+        "{FAR}{}workers:\n{}",
+        alert_yaml(),
+        worker(&s, "w", ", --hang-after, 3s", &ready_every("w", "1s", 2))
+    ));
+    let mut d = s.start();
+    d.expect("restart done: was not running; started pid");
+    let first = root(&s, "w").expect("worker running");
+    // Answers while it serves, then hangs (alive) after 3 s.
+    d.expect("the worker did not answer its ready command (1 of 2 failures in a row");
+    assert_eq!(identify(first.pid), Some(first), "still alive");
+    d.expect("did not answer its ready command 2 times in a row");
+    // The normal sequence: the stop command first, and the worker honours it (exit 0).
+    let done = d.expect("restart done:");
+    assert!(done.contains("exited after"), "stopped, not killed: {done}");
+    let alerts = file_with(&s.path("alerts.txt"), "worker_unresponsive");
+    assert!(alerts.contains("PACS_WARDEN_WORKER=w\n"), "{alerts}");
+    eventually("the old worker to be gone and a new one to run", || {
+        identify(first.pid) != Some(first) && root(&s, "w").is_some_and(|r| r != first)
+    });
+}
+
+#[test]
+fn a_worker_that_grows_its_memory_is_restarted_with_an_alert() {
+    let s = Site::new("bloats");
+    // Grows 25 MB a second (in its root; its child counts too); the limit is 100 MB.
+    s.write(&format!(
+        "{FAR}{}workers:\n{}",
+        alert_yaml(),
+        worker(
+            &s,
+            "w",
+            ", --children, \"1\", --grow, \"25\"",
+            "    max_memory: 100MB\n    max_memory_every: 1s\n"
+        )
+    ));
+    let mut d = s.start();
+    d.expect("restart done: was not running; started pid");
+    let first = root(&s, "w").expect("worker running");
+    let line = d.expect("above its max_memory of 100.0 MB; restarting it gracefully");
+    assert!(line.contains(&format!("(pid {})", first.pid)), "{line}");
+    let done = d.expect("restart done:");
+    assert!(done.contains("exited after"), "stopped, not killed: {done}");
+    let alerts = file_with(&s.path("alerts.txt"), "memory_limit");
+    assert!(alerts.contains("PACS_WARDEN_WORKER=w\n"), "{alerts}");
+    eventually("a new worker to run", || {
+        root(&s, "w").is_some_and(|r| r != first)
+    });
+}
+
+#[test]
+fn status_and_health_show_the_last_answers_of_the_checks() {
+    let s = Site::new("checks");
+    s.write(&format!(
+        "{FAR}workers:\n{}",
+        worker(
+            &s,
+            "w",
+            ", --hang-after, 2s",
+            &format!(
+                "{}    max_memory: 1GB\n    max_memory_every: 1s\n",
+                ready_every("w", "1s", 1000)
+            )
+        )
+    ));
+    let mut d = s.start();
+    d.expect("restart done: was not running; started pid");
+    d.expect("the worker did not answer its ready command (1 of 1000");
+    let mut status = String::new();
+    eventually("status to show both checks", || {
+        status = s.status();
+        status.contains("memory at") && status.contains("ready probe since")
+    });
+    assert!(
+        status.contains("in a row before a restart): ready command exited with exit status: 69"),
+        "{status}"
+    );
+    assert!(status.contains("(max_memory 1.0 GB;"), "{status}");
+    let ran = s.warden().run(&["health"]);
+    let out = String::from_utf8_lossy(&ran.stdout).to_string();
+    assert_eq!(ran.status.code(), Some(1), "{out}");
+    assert!(
+        out.starts_with("PACS-WARDEN WARNING - worker w runs but is not ready"),
+        "{out}"
+    );
+    assert!(out.contains("failed probes in a row"), "{out}");
+}

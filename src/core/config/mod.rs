@@ -206,6 +206,16 @@ pub struct Worker {
     /// Restart it before queries; `false` makes it a keep-alive service (Flower, say): started
     /// at boot and supervised, never restarted on the schedule.
     pub restart_before_queries: bool,
+    /// Restart it when its process tree uses more memory than this.
+    pub max_memory: Option<MemoryLimit>,
+}
+
+/// `max_memory`: the resident memory of the worker's whole verified process tree, read every
+/// `every`; above `bytes`, a busy-aware graceful restart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MemoryLimit {
+    pub bytes: u64,
+    pub every: Duration,
 }
 
 /// Which processes are this worker's.
@@ -314,7 +324,7 @@ pub struct LogLimits {
 }
 
 /// `max_size` when not given: 50MB (50,000,000 bytes), for every log.
-pub const DEFAULT_LOG_MAX_SIZE: u64 = 50_000_000;
+pub const DEFAULT_LOG_MAX_SIZE: u64 = 50 << 20;
 
 impl Default for LogLimits {
     fn default() -> LogLimits {
@@ -330,6 +340,11 @@ pub struct ReadySpec {
     /// Succeeds (exit 0) once the worker serves.
     pub command: Vec<String>,
     pub timeout: Duration,
+    /// Run it this often while the worker runs idle between restarts (a worker can hang while
+    /// alive); `None`: only after a start.
+    pub every: Option<Duration>,
+    /// Restart after this many failed `every` probes in a row.
+    pub failures: u32,
 }
 
 /// How to raise an alert.

@@ -18,9 +18,9 @@ use super::shape::{
 };
 use super::yaml::{self, Node, Pos, Value};
 use super::{
-    AlertSpec, BusySpec, Days, Diagnostic, IdleWhen, LogLimits, LogSpec, MetricsSpec, Overlap,
-    ProcessMatch, Query, QueryRun, ReadySpec, Rotation, Schedule, Severity, StartSpec, StopSpec,
-    SuperviseSpec, When, Worker, ZoneSource, DEFAULT_LOG_MAX_SIZE,
+    AlertSpec, BusySpec, Days, Diagnostic, IdleWhen, LogLimits, LogSpec, MemoryLimit, MetricsSpec,
+    Overlap, ProcessMatch, Query, QueryRun, ReadySpec, Rotation, Schedule, Severity, StartSpec,
+    StopSpec, SuperviseSpec, When, Worker, ZoneSource, DEFAULT_LOG_MAX_SIZE,
 };
 use crate::core::cron::CronSpec;
 use crate::core::template::Template;
@@ -32,6 +32,8 @@ use std::time::Duration;
 pub const DEFAULT_LEAD: Duration = Duration::from_secs(15 * 60);
 pub const DEFAULT_GRACE: Duration = Duration::from_secs(10);
 pub const DEFAULT_READY_TIMEOUT: Duration = Duration::from_secs(60);
+/// How often `max_memory` is checked when `max_memory_every` is left out.
+pub const DEFAULT_MEMORY_EVERY: Duration = Duration::from_secs(60);
 
 /// Validates the text of a schedule file. `machine_zone` is asked only when the file has no
 /// `timezone:`. The schedule's `warnings` are those this text alone shows.
@@ -842,9 +844,26 @@ impl Checker<'_> {
                 .command
                 .0
                 .and_then(|c| self.command(c, &join(&f, "command")));
+            let every = or_try(r.every, None, |e| {
+                self.positive(e, &join(&f, "every")).map(Some)
+            });
+            let failures = or_try(r.failures, 3, |n| {
+                if every == Some(None) {
+                    self.problem(
+                        n.pos,
+                        &join(&f, "failures"),
+                        "counts the failed probes of `ready.every`; add `every` (e.g. `every: \
+                         5m`) or leave `failures` out",
+                    );
+                    return None;
+                }
+                Some(n.value.0)
+            });
             Some(Some(ReadySpec {
                 command: command?,
                 timeout: or(r.timeout, DEFAULT_READY_TIMEOUT, |t| t.0)?,
+                every: every?,
+                failures: failures?,
             }))
         });
 
@@ -887,6 +906,23 @@ impl Checker<'_> {
             }
         });
         let restart_before_queries = or(raw.restart_before_queries, true, |b| b.0);
+        let memory_every = or_try(raw.max_memory_every, DEFAULT_MEMORY_EVERY, |e| {
+            let pos = e.pos;
+            let every = self.positive(e, &join(field, "max_memory_every"))?;
+            if raw.max_memory.is_none() {
+                self.problem(
+                    pos,
+                    &join(field, "max_memory_every"),
+                    "says how often `max_memory` is checked; add `max_memory` (e.g. `max_memory: \
+                     2GB`) or leave it out",
+                );
+                return None;
+            }
+            Some(every)
+        });
+        let max_memory = or(raw.max_memory, None, |m| Some(m.0))
+            .zip(memory_every)
+            .map(|(m, every)| m.map(|bytes| MemoryLimit { bytes, every }));
 
         let dir = opt_path(&workdir);
         self.fill_programs(
@@ -906,6 +942,7 @@ impl Checker<'_> {
                 busy: busy?,
                 supervise: supervise?,
                 restart_before_queries: restart_before_queries?,
+                max_memory: max_memory?,
                 name: name.value.0,
                 workdir: or(workdir, None, |w| Some(w.value.0))?,
                 env: env?,
@@ -989,7 +1026,7 @@ mod tests {
         assert_eq!(start.log_limits, LogLimits::default());
         assert_eq!(
             (start.log_limits.max_size, start.log_limits.keep),
-            (50_000_000, 5)
+            (50 << 20, 5)
         );
         // The mapping.
         let s = validate(
@@ -1014,11 +1051,8 @@ mod tests {
         .unwrap();
         let run = s.queries[0].run.as_ref().unwrap();
         assert_eq!(run.log, None);
-        assert_eq!(
-            (run.log_limits.max_size, run.log_limits.keep),
-            (1_000_000, 5)
-        );
-        assert_eq!(s.log.unwrap().max_size, 10_000_000);
+        assert_eq!((run.log_limits.max_size, run.log_limits.keep), (1 << 20, 5));
+        assert_eq!(s.log.unwrap().max_size, 10 << 20);
         // Each wrong value at its line and column; a worker's mapping needs `file`.
         let text = format!(
             "{Q}    command: [q]\n    log: {{file: q.log, keep: 0}}\n{w}      log: {{max_size: 50}}\nlog: {{file: d.log, max_size: lots}}\n"
@@ -1041,11 +1075,10 @@ mod tests {
             [
                 "6:30: queries[0].log.keep: expected a number of files, at least 1, found `0`",
                 "12:13: workers[0].start.log.file: `file` is required",
-                "12:23: workers[0].start.log.max_size: `50` has no unit; write `50MB` for 50 \
-                 megabytes (units: B, KB, MB, GB, TB = powers of 1000; KiB, MiB, GiB, TiB = \
-                 powers of 1024)",
-                "13:30: log.max_size: `lots` is not a size; write a whole number and a unit, e.g. \
-                 50MB, 500KB or 2GiB",
+                "12:23: workers[0].start.log.max_size: `50` has no unit; write e.g. `50MB` or \
+                 `50GB` (units: B, KB, MB, GB, TB; 1KB = 1024 bytes)",
+                "13:30: log.max_size: `lots` is not a size; write e.g. 50MB or 2GB (units: B, KB, \
+                 MB, GB, TB; 1KB = 1024 bytes)",
             ],
             "{text}"
         );
@@ -1253,12 +1286,12 @@ mod tests {
             ("bad: 1\n", "", "timezone, lead, merge_within, queries, workers, state_dir, restart_at_boot, log, alert, metrics"),
             ("log: {file: l, bad: 1}\n", "log.", "file, rotation, keep, level, max_size"),
             ("alert: {command: [a], bad: 1}\n", "alert.", "command"),
-            ("workers:\n  - {name: w, bad: 1}\n", "workers[0].", "name, workdir, env, match, pidfile, stop, start, ready, supervise, restart_before_queries, busy"),
+            ("workers:\n  - {name: w, bad: 1}\n", "workers[0].", "name, workdir, env, match, pidfile, stop, start, ready, supervise, restart_before_queries, busy, max_memory, max_memory_every"),
             ("workers:\n  - match: {bad: 1}\n", "workers[0].match.", "image, args_contain"),
             ("workers:\n  - stop: {bad: 1}\n", "workers[0].stop.", "command, signal, grace, repeat"),
             ("workers:\n  - start: {bad: 1}\n", "workers[0].start.", "command, log"),
             ("workers:\n  - start: {log: {bad: 1}}\n", "workers[0].start.log.", "file, max_size, keep"),
-            ("workers:\n  - ready: {bad: 1}\n", "workers[0].ready.", "command, timeout"),
+            ("workers:\n  - ready: {bad: 1}\n", "workers[0].ready.", "command, timeout, every, failures"),
             ("workers:\n  - busy: {bad: 1}\n", "workers[0].busy.", "command, idle_when, every"),
             ("workers:\n  - supervise: {bad: 1}\n", "workers[0].supervise.", "backoff, max_backoff, give_up_after, stable_after"),
         ];
@@ -1309,6 +1342,48 @@ mod tests {
         let e = validate(&yaml, || None).unwrap_err();
         let shown: Vec<String> = e.iter().map(|p| p.display(None).to_string()).collect();
         assert_eq!(shown, ["9:33: workers[0].busy.every: must be more than 0"]);
+    }
+
+    #[test]
+    fn hang_and_memory_keys_are_checked_with_line_and_column() {
+        let worker = |more: &str| {
+            format!(
+                "{Q}workers:\n  - name: w\n    match: {{image: w, args_contain: x}}\n    \
+                 start: {{command: [w]}}\n    {more}\n"
+            )
+        };
+        let shown = |more: &str| -> Vec<String> {
+            match validate(&worker(more), || None) {
+                Ok(_) => Vec::new(),
+                Err(e) => e.iter().map(|p| p.display(None).to_string()).collect(),
+            }
+        };
+        let cases: [(&str, &str); 8] = [
+            ("ready: {command: [r], every: 0}", "9:34: workers[0].ready.every: must be more than 0"),
+            ("ready: {command: [r], every: 5m, failures: 0}", "9:48: workers[0].ready.failures: expected a number of failures, at least 1, found `0`"),
+            ("ready: {command: [r], failures: 2}", "9:37: workers[0].ready.failures: counts the failed probes of `ready.every`; add `every` (e.g. `every: 5m`) or leave `failures` out"),
+            ("max_memory: 2", "9:17: workers[0].max_memory: `2` has no unit; write e.g. `2MB` or `2GB` (units: B, KB, MB, GB, TB; 1KB = 1024 bytes)"),
+            ("max_memory: 2 parsecs", "9:17: workers[0].max_memory: `2 parsecs` is not a size; write e.g. 50MB or 2GB (units: B, KB, MB, GB, TB; 1KB = 1024 bytes)"),
+            ("max_memory: 0GB", "9:17: workers[0].max_memory: `0GB` must be more than 0 bytes and less than 16EB"),
+            ("max_memory_every: 1m", "9:23: workers[0].max_memory_every: says how often `max_memory` is checked; add `max_memory` (e.g. `max_memory: 2GB`) or leave it out"),
+            ("max_memory: 1GB\n    max_memory_every: 0", "10:23: workers[0].max_memory_every: must be more than 0"),
+        ];
+        for (more, want) in cases {
+            assert_eq!(shown(more), [want], "{more}");
+        }
+        let s = validate(
+            &worker("ready: {command: [r], every: 5m}\n    max_memory: 1.5GB"),
+            || None,
+        )
+        .unwrap();
+        let w = &s.workers[0];
+        let ready = w.ready.as_ref().unwrap();
+        assert_eq!(
+            (ready.every, ready.failures),
+            (Some(Duration::from_secs(300)), 3)
+        );
+        let m = w.max_memory.unwrap();
+        assert_eq!((m.bytes, m.every), (3 << 29, DEFAULT_MEMORY_EVERY));
     }
 
     #[test]

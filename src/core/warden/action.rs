@@ -1,7 +1,7 @@
 //! What the core asks the shell to do: `Action`, and the log lines and state records it
 //! carries (`Note`, `Save`). Plain data: the shell carries each one out as it comes.
 
-use super::{Proc, Why};
+use super::{MemoryReading, Proc, ReadyAnswer, Why};
 use chrono::{DateTime, Utc};
 use std::time::Duration;
 
@@ -37,6 +37,21 @@ pub enum Action {
     /// Run the ready command of `worker`, whose process `id` runs but is not ready; answer
     /// with `handle_probe(Probe::Ready)`.
     ProbeReady {
+        worker: usize,
+        name: String,
+        id: Proc,
+    },
+    /// Run the ready command of `worker`, whose process `id` runs (`ready.every`); if it fails
+    /// and the worker has a busy command, ask that too. Answer with
+    /// `handle_probe(Probe::Alive)`.
+    ProbeAlive {
+        worker: usize,
+        name: String,
+        id: Proc,
+    },
+    /// Read the resident memory of worker process `id`'s whole verified tree (only its known
+    /// processes, not the whole process table); answer with `handle_probe(Probe::Memory)`.
+    ProbeMemory {
         worker: usize,
         name: String,
         id: Proc,
@@ -97,6 +112,14 @@ pub enum Save {
         scheduled_at: DateTime<Utc>,
         at: DateTime<Utc>,
         summary: String,
+    },
+    /// The last answers of the periodic checks of `worker`'s process `pid` (`None` keeps
+    /// the answer recorded before, about the same process).
+    Fitness {
+        worker: String,
+        pid: u32,
+        ready: Option<ReadyAnswer>,
+        memory: Option<MemoryReading>,
     },
     /// The not-ready worker `id` became ready at `at`: its last restart counts as good.
     ReadyLater {

@@ -1,5 +1,6 @@
 //! Busy-aware planned restarts: ask a worker whether it is working before restarting it, and
-//! defer the restart (up to its query's start) while it is.
+//! defer the restart (up to its query's start) while it is. A memory restart (`fitness`) waits
+//! the same way, up to its own cap.
 
 use super::{Action, Note, Save, Warden, Why};
 use crate::core::report::file_duration;
@@ -14,6 +15,8 @@ struct Deferred {
     until: DateTime<Utc>,
     /// When to ask again (`None` while a probe is running).
     next_probe: Option<DateTime<Utc>>,
+    /// Planned, or a memory restart.
+    why: Why,
 }
 
 /// The deferred restarts, by worker name.
@@ -34,23 +37,37 @@ impl Deferrals {
             }
         }
     }
+
+    /// A restart of `name` waits for it to become idle.
+    pub(super) fn contains(&self, name: &str) -> bool {
+        self.0.contains_key(name)
+    }
 }
 
 impl Warden {
     /// Worker `w` is due for a planned restart whose first query begins at `first_query`:
     /// ask it first whether it is busy.
     pub(super) fn defer(&mut self, w: usize, first_query: DateTime<Utc>) {
+        self.defer_for(w, first_query, Why::Planned);
+    }
+
+    /// Worker `w` is due for a restart (`why`) that may wait until `until` at the latest: ask
+    /// it first whether it is busy. A planned restart takes over a waiting memory restart.
+    pub(super) fn defer_for(&mut self, w: usize, until: DateTime<Utc>, why: Why) {
         let name = self.schedule.workers[w].name.clone();
-        let until = self
-            .deferrals
-            .0
-            .get(&name)
-            .map_or(first_query, |d| d.until.min(first_query));
+        let (until, why) = match self.deferrals.0.get(&name) {
+            Some(d) => (
+                d.until.min(until),
+                if d.why == Why::Planned { d.why } else { why },
+            ),
+            None => (until, why),
+        };
         self.deferrals.0.insert(
             name.clone(),
             Deferred {
                 until,
                 next_probe: None,
+                why,
             },
         );
         self.actions
@@ -122,6 +139,8 @@ impl Warden {
                     .worker(name)
                     .answer(escape(&why)),
             );
+        } else if now >= deferred.until && deferred.why == Why::Memory {
+            self.log(Note::warn("still busy, and its memory restart has waited its longest: restarting anyway; the stop is graceful (the worker gets `grace` to finish)").worker(name).answer(escape(&why)));
         } else if now >= deferred.until {
             self.log(Note::warn("still busy, and its query begins now: restarting anyway; the stop is graceful (the worker gets `grace` to finish)").worker(name).answer(escape(&why)));
         } else {
@@ -148,12 +167,16 @@ impl Warden {
             }));
             return;
         }
-        self.deferrals.0.remove(name);
+        let why = self
+            .deferrals
+            .0
+            .remove(name)
+            .map_or(Why::Planned, |d| d.why);
         self.actions.push_back(Action::Save(Save::Deferral {
             worker: name.to_string(),
             deferral: None,
             at: now,
         }));
-        self.launch(&[w], Why::Planned);
+        self.launch(&[w], why);
     }
 }

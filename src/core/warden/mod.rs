@@ -3,8 +3,9 @@
 //!
 //! Owns: everything the daemon decides — the boot restart and adoption, planned restarts on
 //! time (through `timeline`) and when to prepare them, the merge rule (a worker's sequences
-//! never overlap), reloads, crash supervision, not-ready workers, busy deferral, the query runs
-//! and their readiness and overlap rules, and which alerts and log lines follow.
+//! never overlap), reloads, crash supervision, not-ready workers, busy deferral, the periodic
+//! checks of running workers (hangs: `ready.every`; memory: `max_memory`), the query runs and
+//! their readiness and overlap rules, and which alerts and log lines follow.
 //!
 //! How it is driven: the shell (`crate::shell::daemon`) calls a `handle_*` method for what
 //! happened (the clock moved, an edit was read, a sequence finished, a worker exited, a probe
@@ -17,21 +18,24 @@
 //! One concern per module:
 //! - `action`: what the core asks the shell to do (`Action`, `Note` for log lines, `Save`).
 //! - `supervise`: crash backoff and give-up, not-ready probing.
-//! - `busy`: deferring a busy worker's planned restart.
+//! - `busy`: deferring a busy worker's planned (or memory) restart.
+//! - `fitness`: workers that hang or bloat while alive (`ready.every`, `max_memory`).
 //! - `queries`: query runs (overlap), missed runs (`catch_up`), and readiness checks at a
 //!   served query's start.
 //!
-//! A new duty (a health probe, a memory check) is a handler for its answer and an action for
-//! its request, not a new loop arm in the shell.
+//! A new duty (such as `fitness`'s probes, or the missed-run catch-up) is a handler for its
+//! answer and an action for its request, not a new loop arm in the shell.
 
 mod action;
 mod busy;
+mod fitness;
 mod queries;
 mod supervise;
 #[cfg(test)]
 mod tests;
 
 pub use action::{Action, Fields, Level, NotReadySnapshot, Note, Save, SupervisionSnapshot};
+pub use fitness::{show_bytes, MemoryReading, ReadyAnswer, MEMORY_DEFER_MAX};
 pub use supervise::{next_probe_wait, READY_PROBE_FIRST, READY_PROBE_MAX};
 
 use crate::core::config::{Problems, Schedule};
@@ -64,6 +68,10 @@ pub enum Why {
     Planned,
     /// Crash supervision: after a crash or a failed start.
     Supervision,
+    /// The worker runs but stopped answering its `ready` command (`ready.every`).
+    Unresponsive,
+    /// The worker's memory went above `max_memory`.
+    Memory,
 }
 
 impl Why {
@@ -72,6 +80,8 @@ impl Why {
             Why::Boot => "boot",
             Why::Planned => "planned",
             Why::Supervision => "supervision",
+            Why::Unresponsive => "unresponsive",
+            Why::Memory => "memory",
         }
     }
 }
@@ -123,6 +133,16 @@ pub enum Probe {
         id: Proc,
         answer: Result<(), String>,
     },
+    /// The periodic ready command of the running worker `id` (`Action::ProbeAlive`); `busy` is
+    /// the busy command's answer if, asked after a failure, it said busy.
+    Alive {
+        id: Proc,
+        answer: Result<(), String>,
+        busy: Option<String>,
+    },
+    /// The resident memory of worker `id`'s whole tree (`Action::ProbeMemory`); `None`: it
+    /// could not be read.
+    Memory { id: Proc, bytes: Option<u64> },
 }
 
 /// How a query run ended (the shell has saved its record).
@@ -170,6 +190,8 @@ pub struct Warden {
     watching: HashMap<String, Proc>,
     supervision: HashMap<String, Supervision>,
     deferrals: Deferrals,
+    /// The periodic checks of running workers (`fitness`), by worker name.
+    fitness: HashMap<String, fitness::Fitness>,
     queries: QueryRuns,
     /// The instant of the planned restart whose sequences the shell has prepared.
     prepared: Option<DateTime<Utc>>,
@@ -191,6 +213,7 @@ impl Warden {
             watching: HashMap::new(),
             supervision: HashMap::new(),
             deferrals: Deferrals::default(),
+            fitness: HashMap::new(),
             queries: QueryRuns::new(now),
             prepared: None,
             last_now: now,
@@ -238,6 +261,7 @@ impl Warden {
             self.queries.next_wake(&self.schedule),
             self.next_retry(),
             self.deferrals.next_probe(),
+            self.next_check(),
         ]
         .into_iter()
         .flatten()
@@ -268,7 +292,7 @@ impl Warden {
             if let Some(saved) = a.not_ready {
                 self.resume_not_ready(&a.worker, a.id, saved, now);
             }
-            self.watch(&a.worker, a.id);
+            self.watch(&a.worker, a.id, now);
         }
         if !to_restart.is_empty() {
             self.log(Note::info("boot restart"));
@@ -335,6 +359,7 @@ impl Warden {
         self.run_due_queries(now);
         self.retry_due(now);
         self.busy_probes_due(now);
+        self.checks_due(now);
         self.prepare_next(now);
     }
 
@@ -351,6 +376,7 @@ impl Warden {
         // The shell drops what it prepared for the old schedule.
         self.prepared = None;
         self.deferrals_after_edit(now);
+        self.fitness_edited(now);
         if before == after {
             self.log(Note::info(
                 "schedule reloaded; the upcoming restarts are unchanged",
@@ -419,7 +445,7 @@ impl Warden {
                 let sup = self.supervision.entry(worker.to_string()).or_default();
                 sup.started_at = Some(now);
                 sup.gave_up = false;
-                self.watch(worker, id);
+                self.watch(worker, id, now);
             }
             // Started and running, but not ready: not a failed start (see `supervise`).
             Some(id) if done.not_ready.is_some() => {
@@ -430,7 +456,7 @@ impl Warden {
                 self.alert("restart_failed", Some(worker), &done.summary);
                 if let Some(id) = running {
                     // Started but not ready: keep an eye on it while retrying.
-                    self.watch(worker, id);
+                    self.watch(worker, id, now);
                 }
                 if supervise {
                     self.schedule_retry(worker, "the restart failed", now);
@@ -471,6 +497,8 @@ impl Warden {
         match probe {
             Probe::Busy { busy, answer } => self.busy_answer(worker, busy, answer, now),
             Probe::Ready { id, answer } => self.ready_answer(worker, id, answer, now),
+            Probe::Alive { id, answer, busy } => self.alive_answer(worker, id, answer, busy, now),
+            Probe::Memory { id, bytes } => self.memory_answer(worker, id, bytes, now),
         }
     }
 
@@ -596,6 +624,7 @@ impl Warden {
                 self.actions
                     .push_back(Action::Unwatch { name: name.clone() });
             }
+            self.fitness_stop(&name);
             self.supervision.entry(name.clone()).or_default().retry_at = None;
             self.actions.push_back(Action::Restart {
                 worker: i,
@@ -605,8 +634,9 @@ impl Warden {
         }
     }
 
-    /// Watches `id`, `name`'s worker process, for its exit.
-    fn watch(&mut self, name: &str, id: Proc) {
+    /// Watches `id`, `name`'s worker process, for its exit; its periodic checks begin.
+    fn watch(&mut self, name: &str, id: Proc, now: DateTime<Utc>) {
+        self.fitness_start(name, id, now);
         self.watching.insert(name.to_string(), id);
         self.actions.push_back(Action::Watch {
             name: name.to_string(),

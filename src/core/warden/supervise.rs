@@ -87,6 +87,7 @@ impl Warden {
             return; // stale watcher, or a restart is stopping it on purpose
         }
         self.watching.remove(name);
+        self.fitness_stop(name);
         let Some(worker) = self.schedule.workers.iter().find(|w| w.name == name) else {
             return;
         };
@@ -216,7 +217,7 @@ impl Warden {
         answer: &str,
         now: DateTime<Utc>,
     ) {
-        self.watch(name, id);
+        self.watch(name, id, now);
         let sup = self.supervision.entry(name.to_string()).or_default();
         sup.started_at = Some(now);
         sup.gave_up = false;

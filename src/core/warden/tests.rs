@@ -991,3 +991,330 @@ fn a_sequence_that_ends_after_an_edit_removed_its_worker_is_still_reported() {
     // Nothing is retried for it.
     assert!(restarts(&tick(&mut w, t("10:00:30"))).is_empty());
 }
+
+// ---- workers that hang or bloat while alive (`ready.every`, `max_memory`) ----
+
+/// One query a day at 06:00: no planned restart near 10:00.
+fn checked(extra: &str) -> Arc<Schedule> {
+    schedule(&format!(
+        "timezone: UTC\nqueries:\n  - name: q\n    at: \"06:00\"\n{}",
+        workers(extra)
+    ))
+}
+
+const HANGS: &str = "    ready: {command: [r], every: 5m, failures: 3}\n";
+const BLOATS: &str = "    max_memory: 1GB\n    max_memory_every: 1m\n";
+const GB: u64 = 1 << 30;
+
+fn alive(
+    w: &mut Warden,
+    id: Proc,
+    answer: Result<(), &str>,
+    busy: Option<&str>,
+    now: DateTime<Utc>,
+) -> Vec<Action> {
+    let probe = Probe::Alive {
+        id,
+        answer: answer.map_err(str::to_string),
+        busy: busy.map(str::to_string),
+    };
+    w.handle_probe("w", probe, now);
+    drain(w)
+}
+
+fn memory(w: &mut Warden, id: Proc, bytes: u64, now: DateTime<Utc>) -> Vec<Action> {
+    w.handle_probe(
+        "w",
+        Probe::Memory {
+            id,
+            bytes: Some(bytes),
+        },
+        now,
+    );
+    drain(w)
+}
+
+fn probes_alive(actions: &[Action]) -> Vec<(&str, Proc)> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::ProbeAlive { name, id, .. } => Some((name.as_str(), *id)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn probes_memory(actions: &[Action]) -> Vec<(&str, Proc)> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::ProbeMemory { name, id, .. } => Some((name.as_str(), *id)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn ready_every_probes_once_per_interval_and_restarts_after_failures_in_a_row() {
+    let mut w = booted(checked(HANGS), t("10:00:00"));
+    assert_eq!(w.poll_timeout(), Some(t("10:05:00")));
+    assert!(probes_alive(&tick(&mut w, t("10:04:59"))).is_empty());
+    for (k, at) in [(1, "10:05:00"), (2, "10:10:00")] {
+        let a = tick(&mut w, t(at));
+        assert_eq!(probes_alive(&a), [("w", P1)]);
+        // While it runs, the probe is not due again (no busy loop).
+        assert!(w.poll_timeout().unwrap() > t("11:00:00"));
+        let a = alive(
+            &mut w,
+            P1,
+            Err("exit status 69"),
+            None,
+            t(at) + TimeDelta::seconds(2),
+        );
+        assert!(
+            has_note(
+                &a,
+                &format!("the worker did not answer its ready command ({k} of 3")
+            ),
+            "{a:?}"
+        );
+        assert!(restarts(&a).is_empty() && alerts(&a).is_empty());
+        assert!(a.iter().any(|a| matches!(a, Action::Save(Save::Fitness { ready: Some(r), .. }) if !r.ok && r.failures_in_a_row == k)));
+    }
+    assert_eq!(w.poll_timeout(), Some(t("10:15:00")));
+    tick(&mut w, t("10:15:00"));
+    let a = alive(&mut w, P1, Err("exit status 69"), None, t("10:15:02"));
+    assert_eq!(alerts(&a), [("worker_unresponsive", Some("w"))]);
+    assert_eq!(restarts(&a), [("w", Why::Unresponsive)]);
+    assert!(a.contains(&Action::Unwatch { name: "w".into() }));
+    // No probe while its restart sequence runs, and none is due (no busy loop).
+    assert!(w.poll_timeout().unwrap() > t("11:00:00"));
+    assert!(probes_alive(&tick(&mut w, t("10:25:00"))).is_empty());
+    // The new worker is probed an interval after its start, counting from 0.
+    w.handle_sequence_done("w", ok(P3), t("10:15:10"));
+    drain(&mut w);
+    assert_eq!(w.poll_timeout(), Some(t("10:20:10")));
+    let a = tick(&mut w, t("10:20:10"));
+    assert_eq!(probes_alive(&a), [("w", P3)]);
+    let a = alive(&mut w, P3, Err("timeout"), None, t("10:20:12"));
+    assert!(has_note(
+        &a,
+        "the worker did not answer its ready command (1 of 3"
+    ));
+}
+
+const P3: Proc = Proc {
+    pid: 103,
+    start_time: 3,
+};
+
+#[test]
+fn a_ready_answer_resets_the_failures_and_a_stale_answer_is_ignored() {
+    let mut w = booted(checked(HANGS), t("10:00:00"));
+    let mut at = t("10:05:00");
+    for answer in [Err("x"), Err("x"), Ok(()), Err("x"), Err("x")] {
+        tick(&mut w, at);
+        let a = alive(&mut w, P1, answer, None, at);
+        assert!(restarts(&a).is_empty(), "{a:?}");
+        if answer.is_ok() {
+            assert!(has_note(
+                &a,
+                "the worker answers its ready command again (after 2 failed probes)"
+            ));
+        }
+        at += TimeDelta::minutes(5);
+    }
+    // An answer about another process changes nothing.
+    tick(&mut w, at);
+    let a = alive(&mut w, P2, Err("x"), None, at);
+    assert!(a.is_empty(), "{a:?}");
+}
+
+#[test]
+fn a_failed_ready_probe_while_busy_is_not_counted() {
+    let mut w = booted(
+        checked(&format!("{HANGS}    busy: {{command: [b]}}\n")),
+        t("10:00:00"),
+    );
+    let mut at = t("10:05:00");
+    for _ in 0..5 {
+        tick(&mut w, at);
+        let a = alive(&mut w, P1, Err("timeout"), Some("1 task"), at);
+        assert!(has_note(
+            &a,
+            "the ready command failed but the worker is busy; not counted"
+        ));
+        assert!(restarts(&a).is_empty() && alerts(&a).is_empty());
+        at += TimeDelta::minutes(5);
+    }
+}
+
+#[test]
+fn no_check_while_a_planned_restart_waits_for_a_busy_worker() {
+    let s = every_ten(&format!(
+        "    ready: {{command: [r], every: 1m}}\n{BLOATS}    busy: {{command: [b], every: 30s}}\n"
+    ));
+    let mut w = booted(s, t("10:07:30"));
+    let a = tick(&mut w, t("10:08:00"));
+    assert!(a.contains(&Action::ProbeBusy {
+        worker: 0,
+        name: "w".into()
+    }));
+    busy(&mut w, true, t("10:08:01"));
+    // Its checks were due at 10:08:30, as the busy probe: only the busy probe runs.
+    assert_eq!(w.poll_timeout(), Some(t("10:08:31")));
+    let a = tick(&mut w, t("10:08:31"));
+    assert!(
+        probes_alive(&a).is_empty() && probes_memory(&a).is_empty(),
+        "{a:?}"
+    );
+    // The worker `v` has no checks; `w` is still deferred: nothing else is due.
+    busy(&mut w, true, t("10:08:32"));
+    assert_eq!(w.poll_timeout(), Some(t("10:09:02")));
+}
+
+#[test]
+fn memory_above_the_limit_restarts_the_worker_gracefully() {
+    let mut w = booted(checked(BLOATS), t("10:00:00"));
+    assert_eq!(w.poll_timeout(), Some(t("10:01:00")));
+    let a = tick(&mut w, t("10:01:00"));
+    assert_eq!(probes_memory(&a), [("w", P1)]);
+    let a = memory(&mut w, P1, GB / 2, t("10:01:00"));
+    assert!(restarts(&a).is_empty() && alerts(&a).is_empty());
+    assert!(a.iter().any(|a| matches!(a, Action::Save(Save::Fitness { memory: Some(m), .. }) if m.bytes == GB / 2 && m.limit == GB)));
+    assert_eq!(w.poll_timeout(), Some(t("10:02:00")));
+    tick(&mut w, t("10:02:00"));
+    // Exactly the limit is not above it.
+    let a = memory(&mut w, P1, GB, t("10:02:00"));
+    assert!(restarts(&a).is_empty());
+    tick(&mut w, t("10:03:00"));
+    let a = memory(&mut w, P1, GB + GB / 2, t("10:03:00"));
+    assert_eq!(alerts(&a), [("memory_limit", Some("w"))]);
+    assert!(
+        notes(&a)
+            .iter()
+            .any(|n| n.contains("uses 1.5 GB of memory, above its max_memory of 1.0 GB")),
+        "{a:?}"
+    );
+    assert_eq!(restarts(&a), [("w", Why::Memory)]);
+    // No check during the sequence.
+    assert!(probes_memory(&tick(&mut w, t("10:04:00"))).is_empty());
+}
+
+#[test]
+fn a_memory_restart_of_a_busy_worker_waits_while_busy_up_to_its_cap() {
+    let mut w = booted(
+        checked(&format!("{BLOATS}    busy: {{command: [b], every: 5m}}\n")),
+        t("10:00:00"),
+    );
+    tick(&mut w, t("10:01:00"));
+    let a = memory(&mut w, P1, 2 * GB, t("10:01:00"));
+    assert_eq!(alerts(&a), [("memory_limit", Some("w"))]);
+    assert!(restarts(&a).is_empty());
+    assert!(a.contains(&Action::ProbeBusy {
+        worker: 0,
+        name: "w".into()
+    }));
+    let mut now = t("10:01:01");
+    let cap = t("10:01:00") + TimeDelta::from_std(MEMORY_DEFER_MAX).unwrap();
+    loop {
+        let a = busy(&mut w, true, now);
+        if now >= cap {
+            assert!(
+                has_note(
+                    &a,
+                    "still busy, and its memory restart has waited its longest: restarting anyway"
+                ),
+                "{a:?}"
+            );
+            assert_eq!(restarts(&a), [("w", Why::Memory)]);
+            break;
+        }
+        assert!(restarts(&a).is_empty(), "{now} {a:?}");
+        now = w.poll_timeout().unwrap();
+        assert!(now <= cap);
+        let a = tick(&mut w, now);
+        assert!(
+            probes_memory(&a).is_empty(),
+            "no memory check while it waits"
+        );
+    }
+}
+
+#[test]
+fn a_memory_restart_of_a_worker_found_idle_runs_at_once() {
+    let mut w = booted(
+        checked(&format!("{BLOATS}    busy: {{command: [b]}}\n")),
+        t("10:00:00"),
+    );
+    tick(&mut w, t("10:01:00"));
+    memory(&mut w, P1, 2 * GB, t("10:01:00"));
+    let a = busy(&mut w, false, t("10:01:01"));
+    assert_eq!(restarts(&a), [("w", Why::Memory)]);
+}
+
+#[test]
+fn an_idle_worker_with_both_checks_wakes_the_daemon_once_per_interval() {
+    let mut w = booted(
+        checked(&format!("    ready: {{command: [r], every: 5m}}\n{BLOATS}")),
+        t("10:00:00"),
+    );
+    let end = t("11:00:00");
+    let mut wakes = Vec::new();
+    while let Some(at) = w.poll_timeout().filter(|&at| at <= end) {
+        wakes.push(at);
+        let a = tick(&mut w, at);
+        for (_, id) in probes_memory(&a) {
+            memory(&mut w, id, GB / 4, at);
+        }
+        for (_, id) in probes_alive(&a) {
+            alive(&mut w, id, Ok(()), None, at + TimeDelta::seconds(1));
+        }
+    }
+    // One timer wake-up a minute (the ready probe's every 5 minutes coincides with one).
+    let minutes: Vec<DateTime<Utc>> = (1..=60)
+        .map(|m| t("10:00:00") + TimeDelta::minutes(m))
+        .collect();
+    assert_eq!(wakes, minutes);
+}
+
+#[test]
+fn checks_added_by_an_edit_begin_for_the_running_worker() {
+    let mut w = booted(checked(""), t("10:00:00"));
+    assert!(w.poll_timeout().unwrap() > t("11:00:00"));
+    w.handle_edit(checked(BLOATS), t("10:30:00"));
+    drain(&mut w);
+    assert_eq!(w.poll_timeout(), Some(t("10:31:00")));
+    w.handle_edit(checked(""), t("10:30:30"));
+    drain(&mut w);
+    assert!(w.poll_timeout().unwrap() > t("11:00:00"));
+}
+
+#[test]
+fn the_same_answer_again_is_not_recorded_again() {
+    let mut w = booted(checked(&format!("{HANGS}{BLOATS}")), t("10:00:00"));
+    let saves = |a: &[Action]| {
+        a.iter()
+            .filter(|a| matches!(a, Action::Save(Save::Fitness { .. })))
+            .count()
+    };
+    tick(&mut w, t("10:01:00"));
+    assert_eq!(saves(&memory(&mut w, P1, GB / 2, t("10:01:00"))), 1);
+    tick(&mut w, t("10:02:00"));
+    // Within 5% of the limit of the recorded reading: not written again.
+    assert_eq!(
+        saves(&memory(&mut w, P1, GB / 2 + GB / 40, t("10:02:00"))),
+        0
+    );
+    tick(&mut w, t("10:03:00"));
+    assert_eq!(
+        saves(&memory(&mut w, P1, GB / 2 + GB / 10, t("10:03:00"))),
+        1
+    );
+    tick(&mut w, t("10:05:00"));
+    assert_eq!(saves(&alive(&mut w, P1, Ok(()), None, t("10:05:00"))), 1);
+    tick(&mut w, t("10:10:00"));
+    assert_eq!(saves(&alive(&mut w, P1, Ok(()), None, t("10:10:00"))), 0);
+    tick(&mut w, t("10:15:00"));
+    assert_eq!(saves(&alive(&mut w, P1, Err("x"), None, t("10:15:00"))), 1);
+}

@@ -20,7 +20,7 @@ use crate::core::warden::{
 };
 use crate::shell::query_run;
 use crate::shell::sequence;
-use crate::shell::state::{QueryRecord, Store};
+use crate::shell::state::{ChecksRecord, MemoryCheckRecord, QueryRecord, ReadyCheckRecord, Store};
 use crate::sys::clock::Clock;
 use crate::sys::process::{self, ProcId};
 use chrono::{DateTime, TimeDelta, Utc};
@@ -92,6 +92,8 @@ struct Runtime {
     /// `metrics:`: the values, and the text last written (or tried), to write only changes.
     metrics: Metrics,
     metrics_written: Option<(PathBuf, String)>,
+    /// The known process tree of each worker whose memory is checked (`max_memory`).
+    memory: HashMap<String, process::TreeMemory>,
 }
 
 pub(super) async fn run(
@@ -123,6 +125,7 @@ pub(super) async fn run(
         preparation: None,
         metrics: Metrics::default(),
         metrics_written: None,
+        memory: HashMap::new(),
     };
     rt.metrics_names();
     rt.carry_out(); // the schedule's warnings
@@ -453,6 +456,33 @@ impl Runtime {
                     Event::Probe(name, Probe::Ready { id, answer })
                 });
             }
+            Action::ProbeAlive { worker, name, id } => {
+                let schedule = self.schedule();
+                self.tasks.spawn(async move {
+                    let spec = &schedule.workers[worker];
+                    // A worker whose `ready` was edited away counts as answering.
+                    let answer = sequence::probe_ready(&schedule, spec)
+                        .await
+                        .unwrap_or(Ok(()));
+                    // A failure counts only if the worker is not busy with a task.
+                    let busy = match (&answer, spec.busy.is_some()) {
+                        (Err(_), true) => match sequence::is_busy(&schedule, spec).await {
+                            Some((true, answer)) => Some(answer),
+                            _ => None,
+                        },
+                        _ => None,
+                    };
+                    Event::Probe(name, Probe::Alive { id, answer, busy })
+                });
+            }
+            Action::ProbeMemory { name, id, .. } => {
+                // Cheap (a few known processes): read here, so that a check wakes the daemon
+                // once.
+                let bytes = self.memory.entry(name.clone()).or_default().read(id.into());
+                let now = self.clock.now();
+                self.warden
+                    .handle_probe(&name, Probe::Memory { id, bytes }, now);
+            }
             Action::Watch { name, id } => {
                 if let Some(old) = self.watching.remove(&name) {
                     old.abort();
@@ -653,6 +683,38 @@ impl Runtime {
                     catch_up: false,
                 };
                 self.save_query(&query, &record);
+            }
+            Save::Fitness {
+                worker,
+                pid,
+                ready,
+                memory,
+            } => {
+                if let Err(e) = self.store.update(|s| {
+                    let w = s.workers.entry(worker.clone()).or_default();
+                    let record = w.checks.get_or_insert_with(|| ChecksRecord::about(pid));
+                    if record.pid != pid {
+                        *record = ChecksRecord::about(pid);
+                    }
+                    if let Some(r) = ready {
+                        record.ready = Some(ReadyCheckRecord {
+                            at: r.at,
+                            ok: r.ok,
+                            answer: r.answer,
+                            failures_in_a_row: r.failures_in_a_row,
+                            failures_allowed: r.failures_allowed,
+                        });
+                    }
+                    if let Some(m) = memory {
+                        record.memory = Some(MemoryCheckRecord {
+                            at: m.at,
+                            bytes: m.bytes,
+                            limit: m.limit,
+                        });
+                    }
+                }) {
+                    warn!(worker = %worker, error = %e, "cannot record the worker's checks");
+                }
             }
             Save::ReadyLater { worker, id, at } => {
                 let id = ProcId::from(id);

@@ -12,6 +12,8 @@ const EVENT_IDS: &[(u32, u16, &str)] = &[
     (2000, 2, "warning"),
     (2001, 2, "schedule_rejected"),
     (2002, 2, "worker_not_ready"),
+    (2003, 2, "worker_unresponsive"),
+    (2004, 2, "memory_limit"),
     (3000, 1, "error"),
     (3001, 1, "start_failed"),
     (3002, 1, "restart_failed"),

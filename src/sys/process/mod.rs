@@ -196,6 +196,64 @@ pub fn is_running(id: ProcId) -> bool {
     })
 }
 
+/// The resident memory of a worker's process tree, read cheaply: only the processes already
+/// known to be the tree are asked, not the whole process table. The tree is found again
+/// (one full read) the first time, and whenever one of its known processes has gone (a pool
+/// replaced a child, say). A child added while none went is counted from the next full read.
+#[derive(Debug, Default)]
+pub struct TreeMemory {
+    root: Option<ProcId>,
+    known: Vec<ProcId>,
+}
+
+impl TreeMemory {
+    /// The resident memory (bytes; the working set on Windows) of `root` and its descendants;
+    /// `None` if `root` no longer runs.
+    pub fn read(&mut self, root: ProcId) -> Option<u64> {
+        if self.root != Some(root) {
+            self.root = Some(root);
+            self.known.clear();
+        }
+        if !self.known.is_empty() {
+            if let Some(bytes) = resident(&self.known) {
+                return Some(bytes);
+            }
+        }
+        // First read, or the tree changed: find it again.
+        self.known = Snapshot::take()
+            .tree(&[root])
+            .iter()
+            .map(|p| p.id)
+            .collect();
+        if !self.known.contains(&root) {
+            self.known.clear();
+            return None;
+        }
+        resident(&self.known)
+    }
+}
+
+/// The summed resident memory of `ids`, or `None` if one of them no longer runs.
+fn resident(ids: &[ProcId]) -> Option<u64> {
+    let pids: Vec<sysinfo::Pid> = ids
+        .iter()
+        .map(|id| sysinfo::Pid::from_u32(id.pid))
+        .collect();
+    let mut sys = System::new();
+    sys.refresh_processes_specifics(
+        ProcessesToUpdate::Some(&pids),
+        true,
+        ProcessRefreshKind::nothing().with_memory(),
+    );
+    ids.iter().zip(&pids).try_fold(0u64, |sum, (id, pid)| {
+        let p = sys.process(*pid).filter(|p| {
+            p.start_time() == id.start_time
+                && !matches!(p.status(), ProcessStatus::Zombie | ProcessStatus::Dead)
+        })?;
+        Some(sum + p.memory())
+    })
+}
+
 /// The identity of a running PID, if it runs.
 pub fn identify(pid: u32) -> Option<ProcId> {
     let mut sys = System::new();
