@@ -345,7 +345,17 @@ impl Runtime {
                 self.warden.handle_exit(&name, id, now)
             }
             Event::Probe(name, probe) => {
-                if matches!(probe, Probe::Ready { answer: Err(_), .. }) {
+                // A failed ready probe (of a not-ready worker, or `ready.every`'s of a running
+                // one that is not busy) is a ready failure.
+                if matches!(
+                    probe,
+                    Probe::Ready { answer: Err(_), .. }
+                        | Probe::Alive {
+                            answer: Err(_),
+                            busy: None,
+                            ..
+                        }
+                ) {
                     self.metrics.record_ready_failure(&name);
                 }
                 self.warden.handle_probe(&name, probe, now)
@@ -479,6 +489,7 @@ impl Runtime {
                 // Cheap (a few known processes): read here, so that a check wakes the daemon
                 // once.
                 let bytes = self.memory.entry(name.clone()).or_default().read(id.into());
+                self.metrics.set_tree_memory(&name, bytes);
                 let now = self.clock.now();
                 self.warden
                     .handle_probe(&name, Probe::Memory { id, bytes }, now);
