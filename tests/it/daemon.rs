@@ -449,7 +449,11 @@ fn the_daemon_s_own_log_is_rotated_by_size_keeping_keep() {
     let names = rotated();
     for name in names.iter().map(String::as_str).chain(["warden.log"]) {
         let text = std::fs::read_to_string(s.path(name)).unwrap();
-        assert!(text.len() <= 2048, "{name}: {} bytes (max_size 2KB)", text.len());
+        assert!(
+            text.len() <= 2048,
+            "{name}: {} bytes (max_size 2KB)",
+            text.len()
+        );
         assert!(text.ends_with('\n'), "{name}: a line was split");
     }
 }

@@ -967,10 +967,11 @@ fn lex(s: &str) -> Result<Lexed, (usize, String)> {
                 // A command substitution is one piece of the word, whatever is inside it.
                 let w = word.get_or_insert_with(|| new_word(b));
                 w.feature(expansion(&chars, i));
-                let end = substitution_end(&chars, i).ok_or_else(|| {
-                    let what = if c == '`' { "backtick `` ` ``" } else { "`$(`" };
-                    (i, format!("unterminated {what}"))
-                })?;
+                let end =
+                    super::dates::substitution_end(&chars, i, |&(_, c)| c).ok_or_else(|| {
+                        let what = if c == '`' { "backtick `` ` ``" } else { "`$(`" };
+                        (i, format!("unterminated {what}"))
+                    })?;
                 w.text.extend(chars[i..=end].iter().map(|(_, c)| c));
                 i = end + 1;
             }
@@ -995,34 +996,6 @@ fn lex(s: &str) -> Result<Lexed, (usize, String)> {
         &mut tokens,
     );
     Ok(Lexed { tokens, comment })
-}
-
-/// The index of the character that ends the `$(…)` or `` `…` `` starting at `chars[i]`:
-/// parentheses nest, quotes and backslashes hide what they quote.
-fn substitution_end(chars: &[(usize, char)], i: usize) -> Option<usize> {
-    let backtick = chars[i].1 == '`';
-    let mut depth = 0usize;
-    let mut j = if backtick { i + 1 } else { i + 2 };
-    let mut quote: Option<char> = None;
-    while let Some(&(_, c)) = chars.get(j) {
-        match (quote, c) {
-            (_, '\\') if quote != Some('\'') => j += 1,
-            (Some(q), c) if c == q => quote = None,
-            (Some(_), _) => {}
-            (None, '`') if backtick => return Some(j),
-            (None, '\'' | '"') if !backtick => quote = Some(c),
-            (None, '(') if !backtick => depth += 1,
-            (None, ')') if !backtick => {
-                if depth == 0 {
-                    return Some(j);
-                }
-                depth -= 1;
-            }
-            _ => {}
-        }
-        j += 1;
-    }
-    None
 }
 
 /// What a `$` or backtick at `chars[i]` expands, for the note.

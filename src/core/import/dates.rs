@@ -223,7 +223,7 @@ pub(super) fn rewrite_shell(text: &str) -> (String, Vec<Found>) {
             }
             '$' | '`' if c == '`' || chars.get(i + 1) == Some(&'(') => {
                 let start = if c == '`' { i + 1 } else { i + 2 };
-                let Some(end) = substitution_end(&chars, i) else {
+                let Some(end) = substitution_end(&chars, i, |&c| c) else {
                     out.extend(&chars[i..]);
                     break;
                 };
@@ -258,13 +258,19 @@ pub(super) fn rewrite_shell(text: &str) -> (String, Vec<Found>) {
     (out, found)
 }
 
-/// The index of the character that ends the `$(…)` or backticks starting at `chars[i]`.
-fn substitution_end(chars: &[char], i: usize) -> Option<usize> {
-    let backtick = chars[i] == '`';
+/// The index of the character that ends the `$(…)` or `` `…` `` starting at `chars[i]`:
+/// parentheses nest, quotes and backslashes hide what they quote. `char_of` reads a character
+/// of `chars` (the crontab reader keeps byte offsets beside them).
+pub(super) fn substitution_end<T>(
+    chars: &[T],
+    i: usize,
+    char_of: impl Fn(&T) -> char,
+) -> Option<usize> {
+    let backtick = char_of(&chars[i]) == '`';
     let mut depth = 0usize;
     let mut j = if backtick { i + 1 } else { i + 2 };
     let mut quote: Option<char> = None;
-    while let Some(&c) = chars.get(j) {
+    while let Some(c) = chars.get(j).map(&char_of) {
         match (quote, c) {
             (_, '\\') if quote != Some('\'') => j += 1,
             (Some(q), c) if c == q => quote = None,
