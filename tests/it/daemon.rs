@@ -430,7 +430,7 @@ fn the_daemon_s_own_log_is_rotated_by_size_keeping_keep() {
         "*/2 * * * * *",
         "log: {file: warden.log, max_size: 2KB, keep: 2}\n",
     ));
-    let _d = s.start();
+    let d = s.start();
     let rotated = || -> Vec<String> {
         std::fs::read_dir(s.path("."))
             .unwrap()
@@ -446,6 +446,8 @@ fn the_daemon_s_own_log_is_rotated_by_size_keeping_keep() {
     });
     // The oldest is deleted right after each rename.
     crate::harness::eventually("keep: 2 rotated files", || rotated().len() <= 2);
+    // Stopped (killed), so that no rotation renames or deletes a file while it is read.
+    drop(d);
     let names = rotated();
     for name in names.iter().map(String::as_str).chain(["warden.log"]) {
         let text = std::fs::read_to_string(s.path(name)).unwrap();
