@@ -11,6 +11,7 @@
 //! busy-aware way, like a planned restart, waiting at most `MEMORY_DEFER_MAX` (alert
 //! `memory_limit`). Each check is due once per its interval and wakes the daemon once.
 
+use super::after;
 use super::{Action, Note, Proc, Save, Warden, Why};
 use crate::core::report::file_duration;
 use crate::core::text::escape;
@@ -63,8 +64,16 @@ pub struct MemoryReading {
     pub limit: u64,
 }
 
-fn after(now: DateTime<Utc>, d: Duration) -> DateTime<Utc> {
-    now + TimeDelta::from_std(d).unwrap_or(TimeDelta::MAX)
+impl Fitness {
+    /// The clock was stepped back by `by`: the next checks move back with it.
+    pub(super) fn shift_back(&mut self, by: TimeDelta) {
+        for t in [&mut self.ready_at, &mut self.memory_at]
+            .into_iter()
+            .flatten()
+        {
+            *t -= by;
+        }
+    }
 }
 
 /// `bytes` for a person: `1.5 GB` (binary units, as the schedule's).

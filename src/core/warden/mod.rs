@@ -48,6 +48,11 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use supervise::Supervision;
 
+/// `d` after `now` (a wait kept as a wall-clock instant; see `Warden::saw`).
+fn after(now: DateTime<Utc>, d: std::time::Duration) -> DateTime<Utc> {
+    now + TimeDelta::from_std(d).unwrap_or(TimeDelta::MAX)
+}
+
 /// How long before a planned restart its sequences are prepared (see `Action::Prepare`).
 pub const PREPARE: TimeDelta = TimeDelta::seconds(1);
 
@@ -315,6 +320,9 @@ impl Warden {
                 sup.shift_back(back);
             }
             self.deferrals.shift_back(back);
+            for f in self.fitness.values_mut() {
+                f.shift_back(back);
+            }
         }
         self.last_now = now;
     }

@@ -7,6 +7,7 @@
 //! long task cannot answer a ping either) until the next planned restart; only its `ready`
 //! command is run again, with growing pauses, until it succeeds.
 
+use super::after;
 use super::{
     Action, NotReadySnapshot, Note, Proc, Save, SavedNotReady, SupervisionSnapshot, Warden, Why,
 };
@@ -73,10 +74,6 @@ impl Supervision {
             n.next_at -= by;
         }
     }
-}
-
-fn after(now: DateTime<Utc>, d: Duration) -> DateTime<Utc> {
-    now + chrono::TimeDelta::from_std(d).unwrap_or(chrono::TimeDelta::MAX)
 }
 
 impl Warden {

@@ -1318,3 +1318,18 @@ fn the_same_answer_again_is_not_recorded_again() {
     tick(&mut w, t("10:15:00"));
     assert_eq!(saves(&alive(&mut w, P1, Err("x"), None, t("10:15:00"))), 1);
 }
+
+#[test]
+fn a_clock_stepped_back_does_not_delay_the_checks_of_a_running_worker() {
+    let mut w = booted(checked(HANGS), t("10:00:00"));
+    assert_eq!(w.poll_timeout(), Some(t("10:05:00")));
+    // An hour back, a minute after start: the probe is still at most its interval away.
+    let stepped = t("09:01:00");
+    assert!(probes_alive(&tick(&mut w, stepped)).is_empty());
+    let next = w.poll_timeout().unwrap();
+    assert!(
+        next > stepped && next <= stepped + TimeDelta::minutes(5),
+        "{next}"
+    );
+    assert_eq!(probes_alive(&tick(&mut w, next)), [("w", P1)]);
+}
