@@ -45,7 +45,7 @@ fn schedule(f: &Site, run_args: &[&str], stop: Option<&[&str]>, grace: &str) -> 
         None => String::new(),
     };
     let yaml = format!(
-        "timezone: UTC\nqueries:\n  - name: q\n    at: [\"06:00\"]\nworkers:\n  - name: w\n    match: {{image: pacs-demo-worker, args_contain: \"--name {tag}\"}}\n    pidfile: worker.pid\n    stop:\n{stop_yaml}      grace: {grace}\n    start:\n      command: {run}\n      log: worker out.log\n    ready:\n      command: [{worker}, ping, --pidfile, worker.pid]\n      timeout: 20s\n",
+        "timezone: UTC\nqueries:\n  - name: q\n    at: [\"06:00\"]\nworkers:\n  - name: w\n    match: {{image: pacs-demo-worker, args_contain: \"--name {tag}\"}}\n    pidfile: worker.pid\n    stop:\n{stop_yaml}      grace: {grace}\n    start:\n      command: {run}\n      log: worker out.log\n    ready:\n      command: [{worker}, ping, --pidfile, worker.pid]\n      timeout: 40s\n",
         tag = f.tag,
         run = list(run),
         worker = q(&worker_exe()),
@@ -58,6 +58,12 @@ fn schedule(f: &Site, run_args: &[&str], stop: Option<&[&str]>, grace: &str) -> 
 async fn run(s: &Schedule) -> Outcome {
     let store = Store::new(s.state_dir());
     restart(s, &s.workers[0], &store, &SystemClock).await
+}
+
+/// A first restart that must succeed (the worker is not running yet): its summary says why not.
+async fn started(s: &Schedule) {
+    let out = run(s).await;
+    assert!(out.ok(), "{}", out.summary());
 }
 
 fn assert_all_gone(pids: &[u32]) {
@@ -115,7 +121,7 @@ async fn a_worker_that_obeys_is_restarted_as_soon_as_it_exits_not_after_grace() 
 async fn a_worker_that_ignores_the_stop_request_is_killed_after_grace_with_its_children() {
     let f = Site::new("ignore");
     let s = schedule(&f, &["--children", "2", "--ignore-stop"], Some(&[]), "1s");
-    assert!(run(&s).await.ok());
+    started(&s).await;
     let old = f.live_pids();
     assert_eq!(old.len(), 3, "{old:?}");
 
@@ -195,7 +201,7 @@ async fn a_failing_stop_command_still_leads_to_a_clean_restart() {
         Some(&["--exit-code", "3", "--no-such-flag"]),
         "1s",
     );
-    assert!(run(&s).await.ok());
+    started(&s).await;
     let old = f.live_pids();
     // The stop command fails before asking anything (the demo worker refuses the unknown
     // flag and exits 2): the worker is killed after grace.
@@ -244,7 +250,7 @@ async fn a_worker_that_never_becomes_ready_fails_the_sequence() {
 async fn a_prepared_restart_also_stops_a_worker_process_started_after_the_early_scan() {
     let f = Site::new("late");
     let s = schedule(&f, &[], Some(&[]), "1s");
-    assert!(run(&s).await.ok());
+    started(&s).await;
     let first = f.live_pids();
     assert_eq!(first.len(), 1, "{first:?}");
 
@@ -286,7 +292,7 @@ async fn a_prepared_restart_also_stops_a_worker_process_started_after_the_early_
 async fn a_prepared_restart_checks_again_that_the_processes_found_still_run() {
     let f = Site::new("gone");
     let s = schedule(&f, &[], Some(&[]), "5s");
-    assert!(run(&s).await.ok());
+    started(&s).await;
     let first = f.live_pids();
     assert_eq!(first.len(), 1, "{first:?}");
 
@@ -316,7 +322,7 @@ async fn a_prepared_restart_checks_again_that_the_processes_found_still_run() {
 async fn a_prepared_restart_holds_the_workers_lock_and_a_manual_restart_merges_into_it() {
     let f = Site::new("held");
     let s = schedule(&f, &[], Some(&[]), "5s");
-    assert!(run(&s).await.ok());
+    started(&s).await;
     let store = Store::new(s.state_dir());
     let prepared = prepare(&s, &s.workers[0], &store)
         .await

@@ -167,7 +167,8 @@ async fn a_celery_launcher_and_its_python_child_are_stopped_as_one_worker() {
 async fn a_hung_launcher_pair_is_killed_whole_after_grace() {
     let v = Venv::new("hung");
     let s = v.schedule(&["--ignore-stop"], "1s");
-    assert!(run(&s).await.ok());
+    let out = run(&s).await;
+    assert!(out.ok(), "{}", out.summary());
     let old = v.live_tree();
     assert_eq!(old.len(), 3, "{old:?}");
     let out = run(&s).await;
