@@ -810,13 +810,13 @@ fn the_windows_schedule_reproduces_the_seed_batch_file() {
         )
     );
     assert_eq!(w.stop.grace, Duration::from_secs(10));
-    assert_eq!(w.matcher.image, "celery");
+    assert_eq!(w.matcher.as_ref().unwrap().image, "celery");
     assert_eq!(
         w.pidfile.as_deref(),
         Some(Path::new(r"E:\media_root\celery\default.pid"))
     );
     assert_eq!(
-        w.start.command,
+        w.start.as_ref().unwrap().command,
         words(
             r"celery worker -n default@openrem -P solo -Ofair -A openremproject -c 4 -Q default --pidfile=E:\media_root\celery\default.pid --logfile=E:\media_root\celery\default.log"
         )
