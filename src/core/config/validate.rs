@@ -1239,11 +1239,11 @@ mod tests {
             [
                 "9:12: workers[0].start: `start` does not go with `service`: the Service Control \
                  Manager starts a service worker; remove `start` or `service`",
-                "12:37: workers[1].stop.command: `stop.command` does not go with `service`: a \
-                 service worker is stopped through the Service Control Manager",
                 "12:20: workers[1].stop.signal: `stop.signal` does not go with `service`: a \
                  service worker is stopped through the Service Control Manager (WinSW sends its \
                  worker the Ctrl-C itself)",
+                "12:37: workers[1].stop.command: `stop.command` does not go with `service`: a \
+                 service worker is stopped through the Service Control Manager",
                 "13:5: workers[2].start: `start` is required",
             ],
             "{text}"
