@@ -118,6 +118,11 @@ impl Steps<'_> {
         let name = service.name();
         let grace = self.worker.stop.grace;
         let root = match status.pid {
+            Some(pid) if crate::sys::process::identify(pid).is_none() => {
+                // Wine keeps reporting a killed service process as RUNNING.
+                warn!(worker = %w, service = %name, pid, "the Service Control Manager reports the service running, but its process is gone; starting it again");
+                return Ok(Stopped::NotRunning);
+            }
             Some(pid) => Some(self.verified(name, pid).await?),
             None => None,
         };
