@@ -1075,7 +1075,12 @@ mod service_worker {
         /// service).
         fn register(test: &str, flags: &[&str], kind: ServiceType) -> Option<StandIn> {
             let site = Site::new(test);
-            let name = format!("pw-{}", site.tag);
+            // The tag's PID repeats across runs under Wine: the clock makes the name unique.
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .subsec_nanos();
+            let name = format!("pw-{}-{nanos}", site.tag);
             let pidfile = std::path::absolute(site.path(&format!("{}.pid", site.tag))).unwrap();
             let manager = ServiceManager::local_computer(
                 None::<&str>,
@@ -1092,7 +1097,7 @@ mod service_worker {
             launch_arguments.extend(flags.iter().map(OsString::from));
             let info = ServiceInfo {
                 name: name.clone().into(),
-                display_name: format!("pacs-warden test {test}").into(),
+                display_name: name.clone().into(),
                 service_type: kind,
                 start_type: ServiceStartType::OnDemand,
                 error_control: ServiceErrorControl::Normal,
@@ -1108,7 +1113,7 @@ mod service_worker {
                     eprintln!("skipped: creating a service needs an Administrator prompt natively");
                     return None;
                 }
-                Err(e) => panic!("cannot create the stand-in service: {e}"),
+                Err(e) => panic!("cannot create the stand-in service {name}: {e:?}"),
             }
             Some(StandIn {
                 name,
@@ -1184,6 +1189,13 @@ mod service_worker {
                 return;
             };
             let _ = service.stop();
+            // A stand-in that ignores the stop reports STOPPED once its worker child is gone
+            // (killing the service process would leave it RUNNING under Wine, never deleted).
+            for p in tagged(&self.site.tag) {
+                if p.cmdline.iter().any(|a| a == "run") {
+                    let _ = pacs_warden::sys::os::kill_verified(p.id);
+                }
+            }
             let t0 = std::time::Instant::now();
             while t0.elapsed() < Duration::from_secs(15)
                 && service.query_status().is_ok_and(|s| {
@@ -1318,5 +1330,37 @@ mod service_worker {
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
+        // `plan` names the service beside the worker.
+        let plan = w.run(&["plan"]);
+        let text = String::from_utf8_lossy(&plan.stdout);
+        assert!(text.contains("huey (service openrem-huey)"), "{text}");
+    }
+
+    /// A service still starting (its recovery, an admin) when the sequence begins is let
+    /// finish starting, then stopped and started again.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_service_still_starting_is_let_settle_before_the_restart() {
+        let Some(svc) = StandIn::register(
+            "svc-pending",
+            &["--start-pending", "4s"],
+            ServiceType::OWN_PROCESS,
+        ) else {
+            return;
+        };
+        svc.service().start().unwrap();
+        wait_until("START_PENDING", Duration::from_secs(30), || {
+            svc.status().state == State::StartPending
+        });
+        let s = svc.schedule("30s", &svc.ping());
+        let outcome = run(&s).await;
+        assert!(outcome.ok(), "{}", outcome.summary());
+        // It was running (not stopped) when the sequence stopped it: it had been let finish
+        // starting, not killed or started a second time.
+        assert!(
+            matches!(&outcome.stopped, Some(Stopped::Exited { pids, .. }) if !pids.is_empty()),
+            "{}",
+            outcome.summary()
+        );
+        assert_eq!(svc.status().state, State::Running);
     }
 }

@@ -97,18 +97,30 @@ impl Service {
     }
 
     pub fn status(&self) -> io::Result<Status> {
-        self.inner.status()
+        self.again(|i| i.status())
     }
 
     /// Asks the SCM to stop it (`SERVICE_CONTROL_STOP`). Other services depending on it and
     /// running are an error (1051), as is any other refusal.
     pub fn stop(&self) -> io::Result<Asked> {
-        self.inner.stop()
+        self.again(|i| i.stop())
     }
 
     /// Asks the SCM to start it.
     pub fn start(&self) -> io::Result<Asked> {
-        self.inner.start()
+        self.again(|i| i.start())
+    }
+
+    /// `call`, and once more through a fresh handle when the SCM calls the handle invalid
+    /// (`ERROR_INVALID_HANDLE`): seen under Wine 8.0 while other threads of the process
+    /// opened and closed service handles.
+    fn again<T>(&self, call: impl Fn(&imp::Inner) -> io::Result<T>) -> io::Result<T> {
+        match call(&self.inner) {
+            Err(e) if e.raw_os_error() == Some(code::INVALID_HANDLE) => {
+                call(&imp::open(&self.name)?)
+            }
+            other => other,
+        }
     }
 
     /// Its failure actions; `None` when the SCM cannot tell (Wine: `ERROR_INVALID_LEVEL`).
@@ -119,6 +131,7 @@ impl Service {
 
 /// Windows error codes the callers may want to name.
 pub mod code {
+    pub const INVALID_HANDLE: i32 = 6;
     pub const SERVICE_DOES_NOT_EXIST: i32 = 1060;
     pub const DEPENDENT_SERVICES_RUNNING: i32 = 1051;
 }
