@@ -1336,6 +1336,33 @@ mod service_worker {
         assert!(text.contains("huey (service openrem-huey)"), "{text}");
     }
 
+    /// The daemon supervises a service worker: its worker child dies, the stand-in reports
+    /// STOPPED with 1067 (a crashed WinSW) and exits; Wine runs no recovery, so the SCM has
+    /// nothing coming and it is a crash, and supervision starts the service again through the
+    /// SCM, under a new process.
+    #[test]
+    fn the_daemon_starts_a_crashed_service_worker_again_through_the_scm() {
+        use crate::harness::Daemon;
+        let Some(svc) = StandIn::register("svc-daemon", &[], ServiceType::OWN_PROCESS) else {
+            return;
+        };
+        let _ = svc.schedule("30s", &svc.ping());
+        let mut daemon = Daemon::start(&svc.site.path("openrem.yaml"));
+        daemon.expect("the service runs");
+        daemon.expect("restart done");
+        let first = svc.status();
+        assert_eq!(first.state, State::Running);
+        let child = pid_in(&svc.pidfile);
+        let child_id = identify(child).expect("the worker child runs");
+        pacs_warden::sys::os::kill_verified(child_id).unwrap();
+        daemon.expect("the worker exited unexpectedly (crash)");
+        daemon.expect("starting the service through the Service Control Manager");
+        daemon.expect("restart done");
+        let now = svc.status();
+        assert_eq!(now.state, State::Running);
+        assert_ne!(now.pid, first.pid);
+    }
+
     /// A service still starting (its recovery, an admin) when the sequence begins is let
     /// finish starting, then stopped and started again.
     #[tokio::test(flavor = "current_thread")]
