@@ -1363,6 +1363,62 @@ mod service_worker {
         assert_ne!(now.pid, first.pid);
     }
 
+    /// Native Windows only (Wine has no recovery actions: `QueryServiceConfig2` fails with 124
+    /// and none ever runs): a service worker whose child dies while its recovery restarts it
+    /// after 5 s is left alone, and the daemon adopts the process Windows started, without a
+    /// restart of its own.
+    #[test]
+    fn the_daemon_leaves_a_service_its_recovery_restarts_alone_and_adopts_it() {
+        use crate::harness::Daemon;
+        use windows_service::service::{
+            ServiceAction, ServiceActionType, ServiceFailureActions, ServiceFailureResetPeriod,
+        };
+        if under_wine() {
+            eprintln!("skipped under Wine: its services.exe runs no recovery actions");
+            return;
+        }
+        let Some(svc) = StandIn::register("svc-recovery", &[], ServiceType::OWN_PROCESS) else {
+            return;
+        };
+        let manager =
+            ServiceManager::local_computer(None::<&str>, ServiceManagerAccess::CONNECT).unwrap();
+        let service = manager
+            .open_service(&svc.name, ServiceAccess::CHANGE_CONFIG | ServiceAccess::START)
+            .unwrap();
+        let restart = ServiceAction {
+            action_type: ServiceActionType::Restart,
+            delay: Duration::from_secs(5),
+        };
+        service
+            .update_failure_actions(ServiceFailureActions {
+                reset_period: ServiceFailureResetPeriod::After(Duration::from_secs(3600)),
+                reboot_msg: None,
+                command: None,
+                actions: Some(vec![restart.clone(), restart]),
+            })
+            .unwrap();
+        // The stand-in reports STOPPED with 1067 itself: a failure, not a crash, to the SCM.
+        service
+            .set_failure_actions_on_non_crash_failures(true)
+            .unwrap();
+        let _ = svc.schedule("30s", &svc.ping());
+        let mut daemon = Daemon::start(&svc.site.path("openrem.yaml"));
+        daemon.expect("restart done");
+        let first = svc.status();
+        let child = identify(pid_in(&svc.pidfile)).expect("the worker child runs");
+        pacs_warden::sys::os::kill_verified(child).unwrap();
+        daemon.expect("leaving it alone");
+        daemon.expect("Windows started the service again");
+        let now = svc.status();
+        assert_eq!(now.state, State::Running);
+        assert_ne!(now.pid, first.pid);
+        assert!(
+            !daemon.log().contains("the worker exited unexpectedly (crash)"),
+            "{}",
+            daemon.log()
+        );
+    }
+
     /// A service still starting (its recovery, an admin) when the sequence begins is let
     /// finish starting, then stopped and started again.
     #[tokio::test(flavor = "current_thread")]
