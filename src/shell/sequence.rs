@@ -11,6 +11,9 @@
 //! `Prepared::dispatch` (at the instant: re-check the processes found, same PID and start
 //! time, and send the stop request; no lock, file or full scan on that path). The sequence
 //! then scans again for processes started in between.
+//!
+//! A service worker (`service:`, Windows) is restarted through the Service Control Manager
+//! instead: `service` (not prepared ahead; no stop command, signal or pid file).
 
 use crate::core::config::{Schedule, StartSpec, Worker};
 use crate::shell::command::{self, Ended, Helper, Running};

@@ -1383,7 +1383,10 @@ mod service_worker {
         let manager =
             ServiceManager::local_computer(None::<&str>, ServiceManagerAccess::CONNECT).unwrap();
         let service = manager
-            .open_service(&svc.name, ServiceAccess::CHANGE_CONFIG | ServiceAccess::START)
+            .open_service(
+                &svc.name,
+                ServiceAccess::CHANGE_CONFIG | ServiceAccess::START,
+            )
             .unwrap();
         let restart = ServiceAction {
             action_type: ServiceActionType::Restart,
@@ -1413,7 +1416,9 @@ mod service_worker {
         assert_eq!(now.state, State::Running);
         assert_ne!(now.pid, first.pid);
         assert!(
-            !daemon.log().contains("the worker exited unexpectedly (crash)"),
+            !daemon
+                .log()
+                .contains("the worker exited unexpectedly (crash)"),
             "{}",
             daemon.log()
         );

@@ -2,7 +2,8 @@
 //!
 //! Owns: the rules that need more than one value or knowledge of the world — a cron expression,
 //! a time zone (with the IANA name for a Windows or miscapitalised one), which worker names
-//! exist, which keys go together (`cron` or `at`; `workdir` with `command`), unique names, a
+//! exist, which keys go together (`cron` or `at`; `workdir` with `command`; `service` in place
+//! of `start`, and Windows only), unique names, a
 //! command's program, the placeholders of a query's command and env (`{date-1d}`, parsed by
 //! `crate::core::template`, errors at their own column) — and the defaults. Which keys exist and what each value must look like is
 //! `shape.rs`'s, read by `de.rs`; every problem is reported, not only the first, and so are the

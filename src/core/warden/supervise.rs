@@ -6,6 +6,10 @@
 //! keeps failing is *not ready*, not crashed. It is left running (a solo worker busy with a
 //! long task cannot answer a ping either) until the next planned restart; only its `ready`
 //! command is run again, with growing pauses, until it succeeds.
+//!
+//! Also service workers (`service:`, Windows): after the service process exits,
+//! `service_verdict` says whether Windows is already bringing it back (leave it alone, adopt
+//! the new process) or it is a crash; the shell reads the Service Control Manager for it.
 
 use super::after;
 use super::{
