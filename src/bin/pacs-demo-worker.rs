@@ -35,6 +35,18 @@
 //!   `PACS_WARDEN_*` environment variables and its stdin to FILE (an alert or query command
 //!   for tests).
 //!
+//! `pacs-demo-worker service --name NAME --pidfile P [--start-pending D] [--stop-pending D]
+//!                           [--ignore-stop-for D] [--share-process]` (Windows only)
+//!   a stand-in for a WinSW service (the command a test registers with the Service Control
+//!   Manager): runs under the service dispatcher as the service NAME and starts
+//!   `pacs-demo-worker run --pidfile P` as its child, as WinSW starts python. It stays
+//!   START_PENDING for `--start-pending` first. On the SCM's Stop it reports STOP_PENDING, waits
+//!   `--stop-pending`, ignores the stop for `--ignore-stop-for` (a worker that does not stop),
+//!   then asks the child to stop as `stop` does; it reports STOPPED (exit 0) once the child is
+//!   gone, however it went. A child that exits by itself is a failure: STOPPED with exit code
+//!   1067, as a crashed WinSW reports. `--share-process` reports the service type
+//!   SHARE_PROCESS (register it so too).
+//!
 //! Launcher pair (Celery on Windows): a copy of this program named `celery` (`celery.exe`)
 //! behaves like pip's `celery.exe` launcher: it runs the `python` (`python.exe`) beside it as
 //! `python <its own path> ARGS...`, waits for it and exits with its exit code. A copy named
@@ -141,6 +153,8 @@ fn main() -> ExitCode {
         "record" => record(&mut args),
         "active" => active(&mut args),
         "sleep" => sleep(&mut args),
+        #[cfg(windows)]
+        "service" => stand_in::service(&mut args),
         other => die(&format!("unknown command {other}")),
     }
 }
@@ -542,4 +556,136 @@ fn sleep(args: &mut Args) -> ExitCode {
     }
     std::thread::sleep(d);
     ExitCode::from(code)
+}
+
+/// `service`: the stand-in for a WinSW service (see the module doc).
+#[cfg(windows)]
+mod stand_in {
+    use super::{die, pidfile, sidecar, Args};
+    use std::ffi::OsString;
+    use std::path::PathBuf;
+    use std::process::ExitCode;
+    use std::sync::mpsc;
+    use std::sync::{Mutex, OnceLock};
+    use std::time::{Duration, Instant};
+    use windows_service::service::{
+        ServiceControl, ServiceControlAccept, ServiceExitCode, ServiceState, ServiceStatus,
+        ServiceType,
+    };
+    use windows_service::service_control_handler::{self, ServiceControlHandlerResult};
+
+    struct Config {
+        name: String,
+        pidfile: PathBuf,
+        start_pending: Duration,
+        stop_pending: Duration,
+        ignore_stop_for: Duration,
+        shared: bool,
+    }
+
+    static CONFIG: OnceLock<Config> = OnceLock::new();
+    static EXIT: Mutex<u8> = Mutex::new(0);
+
+    windows_service::define_windows_service!(ffi_service_main, service_main);
+
+    pub fn service(args: &mut Args) -> ExitCode {
+        let name = args
+            .value("--name")
+            .unwrap_or_else(|| die("--name NAME is required"));
+        let config = Config {
+            name: name.clone(),
+            pidfile: pidfile(args),
+            start_pending: args.duration("--start-pending").unwrap_or_default(),
+            stop_pending: args.duration("--stop-pending").unwrap_or_default(),
+            ignore_stop_for: args.duration("--ignore-stop-for").unwrap_or_default(),
+            shared: args.flag("--share-process"),
+        };
+        args.finish();
+        let _ = CONFIG.set(config);
+        if let Err(e) = windows_service::service_dispatcher::start(&name, ffi_service_main) {
+            die(&format!("not started by the service manager: {e}"));
+        }
+        ExitCode::from(*EXIT.lock().unwrap())
+    }
+
+    fn service_main(_arguments: Vec<OsString>) {
+        let config = CONFIG.get().expect("set before the dispatcher starts");
+        let (tx, rx) = mpsc::channel();
+        let handler = move |control| match control {
+            ServiceControl::Stop => {
+                let _ = tx.send(());
+                ServiceControlHandlerResult::NoError
+            }
+            ServiceControl::Interrogate => ServiceControlHandlerResult::NoError,
+            _ => ServiceControlHandlerResult::NotImplemented,
+        };
+        let Ok(handle) = service_control_handler::register(&config.name, handler) else {
+            *EXIT.lock().unwrap() = 1;
+            return;
+        };
+        let kind = if config.shared {
+            ServiceType::SHARE_PROCESS
+        } else {
+            ServiceType::OWN_PROCESS
+        };
+        let set = |state: ServiceState, exit: ServiceExitCode| {
+            let controls_accepted = if state == ServiceState::Running {
+                ServiceControlAccept::STOP
+            } else {
+                ServiceControlAccept::empty()
+            };
+            let _ = handle.set_service_status(ServiceStatus {
+                service_type: kind,
+                current_state: state,
+                controls_accepted,
+                exit_code: exit,
+                checkpoint: 0,
+                wait_hint: Duration::from_secs(30),
+                process_id: None,
+            });
+        };
+        set(ServiceState::StartPending, ServiceExitCode::NO_ERROR);
+        std::thread::sleep(config.start_pending);
+        let me = std::env::current_exe().unwrap_or_else(|e| die(&e.to_string()));
+        let mut child = match std::process::Command::new(me)
+            .arg("run")
+            .arg("--pidfile")
+            .arg(&config.pidfile)
+            .spawn()
+        {
+            Ok(child) => child,
+            Err(_) => {
+                set(ServiceState::Stopped, ServiceExitCode::Win32(1067));
+                return;
+            }
+        };
+        set(ServiceState::Running, ServiceExitCode::NO_ERROR);
+        // Wait for a stop request or the child's end.
+        let stopping = loop {
+            if rx.recv_timeout(Duration::from_millis(100)).is_ok() {
+                break true;
+            }
+            if let Ok(Some(_)) = child.try_wait() {
+                break false;
+            }
+        };
+        if !stopping {
+            // Crashed: as a WinSW whose child died reports it.
+            set(ServiceState::Stopped, ServiceExitCode::Win32(1067));
+            return;
+        }
+        set(ServiceState::StopPending, ServiceExitCode::NO_ERROR);
+        std::thread::sleep(config.stop_pending);
+        let ignore_until = Instant::now() + config.ignore_stop_for;
+        loop {
+            if let Ok(Some(_)) = child.try_wait() {
+                break;
+            }
+            if Instant::now() >= ignore_until {
+                let _ = std::fs::write(sidecar(&config.pidfile, ".stop"), b"stop\n");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        set(ServiceState::Stopped, ServiceExitCode::NO_ERROR);
+    }
 }

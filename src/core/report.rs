@@ -108,7 +108,18 @@ pub fn plan_table(schedule: &Schedule, restarts: &[Restart], from: DateTime<Utc>
     let rows: Vec<[String; 4]> = restarts
         .iter()
         .map(|r| {
-            let workers = schedule.worker_names(&r.workers(schedule));
+            // A service worker with its service: `huey (service openrem-huey)`.
+            let workers: Vec<String> = r
+                .workers(schedule)
+                .iter()
+                .map(|&i| {
+                    let w = &schedule.workers[i];
+                    match &w.service {
+                        Some(service) => format!("{} (service {service})", w.name),
+                        None => w.name.clone(),
+                    }
+                })
+                .collect();
             [
                 local_time(schedule, r.at),
                 human_span(r.at - from),

@@ -11,11 +11,15 @@
 //! `Prepared::dispatch` (at the instant: re-check the processes found, same PID and start
 //! time, and send the stop request; no lock, file or full scan on that path). The sequence
 //! then scans again for processes started in between.
+//!
+//! A service worker (`service:`, Windows) is restarted through the Service Control Manager
+//! instead: `service` (not prepared ahead; no stop command, signal or pid file).
 
-use crate::core::config::{Schedule, Worker};
+use crate::core::config::{Schedule, StartSpec, Worker};
 use crate::shell::command::{self, Ended, Helper, Running};
 use crate::shell::state::{SequenceRecord, Store, WorkerLock};
 use crate::sys::clock::Clock;
+use crate::sys::os::scm;
 use crate::sys::os::SpawnSpec;
 use crate::sys::os::{Delivery, Sent};
 use crate::sys::process::{self, ProcId, ProcessInfo, Snapshot};
@@ -33,6 +37,8 @@ const KILL_WAIT: Duration = Duration::from_secs(5);
 const SETTLE: Duration = Duration::from_millis(500);
 /// Pause between two tries of the `ready` command.
 const READY_RETRY: Duration = Duration::from_millis(500);
+
+mod service;
 
 /// How the old worker went away.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,6 +84,27 @@ pub enum SequenceError {
     },
     #[error("state directory: {0}")]
     State(#[source] std::io::Error),
+    #[error("there is no Windows service named `{service}` (give the service's name, not its display name: `sc query state= all`)")]
+    NoSuchService { service: String },
+    #[error("the service {service} shares its process with other services (svchost); pacs-warden restarts only a service that has a process of its own")]
+    SharedService { service: String },
+    #[error("the service {service}: {what}: {source}")]
+    Service {
+        service: String,
+        what: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the service {service} did not reach RUNNING within {timeout:?}: it is {state}")]
+    ServiceNotStarted {
+        service: String,
+        timeout: Duration,
+        state: String,
+    },
+    #[error("the service {service}'s process (pid {pid}) is not the worker's: it does not match `match`; not touching it")]
+    ServiceForeign { service: String, pid: u32 },
+    #[error("the service {service}'s process (pid {pid}) still runs after grace and after its descendants were killed; not killing it, because the service's recovery settings reboot the machine or run a command on a failure")]
+    ServiceDrastic { service: String, pid: u32 },
 }
 
 /// The result of one worker's sequence.
@@ -148,6 +175,8 @@ pub enum Because {
     Pidfile,
     /// It matches `match`.
     Matches,
+    /// The Service Control Manager names it as the worker's service process.
+    Service,
 }
 
 /// The worker's running processes: verified roots and, through them, their whole tree.
@@ -187,22 +216,35 @@ pub fn find_worker(
             add(p, Because::StartedByUs);
         }
     }
-    if let Some(path) = pidfile {
-        if let Some((pid, written)) = read_pidfile(path) {
-            if let Some(p) = snap.get(pid) {
-                // start_time has whole seconds: allow the second it was written in.
-                let started_before = written.is_none_or(|w| p.id.start_time <= w + 1);
-                if process::matches(&worker.matcher.image, &worker.matcher.args_contain, p)
-                    && started_before
-                {
-                    add(p, Because::Pidfile);
+    let matches = |p: &ProcessInfo| {
+        worker
+            .matcher
+            .as_ref()
+            .is_none_or(|m| process::matches(&m.image, &m.args_contain, p))
+    };
+    if let Some(name) = &worker.service {
+        // The SCM's word only (a process found by `match` alone is not the service's).
+        if let Some(p) = service_process(name, snap).filter(|p| matches(p)) {
+            add(p, Because::Service);
+        }
+    } else {
+        if let Some(path) = pidfile {
+            if let Some((pid, written)) = read_pidfile(path) {
+                if let Some(p) = snap.get(pid) {
+                    // start_time has whole seconds: allow the second it was written in.
+                    let started_before = written.is_none_or(|w| p.id.start_time <= w + 1);
+                    if matches(p) && started_before {
+                        add(p, Because::Pidfile);
+                    }
                 }
             }
         }
-    }
-    for p in &snap.processes {
-        if process::matches(&worker.matcher.image, &worker.matcher.args_contain, p) {
-            add(p, Because::Matches);
+        if worker.matcher.is_some() {
+            for p in &snap.processes {
+                if matches(p) {
+                    add(p, Because::Matches);
+                }
+            }
         }
     }
     let ids: Vec<ProcId> = roots.iter().map(|(p, _)| p.id).collect();
@@ -212,6 +254,16 @@ pub fn find_worker(
         .filter(|p| !excluded.contains(&p.id.pid))
         .collect();
     Found { roots, tree }
+}
+
+/// The process the SCM names as the service `name`'s, as `snap` saw it; `None` when the
+/// service has none, cannot be read, or shares its process with other services.
+fn service_process<'a>(name: &str, snap: &'a Snapshot) -> Option<&'a ProcessInfo> {
+    let status = scm::open(name).and_then(|s| s.status()).ok()?;
+    if status.shared {
+        return None;
+    }
+    snap.get(status.pid?)
 }
 
 /// The PID in a pid file and when the file was last written (Unix seconds).
@@ -259,6 +311,10 @@ struct Asked {
 /// another sequence holds the lock or the state directory cannot be used: the sequence then
 /// runs unprepared (and waits for the other one, as usual).
 pub async fn prepare(schedule: &Schedule, worker: &Worker, store: &Store) -> Option<Prepared> {
+    if worker.service.is_some() {
+        // Asked through the Service Control Manager, when the sequence runs.
+        return None;
+    }
     let lock = match store.try_lock_worker(&worker.name) {
         Ok(Some(lock)) => lock,
         Ok(None) => {
@@ -371,7 +427,15 @@ pub async fn restart_dispatched(
                 }
             }
             let started = steps.started();
-            let found = steps.find_in(&snapshot().await, started);
+            let found = if worker.service.is_some() {
+                // The Service Control Manager names the process (`run_service`).
+                Found {
+                    roots: Vec::new(),
+                    tree: Vec::new(),
+                }
+            } else {
+                steps.find_in(&snapshot().await, started)
+            };
             let asked = steps.ask(&found);
             Dispatched {
                 lock,
@@ -391,7 +455,10 @@ pub async fn restart_dispatched(
     } = early;
 
     let began_at = clock.now();
-    outcome.result = steps.run(&mut outcome, found, asked, started, rescan).await;
+    outcome.result = match &worker.service {
+        Some(service) => steps.run_service(&mut outcome, service).await,
+        None => steps.run(&mut outcome, found, asked, started, rescan).await,
+    };
     outcome.elapsed = began.elapsed();
     let record = SequenceRecord {
         began_at,
@@ -484,8 +551,11 @@ impl Steps<'_> {
             outcome.stopped = Some(self.stop(&found, asked).await?);
         }
         self.clear_pidfile().await?;
-        self.rotate_log();
-        let id = self.start().await?;
+        let Some(start) = &self.worker.start else {
+            unreachable!("a worker has `start` or `service` (validate.rs)")
+        };
+        self.rotate_log(start);
+        let id = self.start(start).await?;
         outcome.stop_to_start = Some(stop_began.elapsed());
         outcome.started = Some(id);
         self.confirm(id).await
@@ -770,11 +840,11 @@ impl Steps<'_> {
                 match snap.get(pid) {
                     None => format!("process {pid} is gone"),
                     Some(p)
-                        if process::matches(
-                            &self.worker.matcher.image,
-                            &self.worker.matcher.args_contain,
-                            p,
-                        ) =>
+                        if self
+                            .worker
+                            .matcher
+                            .as_ref()
+                            .is_none_or(|m| process::matches(&m.image, &m.args_contain, p)) =>
                     {
                         return Err(SequenceError::LivePidfile { path, pid });
                     }
@@ -796,27 +866,22 @@ impl Steps<'_> {
     /// Between stop and start, while no process of the worker holds its log open (on Windows a
     /// file held open cannot be renamed): rotate the log if it is larger than its `max_size`.
     /// A failure is a warning; the worker's output then goes on into the same file.
-    fn rotate_log(&self) {
-        if let Some(log) = &self.worker.start.log {
+    fn rotate_log(&self, start: &StartSpec) {
+        if let Some(log) = &start.log {
             let who = format!("worker {}", self.worker.name);
             crate::shell::logging::rotate_by_size(
                 &self.schedule.resolve(log),
-                self.worker.start.log_limits,
+                start.log_limits,
                 &who,
             );
         }
     }
 
     /// Step 5: start the worker detached.
-    async fn start(&self) -> Result<ProcId, SequenceError> {
+    async fn start(&self, start: &StartSpec) -> Result<ProcId, SequenceError> {
         let w = &self.worker.name;
-        let command = self.command(&self.worker.start.command);
-        let log = self
-            .worker
-            .start
-            .log
-            .as_deref()
-            .map(|l| self.schedule.resolve(l));
+        let command = self.command(&start.command);
+        let log = start.log.as_deref().map(|l| self.schedule.resolve(l));
         let workdir = self.workdir();
         let spec = SpawnSpec {
             command: &command,
@@ -1031,15 +1096,21 @@ pub fn describe(schedule: &Schedule, worker: &Worker, store: &Store) -> String {
             );
         }
         let pids: Vec<u32> = found.tree.iter().map(|p| p.id.pid).collect();
-        match &worker.stop.command {
-            Some(c) => {
+        match (&worker.service, &worker.stop.command) {
+            (Some(service), _) => {
+                let _ = writeln!(
+                    out,
+                    "  1. would ask the Service Control Manager to stop the service {service}"
+                );
+            }
+            (None, Some(c)) => {
                 let _ = writeln!(
                     out,
                     "  1. would run the stop command {:?}",
                     steps.command(c)
                 );
             }
-            None => {
+            (None, None) => {
                 let _ = writeln!(out, "  1. no stop command");
             }
         }
@@ -1074,18 +1145,29 @@ pub fn describe(schedule: &Schedule, worker: &Worker, store: &Store) -> String {
             let _ = writeln!(out, "  4. no pid file configured");
         }
     }
-    let _ = writeln!(
-        out,
-        "  5. would start {:?} in {}{}",
-        steps.command(&worker.start.command),
-        steps.workdir().display(),
-        worker
-            .start
-            .log
-            .as_deref()
-            .map(|l| format!(", output appended to {}", schedule.resolve(l).display()))
-            .unwrap_or_default()
-    );
+    match &worker.start {
+        Some(start) => {
+            let _ = writeln!(
+                out,
+                "  5. would start {:?} in {}{}",
+                steps.command(&start.command),
+                steps.workdir().display(),
+                start
+                    .log
+                    .as_deref()
+                    .map(|l| format!(", output appended to {}", schedule.resolve(l).display()))
+                    .unwrap_or_default()
+            );
+        }
+        None => {
+            let _ = writeln!(
+                out,
+                "  5. would start the service {} through the Service Control Manager and wait \
+                 for RUNNING",
+                worker.service.as_deref().unwrap_or_default()
+            );
+        }
+    }
     match &worker.ready {
         Some(r) => {
             let _ = writeln!(

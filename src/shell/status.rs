@@ -59,6 +59,9 @@ pub struct QueryStatus {
 #[derive(Debug, Serialize)]
 pub struct WorkerStatus {
     pub name: String,
+    /// The Windows service that runs it (`service:`), if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
     pub running: bool,
     /// The worker's processes (roots and children).
     pub pids: Vec<u32>,
@@ -107,6 +110,7 @@ pub fn gather(schedule: &Schedule, now: DateTime<Utc>) -> Status {
             let since = oldest.and_then(|s| DateTime::<Utc>::from_timestamp(s as i64, 0));
             WorkerStatus {
                 name: w.name.clone(),
+                service: w.service.clone(),
                 running: !found.tree.is_empty(),
                 pids: found.tree.iter().rev().map(|p| p.id.pid).collect(),
                 since: since.map(|t| rfc3339(schedule, t)),
@@ -295,11 +299,15 @@ pub fn render(schedule: &Schedule, s: &Status) -> String {
         None => out.push_str("Daemon: not running\n"),
     }
     for w in &s.workers {
+        let name = match &w.service {
+            Some(service) => format!("{} (service {service})", w.name),
+            None => w.name.clone(),
+        };
         if w.running {
             let _ = writeln!(
                 out,
                 "Worker {}: running, pids {:?}, up {}{}",
-                w.name,
+                name,
                 w.pids,
                 human_span(TimeDelta::seconds(w.uptime_seconds.unwrap_or(0))),
                 if w.started_by_pacs_warden {
@@ -309,7 +317,7 @@ pub fn render(schedule: &Schedule, s: &Status) -> String {
                 }
             );
         } else {
-            let _ = writeln!(out, "Worker {}: not running", w.name);
+            let _ = writeln!(out, "Worker {name}: not running");
         }
         match &w.last_restart {
             Some(r) => {

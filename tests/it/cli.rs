@@ -1434,3 +1434,16 @@ mod trust {
         assert!(s.mark.exists());
     }
 }
+
+/// `service:` (a Windows service as the worker) is refused off Windows, in the documented
+/// one-line form: pacs-warden does not map it to a systemd unit.
+#[cfg(not(windows))]
+#[test]
+fn check_refuses_a_service_worker_off_windows() {
+    assert_problems(
+        &format!("timezone: UTC\n{Q}workers:\n  - name: huey\n    service: openrem-huey\n"),
+        &[
+            "F:7:14: workers[0].service: names a Windows service, and this system has none; run the worker with `start.command` instead (pacs-warden does not map it to a systemd unit)",
+        ],
+    );
+}

@@ -12,6 +12,11 @@
 //! - (Windows) Console stop: `stop.signal: CTRL_C` reaches the worker's own console and it exits
 //!   cleanly; a console shared with a process outside the worker gets nothing; `CTRL_BREAK` is
 //!   delivered natively and, under Wine 8.0 (which cannot generate it), reported as not sent.
+//! - (Windows) Service workers (`service:`): a stand-in service (the demo worker's `service`
+//!   mode, a service process with a worker child, as WinSW runs python) restarted through the
+//!   Service Control Manager — stopped gracefully; or, ignoring the stop beyond grace, its child
+//!   killed first and the service still STOPPED and started again; a shared-process or missing
+//!   service refused; `check` takes `service:` without `start` or `match`.
 
 use crate::harness::{q, tagged, Site, Warden, WORKER};
 use pacs_warden::core::config::Schedule;
@@ -811,13 +816,13 @@ fn the_windows_schedule_reproduces_the_seed_batch_file() {
         )
     );
     assert_eq!(w.stop.grace, Duration::from_secs(10));
-    assert_eq!(w.matcher.image, "celery");
+    assert_eq!(w.matcher.as_ref().unwrap().image, "celery");
     assert_eq!(
         w.pidfile.as_deref(),
         Some(Path::new(r"E:\media_root\celery\default.pid"))
     );
     assert_eq!(
-        w.start.command,
+        w.start.as_ref().unwrap().command,
         words(
             r"celery worker -n default@openrem -P solo -Ofair -A openremproject -c 4 -Q default --pidfile=E:\media_root\celery\default.pid --logfile=E:\media_root\celery\default.log"
         )
@@ -1041,5 +1046,410 @@ mod console_stop {
         );
         let _ = parent.kill();
         let _ = parent.wait();
+    }
+}
+
+/// Service workers through Wine's (or Windows') Service Control Manager, with the demo
+/// worker's `service` mode as the stand-in service. Each test registers its own service, with a
+/// unique name, and deletes it when done (`StandIn`'s drop).
+#[cfg(windows)]
+mod service_worker {
+    use super::*;
+    use crate::harness::wait_until;
+    use pacs_warden::sys::os::scm::{self, State};
+    use std::ffi::OsString;
+    use windows_service::service::{
+        ServiceAccess, ServiceErrorControl, ServiceInfo, ServiceStartType, ServiceType,
+    };
+    use windows_service::service_manager::{ServiceManager, ServiceManagerAccess};
+
+    /// A stand-in service registered with the SCM; stopped and deleted when dropped, then its
+    /// site kills whatever still carries its tag.
+    struct StandIn {
+        name: String,
+        pidfile: PathBuf,
+        site: Site,
+    }
+
+    impl StandIn {
+        /// Registers the stand-in with `flags` (`None` natively without the right to create a
+        /// service).
+        fn register(test: &str, flags: &[&str], kind: ServiceType) -> Option<StandIn> {
+            let site = Site::new(test);
+            // The tag's PID repeats across runs under Wine: the clock makes the name unique.
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .subsec_nanos();
+            let name = format!("pw-{}-{nanos}", site.tag);
+            let pidfile = std::path::absolute(site.path(&format!("{}.pid", site.tag))).unwrap();
+            let manager = ServiceManager::local_computer(
+                None::<&str>,
+                ServiceManagerAccess::CONNECT | ServiceManagerAccess::CREATE_SERVICE,
+            )
+            .unwrap();
+            let mut launch_arguments: Vec<OsString> = vec![
+                "service".into(),
+                "--name".into(),
+                name.clone().into(),
+                "--pidfile".into(),
+                pidfile.clone().into(),
+            ];
+            launch_arguments.extend(flags.iter().map(OsString::from));
+            let info = ServiceInfo {
+                name: name.clone().into(),
+                display_name: name.clone().into(),
+                service_type: kind,
+                start_type: ServiceStartType::OnDemand,
+                error_control: ServiceErrorControl::Normal,
+                executable_path: std::path::absolute(WORKER).unwrap(),
+                launch_arguments,
+                dependencies: vec![],
+                account_name: None,
+                account_password: None,
+            };
+            match manager.create_service(&info, ServiceAccess::QUERY_STATUS) {
+                Ok(_) => {}
+                Err(e) if !under_wine() && format!("{e:?}").contains("Access") => {
+                    eprintln!("skipped: creating a service needs an Administrator prompt natively");
+                    return None;
+                }
+                Err(e) => panic!("cannot create the stand-in service {name}: {e:?}"),
+            }
+            Some(StandIn {
+                name,
+                pidfile,
+                site,
+            })
+        }
+
+        fn service(&self) -> scm::Service {
+            scm::open(&self.name).unwrap()
+        }
+
+        fn status(&self) -> scm::Status {
+            self.service().status().unwrap()
+        }
+
+        /// Starts it through the SCM; returns once it runs and its child has written its PID.
+        /// (The service PID, the child PID.)
+        fn start(&self) -> (u32, u32) {
+            self.service().start().unwrap();
+            wait_until(
+                "the stand-in service to run",
+                Duration::from_secs(30),
+                || self.status().state == State::Running && self.pidfile.exists(),
+            );
+            let child = loop {
+                if let Ok(pid) = std::fs::read_to_string(&self.pidfile)
+                    .unwrap_or_default()
+                    .trim()
+                    .parse()
+                {
+                    break pid;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            };
+            (self.status().pid.unwrap(), child)
+        }
+
+        /// A schedule with one worker, this service, and `extra` lines of its mapping.
+        fn schedule(&self, grace: &str, ready: &[String]) -> Schedule {
+            let ready: Vec<String> = ready.iter().map(|a| q(a)).collect();
+            let yaml = format!(
+                "timezone: UTC\nqueries:\n  - name: q\n    at: [\"06:00\"]\n    workers: [huey]\nworkers:\n  - name: huey\n    service: {}\n    stop: {{grace: {grace}}}\n    ready: {{command: [{}], timeout: 30s}}\n",
+                self.name,
+                ready.join(", ")
+            );
+            let path = self.site.path("openrem.yaml");
+            std::fs::write(&path, yaml).unwrap();
+            pacs_warden::shell::schedule::load(&path).unwrap()
+        }
+
+        fn ping(&self) -> Vec<String> {
+            vec![
+                crate::harness::worker_exe(),
+                "ping".into(),
+                "--pidfile".into(),
+                self.pidfile.to_string_lossy().into_owned(),
+            ]
+        }
+    }
+
+    impl Drop for StandIn {
+        fn drop(&mut self) {
+            let Ok(manager) =
+                ServiceManager::local_computer(None::<&str>, ServiceManagerAccess::CONNECT)
+            else {
+                return;
+            };
+            let Ok(service) = manager.open_service(
+                &self.name,
+                ServiceAccess::STOP | ServiceAccess::QUERY_STATUS | ServiceAccess::DELETE,
+            ) else {
+                return;
+            };
+            let _ = service.stop();
+            // A stand-in that ignores the stop reports STOPPED once its worker child is gone
+            // (killing the service process would leave it RUNNING under Wine, never deleted).
+            for p in tagged(&self.site.tag) {
+                if p.cmdline.iter().any(|a| a == "run") {
+                    let _ = pacs_warden::sys::os::kill_verified(p.id);
+                }
+            }
+            let t0 = std::time::Instant::now();
+            while t0.elapsed() < Duration::from_secs(15)
+                && service.query_status().is_ok_and(|s| {
+                    s.current_state != windows_service::service::ServiceState::Stopped
+                })
+            {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            let _ = service.delete();
+        }
+    }
+
+    fn alive(pid: u32, was: Option<pacs_warden::sys::process::ProcId>) -> bool {
+        identify(pid).is_some_and(|id| Some(id) == was)
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_service_worker_is_restarted_through_the_service_control_manager() {
+        let Some(svc) = StandIn::register("svc-restart", &[], ServiceType::OWN_PROCESS) else {
+            return;
+        };
+        let (old_service, old_child) = svc.start();
+        let (old_service_id, old_child_id) = (identify(old_service), identify(old_child));
+        let s = svc.schedule("30s", &svc.ping());
+        let outcome = run(&s).await;
+        assert!(outcome.ok(), "{}", outcome.summary());
+        // Stopped by the SCM, gracefully: nothing killed.
+        assert!(
+            matches!(&outcome.stopped, Some(Stopped::Exited { pids, .. }) if pids.contains(&old_service) && pids.contains(&old_child)),
+            "{}",
+            outcome.summary()
+        );
+        assert!(
+            !alive(old_service, old_service_id),
+            "the old service process still runs"
+        );
+        assert!(
+            !alive(old_child, old_child_id),
+            "the old worker child still runs"
+        );
+        let now = svc.status();
+        assert_eq!(now.state, State::Running);
+        let started = outcome.started.expect("a new service process");
+        assert_eq!(now.pid, Some(started.pid), "{}", outcome.summary());
+        assert_ne!(started.pid, old_service);
+        // `ready` ran against the new child: its pid file names a new, live process.
+        let new_child = pid_in(&svc.pidfile);
+        assert_ne!(new_child, old_child);
+        assert!(identify(new_child).is_some());
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_service_that_ignores_stop_beyond_grace_loses_its_worker_child_first() {
+        let Some(svc) = StandIn::register(
+            "svc-ignore",
+            &["--ignore-stop-for", "10m"],
+            ServiceType::OWN_PROCESS,
+        ) else {
+            return;
+        };
+        let (old_service, old_child) = svc.start();
+        let old_service_id = identify(old_service);
+        let ready_log = svc.site.path("ready ran.txt");
+        let record = vec![
+            crate::harness::worker_exe(),
+            "record".into(),
+            "--out".into(),
+            ready_log.to_string_lossy().into_owned(),
+        ];
+        let s = svc.schedule("3s", &record);
+        let outcome = run(&s).await;
+        assert!(outcome.ok(), "{}", outcome.summary());
+        // Only the child was killed: the service process then reported STOPPED by itself.
+        match &outcome.stopped {
+            Some(Stopped::Killed { killed, exited }) => {
+                assert_eq!(killed, &[old_child], "{}", outcome.summary());
+                assert!(exited.contains(&old_service), "{}", outcome.summary());
+            }
+            other => panic!("{other:?}: {}", outcome.summary()),
+        }
+        assert!(!alive(old_service, old_service_id));
+        let now = svc.status();
+        assert_eq!(now.state, State::Running);
+        assert_eq!(now.pid, outcome.started.map(|id| id.pid));
+        assert!(ready_log.exists(), "the ready command did not run");
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_shared_process_or_missing_service_is_refused() {
+        let Some(svc) = StandIn::register(
+            "svc-shared",
+            &["--share-process"],
+            ServiceType::SHARE_PROCESS,
+        ) else {
+            return;
+        };
+        let s = svc.schedule("3s", &svc.ping());
+        let outcome = run(&s).await;
+        assert!(!outcome.ok());
+        assert!(
+            outcome
+                .summary()
+                .contains("shares its process with other services (svchost)"),
+            "{}",
+            outcome.summary()
+        );
+        assert!(outcome.started.is_none());
+
+        let mut s = s;
+        s.workers[0].service = Some(format!("{}-missing", svc.name));
+        let outcome = run(&s).await;
+        assert!(
+            outcome.summary().ends_with(&format!(
+                "FAILED: there is no Windows service named `{}-missing` (give the service's name, not its display name: `sc query state= all`)",
+                svc.name
+            )),
+            "{}",
+            outcome.summary()
+        );
+    }
+
+    #[test]
+    fn check_takes_a_service_worker_without_start_or_match() {
+        let w = Warden::schedule(
+            "timezone: UTC\nqueries:\n  - name: q\n    at: [\"06:00\"]\n    workers: [huey]\nworkers:\n  - name: huey\n    service: openrem-huey\n    stop: {grace: 11m}\n",
+        );
+        let out = w.run(&["check"]);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // `plan` names the service beside the worker.
+        let plan = w.run(&["plan"]);
+        let text = String::from_utf8_lossy(&plan.stdout);
+        assert!(text.contains("huey (service openrem-huey)"), "{text}");
+    }
+
+    /// The daemon supervises a service worker: its worker child dies, the stand-in reports
+    /// STOPPED with 1067 (a crashed WinSW) and exits; Wine runs no recovery, so the SCM has
+    /// nothing coming and it is a crash, and supervision starts the service again through the
+    /// SCM, under a new process.
+    #[test]
+    fn the_daemon_starts_a_crashed_service_worker_again_through_the_scm() {
+        use crate::harness::Daemon;
+        let Some(svc) = StandIn::register("svc-daemon", &[], ServiceType::OWN_PROCESS) else {
+            return;
+        };
+        let _ = svc.schedule("30s", &svc.ping());
+        let mut daemon = Daemon::start(&svc.site.path("openrem.yaml"));
+        daemon.expect("the service runs");
+        daemon.expect("restart done");
+        let first = svc.status();
+        assert_eq!(first.state, State::Running);
+        let child = pid_in(&svc.pidfile);
+        let child_id = identify(child).expect("the worker child runs");
+        pacs_warden::sys::os::kill_verified(child_id).unwrap();
+        daemon.expect("the worker exited unexpectedly (crash)");
+        daemon.expect("starting the service through the Service Control Manager");
+        daemon.expect("restart done");
+        let now = svc.status();
+        assert_eq!(now.state, State::Running);
+        assert_ne!(now.pid, first.pid);
+    }
+
+    /// Native Windows only (Wine has no recovery actions: `QueryServiceConfig2` fails with 124
+    /// and none ever runs): a service worker whose child dies while its recovery restarts it
+    /// after 5 s is left alone, and the daemon adopts the process Windows started, without a
+    /// restart of its own.
+    #[test]
+    fn the_daemon_leaves_a_service_its_recovery_restarts_alone_and_adopts_it() {
+        use crate::harness::Daemon;
+        use windows_service::service::{
+            ServiceAction, ServiceActionType, ServiceFailureActions, ServiceFailureResetPeriod,
+        };
+        if under_wine() {
+            eprintln!("skipped under Wine: its services.exe runs no recovery actions");
+            return;
+        }
+        let Some(svc) = StandIn::register("svc-recovery", &[], ServiceType::OWN_PROCESS) else {
+            return;
+        };
+        let manager =
+            ServiceManager::local_computer(None::<&str>, ServiceManagerAccess::CONNECT).unwrap();
+        let service = manager
+            .open_service(
+                &svc.name,
+                ServiceAccess::CHANGE_CONFIG | ServiceAccess::START,
+            )
+            .unwrap();
+        let restart = ServiceAction {
+            action_type: ServiceActionType::Restart,
+            delay: Duration::from_secs(5),
+        };
+        service
+            .update_failure_actions(ServiceFailureActions {
+                reset_period: ServiceFailureResetPeriod::After(Duration::from_secs(3600)),
+                reboot_msg: None,
+                command: None,
+                actions: Some(vec![restart.clone(), restart]),
+            })
+            .unwrap();
+        // The stand-in reports STOPPED with 1067 itself: a failure, not a crash, to the SCM.
+        service
+            .set_failure_actions_on_non_crash_failures(true)
+            .unwrap();
+        let _ = svc.schedule("30s", &svc.ping());
+        let mut daemon = Daemon::start(&svc.site.path("openrem.yaml"));
+        daemon.expect("restart done");
+        let first = svc.status();
+        let child = identify(pid_in(&svc.pidfile)).expect("the worker child runs");
+        pacs_warden::sys::os::kill_verified(child).unwrap();
+        daemon.expect("leaving it alone");
+        daemon.expect("Windows started the service again");
+        let now = svc.status();
+        assert_eq!(now.state, State::Running);
+        assert_ne!(now.pid, first.pid);
+        assert!(
+            !daemon
+                .log()
+                .contains("the worker exited unexpectedly (crash)"),
+            "{}",
+            daemon.log()
+        );
+    }
+
+    /// A service still starting (its recovery, an admin) when the sequence begins is let
+    /// finish starting, then stopped and started again.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_service_still_starting_is_let_settle_before_the_restart() {
+        let Some(svc) = StandIn::register(
+            "svc-pending",
+            &["--start-pending", "4s"],
+            ServiceType::OWN_PROCESS,
+        ) else {
+            return;
+        };
+        svc.service().start().unwrap();
+        wait_until("START_PENDING", Duration::from_secs(30), || {
+            svc.status().state == State::StartPending
+        });
+        let s = svc.schedule("30s", &svc.ping());
+        let outcome = run(&s).await;
+        assert!(outcome.ok(), "{}", outcome.summary());
+        // It was running (not stopped) when the sequence stopped it: it had been let finish
+        // starting, not killed or started a second time.
+        assert!(
+            matches!(&outcome.stopped, Some(Stopped::Exited { pids, .. }) if !pids.is_empty()),
+            "{}",
+            outcome.summary()
+        );
+        assert_eq!(svc.status().state, State::Running);
     }
 }

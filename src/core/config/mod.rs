@@ -193,11 +193,16 @@ pub struct Worker {
     pub name: String,
     pub workdir: Option<PathBuf>,
     pub env: Vec<(String, String)>,
-    /// How to recognise this worker's processes.
-    pub matcher: ProcessMatch,
+    /// `service:`: the Windows service (its name for the Service Control Manager) that runs this
+    /// worker; then `start` is `None` and the SCM names the worker's process. Windows only.
+    pub service: Option<String>,
+    /// How to recognise this worker's processes; for a service worker, optional, and then a
+    /// check of the process the SCM names.
+    pub matcher: Option<ProcessMatch>,
     pub pidfile: Option<PathBuf>,
     pub stop: StopSpec,
-    pub start: StartSpec,
+    /// How pacs-warden starts it; `None` exactly when `service` is given.
+    pub start: Option<StartSpec>,
     pub ready: Option<ReadySpec>,
     /// Before a planned restart, ask whether the worker is busy; if so, wait.
     pub busy: Option<BusySpec>,

@@ -130,11 +130,14 @@ pub struct RawWorker {
     pub name: Req<Spanned<Name>>,
     pub workdir: Opt<Spanned<PathText>>,
     pub env: Opt<Env>,
+    /// A Windows service run by the Service Control Manager, in place of `start` (and then
+    /// `match` may be left out). `validate.rs` refuses it on other systems.
+    pub service: Opt<Spanned<Name>>,
     #[serde(rename = "match")]
-    pub matcher: Req<RawMatch>,
+    pub matcher: At<RawMatch>,
     pub pidfile: Opt<Spanned<PathText>>,
-    pub stop: Opt<RawStop>,
-    pub start: Req<RawStart>,
+    pub stop: At<RawStop>,
+    pub start: At<RawStart>,
     pub ready: Opt<RawReady>,
     pub supervise: Opt<Supervise>,
     pub restart_before_queries: Opt<Bool>,
@@ -151,8 +154,8 @@ pub struct RawMatch {
 
 #[derive(Deserialize)]
 pub struct RawStop {
-    pub command: Opt<Command>,
-    pub signal: Opt<StopSignal>,
+    pub command: At<Command>,
+    pub signal: At<StopSignal>,
     pub grace: Opt<Dur<'s'>>,
     pub repeat: Opt<Spanned<Dur<'s'>>>,
 }

@@ -2,7 +2,8 @@
 //!
 //! Owns: the rules that need more than one value or knowledge of the world — a cron expression,
 //! a time zone (with the IANA name for a Windows or miscapitalised one), which worker names
-//! exist, which keys go together (`cron` or `at`; `workdir` with `command`), unique names, a
+//! exist, which keys go together (`cron` or `at`; `workdir` with `command`; `service` in place
+//! of `start`, and Windows only), unique names, a
 //! command's program, the placeholders of a query's command and env (`{date-1d}`, parsed by
 //! `crate::core::template`, errors at their own column) — and the defaults. Which keys exist and what each value must look like is
 //! `shape.rs`'s, read by `de.rs`; every problem is reported, not only the first, and so are the
@@ -743,42 +744,55 @@ impl Checker<'_> {
     /// A worker, and where its name is.
     fn worker(&mut self, node: &Node, path: &Path<'_>, field: &str) -> Option<(Worker, Pos)> {
         let raw: RawWorker = self.report.read(node, path)?;
+        let service_pos = raw
+            .service
+            .as_ref()
+            .and_then(|s| s.0.as_ref())
+            .map(|s| s.pos);
+        let service = self.service(&raw, field);
         let first_note = self.facts.paths.len();
         let name = raw.name.0;
         let workdir = raw.workdir;
         let pidfile = raw.pidfile;
         let env = or(raw.env, Vec::new(), |e| self.env(e, &join(field, "env")));
 
-        let matcher = raw.matcher.0.and_then(|m| {
-            let f = join(field, "match");
-            let image = m.image.0.map(|i| i.0);
-            let args_contain = or(m.args_contain, Vec::new(), |a| a.0);
-            let (image, args_contain) = (image?, args_contain?);
-            if args_contain.is_empty() {
-                // Where a person looks for the mapping: its first key.
-                let pos = match &node.value {
-                    Value::Map(entries) => entries
-                        .iter()
-                        .find(|(k, _)| k.text == "match")
-                        .map_or(node.pos, |(_, m)| map_pos(m)),
-                    _ => node.pos,
-                };
-                self.warn(
-                    pos,
-                    &f,
-                    format!(
-                        "no `args_contain`: every `{image}` process on this machine counts as \
+        let matcher = match raw.matcher {
+            None if service_pos.is_some() => Some(None),
+            None => {
+                self.problem(map_pos(node), &join(field, "match"), "`match` is required");
+                None
+            }
+            Some(m) => m.value.0.and_then(|m| {
+                let f = join(field, "match");
+                let image = m.image.0.map(|i| i.0);
+                let args_contain = or(m.args_contain, Vec::new(), |a| a.0);
+                let (image, args_contain) = (image?, args_contain?);
+                if args_contain.is_empty() {
+                    // Where a person looks for the mapping: its first key.
+                    let pos = match &node.value {
+                        Value::Map(entries) => entries
+                            .iter()
+                            .find(|(k, _)| k.text == "match")
+                            .map_or(node.pos, |(_, m)| map_pos(m)),
+                        _ => node.pos,
+                    };
+                    self.warn(
+                        pos,
+                        &f,
+                        format!(
+                            "no `args_contain`: every `{image}` process on this machine counts as \
                          this worker (Flower, other workers of the same program) and a restart \
                          stops them all; add `args_contain` with text only this worker's \
                          command line has, such as its node name (`-n default`)"
-                    ),
-                );
-            }
-            Some(ProcessMatch {
-                image,
-                args_contain,
-            })
-        });
+                        ),
+                    );
+                }
+                Some(Some(ProcessMatch {
+                    image,
+                    args_contain,
+                }))
+            }),
+        };
 
         let default_stop = StopSpec {
             command: None,
@@ -786,9 +800,9 @@ impl Checker<'_> {
             grace: DEFAULT_GRACE,
             repeat: None,
         };
-        let stop = or_try(raw.stop, default_stop, |s| {
+        let stop = or_try(unspan(raw.stop), default_stop, |s| {
             let f = join(field, "stop");
-            let command = or_try(s.command, None, |c| {
+            let command = or_try(unspan(s.command), None, |c| {
                 self.command(c, &join(&f, "command")).map(Some)
             });
             let repeat = or_try(s.repeat, None, |r| {
@@ -804,39 +818,46 @@ impl Checker<'_> {
             });
             Some(StopSpec {
                 command: command?,
-                signal: or(s.signal, None, Some)?,
+                signal: or(unspan(s.signal), None, Some)?,
                 grace: or(s.grace, DEFAULT_GRACE, |g| g.0)?,
                 repeat: repeat?,
             })
         });
 
-        let start = raw.start.0.and_then(|s| {
-            let f = join(field, "start");
-            let command = s
-                .command
-                .0
-                .and_then(|c| self.command(c, &join(&f, "command")));
-            let (log, log_limits) = match s.log {
-                None => (Some(None), Some(LogLimits::default())),
-                Some(Checked(None)) => (None, None),
-                Some(Checked(Some(Spanned { pos, value }))) => match value {
-                    LogKey::Path(p) => (Some(Some((pos, p.0))), Some(LogLimits::default())),
-                    LogKey::Spec(m) => (
-                        m.file.0.map(|f| Some((f.pos, f.value.0))),
-                        log_limits(m.max_size, m.keep),
-                    ),
-                },
-            };
-            let log_file = log
-                .as_ref()
-                .and_then(|l| l.as_ref().map(|(pos, p)| (*pos, p)));
-            self.note_path(log_file, &join(&f, "log"), Some("log file"));
-            Some(StartSpec {
-                command: command?,
-                log: log?.map(|(_, p)| p),
-                log_limits: log_limits?,
-            })
-        });
+        let start = match raw.start {
+            None if service_pos.is_some() => Some(None),
+            None => {
+                self.problem(map_pos(node), &join(field, "start"), "`start` is required");
+                None
+            }
+            Some(start) => start.value.0.and_then(|s| {
+                let f = join(field, "start");
+                let command = s
+                    .command
+                    .0
+                    .and_then(|c| self.command(c, &join(&f, "command")));
+                let (log, log_limits) = match s.log {
+                    None => (Some(None), Some(LogLimits::default())),
+                    Some(Checked(None)) => (None, None),
+                    Some(Checked(Some(Spanned { pos, value }))) => match value {
+                        LogKey::Path(p) => (Some(Some((pos, p.0))), Some(LogLimits::default())),
+                        LogKey::Spec(m) => (
+                            m.file.0.map(|f| Some((f.pos, f.value.0))),
+                            log_limits(m.max_size, m.keep),
+                        ),
+                    },
+                };
+                let log_file = log
+                    .as_ref()
+                    .and_then(|l| l.as_ref().map(|(pos, p)| (*pos, p)));
+                self.note_path(log_file, &join(&f, "log"), Some("log file"));
+                Some(Some(StartSpec {
+                    command: command?,
+                    log: log?.map(|(_, p)| p),
+                    log_limits: log_limits?,
+                }))
+            }),
+        };
 
         let ready = or_try(raw.ready, None, |r| {
             let f = join(field, "ready");
@@ -944,6 +965,7 @@ impl Checker<'_> {
                 restart_before_queries: restart_before_queries?,
                 max_memory: max_memory?,
                 name: name.value.0,
+                service: service?,
                 workdir: or(workdir, None, |w| Some(w.value.0))?,
                 env: env?,
                 matcher: matcher?,
@@ -954,6 +976,89 @@ impl Checker<'_> {
             },
             name.pos,
         ))
+    }
+
+    /// `service:`, with the keys it excludes: `Some(None)` when there is none, `None` when it
+    /// (or a key beside it) is wrong. Only Windows has services: elsewhere it is refused
+    /// (pacs-warden does not map it to a systemd unit).
+    fn service(&mut self, raw: &RawWorker, field: &str) -> Option<Option<String>> {
+        let Some(Checked(service)) = &raw.service else {
+            return Some(None);
+        };
+        let service = service.as_ref()?;
+        let f = join(field, "service");
+        if !cfg!(windows) {
+            self.problem(
+                service.pos,
+                &f,
+                "names a Windows service, and this system has none; run the worker with \
+                 `start.command` instead (pacs-warden does not map it to a systemd unit)",
+            );
+            return None;
+        }
+        let name = &service.value.0;
+        if name.len() > 256 || name.contains(['/', '\\']) {
+            self.problem(
+                service.pos,
+                &f,
+                "is not a Windows service name (at most 256 characters, no `/` or `\\`); \
+                 give the service's name, not its display name",
+            );
+            return None;
+        }
+        let mut ok = true;
+        let excluded = |key: &str, why: &str| format!("`{key}` does not go with `service`: {why}");
+        if let Some(start) = &raw.start {
+            self.problem(
+                start.pos,
+                &join(field, "start"),
+                excluded(
+                    "start",
+                    "the Service Control Manager starts a service worker; remove `start` or `service`",
+                ),
+            );
+            ok = false;
+        }
+        if let Some(stop) = raw.stop.as_ref().and_then(|s| s.value.0.as_ref()) {
+            let f = join(field, "stop");
+            if let Some(c) = &stop.command {
+                self.problem(
+                    c.pos,
+                    &join(&f, "command"),
+                    excluded(
+                        "stop.command",
+                        "a service worker is stopped through the Service Control Manager",
+                    ),
+                );
+                ok = false;
+            }
+            if let Some(s) = &stop.signal {
+                self.problem(
+                    s.pos,
+                    &join(&f, "signal"),
+                    excluded(
+                        "stop.signal",
+                        "a service worker is stopped through the Service Control Manager (WinSW \
+                         sends its worker the Ctrl-C itself)",
+                    ),
+                );
+                ok = false;
+            }
+        }
+        if let Some(p) = &raw.pidfile {
+            if let Some(p) = &p.0 {
+                self.problem(
+                    p.pos,
+                    &join(field, "pidfile"),
+                    excluded(
+                        "pidfile",
+                        "the Service Control Manager names a service worker's process",
+                    ),
+                );
+                ok = false;
+            }
+        }
+        ok.then(|| Some(name.clone()))
     }
 
     /// A duration that must be more than 0.
@@ -1021,7 +1126,7 @@ mod tests {
         let w = "workers:\n  - name: w\n    match: {image: w, args_contain: x}\n    start:\n      command: [w]\n";
         // The plain path of before: the default limits.
         let s = validate(&format!("{Q}{w}      log: w.log\n"), || None).unwrap();
-        let start = &s.workers[0].start;
+        let start = s.workers[0].start.as_ref().unwrap();
         assert_eq!(start.log.as_deref(), Some(std::path::Path::new("w.log")));
         assert_eq!(start.log_limits, LogLimits::default());
         assert_eq!(
@@ -1034,7 +1139,7 @@ mod tests {
             || None,
         )
         .unwrap();
-        let start = &s.workers[0].start;
+        let start = s.workers[0].start.as_ref().unwrap();
         assert_eq!(start.log.as_deref(), Some(std::path::Path::new("w.log")));
         assert_eq!(
             start.log_limits,
@@ -1079,6 +1184,68 @@ mod tests {
                  `50GB` (units: B, KB, MB, GB, TB; 1KB = 1024 bytes)",
                 "13:30: log.max_size: `lots` is not a size; write e.g. 50MB or 2GB (units: B, KB, \
                  MB, GB, TB; 1KB = 1024 bytes)",
+            ],
+            "{text}"
+        );
+    }
+
+    /// Each problem as `LINE:COL: field: message`.
+    fn shown(e: &[Diagnostic]) -> Vec<String> {
+        e.iter()
+            .map(|p| {
+                format!(
+                    "{}:{}: {}: {}",
+                    p.line,
+                    p.col,
+                    p.field.as_deref().unwrap_or(""),
+                    p.message
+                )
+            })
+            .collect()
+    }
+
+    /// A worker run as a Windows service: `service:` in place of `start` (and `match`).
+    const SERVICE: &str =
+        "workers:\n  - name: huey\n    service: openrem-huey\n    stop: {grace: 11m}\n";
+
+    #[cfg(not(windows))]
+    #[test]
+    fn a_service_worker_is_refused_where_there_are_no_windows_services() {
+        let e = validate(&format!("{Q}{SERVICE}"), || None).unwrap_err();
+        assert_eq!(
+            shown(&e),
+            [
+                "7:14: workers[0].service: names a Windows service, and this system has none; run \
+              the worker with `start.command` instead (pacs-warden does not map it to a systemd \
+              unit)"
+            ]
+        );
+    }
+
+    #[cfg(windows)]
+    #[test]
+    fn a_service_worker_needs_neither_start_nor_match_and_takes_no_start_stop_command_or_signal() {
+        let s = validate(&format!("{Q}{SERVICE}"), || None).unwrap();
+        let w = &s.workers[0];
+        assert_eq!(w.service.as_deref(), Some("openrem-huey"));
+        assert!(w.start.is_none() && w.matcher.is_none());
+        assert_eq!(w.stop.grace, Duration::from_secs(660));
+
+        let text = format!(
+            "{Q}{SERVICE}    start: {{command: [huey]}}\n  - name: other\n    service: x\n    stop: {{signal: CTRL_C, command: [stop]}}\n  - name: plain\n    match: {{image: w, args_contain: x}}\n"
+        );
+        let e = validate(&text, || None).unwrap_err();
+        assert_eq!(
+            shown(&e),
+            [
+                "9:12: workers[0].start: `start` does not go with `service`: the Service Control \
+                 Manager starts a service worker; remove `start` or `service`",
+                "12:20: workers[1].stop.signal: `stop.signal` does not go with `service`: a \
+                 service worker is stopped through the Service Control Manager (WinSW sends its \
+                 worker the Ctrl-C itself)",
+                "12:37: workers[1].stop.command: `stop.command` does not go with `service`: a \
+                 service worker is stopped through the Service Control Manager",
+                "13:5: workers[2].start: `start` is required",
             ],
             "{text}"
         );
@@ -1286,7 +1453,7 @@ mod tests {
             ("bad: 1\n", "", "timezone, lead, merge_within, queries, workers, state_dir, restart_at_boot, log, alert, metrics"),
             ("log: {file: l, bad: 1}\n", "log.", "file, rotation, keep, level, max_size"),
             ("alert: {command: [a], bad: 1}\n", "alert.", "command"),
-            ("workers:\n  - {name: w, bad: 1}\n", "workers[0].", "name, workdir, env, match, pidfile, stop, start, ready, supervise, restart_before_queries, busy, max_memory, max_memory_every"),
+            ("workers:\n  - {name: w, bad: 1}\n", "workers[0].", "name, workdir, env, service, match, pidfile, stop, start, ready, supervise, restart_before_queries, busy, max_memory, max_memory_every"),
             ("workers:\n  - match: {bad: 1}\n", "workers[0].match.", "image, args_contain"),
             ("workers:\n  - stop: {bad: 1}\n", "workers[0].stop.", "command, signal, grace, repeat"),
             ("workers:\n  - start: {bad: 1}\n", "workers[0].start.", "command, log"),

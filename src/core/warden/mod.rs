@@ -36,7 +36,10 @@ mod tests;
 
 pub use action::{Action, Fields, Level, NotReadySnapshot, Note, Save, SupervisionSnapshot};
 pub use fitness::{show_bytes, MemoryReading, ReadyAnswer, MEMORY_DEFER_MAX};
-pub use supervise::{next_probe_wait, READY_PROBE_FIRST, READY_PROBE_MAX};
+pub use supervise::{
+    next_probe_wait, service_verdict, ServiceSeen, ServiceVerdict, READY_PROBE_FIRST,
+    READY_PROBE_MAX, SERVICE_PENDING_LIMIT, SERVICE_PENDING_LOOK, SERVICE_RECOVERY_MARGIN,
+};
 
 use crate::core::config::{Problems, Schedule};
 use crate::core::plan::Restart;

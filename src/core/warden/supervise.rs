@@ -6,6 +6,10 @@
 //! keeps failing is *not ready*, not crashed. It is left running (a solo worker busy with a
 //! long task cannot answer a ping either) until the next planned restart; only its `ready`
 //! command is run again, with growing pauses, until it succeeds.
+//!
+//! Also service workers (`service:`, Windows): after the service process exits,
+//! `service_verdict` says whether Windows is already bringing it back (leave it alone, adopt
+//! the new process) or it is a crash; the shell reads the Service Control Manager for it.
 
 use super::after;
 use super::{
@@ -76,7 +80,88 @@ impl Supervision {
     }
 }
 
+/// What the Service Control Manager says of a service worker once its process has exited
+/// (the shell reads it; `service_verdict` decides).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServiceSeen {
+    /// START_PENDING or STOP_PENDING: someone (its recovery, an admin) is acting.
+    Pending,
+    /// RUNNING with a live process: Windows started it again already.
+    Running(Proc),
+    /// STOPPED with a failure, and its recovery restarts it after at most `delay`.
+    RecoveryRestarts { delay: Duration },
+    /// STOPPED without a recovery restart to come, or it cannot be read: down.
+    Down,
+}
+
+/// What to do about a service worker whose process exited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServiceVerdict {
+    /// Leave it alone: look again after this long.
+    LeaveAlone(Duration),
+    /// Windows started it again: watch this process from now on.
+    Adopt(Proc),
+    /// Down: a crash, for supervision to handle (its restart is an SCM start).
+    Crashed,
+}
+
+/// How long past the longest recovery delay Windows is given to bring a service back.
+pub const SERVICE_RECOVERY_MARGIN: Duration = Duration::from_secs(30);
+/// How often a service still starting or stopping is looked at, and for how long in all.
+pub const SERVICE_PENDING_LOOK: Duration = Duration::from_secs(30);
+pub const SERVICE_PENDING_LIMIT: Duration = Duration::from_secs(10 * 60);
+
+/// The decision after a service worker's process `exited`, `waited` after the exit (the
+/// sum of the `LeaveAlone` pauses so far): a service Windows is already starting, stopping or
+/// about to restart (its recovery) is left alone, for the recovery delay plus
+/// `SERVICE_RECOVERY_MARGIN`, or while pending up to `SERVICE_PENDING_LIMIT`; one running again
+/// is adopted; anything else is a crash.
+pub fn service_verdict(seen: ServiceSeen, exited: Proc, waited: Duration) -> ServiceVerdict {
+    match seen {
+        ServiceSeen::Running(id) if id != exited => ServiceVerdict::Adopt(id),
+        ServiceSeen::Running(_) | ServiceSeen::Down => ServiceVerdict::Crashed,
+        ServiceSeen::Pending if waited < SERVICE_PENDING_LIMIT => {
+            ServiceVerdict::LeaveAlone(SERVICE_PENDING_LOOK)
+        }
+        ServiceSeen::Pending => ServiceVerdict::Crashed,
+        ServiceSeen::RecoveryRestarts { delay } => {
+            let patience = delay + SERVICE_RECOVERY_MARGIN;
+            if waited < patience {
+                ServiceVerdict::LeaveAlone(patience - waited)
+            } else {
+                ServiceVerdict::Crashed
+            }
+        }
+    }
+}
+
 impl Warden {
+    /// A watched service worker's process `old` exited and Windows started the service again
+    /// (its recovery, an admin) as `new`: watched from now on, not a crash.
+    pub fn handle_service_restarted(
+        &mut self,
+        name: &str,
+        old: Proc,
+        new: Proc,
+        now: DateTime<Utc>,
+    ) {
+        self.saw(now);
+        if self.watching.get(name) != Some(&old) || self.in_flight.contains(name) {
+            return; // stale, or a restart is stopping it on purpose
+        }
+        self.fitness_stop(name);
+        self.log(
+            Note::info(format!(
+                "the worker's service process {} exited and Windows started the service again (its recovery, or an admin); watching the new process",
+                old.pid
+            ))
+            .worker(name)
+            .pid(new.pid),
+        );
+        self.watch(name, new, now);
+        self.save_supervision(name);
+    }
+
     /// A watched worker process exited.
     pub fn handle_exit(&mut self, name: &str, id: Proc, now: DateTime<Utc>) {
         self.saw(now);

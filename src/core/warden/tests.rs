@@ -1333,3 +1333,74 @@ fn a_clock_stepped_back_does_not_delay_the_checks_of_a_running_worker() {
     );
     assert_eq!(probes_alive(&tick(&mut w, next)), [("w", P1)]);
 }
+
+/// A service worker whose process exited: a service Windows is starting, stopping or about
+/// to restart (its recovery) is left alone; one running again is adopted; a stopped one is a
+/// crash.
+#[test]
+fn a_service_windows_is_already_restarting_is_left_alone() {
+    use std::time::Duration;
+    let secs = Duration::from_secs;
+    let seen_pending = ServiceSeen::Pending;
+    // Pending: looked at again, until the limit; then a crash.
+    assert_eq!(
+        service_verdict(seen_pending, P1, Duration::ZERO),
+        ServiceVerdict::LeaveAlone(SERVICE_PENDING_LOOK)
+    );
+    assert_eq!(
+        service_verdict(seen_pending, P1, SERVICE_PENDING_LIMIT - secs(1)),
+        ServiceVerdict::LeaveAlone(SERVICE_PENDING_LOOK)
+    );
+    assert_eq!(
+        service_verdict(seen_pending, P1, SERVICE_PENDING_LIMIT),
+        ServiceVerdict::Crashed
+    );
+    // Stopped after a failure, its recovery restarting it after 60 s: left alone for the
+    // delay and the margin, counted from the exit; then a crash.
+    let recovery = ServiceSeen::RecoveryRestarts { delay: secs(60) };
+    assert_eq!(
+        service_verdict(recovery, P1, Duration::ZERO),
+        ServiceVerdict::LeaveAlone(secs(60) + SERVICE_RECOVERY_MARGIN)
+    );
+    assert_eq!(
+        service_verdict(recovery, P1, secs(60)),
+        ServiceVerdict::LeaveAlone(SERVICE_RECOVERY_MARGIN)
+    );
+    assert_eq!(
+        service_verdict(recovery, P1, secs(60) + SERVICE_RECOVERY_MARGIN),
+        ServiceVerdict::Crashed
+    );
+    // Running again under another process: adopted; stopped for good: a crash.
+    assert_eq!(
+        service_verdict(ServiceSeen::Running(P2), P1, secs(5)),
+        ServiceVerdict::Adopt(P2)
+    );
+    assert_eq!(
+        service_verdict(ServiceSeen::Down, P1, Duration::ZERO),
+        ServiceVerdict::Crashed
+    );
+}
+
+#[test]
+fn a_service_restarted_by_windows_is_watched_not_restarted() {
+    let mut w = booted(every_ten(""), t("10:00:00"));
+    w.handle_service_restarted("w", P1, P2, t("10:01:00"));
+    let a = drain(&mut w);
+    assert!(a.contains(&Action::Watch {
+        name: "w".into(),
+        id: P2
+    }));
+    assert!(restarts(&a).is_empty(), "{a:?}");
+    assert!(has_note(
+        &a,
+        "the worker's service process 101 exited and Windows started"
+    ));
+    // The new process is the one watched: its exit is a crash, the old one's is stale.
+    w.handle_exit("w", P1, t("10:02:00"));
+    assert!(!has_note(&drain(&mut w), "the worker exited"));
+    w.handle_exit("w", P2, t("10:02:00"));
+    assert!(has_note(
+        &drain(&mut w),
+        "the worker exited unexpectedly (crash)"
+    ));
+}

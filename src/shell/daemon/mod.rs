@@ -6,13 +6,15 @@
 //! single-instance lock's use (the lock is the state directory's:
 //! `crate::shell::state::lock_instance`). The runtime's duties are one file each: `dispatch` (the sequences of a
 //! planned restart prepared ahead, so their stop requests go out on time), `alert`, `watch`
-//! (edits), `record` (the schedule it runs, for `status`), `note` (the core's log lines).
+//! (edits), `record` (the schedule it runs, for `status`), `note` (the core's log lines),
+//! `service_exit` (what Windows is doing with a service worker whose process exited).
 
 mod alert;
 mod dispatch;
 mod note;
 mod record;
 mod runtime;
+mod service_exit;
 
 mod watch;
 

@@ -65,9 +65,11 @@ struct Finished {
 }
 
 /// What a background task other than a sequence reports back.
-enum Event {
+pub(super) enum Event {
     /// A watched worker process exited.
     Exited(String, Proc),
+    /// A service worker's process exited and Windows started the service again: (old, new).
+    ServiceRestarted(String, Proc, Proc),
     /// A probe answered about a worker.
     Probe(String, Probe),
     /// A query run ended.
@@ -344,6 +346,9 @@ impl Runtime {
                 self.metrics.set_up(&name, false);
                 self.warden.handle_exit(&name, id, now)
             }
+            Event::ServiceRestarted(name, old, new) => {
+                self.warden.handle_service_restarted(&name, old, new, now)
+            }
             Event::Probe(name, probe) => {
                 // A failed ready probe (of a not-ready worker, or `ready.every`'s of a running
                 // one that is not busy) is a ready failure.
@@ -499,9 +504,19 @@ impl Runtime {
                     old.abort();
                 }
                 let owned = name.clone();
+                let service = self
+                    .schedule()
+                    .workers
+                    .iter()
+                    .find(|w| w.name == name)
+                    .and_then(|w| w.service.clone());
                 let handle = self.tasks.spawn(async move {
                     crate::sys::os::wait_exit(id.into()).await;
-                    Event::Exited(owned, id)
+                    match service {
+                        // Windows may be restarting it already (`service_exit`).
+                        Some(service) => super::service_exit::after_exit(owned, service, id).await,
+                        None => Event::Exited(owned, id),
+                    }
                 });
                 self.metrics.set_up(&name, true);
                 self.watching.insert(name, handle);

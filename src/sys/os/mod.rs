@@ -17,6 +17,9 @@
 //! - `WallTimer`: sleep until a wall-clock instant, waking when the clock is stepped.
 //! - `service`: pacs-warden as a Windows service (install, uninstall, run under the service
 //!   manager); elsewhere each call fails with `ErrorKind::Unsupported`.
+//! - `scm`: Windows services as workers (state, process id, stop, start, recovery settings,
+//!   through the Service Control Manager); elsewhere `scm::open` fails with
+//!   `ErrorKind::Unsupported`.
 //! - `can_write`, `can_execute`: what this user may do with a path, for `check` (on Windows,
 //!   writing a folder is tested with an empty file created and removed at once).
 //! - `system_zone`: the machine's time zone as the OS keeps it (an IANA name), for when
@@ -37,6 +40,7 @@ mod imp;
 mod windows_service;
 
 pub mod eventlog;
+pub mod scm;
 
 use crate::sys::process::ProcId;
 use std::path::{Path, PathBuf};

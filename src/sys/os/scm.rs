@@ -1,0 +1,313 @@
+//! Windows services run by the Service Control Manager (SCM) as workers: open one by name, read
+//! its state, its process id, its exit codes and whether it shares its process, ask the SCM to
+//! stop or start it, and read its recovery settings. Elsewhere `open` fails with
+//! `ErrorKind::Unsupported` (a schedule with `service:` is refused before that).
+//!
+//! Knows no schedule and kills nothing: the restart sequence decides (`shell::sequence`).
+//! The process id is read with `QueryServiceStatusEx` on the crate's handle, because
+//! `windows-service` 0.8 drops it unless the state is RUNNING and it is wanted during
+//! STOP_PENDING too.
+
+use std::io;
+use std::time::Duration;
+
+/// A service's current state (`dwCurrentState`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    Stopped,
+    StartPending,
+    StopPending,
+    Running,
+    /// Paused, or going into or out of a pause.
+    Paused,
+}
+
+impl State {
+    /// Someone (the SCM's recovery, an admin, the service itself) is starting or stopping it.
+    pub fn is_pending(self) -> bool {
+        matches!(self, State::StartPending | State::StopPending)
+    }
+}
+
+/// What `QueryServiceStatusEx` says of a service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Status {
+    pub state: State,
+    /// The service process, while it has one (0 is `None`).
+    pub pid: Option<u32>,
+    /// Runs in a process shared with other services (svchost): its process must never be
+    /// killed for it.
+    pub shared: bool,
+    /// `dwWin32ExitCode`: 0, or why it stopped (1066: see `service_exit`).
+    pub win32_exit: u32,
+    /// `dwServiceSpecificExitCode`, meaningful when `win32_exit` is 1066.
+    pub service_exit: u32,
+}
+
+impl Status {
+    /// Stopped with a failure code (the SCM's recovery may act on it).
+    pub fn failed(&self) -> bool {
+        self.win32_exit != 0
+    }
+}
+
+/// What the SCM said to a stop or start request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Asked {
+    /// The request was accepted.
+    Sent,
+    /// Nothing to do: it is already stopped (1062, on stop) or already running (1056, on
+    /// start: the SCM's recovery or an admin got there first).
+    AlreadyThere,
+    /// It is starting or stopping and takes no request now (1061): wait.
+    Pending,
+}
+
+/// A service's recovery settings (its failure actions), as far as they matter to a restart.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Recovery {
+    /// The delay of each "restart the service" action.
+    pub restart_delays: Vec<Duration>,
+    /// An action reboots the machine or runs a command: killing the service process (a
+    /// failure to the SCM) could set it off.
+    pub drastic: bool,
+    /// The actions also follow a stop with a non-zero exit code, not only a crash.
+    pub on_non_crash: bool,
+}
+
+/// An open service.
+pub struct Service {
+    name: String,
+    inner: imp::Inner,
+}
+
+/// Opens the service `name` for reading its state, stopping and starting it. A missing
+/// service is `ErrorKind::NotFound`; elsewhere than Windows every call is
+/// `ErrorKind::Unsupported`.
+pub fn open(name: &str) -> io::Result<Service> {
+    Ok(Service {
+        name: name.to_string(),
+        inner: imp::open(name)?,
+    })
+}
+
+impl Service {
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn status(&self) -> io::Result<Status> {
+        self.again(|i| i.status())
+    }
+
+    /// Asks the SCM to stop it (`SERVICE_CONTROL_STOP`). Other services depending on it and
+    /// running are an error (1051), as is any other refusal.
+    pub fn stop(&self) -> io::Result<Asked> {
+        self.again(|i| i.stop())
+    }
+
+    /// Asks the SCM to start it.
+    pub fn start(&self) -> io::Result<Asked> {
+        self.again(|i| i.start())
+    }
+
+    /// `call`, and once more through a fresh handle when the SCM calls the handle invalid
+    /// (`ERROR_INVALID_HANDLE`): seen under Wine 8.0 while other threads of the process
+    /// opened and closed service handles.
+    fn again<T>(&self, call: impl Fn(&imp::Inner) -> io::Result<T>) -> io::Result<T> {
+        match call(&self.inner) {
+            Err(e) if e.raw_os_error() == Some(code::INVALID_HANDLE) => {
+                call(&imp::open(&self.name)?)
+            }
+            other => other,
+        }
+    }
+
+    /// Its failure actions; `None` when the SCM cannot tell (Wine: `ERROR_INVALID_LEVEL`).
+    pub fn recovery(&self) -> io::Result<Option<Recovery>> {
+        self.inner.recovery()
+    }
+}
+
+/// Windows error codes the callers may want to name.
+pub mod code {
+    pub const INVALID_HANDLE: i32 = 6;
+    pub const SERVICE_DOES_NOT_EXIST: i32 = 1060;
+    pub const DEPENDENT_SERVICES_RUNNING: i32 = 1051;
+}
+
+#[cfg(not(windows))]
+mod imp {
+    use super::{Asked, Recovery, Status};
+    use std::io;
+
+    pub enum Inner {}
+
+    pub fn open(_name: &str) -> io::Result<Inner> {
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "Windows services exist only on Windows",
+        ))
+    }
+
+    impl Inner {
+        pub fn status(&self) -> io::Result<Status> {
+            match *self {}
+        }
+        pub fn stop(&self) -> io::Result<Asked> {
+            match *self {}
+        }
+        pub fn start(&self) -> io::Result<Asked> {
+            match *self {}
+        }
+        pub fn recovery(&self) -> io::Result<Option<Recovery>> {
+            match *self {}
+        }
+    }
+}
+
+#[cfg(windows)]
+mod imp {
+    use super::{Asked, Recovery, State, Status};
+    use std::ffi::OsStr;
+    use std::io;
+    use windows_service::service::{ServiceAccess, ServiceActionType};
+    use windows_service::service_manager::{ServiceManager, ServiceManagerAccess};
+    use windows_sys::Win32::System::Services::{
+        QueryServiceStatusEx, SC_STATUS_PROCESS_INFO, SERVICE_RUNNING, SERVICE_START_PENDING,
+        SERVICE_STATUS_PROCESS, SERVICE_STOPPED, SERVICE_STOP_PENDING, SERVICE_WIN32_SHARE_PROCESS,
+    };
+
+    const ERROR_INVALID_LEVEL: i32 = 124;
+    const ERROR_SERVICE_ALREADY_RUNNING: i32 = 1056;
+    const ERROR_SERVICE_CANNOT_ACCEPT_CTRL: i32 = 1061;
+    const ERROR_SERVICE_NOT_ACTIVE: i32 = 1062;
+
+    pub struct Inner {
+        service: windows_service::service::Service,
+        // The manager's handle outlives the service's.
+        _manager: ServiceManager,
+    }
+
+    // SAFETY: the two handles are SCM handles, which any thread may use (the SCM functions
+    // take no thread affinity); they are closed once, when `Inner` drops.
+    unsafe impl Send for Inner {}
+    // SAFETY: as above; every call through `&Inner` is one SCM call on the handle.
+    unsafe impl Sync for Inner {}
+
+    /// The OS error inside the crate's, its code kept (callers match on it).
+    fn os(e: windows_service::Error) -> io::Error {
+        match e {
+            windows_service::Error::Winapi(source) => source,
+            other => io::Error::other(other.to_string()),
+        }
+    }
+
+    pub fn open(name: &str) -> io::Result<Inner> {
+        let manager = ServiceManager::local_computer(None::<&str>, ServiceManagerAccess::CONNECT)
+            .map_err(os)?;
+        let service = manager
+            .open_service(
+                name,
+                ServiceAccess::QUERY_STATUS
+                    | ServiceAccess::STOP
+                    | ServiceAccess::START
+                    | ServiceAccess::QUERY_CONFIG,
+            )
+            .map_err(|e| {
+                let e = os(e);
+                if e.raw_os_error() == Some(super::code::SERVICE_DOES_NOT_EXIST) {
+                    io::Error::new(io::ErrorKind::NotFound, e)
+                } else {
+                    e
+                }
+            })?;
+        Ok(Inner {
+            service,
+            _manager: manager,
+        })
+    }
+
+    impl Inner {
+        pub fn status(&self) -> io::Result<Status> {
+            // SAFETY: all-zero is a valid SERVICE_STATUS_PROCESS.
+            let mut raw: SERVICE_STATUS_PROCESS = unsafe { std::mem::zeroed() };
+            let mut needed = 0u32;
+            // SAFETY: the handle is open with QUERY_STATUS; the buffer is one
+            // SERVICE_STATUS_PROCESS, its size passed.
+            let ok = unsafe {
+                QueryServiceStatusEx(
+                    self.service.raw_handle(),
+                    SC_STATUS_PROCESS_INFO,
+                    (&mut raw as *mut SERVICE_STATUS_PROCESS).cast(),
+                    std::mem::size_of::<SERVICE_STATUS_PROCESS>() as u32,
+                    &mut needed,
+                )
+            };
+            if ok == 0 {
+                return Err(io::Error::last_os_error());
+            }
+            let state = match raw.dwCurrentState {
+                SERVICE_STOPPED => State::Stopped,
+                SERVICE_START_PENDING => State::StartPending,
+                SERVICE_STOP_PENDING => State::StopPending,
+                SERVICE_RUNNING => State::Running,
+                _ => State::Paused,
+            };
+            Ok(Status {
+                state,
+                pid: (raw.dwProcessId != 0).then_some(raw.dwProcessId),
+                shared: raw.dwServiceType & SERVICE_WIN32_SHARE_PROCESS != 0,
+                win32_exit: raw.dwWin32ExitCode,
+                service_exit: raw.dwServiceSpecificExitCode,
+            })
+        }
+
+        pub fn stop(&self) -> io::Result<Asked> {
+            match self.service.stop().map_err(os) {
+                Ok(_) => Ok(Asked::Sent),
+                Err(e) => match e.raw_os_error() {
+                    Some(ERROR_SERVICE_NOT_ACTIVE) => Ok(Asked::AlreadyThere),
+                    Some(ERROR_SERVICE_CANNOT_ACCEPT_CTRL) => Ok(Asked::Pending),
+                    _ => Err(e),
+                },
+            }
+        }
+
+        pub fn start(&self) -> io::Result<Asked> {
+            match self.service.start(&[] as &[&OsStr]).map_err(os) {
+                Ok(()) => Ok(Asked::Sent),
+                Err(e) => match e.raw_os_error() {
+                    Some(ERROR_SERVICE_ALREADY_RUNNING) => Ok(Asked::AlreadyThere),
+                    _ => Err(e),
+                },
+            }
+        }
+
+        pub fn recovery(&self) -> io::Result<Option<Recovery>> {
+            let actions = match self.service.get_failure_actions().map_err(os) {
+                Ok(a) => a,
+                Err(e) if e.raw_os_error() == Some(ERROR_INVALID_LEVEL) => return Ok(None),
+                Err(e) => return Err(e),
+            };
+            let on_non_crash = self
+                .service
+                .get_failure_actions_on_non_crash_failures()
+                .unwrap_or(false);
+            let mut recovery = Recovery {
+                on_non_crash,
+                ..Recovery::default()
+            };
+            for action in actions.actions.unwrap_or_default() {
+                match action.action_type {
+                    ServiceActionType::Restart => recovery.restart_delays.push(action.delay),
+                    ServiceActionType::Reboot | ServiceActionType::RunCommand => {
+                        recovery.drastic = true
+                    }
+                    ServiceActionType::None => {}
+                }
+            }
+            Ok(Some(recovery))
+        }
+    }
+}
