@@ -114,7 +114,7 @@ pub fn plan_table(schedule: &Schedule, restarts: &[Restart], from: DateTime<Utc>
                 .iter()
                 .map(|&i| {
                     let w = &schedule.workers[i];
-                    match &w.service {
+                    match w.service() {
                         Some(service) => format!("{} (service {service})", w.name),
                         None => w.name.clone(),
                     }

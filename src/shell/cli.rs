@@ -271,7 +271,7 @@ fn trust_paths(schedule: &Schedule) -> Vec<(PathBuf, trust::Role)> {
         let path = env_path(&w.env);
         for argv in [
             w.stop.command.as_ref(),
-            w.start.as_ref().map(|s| &s.command),
+            w.start().map(|s| &s.command),
             w.ready.as_ref().map(|r| &r.command),
             w.busy.as_ref().map(|b| &b.command),
         ]
@@ -280,7 +280,7 @@ fn trust_paths(schedule: &Schedule) -> Vec<(PathBuf, trust::Role)> {
         {
             commands.push((argv, dir.clone(), path.clone()));
         }
-        if let Some(log) = w.start.as_ref().and_then(|s| s.log.as_ref()) {
+        if let Some(log) = w.start().and_then(|s| s.log.as_ref()) {
             add(schedule.resolve(log), Role::Log);
         }
     }

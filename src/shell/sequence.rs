@@ -15,7 +15,7 @@
 //! A service worker (`service:`, Windows) is restarted through the Service Control Manager
 //! instead: `service` (not prepared ahead; no stop command, signal or pid file).
 
-use crate::core::config::{Schedule, StartSpec, Worker};
+use crate::core::config::{Launch, Schedule, StartSpec, Worker};
 use crate::shell::command::{self, Ended, Helper, Running};
 use crate::shell::state::{SequenceRecord, Store, WorkerLock};
 use crate::sys::clock::Clock;
@@ -216,30 +216,32 @@ pub fn find_worker(
             add(p, Because::StartedByUs);
         }
     }
-    let matches = |p: &ProcessInfo| {
-        worker
-            .matcher
-            .as_ref()
-            .is_none_or(|m| process::matches(&m.image, &m.args_contain, p))
-    };
-    if let Some(name) = &worker.service {
-        // The SCM's word only (a process found by `match` alone is not the service's).
-        if let Some(p) = service_process(name, snap).filter(|p| matches(p)) {
-            add(p, Because::Service);
+    match &worker.launch {
+        Launch::Service { name, matcher } => {
+            // The SCM's word only (a process found by `match` alone is not the service's).
+            let fits = |p: &ProcessInfo| {
+                matcher
+                    .as_ref()
+                    .is_none_or(|m| process::matches(&m.image, &m.args_contain, p))
+            };
+            if let Some(p) = service_process(name, snap).filter(|p| fits(p)) {
+                add(p, Because::Service);
+            }
         }
-    } else {
-        if let Some(path) = pidfile {
-            if let Some((pid, written)) = read_pidfile(path) {
-                if let Some(p) = snap.get(pid) {
-                    // start_time has whole seconds: allow the second it was written in.
-                    let started_before = written.is_none_or(|w| p.id.start_time <= w + 1);
-                    if matches(p) && started_before {
-                        add(p, Because::Pidfile);
+        Launch::Command { matcher, .. } => {
+            let matches =
+                |p: &ProcessInfo| process::matches(&matcher.image, &matcher.args_contain, p);
+            if let Some(path) = pidfile {
+                if let Some((pid, written)) = read_pidfile(path) {
+                    if let Some(p) = snap.get(pid) {
+                        // start_time has whole seconds: allow the second it was written in.
+                        let started_before = written.is_none_or(|w| p.id.start_time <= w + 1);
+                        if matches(p) && started_before {
+                            add(p, Because::Pidfile);
+                        }
                     }
                 }
             }
-        }
-        if worker.matcher.is_some() {
             for p in &snap.processes {
                 if matches(p) {
                     add(p, Because::Matches);
@@ -311,7 +313,7 @@ struct Asked {
 /// another sequence holds the lock or the state directory cannot be used: the sequence then
 /// runs unprepared (and waits for the other one, as usual).
 pub async fn prepare(schedule: &Schedule, worker: &Worker, store: &Store) -> Option<Prepared> {
-    if worker.service.is_some() {
+    if worker.service().is_some() {
         // Asked through the Service Control Manager, when the sequence runs.
         return None;
     }
@@ -427,7 +429,7 @@ pub async fn restart_dispatched(
                 }
             }
             let started = steps.started();
-            let found = if worker.service.is_some() {
+            let found = if worker.service().is_some() {
                 // The Service Control Manager names the process (`run_service`).
                 Found {
                     roots: Vec::new(),
@@ -455,9 +457,13 @@ pub async fn restart_dispatched(
     } = early;
 
     let began_at = clock.now();
-    outcome.result = match &worker.service {
-        Some(service) => steps.run_service(&mut outcome, service).await,
-        None => steps.run(&mut outcome, found, asked, started, rescan).await,
+    outcome.result = match &worker.launch {
+        Launch::Service { name, .. } => steps.run_service(&mut outcome, name).await,
+        Launch::Command { start, .. } => {
+            steps
+                .run(&mut outcome, start, found, asked, started, rescan)
+                .await
+        }
     };
     outcome.elapsed = began.elapsed();
     let record = SequenceRecord {
@@ -531,6 +537,7 @@ impl Steps<'_> {
     async fn run(
         &self,
         outcome: &mut Outcome,
+        start: &StartSpec,
         mut found: Found,
         mut asked: Asked,
         started: Option<ProcId>,
@@ -551,9 +558,6 @@ impl Steps<'_> {
             outcome.stopped = Some(self.stop(&found, asked).await?);
         }
         self.clear_pidfile().await?;
-        let Some(start) = &self.worker.start else {
-            unreachable!("a worker has `start` or `service` (validate.rs)")
-        };
         self.rotate_log(start);
         let id = self.start(start).await?;
         outcome.stop_to_start = Some(stop_began.elapsed());
@@ -842,8 +846,7 @@ impl Steps<'_> {
                     Some(p)
                         if self
                             .worker
-                            .matcher
-                            .as_ref()
+                            .matcher()
                             .is_none_or(|m| process::matches(&m.image, &m.args_contain, p)) =>
                     {
                         return Err(SequenceError::LivePidfile { path, pid });
@@ -1096,7 +1099,7 @@ pub fn describe(schedule: &Schedule, worker: &Worker, store: &Store) -> String {
             );
         }
         let pids: Vec<u32> = found.tree.iter().map(|p| p.id.pid).collect();
-        match (&worker.service, &worker.stop.command) {
+        match (worker.service(), &worker.stop.command) {
             (Some(service), _) => {
                 let _ = writeln!(
                     out,
@@ -1145,8 +1148,8 @@ pub fn describe(schedule: &Schedule, worker: &Worker, store: &Store) -> String {
             let _ = writeln!(out, "  4. no pid file configured");
         }
     }
-    match &worker.start {
-        Some(start) => {
+    match &worker.launch {
+        Launch::Command { start, .. } => {
             let _ = writeln!(
                 out,
                 "  5. would start {:?} in {}{}",
@@ -1159,12 +1162,11 @@ pub fn describe(schedule: &Schedule, worker: &Worker, store: &Store) -> String {
                     .unwrap_or_default()
             );
         }
-        None => {
+        Launch::Service { name, .. } => {
             let _ = writeln!(
                 out,
-                "  5. would start the service {} through the Service Control Manager and wait \
-                 for RUNNING",
-                worker.service.as_deref().unwrap_or_default()
+                "  5. would start the service {name} through the Service Control Manager and \
+                 wait for RUNNING"
             );
         }
     }

@@ -110,7 +110,7 @@ pub fn gather(schedule: &Schedule, now: DateTime<Utc>) -> Status {
             let since = oldest.and_then(|s| DateTime::<Utc>::from_timestamp(s as i64, 0));
             WorkerStatus {
                 name: w.name.clone(),
-                service: w.service.clone(),
+                service: w.service().map(str::to_string),
                 running: !found.tree.is_empty(),
                 pids: found.tree.iter().rev().map(|p| p.id.pid).collect(),
                 since: since.map(|t| rfc3339(schedule, t)),

@@ -205,8 +205,8 @@ fn the_celery_examples_stop_and_ping_the_node_they_start() {
             .join(name);
         let schedule = pacs_warden::shell::schedule::load(&path).unwrap();
         let w = &schedule.workers[0];
-        let node = arg_after(&w.start.as_ref().unwrap().command, "-n")
-            .expect("the worker is started with -n");
+        let node =
+            arg_after(&w.start().unwrap().command, "-n").expect("the worker is started with -n");
         assert!(
             node.contains('@'),
             "{name}: `-n {node}`: Celery would name this worker celery@{node}"
@@ -220,7 +220,7 @@ fn the_celery_examples_stop_and_ping_the_node_they_start() {
             "{name}: ready {ready:?}"
         );
         assert_eq!(
-            w.matcher.as_ref().unwrap().args_contain,
+            w.matcher().unwrap().args_contain,
             [format!("-n {node}")],
             "{name}: match"
         );

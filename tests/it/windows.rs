@@ -816,13 +816,13 @@ fn the_windows_schedule_reproduces_the_seed_batch_file() {
         )
     );
     assert_eq!(w.stop.grace, Duration::from_secs(10));
-    assert_eq!(w.matcher.as_ref().unwrap().image, "celery");
+    assert_eq!(w.matcher().unwrap().image, "celery");
     assert_eq!(
         w.pidfile.as_deref(),
         Some(Path::new(r"E:\media_root\celery\default.pid"))
     );
     assert_eq!(
-        w.start.as_ref().unwrap().command,
+        w.start().unwrap().command,
         words(
             r"celery worker -n default@openrem -P solo -Ofair -A openremproject -c 4 -Q default --pidfile=E:\media_root\celery\default.pid --logfile=E:\media_root\celery\default.log"
         )
@@ -1306,7 +1306,10 @@ mod service_worker {
         assert!(outcome.started.is_none());
 
         let mut s = s;
-        s.workers[0].service = Some(format!("{}-missing", svc.name));
+        s.workers[0].launch = pacs_warden::core::config::Launch::Service {
+            name: format!("{}-missing", svc.name),
+            matcher: None,
+        };
         let outcome = run(&s).await;
         assert!(
             outcome.summary().ends_with(&format!(

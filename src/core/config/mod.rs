@@ -193,16 +193,11 @@ pub struct Worker {
     pub name: String,
     pub workdir: Option<PathBuf>,
     pub env: Vec<(String, String)>,
-    /// `service:`: the Windows service (its name for the Service Control Manager) that runs this
-    /// worker; then `start` is `None` and the SCM names the worker's process. Windows only.
-    pub service: Option<String>,
-    /// How to recognise this worker's processes; for a service worker, optional, and then a
-    /// check of the process the SCM names.
-    pub matcher: Option<ProcessMatch>,
+    /// How the worker is started and recognised: a command of pacs-warden's, or a Windows
+    /// service.
+    pub launch: Launch,
     pub pidfile: Option<PathBuf>,
     pub stop: StopSpec,
-    /// How pacs-warden starts it; `None` exactly when `service` is given.
-    pub start: Option<StartSpec>,
     pub ready: Option<ReadySpec>,
     /// Before a planned restart, ask whether the worker is busy; if so, wait.
     pub busy: Option<BusySpec>,
@@ -213,6 +208,50 @@ pub struct Worker {
     pub restart_before_queries: bool,
     /// Restart it when its process tree uses more memory than this.
     pub max_memory: Option<MemoryLimit>,
+}
+
+/// How a worker is started and recognised (`start` + `match`, or `service`): one or the other,
+/// never both, never neither.
+#[derive(Debug, Clone)]
+pub enum Launch {
+    /// pacs-warden starts it (`start.command`) and recognises its processes by `match`.
+    Command {
+        start: StartSpec,
+        matcher: ProcessMatch,
+    },
+    /// `service:`: the Windows service (its name for the Service Control Manager) that runs
+    /// this worker; the SCM starts it and names its process, which `matcher`, when given, must
+    /// fit. Windows only.
+    Service {
+        name: String,
+        matcher: Option<ProcessMatch>,
+    },
+}
+
+impl Worker {
+    /// `match`, if the worker has one (a service worker may not).
+    pub fn matcher(&self) -> Option<&ProcessMatch> {
+        match &self.launch {
+            Launch::Command { matcher, .. } => Some(matcher),
+            Launch::Service { matcher, .. } => matcher.as_ref(),
+        }
+    }
+
+    /// How pacs-warden starts it; `None` for a service worker.
+    pub fn start(&self) -> Option<&StartSpec> {
+        match &self.launch {
+            Launch::Command { start, .. } => Some(start),
+            Launch::Service { .. } => None,
+        }
+    }
+
+    /// The Windows service that runs it, if it is a service worker.
+    pub fn service(&self) -> Option<&str> {
+        match &self.launch {
+            Launch::Command { .. } => None,
+            Launch::Service { name, .. } => Some(name),
+        }
+    }
 }
 
 /// `max_memory`: the resident memory of the worker's whole verified process tree, read every

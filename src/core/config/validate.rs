@@ -19,9 +19,9 @@ use super::shape::{
 };
 use super::yaml::{self, Node, Pos, Value};
 use super::{
-    AlertSpec, BusySpec, Days, Diagnostic, IdleWhen, LogLimits, LogSpec, MemoryLimit, MetricsSpec,
-    Overlap, ProcessMatch, Query, QueryRun, ReadySpec, Rotation, Schedule, Severity, StartSpec,
-    StopSpec, SuperviseSpec, When, Worker, ZoneSource, DEFAULT_LOG_MAX_SIZE,
+    AlertSpec, BusySpec, Days, Diagnostic, IdleWhen, Launch, LogLimits, LogSpec, MemoryLimit,
+    MetricsSpec, Overlap, ProcessMatch, Query, QueryRun, ReadySpec, Rotation, Schedule, Severity,
+    StartSpec, StopSpec, SuperviseSpec, When, Worker, ZoneSource, DEFAULT_LOG_MAX_SIZE,
 };
 use crate::core::cron::CronSpec;
 use crate::core::template::Template;
@@ -965,13 +965,16 @@ impl Checker<'_> {
                 restart_before_queries: restart_before_queries?,
                 max_memory: max_memory?,
                 name: name.value.0,
-                service: service?,
+                launch: match (service?, start?, matcher?) {
+                    (Some(name), _, matcher) => Launch::Service { name, matcher },
+                    (None, Some(start), Some(matcher)) => Launch::Command { start, matcher },
+                    // Each missing one was reported above (`is required`).
+                    (None, _, _) => return None,
+                },
                 workdir: or(workdir, None, |w| Some(w.value.0))?,
                 env: env?,
-                matcher: matcher?,
                 pidfile: or(pidfile, None, |p| Some(p.value.0))?,
                 stop: stop?,
-                start: start?,
                 ready: ready?,
             },
             name.pos,
@@ -1126,7 +1129,7 @@ mod tests {
         let w = "workers:\n  - name: w\n    match: {image: w, args_contain: x}\n    start:\n      command: [w]\n";
         // The plain path of before: the default limits.
         let s = validate(&format!("{Q}{w}      log: w.log\n"), || None).unwrap();
-        let start = s.workers[0].start.as_ref().unwrap();
+        let start = s.workers[0].start().unwrap();
         assert_eq!(start.log.as_deref(), Some(std::path::Path::new("w.log")));
         assert_eq!(start.log_limits, LogLimits::default());
         assert_eq!(
@@ -1139,7 +1142,7 @@ mod tests {
             || None,
         )
         .unwrap();
-        let start = s.workers[0].start.as_ref().unwrap();
+        let start = s.workers[0].start().unwrap();
         assert_eq!(start.log.as_deref(), Some(std::path::Path::new("w.log")));
         assert_eq!(
             start.log_limits,
@@ -1227,8 +1230,8 @@ mod tests {
     fn a_service_worker_needs_neither_start_nor_match_and_takes_no_start_stop_command_or_signal() {
         let s = validate(&format!("{Q}{SERVICE}"), || None).unwrap();
         let w = &s.workers[0];
-        assert_eq!(w.service.as_deref(), Some("openrem-huey"));
-        assert!(w.start.is_none() && w.matcher.is_none());
+        assert_eq!(w.service(), Some("openrem-huey"));
+        assert!(w.start().is_none() && w.matcher().is_none());
         assert_eq!(w.stop.grace, Duration::from_secs(660));
 
         let text = format!(

@@ -509,7 +509,7 @@ impl Runtime {
                     .workers
                     .iter()
                     .find(|w| w.name == name)
-                    .and_then(|w| w.service.clone());
+                    .and_then(|w| w.service().map(str::to_string));
                 let handle = self.tasks.spawn(async move {
                     crate::sys::os::wait_exit(id.into()).await;
                     match service {

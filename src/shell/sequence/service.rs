@@ -95,7 +95,7 @@ impl Steps<'_> {
                 state: format!("RUNNING, but its process {pid} is gone"),
             });
         };
-        if let Some(m) = &self.worker.matcher {
+        if let Some(m) = self.worker.matcher() {
             if !crate::sys::process::matches(&m.image, &m.args_contain, p) {
                 return Err(SequenceError::ServiceForeign {
                     service: name.to_string(),
