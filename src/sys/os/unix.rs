@@ -1,4 +1,5 @@
-//! Unix: a new session (setsid) for detached processes; kill through a pidfd on Linux.
+//! Unix: a new session (setsid) for detached processes; kill through a pidfd on Linux; the
+//! wall-clock timer (timerfd on Linux); the schedule-file watcher (the notify crate).
 
 use super::KillError;
 use crate::sys::process::{identify, ProcId};
