@@ -30,9 +30,10 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
 
-/// Where the wall-clock timer cannot notice clock steps itself (not Linux), the longest the
-/// daemon sleeps without looking at the clock again: after the machine slept or the clock was
-/// stepped, a restart is at most this late in being noticed.
+/// Where the wall-clock timer cannot follow clock steps itself (neither Linux's timerfd nor
+/// Windows' absolute waitable timer), the longest the daemon sleeps without looking at the
+/// clock again: after the machine slept or the clock was stepped, a restart is at most this
+/// late in being noticed.
 pub const MAX_SLEEP: Duration = Duration::from_secs(60);
 
 #[derive(Debug, thiserror::Error)]

@@ -152,8 +152,9 @@ pub(super) async fn run(
         rt.warden.handle_tick(now);
         rt.carry_out();
 
-        // Sleep until the core's next instant by the wall clock. The timer also wakes when the
-        // clock is stepped; where it cannot (not Linux), it wakes at least every MAX_SLEEP.
+        // Sleep until the core's next instant by the wall clock. The timer wakes when the clock
+        // is stepped (Linux) or follows the clock (Windows); elsewhere it wakes at least every
+        // MAX_SLEEP.
         let wake_at = rt.wake_at();
         tokio::select! {
             _ = timer.sleep_until(wake_at, MAX_SLEEP) => {}

@@ -14,7 +14,12 @@
 //!   (Ctrl-C, Ctrl-Break) through a helper that attaches to the worker's own console only
 //!   (`deliver_console_event` is the helper's side).
 //! - `Signals`: the OS's requests to the daemon (stop, reload) as `OsEvent`s.
-//! - `WallTimer`: sleep until a wall-clock instant, waking when the clock is stepped.
+//! - `WallTimer`: sleep until a wall-clock instant, waking when the clock is stepped (Linux) or
+//!   following the clock (Windows: an absolute waitable timer).
+//! - `wait_exit`: wait for a process to exit (Linux: a pidfd; Windows: its handle; elsewhere a
+//!   look every 2 s).
+//! - `watch_file`: changes of one file, watched through its directory (Windows:
+//!   `ReadDirectoryChangesW`; elsewhere the notify crate), other files of the directory ignored.
 //! - `service`: pacs-warden as a Windows service (install, uninstall, run under the service
 //!   manager); elsewhere each call fails with `ErrorKind::Unsupported`.
 //! - `scm`: Windows services as workers (state, process id, stop, start, recovery settings,
@@ -38,6 +43,9 @@ mod imp;
 #[cfg(windows)]
 #[path = "windows_service.rs"]
 mod windows_service;
+#[cfg(windows)]
+#[path = "windows_wait.rs"]
+mod windows_wait;
 
 pub mod eventlog;
 pub mod scm;
@@ -45,7 +53,11 @@ pub mod scm;
 use crate::sys::process::ProcId;
 use std::path::{Path, PathBuf};
 
-pub use imp::{can_execute, can_write, kill_verified, system_zone, Signals, WallTimer};
+pub use imp::{can_execute, can_write, kill_verified, system_zone, Signals};
+#[cfg(unix)]
+pub use imp::{watch_file, FileWatch, WallTimer};
+#[cfg(windows)]
+pub use windows_wait::{watch_file, FileWatch, WallTimer};
 
 /// Whether stdout is a terminal that shows ANSI colour escapes: a terminal at all, and on
 /// Windows a console whose VT processing is on or could be turned on (Windows 10 and later;
@@ -164,11 +176,18 @@ pub fn deliver_console_event(signal: Signal, target: ProcId, tree: &[ProcId]) ->
 /// How often `wait_exit` looks where it cannot wait on the process itself.
 const EXIT_POLL: std::time::Duration = std::time::Duration::from_secs(2);
 
-/// Returns when the process `id` has exited (a zombie counts as exited). On Linux this waits
-/// on a pidfd and costs nothing while the process runs; elsewhere it checks every 2 seconds.
+/// Returns when the process `id` has exited (a zombie counts as exited; on Windows a PID now
+/// held by a process created at another time too). On Linux this waits on a pidfd, on Windows
+/// on the process handle in a thread of its own (see `windows_wait`), and costs nothing while
+/// the process runs; elsewhere, or when the process cannot be opened for waiting, it checks
+/// every 2 seconds. Dropping the future ends the wait (on Windows its thread and handle).
 pub async fn wait_exit(id: ProcId) {
     #[cfg(target_os = "linux")]
     if imp::wait_exit(id).await.is_ok() {
+        return;
+    }
+    #[cfg(windows)]
+    if windows_wait::wait_exit(id).await.is_ok() {
         return;
     }
     while crate::sys::process::is_running(id) {

@@ -1,4 +1,5 @@
-//! Unix: a new session (setsid) for detached processes; kill through a pidfd on Linux.
+//! Unix: a new session (setsid) for detached processes; kill through a pidfd on Linux; the
+//! wall-clock timer (timerfd on Linux); the schedule-file watcher (the notify crate).
 
 use super::KillError;
 use crate::sys::process::{identify, ProcId};
@@ -317,4 +318,39 @@ fn access(path: &std::path::Path, mode: libc::c_int) -> bool {
 /// Unix terminals show ANSI escapes as they are.
 pub(super) fn enable_ansi_stdout() -> bool {
     true
+}
+
+/// Keeps a file's watch alive; changes arrive on the receiver `watch_file` gives.
+pub struct FileWatch {
+    _watcher: notify::RecommendedWatcher,
+}
+
+/// Watches `file`'s directory (notify: inotify on Linux, FSEvents/kqueue elsewhere) and sends
+/// `()` for every change to a file of that name, and on a watcher error (events may be lost).
+/// Other files of the directory are ignored; so are mere accesses.
+pub fn watch_file(
+    file: &std::path::Path,
+) -> std::io::Result<(FileWatch, tokio::sync::mpsc::UnboundedReceiver<()>)> {
+    use notify::{RecursiveMode, Watcher};
+    let dir = match file.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    };
+    let name = file.file_name().map(|n| n.to_os_string());
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+        let relevant = match &event {
+            Ok(e) => e.paths.iter().any(|p| p.file_name() == name.as_deref()),
+            // A watcher error may mean lost events: look at the file again.
+            Err(_) => true,
+        };
+        if relevant && !matches!(&event, Ok(e) if e.kind.is_access()) {
+            let _ = tx.send(());
+        }
+    })
+    .map_err(std::io::Error::other)?;
+    watcher
+        .watch(&dir, RecursiveMode::NonRecursive)
+        .map_err(std::io::Error::other)?;
+    Ok((FileWatch { _watcher: watcher }, rx))
 }

@@ -61,21 +61,22 @@ fn keep_own_stdio_out_of_children() {
 }
 
 #[derive(Debug)]
-struct Handle(HANDLE);
+pub(super) struct Handle(pub(super) HANDLE);
 
-// SAFETY: a process handle is a kernel object reference, usable from any thread.
+// SAFETY: a kernel handle (process, event, timer, directory) is an object reference, usable
+// from any thread.
 unsafe impl Send for Handle {}
 unsafe impl Sync for Handle {}
 
 impl Drop for Handle {
     fn drop(&mut self) {
-        // SAFETY: the handle came from OpenProcess and is closed once.
+        // SAFETY: the handle came from the call that opened it and is closed once.
         unsafe { CloseHandle(self.0) };
     }
 }
 
 /// Seconds since the Unix epoch at which the process behind `h` was created.
-fn creation_time(h: &Handle) -> std::io::Result<u64> {
+pub(super) fn creation_time(h: &Handle) -> std::io::Result<u64> {
     let zero = FILETIME {
         dwLowDateTime: 0,
         dwHighDateTime: 0,
@@ -121,7 +122,7 @@ fn open_verified(id: ProcId, access: PROCESS_ACCESS_RIGHTS) -> Result<Handle, Ki
     Ok(h)
 }
 
-fn has_exited(h: &Handle) -> bool {
+pub(super) fn has_exited(h: &Handle) -> bool {
     // SAFETY: valid handle with SYNCHRONIZE; a zero timeout only polls.
     unsafe { WaitForSingleObject(h.0, 0) == WAIT_OBJECT_0 }
 }
@@ -413,27 +414,6 @@ impl Signals {
             _ = self.close.recv() => super::OsEvent::Stop("console close"),
             _ = self.shutdown.recv() => super::OsEvent::Stop("system shutdown"),
         }
-    }
-}
-
-/// Sleeps toward a wall-clock instant: a monotonic sleep of at most `max`, after which the
-/// caller re-reads the clock (so a clock change or a resume is noticed within `max`).
-pub struct WallTimer;
-
-impl WallTimer {
-    pub fn new() -> std::io::Result<WallTimer> {
-        Ok(WallTimer)
-    }
-
-    pub async fn sleep_until(
-        &mut self,
-        deadline: chrono::DateTime<chrono::Utc>,
-        max: std::time::Duration,
-    ) {
-        let left = (deadline - chrono::Utc::now())
-            .to_std()
-            .unwrap_or(std::time::Duration::ZERO);
-        tokio::time::sleep(left.min(max)).await
     }
 }
 
