@@ -121,6 +121,18 @@ impl Drop for Waiter {
     }
 }
 
+/// A new synchronization waitable timer (a wait it ends resets it), not armed. No
+/// CREATE_WAITABLE_TIMER_HIGH_RESOLUTION: high-resolution timers take relative due times only,
+/// and minute-level restarts need no more than the default resolution.
+fn waitable_timer() -> io::Result<Handle> {
+    // SAFETY: plain call; a null result is handled.
+    let raw = unsafe { CreateWaitableTimerW(std::ptr::null(), 0, std::ptr::null()) };
+    if raw.is_null() {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(Handle(raw))
+}
+
 /// `deadline` as a `SetWaitableTimer` due time: positive, so absolute, in UTC `FILETIME` ticks
 /// (100 ns since 1601-01-01).
 pub(super) fn absolute_due_time(deadline: chrono::DateTime<chrono::Utc>) -> i64 {
@@ -133,32 +145,38 @@ pub(super) fn absolute_due_time(deadline: chrono::DateTime<chrono::Utc>) -> i64 
         .max(1)
 }
 
+/// `wait` as a `SetWaitableTimer` due time: negative, so relative, in 100 ns ticks (at least
+/// one tick: zero is not a relative time).
+pub(super) fn relative_due_time(wait: std::time::Duration) -> i64 {
+    let ticks = i64::try_from(wait.as_nanos() / 100).unwrap_or(i64::MAX);
+    -ticks.max(1)
+}
+
 /// Sleeps until a wall-clock instant: a waitable timer armed with an absolute UTC due time.
 /// Windows keeps absolute timers on the system clock ("absolute expiration times track any
 /// changes in the system time"), so a clock set forward past the deadline fires it at once and
-/// a clock set back delays it to the same UTC instant; a resume from sleep past the deadline
-/// fires it at once. No periodic wake-up: the waiter thread sleeps until the timer fires.
+/// a resume from sleep past the deadline fires it at once. A clock set *back* would delay it
+/// to the same UTC instant, so that the caller would only learn of the step then (its other
+/// waits, e.g. `ready.every`, late by the step): a second timer, armed with the same wait as a
+/// relative due time, which the system clock does not move, wakes the caller at the wait's end
+/// in real time, and it re-reads the clock (as on Linux, where a clock step wakes the timerfd).
+/// No periodic wake-up: the waiter thread sleeps until one of the two fires.
 pub struct WallTimer {
     fired: mpsc::UnboundedReceiver<()>,
     _waiter: Waiter,
     timer: Handle,
+    /// The companion armed with the relative wait.
+    relative: Handle,
 }
 
 impl WallTimer {
     pub fn new() -> io::Result<WallTimer> {
-        // A synchronization timer (not manual-reset): a wait it ends resets it. No
-        // CREATE_WAITABLE_TIMER_HIGH_RESOLUTION: high-resolution timers take relative due
-        // times only.
-        // SAFETY: plain call; a null result is handled.
-        let raw = unsafe { CreateWaitableTimerW(std::ptr::null(), 0, std::ptr::null()) };
-        if raw.is_null() {
-            return Err(io::Error::last_os_error());
-        }
-        let timer = Handle(raw);
+        let timer = waitable_timer()?;
+        let relative = waitable_timer()?;
         let (tx, fired) = mpsc::unbounded_channel();
-        let on = Raw(timer.0);
+        let on = [Raw(timer.0), Raw(relative.0)];
         let waiter = Waiter::spawn(move |quit| {
-            while wait_any(quit, &[on.get()]).is_some() {
+            while wait_any(quit, &[on[0].get(), on[1].get()]).is_some() {
                 if tx.send(()).is_err() {
                     break;
                 }
@@ -168,6 +186,7 @@ impl WallTimer {
             fired,
             _waiter: waiter,
             timer,
+            relative,
         })
     }
 
@@ -179,16 +198,27 @@ impl WallTimer {
         deadline: chrono::DateTime<chrono::Utc>,
         max: std::time::Duration,
     ) {
+        let wait = (deadline - chrono::Utc::now())
+            .to_std()
+            .unwrap_or(std::time::Duration::ZERO);
+        self.arm(absolute_due_time(deadline), wait, max).await
+    }
+
+    /// Arms the absolute timer with `due` (as `SetWaitableTimer` takes it) and its companion
+    /// with `wait`, and returns when either fires. Apart for the tests, which play a clock set
+    /// back by arming the two with different waits.
+    async fn arm(&mut self, due: i64, wait: std::time::Duration, max: std::time::Duration) {
         while self.fired.try_recv().is_ok() {}
-        let due = absolute_due_time(deadline);
-        // SAFETY: our own timer handle; `due` outlives the call; no completion routine.
-        let armed = unsafe { SetWaitableTimer(self.timer.0, &due, 0, None, std::ptr::null(), 0) };
-        if armed == 0 || self.fired.recv().await.is_none() {
+        let relative = relative_due_time(wait);
+        // SAFETY: our own timer handles; the due times outlive the calls; no completion
+        // routine.
+        let armed = unsafe {
+            SetWaitableTimer(self.timer.0, &due, 0, None, std::ptr::null(), 0) != 0
+                && SetWaitableTimer(self.relative.0, &relative, 0, None, std::ptr::null(), 0) != 0
+        };
+        if !armed || self.fired.recv().await.is_none() {
             // Should not happen; a bounded monotonic sleep, the caller re-reads the clock.
-            let left = (deadline - chrono::Utc::now())
-                .to_std()
-                .unwrap_or(std::time::Duration::ZERO);
-            tokio::time::sleep(left.min(max)).await
+            tokio::time::sleep(wait.min(max)).await
         }
     }
 
@@ -498,6 +528,41 @@ mod tests {
         let before = live_waiters();
         drop(timer);
         assert_eq!(live_waiters(), before - 1, "the timer's thread outlived it");
+    }
+
+    #[test]
+    fn the_companion_due_time_is_relative_in_100_ns_ticks() {
+        assert_eq!(relative_due_time(Duration::from_secs(90)), -900_000_000);
+        assert_eq!(relative_due_time(Duration::from_millis(1)), -10_000);
+        // Zero would not be a relative time.
+        assert_eq!(relative_due_time(Duration::ZERO), -1);
+    }
+
+    /// A clock set back by an hour just after the timer was armed is played by arming the
+    /// absolute timer an hour beyond the wait: the companion still ends the wait after the wait
+    /// (the old single absolute timer slept the extra hour).
+    #[tokio::test]
+    async fn a_clock_set_back_still_wakes_the_caller_after_the_wait() {
+        let _serial = SERIAL.lock().await;
+        let mut timer = WallTimer::new().unwrap();
+        let wait = Duration::from_secs(2);
+        let an_hour_late = chrono::Utc::now() + chrono::Duration::seconds(3602);
+        let began = std::time::Instant::now();
+        tokio::time::timeout(
+            Duration::from_secs(30),
+            timer.arm(
+                absolute_due_time(an_hour_late),
+                wait,
+                Duration::from_secs(3600),
+            ),
+        )
+        .await
+        .expect("only the absolute timer was waited for");
+        assert!(
+            began.elapsed() >= wait - Duration::from_millis(100),
+            "woke {:?} before the wait's end",
+            wait - began.elapsed()
+        );
     }
 
     #[tokio::test]
