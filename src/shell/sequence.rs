@@ -101,10 +101,22 @@ pub enum SequenceError {
         timeout: Duration,
         state: String,
     },
-    #[error("the service {service}'s process (pid {pid}) is not the worker's: it does not match `match`; not touching it")]
+    #[error("the service {service} is a driver, not a program with a process; pacs-warden restarts only a service that has a process of its own")]
+    NotAProcessService { service: String },
+    #[error("the service {service}'s process (pid {pid}) is not the worker's: it is pacs-warden itself or one of its parents, or it fits neither `match` nor the service's program; not touching it")]
     ServiceForeign { service: String, pid: u32 },
-    #[error("the service {service}'s process (pid {pid}) still runs after grace and after its descendants were killed; not killing it, because the service's recovery settings reboot the machine or run a command on a failure")]
-    ServiceDrastic { service: String, pid: u32 },
+    #[error("the service {service} did not stop within {grace:?}: it is {state}")]
+    ServiceNotStopped {
+        service: String,
+        grace: Duration,
+        state: String,
+    },
+    #[error("the service {service}'s process (pid {pid}) still runs after grace and after its descendants were killed; not killing it, because {why}")]
+    ServiceKillRefused {
+        service: String,
+        pid: u32,
+        why: String,
+    },
 }
 
 /// The result of one worker's sequence.
@@ -217,14 +229,9 @@ pub fn find_worker(
         }
     }
     match &worker.launch {
-        Launch::Service { name, matcher } => {
+        Launch::Service { name, .. } => {
             // The SCM's word only (a process found by `match` alone is not the service's).
-            let fits = |p: &ProcessInfo| {
-                matcher
-                    .as_ref()
-                    .is_none_or(|m| process::matches(&m.image, &m.args_contain, p))
-            };
-            if let Some(p) = service_process(name, snap).filter(|p| fits(p)) {
+            if let Some(p) = service_process(name, snap).filter(|p| fits(worker, p)) {
                 add(p, Because::Service);
             }
         }
@@ -262,7 +269,7 @@ pub fn find_worker(
 /// service has none, cannot be read, or shares its process with other services.
 fn service_process<'a>(name: &str, snap: &'a Snapshot) -> Option<&'a ProcessInfo> {
     let status = scm::open(name).and_then(|s| s.status()).ok()?;
-    if status.shared {
+    if status.kind != scm::Kind::OwnProcess {
         return None;
     }
     snap.get(status.pid?)
@@ -792,33 +799,45 @@ impl Steps<'_> {
         }
 
         // Kill what is left of the tree, including children started meanwhile.
-        let tree = snapshot().await.tree(&running);
-        let killed: Vec<u32> = tree.iter().map(|p| p.id.pid).collect();
-        warn!(worker = %w, pids = ?killed, grace = ?grace, "still running after grace; killing");
-        for p in &tree {
-            match crate::sys::os::kill_verified(p.id) {
-                Ok(()) => debug!(worker = %w, pid = p.id.pid, "killed"),
-                Err(crate::sys::os::KillError::NotRunning(_)) => {}
-                Err(e) => warn!(worker = %w, error = %e, "kill failed"),
-            }
-        }
-        let gone_by = Instant::now() + KILL_WAIT;
-        let mut left: Vec<ProcId> = tree.iter().map(|p| p.id).collect();
-        while !left.is_empty() && Instant::now() < gone_by {
-            tokio::time::sleep(POLL).await;
-            left = still_running(&left);
-        }
-        if !left.is_empty() {
-            return Err(SequenceError::Survivors {
-                pids: left.iter().map(|i| i.pid).collect(),
-            });
-        }
+        let tree: Vec<ProcId> = snapshot()
+            .await
+            .tree(&running)
+            .iter()
+            .map(|p| p.id)
+            .collect();
+        warn!(worker = %w, pids = ?tree.iter().map(|i| i.pid).collect::<Vec<_>>(), grace = ?grace, "still running after grace; killing");
+        let killed = self.kill_and_wait(&tree).await?;
         let exited = ids
             .iter()
             .map(|i| i.pid)
             .filter(|p| !killed.contains(p))
             .collect();
         Ok(Stopped::Killed { exited, killed })
+    }
+
+    /// Kills each of `ids` that is still that process (PID and start time; in the order given:
+    /// a tree comes deepest first) and waits up to `KILL_WAIT` for them to be gone; survivors
+    /// are an error. The PIDs it killed (not those that exited on their own meanwhile).
+    async fn kill_and_wait(&self, ids: &[ProcId]) -> Result<Vec<u32>, SequenceError> {
+        let w = &self.worker.name;
+        let mut killed = Vec::new();
+        for id in ids {
+            match crate::sys::os::kill_verified(*id) {
+                Ok(()) => {
+                    debug!(worker = %w, pid = id.pid, "killed");
+                    killed.push(id.pid);
+                }
+                Err(crate::sys::os::KillError::NotRunning(_)) => {}
+                Err(e) => warn!(worker = %w, error = %e, "kill failed"),
+            }
+        }
+        let left = wait_gone(ids, KILL_WAIT).await;
+        if !left.is_empty() {
+            return Err(SequenceError::Survivors {
+                pids: left.iter().map(|i| i.pid).collect(),
+            });
+        }
+        Ok(killed)
     }
 
     /// Step 4: remove the pid file if stale; refuse if it names the live worker.
@@ -843,12 +862,7 @@ impl Steps<'_> {
                 let snap = snapshot().await;
                 match snap.get(pid) {
                     None => format!("process {pid} is gone"),
-                    Some(p)
-                        if self
-                            .worker
-                            .matcher()
-                            .is_none_or(|m| process::matches(&m.image, &m.args_contain, p)) =>
-                    {
+                    Some(p) if fits(self.worker, p) => {
                         return Err(SequenceError::LivePidfile { path, pid });
                     }
                     Some(p) => format!(
@@ -1010,6 +1024,25 @@ async fn snapshot() -> Snapshot {
     tokio::task::spawn_blocking(Snapshot::take)
         .await
         .unwrap_or_default()
+}
+
+/// Whether `p` fits the worker's `match` (a service worker without one: any process the SCM
+/// names).
+fn fits(worker: &Worker, p: &ProcessInfo) -> bool {
+    worker
+        .matcher()
+        .is_none_or(|m| process::matches(&m.image, &m.args_contain, p))
+}
+
+/// Waits up to `limit` for `ids` to be gone; those still running then.
+async fn wait_gone(ids: &[ProcId], limit: Duration) -> Vec<ProcId> {
+    let until = Instant::now() + limit;
+    let mut left = still_running(ids);
+    while !left.is_empty() && Instant::now() < until {
+        tokio::time::sleep(POLL).await;
+        left = still_running(&left);
+    }
+    left
 }
 
 /// The processes of `ids` that still run (same PID and start time, not a zombie).

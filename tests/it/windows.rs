@@ -1434,16 +1434,19 @@ mod service_worker {
     async fn a_service_still_starting_is_let_settle_before_the_restart() {
         let Some(svc) = StandIn::register(
             "svc-pending",
-            &["--start-pending", "4s"],
+            &["--start-pending", "15s"],
             ServiceType::OWN_PROCESS,
         ) else {
             return;
         };
+        let s = svc.schedule("30s", &svc.ping());
         svc.service().start().unwrap();
         wait_until("START_PENDING", Duration::from_secs(30), || {
             svc.status().state == State::StartPending
         });
-        let s = svc.schedule("30s", &svc.ping());
+        // Still starting as the sequence begins (else this test would not test the wait):
+        // the stand-in stays START_PENDING for 15 s.
+        assert_eq!(svc.status().state, State::StartPending);
         let outcome = run(&s).await;
         assert!(outcome.ok(), "{}", outcome.summary());
         // It was running (not stopped) when the sequence stopped it: it had been let finish
@@ -1454,5 +1457,43 @@ mod service_worker {
             outcome.summary()
         );
         assert_eq!(svc.status().state, State::Running);
+    }
+
+    /// A `match` the service's process does not fit: the restart is refused and the service
+    /// left running as it was (nothing stopped, nothing killed).
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_service_process_that_does_not_fit_match_is_left_alone() {
+        let Some(svc) = StandIn::register("svc-foreign", &[], ServiceType::OWN_PROCESS) else {
+            return;
+        };
+        let (old_service, old_child) = svc.start();
+        let (old_service_id, old_child_id) = (identify(old_service), identify(old_child));
+        let mut s = svc.schedule("3s", &svc.ping());
+        s.workers[0].launch = pacs_warden::core::config::Launch::Service {
+            name: svc.name.clone(),
+            matcher: Some(pacs_warden::core::config::ProcessMatch {
+                image: "celery".into(),
+                args_contain: vec![],
+            }),
+        };
+        let outcome = run(&s).await;
+        assert!(!outcome.ok());
+        assert!(
+            outcome
+                .summary()
+                .contains(&format!("process (pid {old_service}) is not the worker's")),
+            "{}",
+            outcome.summary()
+        );
+        assert!(
+            alive(old_service, old_service_id),
+            "the service process was touched"
+        );
+        assert!(
+            alive(old_child, old_child_id),
+            "the worker child was touched"
+        );
+        let now = svc.status();
+        assert_eq!((now.state, now.pid), (State::Running, Some(old_service)));
     }
 }

@@ -767,7 +767,8 @@ impl Checker<'_> {
                 let image = m.image.0.map(|i| i.0);
                 let args_contain = or(m.args_contain, Vec::new(), |a| a.0);
                 let (image, args_contain) = (image?, args_contain?);
-                if args_contain.is_empty() {
+                // A service worker's `match` only checks the one process the SCM names.
+                if args_contain.is_empty() && service_pos.is_none() {
                     // Where a person looks for the mapping: its first key.
                     let pos = match &node.value {
                         Value::Map(entries) => entries
@@ -1047,6 +1048,18 @@ impl Checker<'_> {
                 );
                 ok = false;
             }
+            if let Some(Checked(Some(r))) = &stop.repeat {
+                self.problem(
+                    r.pos,
+                    &join(&f, "repeat"),
+                    excluded(
+                        "stop.repeat",
+                        "it repeats a stop command, and a service worker is stopped through the \
+                         Service Control Manager",
+                    ),
+                );
+                ok = false;
+            }
         }
         if let Some(p) = &raw.pidfile {
             if let Some(p) = &p.0 {
@@ -1235,7 +1248,7 @@ mod tests {
         assert_eq!(w.stop.grace, Duration::from_secs(660));
 
         let text = format!(
-            "{Q}{SERVICE}    start: {{command: [huey]}}\n  - name: other\n    service: x\n    stop: {{signal: CTRL_C, command: [stop]}}\n  - name: plain\n    match: {{image: w, args_contain: x}}\n"
+            "{Q}{SERVICE}    start: {{command: [huey]}}\n  - name: other\n    service: x\n    stop: {{signal: CTRL_C, command: [stop], repeat: 5s}}\n  - name: plain\n    match: {{image: w, args_contain: x}}\n"
         );
         let e = validate(&text, || None).unwrap_err();
         assert_eq!(
@@ -1248,6 +1261,9 @@ mod tests {
                  worker the Ctrl-C itself)",
                 "12:37: workers[1].stop.command: `stop.command` does not go with `service`: a \
                  service worker is stopped through the Service Control Manager",
+                "12:53: workers[1].stop.repeat: `stop.repeat` does not go with `service`: it \
+                 repeats a stop command, and a service worker is stopped through the Service \
+                 Control Manager",
                 "13:5: workers[2].start: `start` is required",
             ],
             "{text}"

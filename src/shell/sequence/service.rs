@@ -1,24 +1,108 @@
 //! The restart sequence of a service worker (`service:`, Windows): ask the Service Control
 //! Manager to stop the service, wait up to `grace` for STOPPED, kill what is left only after
 //! that — the service process's verified descendants (the worker itself) first, the service
-//! process only as a last resort — start it through the SCM, wait for RUNNING, then the usual
-//! settle and `ready` (`Steps::confirm`).
+//! process only as a last resort and only when its recovery settings are known and mild —
+//! start it through the SCM, wait for RUNNING, then the usual settle and `ready`
+//! (`Steps::confirm`).
 //!
-//! Owns: the order of those steps and their refusals (a missing service, one sharing its
-//! process with other services, a service process that does not match `match`, a service whose
-//! recovery reboots or runs a command). The SCM calls are `crate::sys::os::scm`'s. WinSW
-//! already turns an SCM stop into Ctrl-C, a wait of `<stoptimeout>` and a kill, so there is no
-//! stop command or signal here.
+//! Owns: the order of those steps and their refusals (a missing service, a driver, one sharing
+//! its process with other services, a service process that is pacs-warden itself or that does
+//! not fit `match` or the service's own program, a service whose recovery reboots, runs a
+//! command or cannot be read). The SCM calls are `crate::sys::os::scm`'s, made on blocking
+//! threads (a hung service can hold one for 30 s). WinSW already turns an SCM stop into
+//! Ctrl-C, a wait of `<stoptimeout>` and a kill, so there is no stop command or signal here.
 
-use super::{ms, snapshot, still_running, Outcome, SequenceError, Steps, Stopped, KILL_WAIT};
+use super::{fits, ms, snapshot, wait_gone, Outcome, SequenceError, Steps, Stopped, KILL_WAIT};
 use crate::core::config::DEFAULT_READY_TIMEOUT;
-use crate::sys::os::scm::{self, Asked, State, Status};
-use crate::sys::process::{ProcId, ProcessInfo};
+use crate::sys::os::scm::{self, Asked, Kind, State, Status};
+use crate::sys::process::{self, ProcId, ProcessInfo, Snapshot};
+use std::io;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tracing::{debug, info, warn};
+use tracing::{info, warn};
 
 /// How often the SCM is asked while a stop or a start is awaited.
 const LOOK: Duration = Duration::from_millis(250);
+/// A service still STOPPED this long after its start was accepted has failed to start.
+const START_FAILED_AFTER: Duration = Duration::from_secs(2);
+
+/// An open service, shared with the blocking threads that make its SCM calls.
+#[derive(Clone)]
+struct Scm(Arc<scm::Service>);
+
+impl Scm {
+    /// Opens `name`, a missing service named as such.
+    async fn open(name: &str) -> Result<Scm, SequenceError> {
+        let owned = name.to_string();
+        let opened = tokio::task::spawn_blocking(move || scm::open(&owned))
+            .await
+            .unwrap_or_else(|e| Err(io::Error::other(e.to_string())));
+        match opened {
+            Ok(service) => Ok(Scm(Arc::new(service))),
+            Err(source) if source.kind() == io::ErrorKind::NotFound => {
+                Err(SequenceError::NoSuchService {
+                    service: name.to_string(),
+                })
+            }
+            Err(source) => Err(SequenceError::Service {
+                service: name.to_string(),
+                what: "cannot open it",
+                source,
+            }),
+        }
+    }
+
+    fn name(&self) -> &str {
+        self.0.name()
+    }
+
+    /// `call` on a blocking thread.
+    async fn raw<T: Send + 'static>(
+        &self,
+        call: impl FnOnce(&scm::Service) -> io::Result<T> + Send + 'static,
+    ) -> io::Result<T> {
+        let service = Arc::clone(&self.0);
+        tokio::task::spawn_blocking(move || call(&service))
+            .await
+            .unwrap_or_else(|e| Err(io::Error::other(e.to_string())))
+    }
+
+    /// `call` on a blocking thread; its error said as `what`.
+    async fn call<T: Send + 'static>(
+        &self,
+        what: &'static str,
+        call: impl FnOnce(&scm::Service) -> io::Result<T> + Send + 'static,
+    ) -> Result<T, SequenceError> {
+        self.raw(call)
+            .await
+            .map_err(|source| SequenceError::Service {
+                service: self.name().to_string(),
+                what,
+                source,
+            })
+    }
+
+    async fn status(&self) -> Result<Status, SequenceError> {
+        self.call("cannot read its state", |s| s.status()).await
+    }
+
+    /// Asks the SCM every `LOOK` until `done` holds or `limit` has passed; the last status
+    /// read.
+    async fn wait_for(
+        &self,
+        limit: Duration,
+        done: impl Fn(&Status) -> bool,
+    ) -> Result<Status, SequenceError> {
+        let until = Instant::now() + limit;
+        loop {
+            let status = self.status().await?;
+            if done(&status) || Instant::now() >= until {
+                return Ok(status);
+            }
+            tokio::time::sleep(LOOK.min(until.saturating_duration_since(Instant::now()))).await;
+        }
+    }
+}
 
 impl Steps<'_> {
     pub(super) async fn run_service(
@@ -27,116 +111,139 @@ impl Steps<'_> {
         name: &str,
     ) -> Result<(), SequenceError> {
         let w = &self.worker.name;
-        let service = open(name)?;
+        let service = Scm::open(name).await?;
         let t0 = Instant::now();
         let grace = self.worker.stop.grace;
-        let mut status = read(&service)?;
-        if status.shared {
-            return Err(SequenceError::SharedService {
-                service: name.to_string(),
-            });
+        let mut status = service.status().await?;
+        match status.kind {
+            Kind::OwnProcess => {}
+            Kind::SharedProcess => {
+                return Err(SequenceError::SharedService {
+                    service: name.to_string(),
+                })
+            }
+            Kind::Driver => {
+                return Err(SequenceError::NotAProcessService {
+                    service: name.to_string(),
+                })
+            }
         }
         if status.state.is_pending() {
             info!(worker = %w, service = %name, state = ?status.state, "the service is already starting or stopping (its recovery, an admin); waiting up to grace for it to settle");
-            status = wait_for(&service, grace, |s| !s.state.is_pending()).await?;
+            status = service.wait_for(grace, |s| !s.state.is_pending()).await?;
         }
         outcome.stopped = Some(match status.state {
             State::Stopped => {
                 info!(worker = %w, service = %name, "the service is stopped");
                 Stopped::NotRunning
             }
-            _ => self.stop_service(&service, status, t0).await?,
+            _ => self.stop_service(&service, t0).await?,
         });
 
         info!(worker = %w, service = %name, "starting the service through the Service Control Manager");
-        match service.start() {
-            Ok(Asked::AlreadyThere) => {
-                info!(worker = %w, service = %name, "the service was already started (its recovery, or an admin)")
-            }
-            Ok(_) => {}
-            Err(source) => {
-                return Err(SequenceError::Service {
-                    service: name.to_string(),
-                    what: "cannot start it",
-                    source,
-                })
-            }
+        if service.call("cannot start it", |s| s.start()).await? == Asked::AlreadyThere {
+            info!(worker = %w, service = %name, "the service was already started (its recovery, or an admin)");
         }
         let timeout = self
             .worker
             .ready
             .as_ref()
             .map_or(DEFAULT_READY_TIMEOUT, |r| r.timeout);
-        let status = wait_for(&service, timeout, |s| s.state == State::Running).await?;
-        let id = match (status.state, status.pid) {
-            (State::Running, Some(pid)) => self.verified(name, pid).await?.id,
-            _ => {
-                return Err(SequenceError::ServiceNotStarted {
-                    service: name.to_string(),
-                    timeout,
-                    state: describe(&status),
-                })
-            }
+        let asked = Instant::now();
+        let status = service
+            .wait_for(timeout, |s| {
+                s.state == State::Running
+                    || (s.state == State::Stopped && asked.elapsed() >= START_FAILED_AFTER)
+            })
+            .await?;
+        let root = match status.state {
+            State::Running => self.root(&service).await?,
+            _ => None,
         };
+        let Some((root, _)) = root else {
+            return Err(SequenceError::ServiceNotStarted {
+                service: name.to_string(),
+                timeout,
+                state: match status.state {
+                    State::Running => "RUNNING, but its process is gone".to_string(),
+                    _ => describe(&status),
+                },
+            });
+        };
+        let id = root.id;
         outcome.stop_to_start = Some(t0.elapsed());
         outcome.started = Some(id);
         info!(worker = %w, service = %name, pid = id.pid, "the service runs");
         self.confirm(id).await
     }
 
-    /// The service process `pid`, as a snapshot sees it (PID and start time), checked against
-    /// `match` when the worker has one.
-    async fn verified(&self, name: &str, pid: u32) -> Result<ProcessInfo, SequenceError> {
+    /// The service's process now, with the snapshot it was found in: the snapshot is taken
+    /// first and the SCM asked after it, so the PID it names belonged to that process when the
+    /// snapshot was taken, not to a later one under a reused PID (every kill checks PID and
+    /// start time against it). `None` when the service has no live process. Refused: pacs-warden
+    /// itself or one of its ancestors, an svchost process, and a process that fits neither
+    /// `match` nor, without `match`, the service's own program.
+    async fn root(&self, service: &Scm) -> Result<Option<(ProcessInfo, Snapshot)>, SequenceError> {
         let snap = snapshot().await;
-        let Some(p) = snap.get(pid) else {
-            return Err(SequenceError::ServiceNotStarted {
-                service: name.to_string(),
-                timeout: Duration::ZERO,
-                state: format!("RUNNING, but its process {pid} is gone"),
-            });
+        let status = service.status().await?;
+        let pid = match (status.state, status.pid) {
+            (State::Stopped, _) | (_, None) => return Ok(None),
+            (_, Some(pid)) => pid,
         };
-        if let Some(m) = self.worker.matcher() {
-            if !crate::sys::process::matches(&m.image, &m.args_contain, p) {
-                return Err(SequenceError::ServiceForeign {
-                    service: name.to_string(),
-                    pid,
-                });
+        let Some(p) = snap.get(pid).cloned() else {
+            return Ok(None);
+        };
+        let foreign = || SequenceError::ServiceForeign {
+            service: service.name().to_string(),
+            pid,
+        };
+        if is_self_or_ancestor(&snap, pid) {
+            return Err(foreign());
+        }
+        if process::matches("svchost", &[], &p) {
+            return Err(SequenceError::SharedService {
+                service: service.name().to_string(),
+            });
+        }
+        if self.worker.matcher().is_some() {
+            if !fits(self.worker, &p) {
+                return Err(foreign());
+            }
+        } else if let Some(program) = service
+            .call("cannot read its configuration", |s| s.program())
+            .await?
+        {
+            let image = program.trim_end_matches(".exe").trim_end_matches(".EXE");
+            if !process::matches(image, &[], &p) {
+                return Err(foreign());
             }
         }
-        Ok(p.clone())
+        Ok(Some((p, snap)))
     }
 
     /// Stops a running (or paused) service: the SCM's stop, up to `grace`; then its
-    /// descendants killed; then, unless its recovery is drastic, its own process.
-    async fn stop_service(
-        &self,
-        service: &scm::Service,
-        status: Status,
-        t0: Instant,
-    ) -> Result<Stopped, SequenceError> {
+    /// descendants killed; then, only if its recovery is known and mild, its own process.
+    async fn stop_service(&self, service: &Scm, t0: Instant) -> Result<Stopped, SequenceError> {
         let w = &self.worker.name;
         let name = service.name();
         let grace = self.worker.stop.grace;
-        let root = match status.pid {
-            Some(pid) if crate::sys::process::identify(pid).is_none() => {
-                // Wine keeps reporting a killed service process as RUNNING.
-                warn!(worker = %w, service = %name, pid, "the Service Control Manager reports the service running, but its process is gone; starting it again");
-                return Ok(Stopped::NotRunning);
+        let root = self.root(service).await?;
+        let (root_id, tree) = match &root {
+            Some((p, snap)) => {
+                info!(worker = %w, service = %name, pid = p.id.pid, because = ?super::Because::Service, cmdline = %p.cmdline_text(), "found worker process");
+                let tree: Vec<ProcId> = snap.tree(&[p.id]).iter().map(|c| c.id).collect();
+                (Some(p.id), tree)
             }
-            Some(pid) => Some(self.verified(name, pid).await?),
-            None => None,
+            None => {
+                // Wine keeps reporting a killed service process as RUNNING; Windows notices at
+                // once.
+                warn!(worker = %w, service = %name, "the Service Control Manager reports the service running, but its process is gone");
+                (None, Vec::new())
+            }
         };
-        let root_id = root.as_ref().map(|p| p.id);
-        let tree: Vec<ProcId> = match root_id {
-            Some(id) => snapshot().await.tree(&[id]).iter().map(|p| p.id).collect(),
-            None => Vec::new(),
-        };
-        if let Some(p) = &root {
-            info!(worker = %w, service = %name, pid = p.id.pid, because = ?super::Because::Service, cmdline = %p.cmdline_text(), "found worker process");
-        }
         let pids: Vec<u32> = tree.iter().map(|i| i.pid).collect();
         info!(worker = %w, service = %name, ?pids, "asking the Service Control Manager to stop the service");
-        match service.stop() {
+        match service.raw(|s| s.stop()).await {
             Ok(Asked::Sent | Asked::AlreadyThere) => {}
             Ok(Asked::Pending) => {
                 info!(worker = %w, service = %name, "the service takes no stop request now; waiting")
@@ -155,143 +262,112 @@ impl Steps<'_> {
             }
         }
         let left = grace.saturating_sub(t0.elapsed());
-        let status = wait_for(service, left, |s| s.state == State::Stopped).await?;
+        let status = service
+            .wait_for(left, |s| s.state == State::Stopped)
+            .await?;
+        let descendants = |ids: &[ProcId]| -> Vec<ProcId> {
+            ids.iter()
+                .copied()
+                .filter(|id| Some(*id) != root_id)
+                .collect()
+        };
         if status.state == State::Stopped {
             let after = t0.elapsed();
-            let behind = still_running(&tree);
+            // The service process may outlive its STOPPED report by a moment, and its
+            // children by as long as they take to exit: given `KILL_WAIT`, and only the
+            // children (verified when the stop began) are killed if they are still there.
+            let behind = wait_gone(&descendants(&tree), KILL_WAIT).await;
             if behind.is_empty() {
                 info!(worker = %w, service = %name, after = %ms(after), "the service stopped");
                 return Ok(Stopped::Exited { pids, after });
             }
-            // Its process reported STOPPED and left children running: they are the old
-            // worker's, verified when the stop began.
             warn!(worker = %w, service = %name, pids = ?behind.iter().map(|i| i.pid).collect::<Vec<_>>(), "the service stopped but left processes running; killing them");
-            let killed = self.kill_all(&behind).await?;
-            return Ok(Stopped::Killed {
-                exited: pids
-                    .iter()
-                    .copied()
-                    .filter(|p| !killed.contains(p))
-                    .collect(),
-                killed,
-            });
+            let killed = self.kill_and_wait(&behind).await?;
+            return Ok(killed_of(&pids, killed));
         }
 
         // Still running after grace: the descendants (the worker) first. The service process
         // (WinSW) is waiting on them and then reports STOPPED, which triggers no recovery.
         let Some(root_id) = root_id else {
-            return Err(SequenceError::ServiceNotStarted {
+            return Err(SequenceError::ServiceNotStopped {
                 service: name.to_string(),
-                timeout: grace,
-                state: format!("{} after the stop request", describe(&status)),
+                grace,
+                state: describe(&status),
             });
         };
-        let descendants: Vec<ProcId> = snapshot()
+        let now: Vec<ProcId> = snapshot()
             .await
             .tree(&[root_id])
             .iter()
             .map(|p| p.id)
-            .filter(|id| *id != root_id)
             .collect();
-        warn!(worker = %w, service = %name, pids = ?descendants.iter().map(|i| i.pid).collect::<Vec<_>>(), grace = ?grace, "the service did not stop within grace; killing its worker processes (the service process's descendants)");
-        let mut killed = self.kill_all(&descendants).await?;
-        let status = wait_for(service, KILL_WAIT, |s| s.state == State::Stopped).await?;
-        if status.state != State::Stopped && crate::sys::process::is_running(root_id) {
-            // The last resort: the service process itself.
-            match service.recovery() {
-                Ok(Some(r)) if r.drastic => {
-                    return Err(SequenceError::ServiceDrastic {
-                        service: name.to_string(),
-                        pid: root_id.pid,
-                    })
-                }
-                Ok(_) => {}
-                Err(e) => {
-                    debug!(worker = %w, service = %name, error = %e, "cannot read the service's recovery settings")
-                }
-            }
-            warn!(worker = %w, service = %name, pid = root_id.pid, "the service process still runs; killing it (the Service Control Manager counts this as a failure; its recovery may start the service, which the start below accepts)");
-            killed.extend(self.kill_all(&[root_id]).await?);
-        }
-        Ok(Stopped::Killed {
-            exited: pids
-                .iter()
-                .copied()
-                .filter(|p| !killed.contains(p))
-                .collect(),
-            killed,
-        })
-    }
-
-    /// Kills each of `ids` that is still that process (deepest first as given) and waits up to
-    /// `KILL_WAIT` for them to be gone. Returns the PIDs it killed.
-    async fn kill_all(&self, ids: &[ProcId]) -> Result<Vec<u32>, SequenceError> {
-        let w = &self.worker.name;
-        let mut killed = Vec::new();
-        for id in ids {
-            match crate::sys::os::kill_verified(*id) {
-                Ok(()) => {
-                    debug!(worker = %w, pid = id.pid, "killed");
-                    killed.push(id.pid);
-                }
-                Err(crate::sys::os::KillError::NotRunning(_)) => {}
-                Err(e) => warn!(worker = %w, error = %e, "kill failed"),
-            }
-        }
-        let gone_by = Instant::now() + KILL_WAIT;
-        let mut left = still_running(ids);
-        while !left.is_empty() && Instant::now() < gone_by {
-            tokio::time::sleep(super::POLL).await;
-            left = still_running(&left);
-        }
-        if !left.is_empty() {
-            return Err(SequenceError::Survivors {
-                pids: left.iter().map(|i| i.pid).collect(),
-            });
-        }
-        Ok(killed)
-    }
-}
-
-/// Opens `name`, a missing service named as such.
-fn open(name: &str) -> Result<scm::Service, SequenceError> {
-    scm::open(name).map_err(|source| {
-        if source.kind() == std::io::ErrorKind::NotFound {
-            SequenceError::NoSuchService {
+        let children = descendants(&now);
+        warn!(worker = %w, service = %name, pids = ?children.iter().map(|i| i.pid).collect::<Vec<_>>(), grace = ?grace, "the service did not stop within grace; killing its worker processes (the service process's descendants)");
+        let mut killed = self.kill_and_wait(&children).await?;
+        let status = service
+            .wait_for(KILL_WAIT, |s| s.state == State::Stopped)
+            .await?;
+        if status.state != State::Stopped && process::is_running(root_id) {
+            // The last resort: the service process itself, a failure to the SCM, which then
+            // runs its recovery: only when that is known to be no more than a restart.
+            let refuse = |why: String| SequenceError::ServiceKillRefused {
                 service: name.to_string(),
+                pid: root_id.pid,
+                why,
+            };
+            match service
+                .call("cannot read its recovery settings", |s| s.recovery())
+                .await
+            {
+                Ok(Some(r)) if !r.drastic => {}
+                Ok(Some(_)) => {
+                    return Err(refuse(
+                        "its recovery settings reboot the machine or run a command on a failure"
+                            .into(),
+                    ))
+                }
+                Ok(None) => {
+                    return Err(refuse(
+                        "its recovery settings cannot be read, and could reboot the machine or run a command on a failure".into(),
+                    ))
+                }
+                Err(e) => return Err(refuse(e.to_string())),
             }
-        } else {
-            SequenceError::Service {
-                service: name.to_string(),
-                what: "cannot open it",
-                source,
-            }
+            warn!(worker = %w, service = %name, pid = root_id.pid, "the service process still runs; killing it (the Service Control Manager counts this as a failure and may start the service through its recovery, which the start below accepts)");
+            killed.extend(self.kill_and_wait(&[root_id]).await?);
+            // Started only once the SCM has seen its process end.
+            service
+                .wait_for(KILL_WAIT, |s| s.state == State::Stopped)
+                .await?;
         }
-    })
-}
-
-fn read(service: &scm::Service) -> Result<Status, SequenceError> {
-    service.status().map_err(|source| SequenceError::Service {
-        service: service.name().to_string(),
-        what: "cannot read its state",
-        source,
-    })
-}
-
-/// Asks the SCM every `LOOK` until `done` holds or `limit` has passed; the last status read.
-async fn wait_for(
-    service: &scm::Service,
-    limit: Duration,
-    done: impl Fn(&Status) -> bool,
-) -> Result<Status, SequenceError> {
-    let until = Instant::now() + limit;
-    loop {
-        let status = read(service)?;
-        if done(&status) || Instant::now() >= until {
-            return Ok(status);
-        }
-        tokio::time::sleep(LOOK.min(until.saturating_duration_since(Instant::now()))).await;
+        Ok(killed_of(&pids, killed))
     }
+}
+
+/// `Stopped::Killed` for a stop that began with `pids` and killed `killed`.
+fn killed_of(pids: &[u32], killed: Vec<u32>) -> Stopped {
+    Stopped::Killed {
+        exited: pids
+            .iter()
+            .copied()
+            .filter(|p| !killed.contains(p))
+            .collect(),
+        killed,
+    }
+}
+
+/// Whether `pid` is pacs-warden's own process or one of its ancestors (`service:` naming
+/// pacs-warden's own service, say).
+fn is_self_or_ancestor(snap: &Snapshot, pid: u32) -> bool {
+    let mut at = Some(std::process::id());
+    for _ in 0..64 {
+        let Some(here) = at else { return false };
+        if here == pid {
+            return true;
+        }
+        at = snap.get(here).and_then(|p| p.parent);
+    }
+    false
 }
 
 /// A status in words, for messages: the state and, when stopped with a failure, its codes.
@@ -305,7 +381,7 @@ pub fn describe(status: &Status) -> String {
     };
     match (status.state, status.win32_exit) {
         (State::Stopped, 0) => state.to_string(),
-        (State::Stopped, 1066) => format!(
+        (State::Stopped, code) if code == scm::code::SERVICE_SPECIFIC_ERROR as u32 => format!(
             "{state} (service-specific exit code {})",
             status.service_exit
         ),

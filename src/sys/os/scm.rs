@@ -35,19 +35,38 @@ pub struct Status {
     pub state: State,
     /// The service process, while it has one (0 is `None`).
     pub pid: Option<u32>,
-    /// Runs in a process shared with other services (svchost): its process must never be
-    /// killed for it.
-    pub shared: bool,
-    /// `dwWin32ExitCode`: 0, or why it stopped (1066: see `service_exit`).
+    /// What runs it: a process of its own, a process shared with other services (svchost),
+    /// or no process at all (a driver).
+    pub kind: Kind,
+    /// `dwWin32ExitCode`: 0, or why it stopped (`code::SERVICE_SPECIFIC_ERROR`: see
+    /// `service_exit`).
     pub win32_exit: u32,
-    /// `dwServiceSpecificExitCode`, meaningful when `win32_exit` is 1066.
+    /// `dwServiceSpecificExitCode`, meaningful when `win32_exit` is
+    /// `code::SERVICE_SPECIFIC_ERROR`.
     pub service_exit: u32,
+}
+
+/// What kind of service it is, as far as its process goes (`dwServiceType`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A process of its own (`SERVICE_WIN32_OWN_PROCESS`, `SERVICE_USER_OWN_PROCESS`): the only
+    /// kind whose process a worker restart may touch.
+    OwnProcess,
+    /// A process shared with other services (svchost): never killed for one of them.
+    SharedProcess,
+    /// A kernel or file-system driver: no process.
+    Driver,
 }
 
 impl Status {
     /// Stopped with a failure code (the SCM's recovery may act on it).
     pub fn failed(&self) -> bool {
-        self.win32_exit != 0
+        self.state == State::Stopped && self.win32_exit != 0
+    }
+
+    /// Stopped because its process ended without reporting STOPPED (a crash, to the SCM).
+    pub fn crashed(&self) -> bool {
+        self.state == State::Stopped && self.win32_exit == code::PROCESS_ABORTED as u32
     }
 }
 
@@ -125,8 +144,29 @@ impl Service {
 
     /// Its failure actions; `None` when the SCM cannot tell (Wine: `ERROR_INVALID_LEVEL`).
     pub fn recovery(&self) -> io::Result<Option<Recovery>> {
-        self.inner.recovery()
+        self.again(|i| i.recovery())
     }
+
+    /// The file name of the program the service runs (from its configured command line, e.g.
+    /// `openrem-huey.exe` for a WinSW service), to check the process the SCM names against.
+    pub fn program(&self) -> io::Result<Option<String>> {
+        self.again(|i| i.binary_path()).map(|p| program_name(&p))
+    }
+}
+
+/// The program's file name in a service's command line (`lpBinaryPathName`): quoted, or up to
+/// the first `.exe`, or up to the first space; `None` when there is nothing.
+pub fn program_name(command_line: &str) -> Option<String> {
+    let line = command_line.trim();
+    let path = if let Some(rest) = line.strip_prefix('"') {
+        rest.split('"').next().unwrap_or(rest)
+    } else if let Some(at) = line.to_ascii_lowercase().find(".exe") {
+        &line[..at + 4]
+    } else {
+        line.split(' ').next().unwrap_or(line)
+    };
+    let name = path.rsplit(['\\', '/']).next().unwrap_or(path).trim();
+    (!name.is_empty()).then(|| name.to_string())
 }
 
 /// Windows error codes the callers may want to name.
@@ -134,6 +174,38 @@ pub mod code {
     pub const INVALID_HANDLE: i32 = 6;
     pub const SERVICE_DOES_NOT_EXIST: i32 = 1060;
     pub const DEPENDENT_SERVICES_RUNNING: i32 = 1051;
+    /// The service did not answer a control within 30 s (`ERROR_SERVICE_REQUEST_TIMEOUT`).
+    pub const SERVICE_REQUEST_TIMEOUT: i32 = 1053;
+    /// `dwWin32ExitCode` of a service that stopped with its own code in
+    /// `dwServiceSpecificExitCode` (`ERROR_SERVICE_SPECIFIC_ERROR`).
+    pub const SERVICE_SPECIFIC_ERROR: i32 = 1066;
+    /// `dwWin32ExitCode` of a service whose process ended without reporting STOPPED
+    /// (`ERROR_PROCESS_ABORTED`): a crash, to the SCM's recovery.
+    pub const PROCESS_ABORTED: i32 = 1067;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::program_name;
+
+    #[test]
+    fn the_program_is_read_from_the_service_command_line() {
+        for (line, want) in [
+            (
+                r#""C:\Program Files\OpenREM\openrem-huey.exe" run"#,
+                Some("openrem-huey.exe"),
+            ),
+            (r"C:\WinSW\huey.EXE --flag x", Some("huey.EXE")),
+            (
+                r"C:\Windows\System32\svchost.exe -k netsvcs",
+                Some("svchost.exe"),
+            ),
+            (r"Z:\tmp\stand-in service NAME", Some("stand-in")),
+            ("  ", None),
+        ] {
+            assert_eq!(program_name(line).as_deref(), want, "{line}");
+        }
+    }
 }
 
 #[cfg(not(windows))]
@@ -163,19 +235,23 @@ mod imp {
         pub fn recovery(&self) -> io::Result<Option<Recovery>> {
             match *self {}
         }
+        pub fn binary_path(&self) -> io::Result<String> {
+            match *self {}
+        }
     }
 }
 
 #[cfg(windows)]
 mod imp {
-    use super::{Asked, Recovery, State, Status};
+    use super::{Asked, Kind, Recovery, State, Status};
     use std::ffi::OsStr;
     use std::io;
     use windows_service::service::{ServiceAccess, ServiceActionType};
     use windows_service::service_manager::{ServiceManager, ServiceManagerAccess};
     use windows_sys::Win32::System::Services::{
         QueryServiceStatusEx, SC_STATUS_PROCESS_INFO, SERVICE_RUNNING, SERVICE_START_PENDING,
-        SERVICE_STATUS_PROCESS, SERVICE_STOPPED, SERVICE_STOP_PENDING, SERVICE_WIN32_SHARE_PROCESS,
+        SERVICE_STATUS_PROCESS, SERVICE_STOPPED, SERVICE_STOP_PENDING, SERVICE_WIN32_OWN_PROCESS,
+        SERVICE_WIN32_SHARE_PROCESS,
     };
 
     const ERROR_INVALID_LEVEL: i32 = 124;
@@ -257,7 +333,13 @@ mod imp {
             Ok(Status {
                 state,
                 pid: (raw.dwProcessId != 0).then_some(raw.dwProcessId),
-                shared: raw.dwServiceType & SERVICE_WIN32_SHARE_PROCESS != 0,
+                kind: if raw.dwServiceType & SERVICE_WIN32_SHARE_PROCESS != 0 {
+                    Kind::SharedProcess
+                } else if raw.dwServiceType & SERVICE_WIN32_OWN_PROCESS != 0 {
+                    Kind::OwnProcess
+                } else {
+                    Kind::Driver
+                },
                 win32_exit: raw.dwWin32ExitCode,
                 service_exit: raw.dwServiceSpecificExitCode,
             })
@@ -268,7 +350,9 @@ mod imp {
                 Ok(_) => Ok(Asked::Sent),
                 Err(e) => match e.raw_os_error() {
                     Some(ERROR_SERVICE_NOT_ACTIVE) => Ok(Asked::AlreadyThere),
-                    Some(ERROR_SERVICE_CANNOT_ACCEPT_CTRL) => Ok(Asked::Pending),
+                    // 1053: its handler did not answer within 30 s; it may still be stopping.
+                    Some(ERROR_SERVICE_CANNOT_ACCEPT_CTRL)
+                    | Some(super::code::SERVICE_REQUEST_TIMEOUT) => Ok(Asked::Pending),
                     _ => Err(e),
                 },
             }
@@ -308,6 +392,11 @@ mod imp {
                 }
             }
             Ok(Some(recovery))
+        }
+
+        pub fn binary_path(&self) -> io::Result<String> {
+            let config = self.service.query_config().map_err(os)?;
+            Ok(config.executable_path.to_string_lossy().into_owned())
         }
     }
 }
