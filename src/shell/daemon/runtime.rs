@@ -70,6 +70,9 @@ pub(super) enum Event {
     Exited(String, Proc),
     /// A service worker's process exited and Windows started the service again: (old, new).
     ServiceRestarted(String, Proc, Proc),
+    /// A service worker's process exited and the service was stopped on purpose (STOPPED,
+    /// exit code 0).
+    ServiceStopped(String, Proc),
     /// A probe answered about a worker.
     Probe(String, Probe),
     /// A query run ended.
@@ -349,6 +352,10 @@ impl Runtime {
             }
             Event::ServiceRestarted(name, old, new) => {
                 self.warden.handle_service_restarted(&name, old, new, now)
+            }
+            Event::ServiceStopped(name, id) => {
+                self.metrics.set_up(&name, false);
+                self.warden.handle_service_stopped(&name, id, now)
             }
             Event::Probe(name, probe) => {
                 // A failed ready probe (of a not-ready worker, or `ready.every`'s of a running
@@ -741,6 +748,13 @@ impl Runtime {
                     }
                 }) {
                     warn!(worker = %worker, error = %e, "cannot record the worker's checks");
+                }
+            }
+            Save::Adopted { worker, id } => {
+                if let Err(e) = self.store.update(|s| {
+                    s.workers.entry(worker.clone()).or_default().started = Some(id.into());
+                }) {
+                    warn!(worker = %worker, error = %e, "cannot record the worker's new process");
                 }
             }
             Save::ReadyLater { worker, id, at } => {
