@@ -1415,7 +1415,13 @@ mod service_worker {
         let child = identify(pid_in(&svc.pidfile)).expect("the worker child runs");
         pacs_warden::sys::os::kill_verified(child).unwrap();
         daemon.expect("leaving it alone");
-        daemon.expect("Windows started the service again");
+        // Windows restarts it after the delay; the daemon looks at least every 5 s, and would
+        // give up waiting after the delay + its margin: a deadline past both.
+        let delay = Duration::from_secs(5);
+        daemon.expect_within(
+            "Windows started the service again",
+            delay + pacs_warden::core::warden::SERVICE_RECOVERY_MARGIN + Duration::from_secs(30),
+        );
         let now = svc.status();
         assert_eq!(now.state, State::Running);
         assert_ne!(now.pid, first.pid);
@@ -1454,5 +1460,80 @@ mod service_worker {
             outcome.summary()
         );
         assert_eq!(svc.status().state, State::Running);
+    }
+
+    /// A service process that ends without reporting STOPPED (WinSW's `Environment.Exit`
+    /// after its child died: `--crash-hard`). Natively the SCM notices a moment later (STOPPED,
+    /// 1067, then its recovery); until then it still says RUNNING with the exited process, and
+    /// the daemon must not take that for a crash at once. Wine's SCM never notices (it keeps
+    /// RUNNING with the dead process, checked below): after `SERVICE_STALE_LIMIT` the daemon
+    /// treats the service as down, a crash, and starts it again through the SCM.
+    #[test]
+    fn a_service_process_gone_without_stopped_is_left_alone_briefly_then_a_crash() {
+        use crate::harness::Daemon;
+        use crate::harness::PATIENCE;
+        use pacs_warden::core::warden::SERVICE_STALE_LIMIT;
+        let Some(svc) = StandIn::register("svc-hard", &["--crash-hard"], ServiceType::OWN_PROCESS)
+        else {
+            return;
+        };
+        let _ = svc.schedule("30s", &svc.ping());
+        let mut daemon = Daemon::start(&svc.site.path("openrem.yaml"));
+        daemon.expect("restart done");
+        let first = svc.status();
+        assert_eq!(first.state, State::Running);
+        let service_id = identify(first.pid.unwrap()).expect("the service process runs");
+        let child = identify(pid_in(&svc.pidfile)).expect("the worker child runs");
+        pacs_warden::sys::os::kill_verified(child).unwrap();
+        let (stale, line) = daemon.expect_at("leaving it alone");
+        assert!(line.contains("Stale"), "{line}");
+        // The service process is gone; what the SCM says of it now.
+        wait_until("the service process to end", PATIENCE, || {
+            identify(service_id.pid) != Some(service_id)
+        });
+        let seen = svc.status();
+        if under_wine() {
+            // Wine: RUNNING with the dead process, for good.
+            assert_eq!(seen.state, State::Running, "{seen:?}");
+            assert_eq!(seen.pid, first.pid, "{seen:?}");
+        }
+        let (crash, _) = daemon.expect_within(
+            "the worker exited unexpectedly (crash)",
+            SERVICE_STALE_LIMIT + PATIENCE,
+        );
+        assert!(crash > stale);
+        daemon.expect("restart done");
+        let now = svc.status();
+        assert_eq!(now.state, State::Running, "{}", daemon.log());
+        assert_ne!(now.pid, first.pid, "{}", daemon.log());
+        assert!(identify(now.pid.unwrap()).is_some());
+    }
+
+    /// An admin stops the service worker (`sc stop`, the Services console): STOPPED with exit
+    /// code 0. The daemon warns (and alerts, `worker_stopped`) and does not start it again:
+    /// it does not fight the admin.
+    #[test]
+    fn the_daemon_does_not_start_a_service_an_admin_stopped() {
+        use crate::harness::Daemon;
+        let Some(svc) = StandIn::register("svc-admin", &[], ServiceType::OWN_PROCESS) else {
+            return;
+        };
+        let _ = svc.schedule("30s", &svc.ping());
+        let mut daemon = Daemon::start(&svc.site.path("openrem.yaml"));
+        daemon.expect("restart done");
+        assert_eq!(svc.status().state, State::Running);
+        svc.service().stop().unwrap();
+        let line = daemon.expect("service was stopped");
+        assert!(line.contains("WARN"), "{line}");
+        // Supervision's backoff is 1 s: 10 s is ample for a restart that should not come.
+        std::thread::sleep(Duration::from_secs(10));
+        assert_eq!(svc.status().state, State::Stopped, "{}", daemon.log());
+        let log = daemon.log();
+        let after = &log[log.find("service was stopped").unwrap()..];
+        assert!(
+            !after.contains("starting the service through the Service Control Manager")
+                && !after.contains("the worker exited unexpectedly (crash)"),
+            "{log}"
+        );
     }
 }
