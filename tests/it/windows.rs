@@ -1209,6 +1209,12 @@ mod service_worker {
         }
     }
 
+    /// The daemon's log shows a boot restart.
+    fn restarted(log: &str) -> bool {
+        log.lines()
+            .any(|l| l.contains("boot restart") && !l.contains("no boot restart"))
+    }
+
     fn alive(pid: u32, was: Option<pacs_warden::sys::process::ProcId>) -> bool {
         identify(pid).is_some_and(|id| Some(id) == was)
     }
@@ -1535,5 +1541,73 @@ mod service_worker {
                 && !after.contains("the worker exited unexpectedly (crash)"),
             "{log}"
         );
+    }
+
+    /// Windows started the service worker again while the daemon watched it (here: the
+    /// service process ended without STOPPED and the test starts the service again in the
+    /// daemon's stale window, as an admin or its recovery would): the new process is watched
+    /// and recorded, so the next daemon adopts it as the one pacs-warden knows, without a boot
+    /// restart that would stop a running retrieve.
+    #[test]
+    fn a_service_process_windows_started_again_is_recorded_for_the_next_daemon() {
+        use crate::harness::Daemon;
+        let Some(svc) =
+            StandIn::register("svc-record", &["--crash-hard"], ServiceType::OWN_PROCESS)
+        else {
+            return;
+        };
+        let _ = svc.schedule("30s", &svc.ping());
+        let config = svc.site.path("openrem.yaml");
+        let mut daemon = Daemon::start(&config);
+        daemon.expect("restart done");
+        let first = svc.status();
+        let child = identify(pid_in(&svc.pidfile)).expect("the worker child runs");
+        pacs_warden::sys::os::kill_verified(child).unwrap();
+        daemon.expect("leaving it alone");
+        svc.service().start().unwrap();
+        daemon.expect("Windows started the service again");
+        let now = svc.status();
+        assert_eq!(now.state, State::Running);
+        assert_ne!(now.pid, first.pid);
+        drop(daemon);
+        let mut daemon = Daemon::start(&config);
+        daemon.expect("adopting it (no boot restart)");
+        daemon.expect("next restarts");
+        let log = daemon.log();
+        // Adopted as the recorded process, not found through the SCM.
+        assert!(
+            !log.contains("runs under another process than the one recorded") && !restarted(&log),
+            "{log}"
+        );
+        assert_eq!(svc.status().pid, now.pid, "{log}");
+    }
+
+    /// The service was restarted (an admin, its recovery) while no daemon ran; the machine did
+    /// not reboot: the next daemon adopts the service's process instead of restarting it.
+    #[test]
+    fn a_service_restarted_while_no_daemon_ran_is_adopted_at_the_daemons_start() {
+        use crate::harness::Daemon;
+        let Some(svc) = StandIn::register("svc-adopt", &[], ServiceType::OWN_PROCESS) else {
+            return;
+        };
+        let _ = svc.schedule("30s", &svc.ping());
+        let config = svc.site.path("openrem.yaml");
+        let mut daemon = Daemon::start(&config);
+        daemon.expect("restart done");
+        drop(daemon);
+        let first = svc.status();
+        svc.service().stop().unwrap();
+        wait_until("STOPPED", Duration::from_secs(30), || {
+            svc.status().state == State::Stopped
+        });
+        let (again, _) = svc.start();
+        assert_ne!(Some(again), first.pid);
+        let mut daemon = Daemon::start(&config);
+        daemon.expect("runs under another process than the one recorded");
+        daemon.expect("adopting it (no boot restart)");
+        daemon.expect("next restarts");
+        let log = daemon.log();
+        assert!(!restarted(&log), "{log}");
+        assert_eq!(svc.status().pid, Some(again), "{log}");
     }
 }

@@ -5,12 +5,17 @@
 //! left alone; one running again is adopted; one stopped with exit code 0 is stopped on
 //! purpose.
 //!
+//! Also, at the daemon's start, the process of a service worker's service when the one recorded
+//! is gone (`running_process`).
+//!
 //! Costs nothing while the worker runs: this begins only once `wait_exit` has returned, and
 //! then looks again only after each pause the verdict names (at most 5 s).
 
 use super::runtime::Event;
+use crate::core::config::Worker;
 use crate::core::warden::{service_verdict, Proc, ServiceSeen, ServiceVerdict};
 use crate::sys::os::scm::{self, State};
+use crate::sys::process::{self, ProcId, Snapshot};
 use std::time::Duration;
 use tracing::info;
 
@@ -79,4 +84,22 @@ fn seen(service: &str, exited: Proc) -> ServiceSeen {
         State::Stopped => ServiceSeen::Stopped,
         State::Paused => ServiceSeen::Down,
     }
+}
+
+/// At the daemon's start, for a service worker whose recorded process is gone: the process of
+/// its service, if the SCM reports it RUNNING with a live process that fits the worker's
+/// `match` (when it has one). Blocking (the SCM and a process snapshot).
+pub fn running_process(worker: &Worker) -> Option<ProcId> {
+    let status = scm::open(worker.service()?).ok()?.status().ok()?;
+    if status.state != State::Running {
+        return None;
+    }
+    let snap = Snapshot::take();
+    let p = snap.get(status.pid?)?;
+    if let Some(m) = worker.matcher() {
+        if !process::matches(&m.image, &m.args_contain, p) {
+            return None;
+        }
+    }
+    Some(p.id)
 }

@@ -254,6 +254,12 @@ fn resident(ids: &[ProcId]) -> Option<u64> {
     })
 }
 
+/// When the machine last booted, in the unit of `ProcId::start_time`: a process that started
+/// before it ran in an earlier boot.
+pub fn boot_time() -> u64 {
+    System::boot_time()
+}
+
 /// The identity of a running PID, if it runs.
 pub fn identify(pid: u32) -> Option<ProcId> {
     let mut sys = System::new();
