@@ -1083,11 +1083,13 @@ mod service_worker {
                 .subsec_nanos();
             let name = format!("pw-{}-{nanos}", site.tag);
             let pidfile = std::path::absolute(site.path(&format!("{}.pid", site.tag))).unwrap();
-            let manager = ServiceManager::local_computer(
-                None::<&str>,
-                ServiceManagerAccess::CONNECT | ServiceManagerAccess::CREATE_SERVICE,
-            )
-            .unwrap();
+            let manager = || {
+                ServiceManager::local_computer(
+                    None::<&str>,
+                    ServiceManagerAccess::CONNECT | ServiceManagerAccess::CREATE_SERVICE,
+                )
+                .unwrap()
+            };
             let mut launch_arguments: Vec<OsString> = vec![
                 "service".into(),
                 "--name".into(),
@@ -1108,7 +1110,19 @@ mod service_worker {
                 account_name: None,
                 account_password: None,
             };
-            match manager.create_service(&info, ServiceAccess::QUERY_STATUS) {
+            // Wine 8.0 sometimes calls a fresh manager handle invalid (error 6) while other
+            // tests' threads open and close service handles (as `scm` notes): a few tries.
+            let mut created = manager().create_service(&info, ServiceAccess::QUERY_STATUS);
+            for _ in 0..5 {
+                match &created {
+                    Err(windows_service::Error::Winapi(e)) if e.raw_os_error() == Some(6) => {
+                        std::thread::sleep(Duration::from_millis(100));
+                        created = manager().create_service(&info, ServiceAccess::QUERY_STATUS);
+                    }
+                    _ => break,
+                }
+            }
+            match created {
                 Ok(_) => {}
                 Err(e) if !under_wine() && format!("{e:?}").contains("Access") => {
                     eprintln!("skipped: creating a service needs an Administrator prompt natively");
@@ -1438,6 +1452,17 @@ mod service_worker {
             "{}",
             daemon.log()
         );
+        // Recorded: the next daemon adopts the new process as the one it knows.
+        drop(daemon);
+        let mut daemon = Daemon::start(&svc.site.path("openrem.yaml"));
+        daemon.expect("adopting it (no boot restart)");
+        daemon.expect("next restarts");
+        let log = daemon.log();
+        assert!(
+            !log.contains("runs under another process than the one recorded") && !restarted(&log),
+            "{log}"
+        );
+        assert_eq!(svc.status().pid, now.pid, "{log}");
     }
 
     /// A service still starting (its recovery, an admin) when the sequence begins is let
@@ -1491,23 +1516,29 @@ mod service_worker {
         let service_id = identify(first.pid.unwrap()).expect("the service process runs");
         let child = identify(pid_in(&svc.pidfile)).expect("the worker child runs");
         pacs_warden::sys::os::kill_verified(child).unwrap();
-        let (stale, line) = daemon.expect_at("leaving it alone");
-        assert!(line.contains("Stale"), "{line}");
-        // The service process is gone; what the SCM says of it now.
-        wait_until("the service process to end", PATIENCE, || {
-            identify(service_id.pid) != Some(service_id)
-        });
-        let seen = svc.status();
         if under_wine() {
+            // Natively the SCM may have recorded STOPPED (1067) by the daemon's first look, and
+            // then nothing is left alone; Wine never does.
+            let (stale, line) = daemon.expect_at("leaving it alone");
+            assert!(line.contains("Stale"), "{line}");
+            wait_until("the service process to end", PATIENCE, || {
+                identify(service_id.pid) != Some(service_id)
+            });
             // Wine: RUNNING with the dead process, for good.
+            let seen = svc.status();
             assert_eq!(seen.state, State::Running, "{seen:?}");
             assert_eq!(seen.pid, first.pid, "{seen:?}");
+            let (crash, _) = daemon.expect_within(
+                "the worker exited unexpectedly (crash)",
+                SERVICE_STALE_LIMIT + PATIENCE,
+            );
+            assert!(crash > stale);
+        } else {
+            daemon.expect_within(
+                "the worker exited unexpectedly (crash)",
+                SERVICE_STALE_LIMIT + PATIENCE,
+            );
         }
-        let (crash, _) = daemon.expect_within(
-            "the worker exited unexpectedly (crash)",
-            SERVICE_STALE_LIMIT + PATIENCE,
-        );
-        assert!(crash > stale);
         daemon.expect("restart done");
         let now = svc.status();
         assert_eq!(now.state, State::Running, "{}", daemon.log());
@@ -1548,9 +1579,15 @@ mod service_worker {
     /// daemon's stale window, as an admin or its recovery would): the new process is watched
     /// and recorded, so the next daemon adopts it as the one pacs-warden knows, without a boot
     /// restart that would stop a running retrieve.
+    /// Under Wine only: it needs Wine's stale RUNNING to start the service in place of the
+    /// daemon. Natively the recovery test below checks the same adoption by a next daemon.
     #[test]
     fn a_service_process_windows_started_again_is_recorded_for_the_next_daemon() {
         use crate::harness::Daemon;
+        if !under_wine() {
+            eprintln!("skipped natively: the SCM notices the exit at once (see the recovery test)");
+            return;
+        }
         let Some(svc) =
             StandIn::register("svc-record", &["--crash-hard"], ServiceType::OWN_PROCESS)
         else {
