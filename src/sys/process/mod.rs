@@ -1,8 +1,8 @@
 //! Processes: which ones are running and which of them are a worker's. Starting and killing
 //! them is `sys::os`'s (which builds on the identities defined here).
 //!
-//! Owns: process identity (PID + start time, because PIDs are reused), the `match` rule, and
-//! the worker's process tree. The pure parts (`matches`, `tree`) take a snapshot and decide;
+//! Owns: process identity (PID + start time, because PIDs are reused; and the machine's boot
+//! time in the same unit), the `match` rule, and the worker's process tree. The pure parts (`matches`, `tree`) take a snapshot and decide;
 //! `Snapshot::take` reads the OS through sysinfo; no `cfg` here.
 
 use std::collections::{HashMap, HashSet};
