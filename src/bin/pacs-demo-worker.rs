@@ -36,7 +36,8 @@
 //!   for tests).
 //!
 //! `pacs-demo-worker service --name NAME --pidfile P [--start-pending D] [--stop-pending D]
-//!                           [--ignore-stop-for D] [--share-process]` (Windows only)
+//!                           [--ignore-stop-for D] [--share-process] [--crash-hard]`
+//!                           (Windows only)
 //!   a stand-in for a WinSW service (the command a test registers with the Service Control
 //!   Manager): runs under the service dispatcher as the service NAME and starts
 //!   `pacs-demo-worker run --pidfile P` as its child, as WinSW starts python. It stays
@@ -44,7 +45,9 @@
 //!   `--stop-pending`, ignores the stop for `--ignore-stop-for` (a worker that does not stop),
 //!   then asks the child to stop as `stop` does; it reports STOPPED (exit 0) once the child is
 //!   gone, however it went. A child that exits by itself is a failure: STOPPED with exit code
-//!   1067, as a crashed WinSW reports. `--share-process` reports the service type
+//!   1067, as a crashed WinSW reports; with `--crash-hard` the service process then exits at
+//!   once (code 1) without reporting STOPPED, as WinSW does (`Environment.Exit`), so that only
+//!   the SCM noticing the process's end can tell. `--share-process` reports the service type
 //!   SHARE_PROCESS (register it so too).
 //!
 //! Launcher pair (Celery on Windows): a copy of this program named `celery` (`celery.exe`)
@@ -581,6 +584,7 @@ mod stand_in {
         stop_pending: Duration,
         ignore_stop_for: Duration,
         shared: bool,
+        crash_hard: bool,
     }
 
     static CONFIG: OnceLock<Config> = OnceLock::new();
@@ -599,6 +603,7 @@ mod stand_in {
             stop_pending: args.duration("--stop-pending").unwrap_or_default(),
             ignore_stop_for: args.duration("--ignore-stop-for").unwrap_or_default(),
             shared: args.flag("--share-process"),
+            crash_hard: args.flag("--crash-hard"),
         };
         args.finish();
         let _ = CONFIG.set(config);
@@ -670,6 +675,10 @@ mod stand_in {
             }
         };
         if !stopping {
+            if config.crash_hard {
+                // As WinSW: no STOPPED, the process just ends.
+                std::process::exit(1);
+            }
             // Crashed: as a WinSW whose child died reports it.
             set(ServiceState::Stopped, ServiceExitCode::Win32(1067));
             return;

@@ -127,6 +127,10 @@ pub enum Save {
         id: Proc,
         at: DateTime<Utc>,
     },
+    /// Windows started the service worker again as `id` (its recovery, an admin), and the
+    /// daemon watches it now: recorded as the worker's process, as a sequence's start is, so
+    /// that a later daemon adopts it.
+    Adopted { worker: String, id: Proc },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -38,7 +38,8 @@ pub use action::{Action, Fields, Level, NotReadySnapshot, Note, Save, Supervisio
 pub use fitness::{show_bytes, MemoryReading, ReadyAnswer, MEMORY_DEFER_MAX};
 pub use supervise::{
     next_probe_wait, service_verdict, ServiceSeen, ServiceVerdict, READY_PROBE_FIRST,
-    READY_PROBE_MAX, SERVICE_PENDING_LIMIT, SERVICE_PENDING_LOOK, SERVICE_RECOVERY_MARGIN,
+    READY_PROBE_MAX, SERVICE_LOOK_MAX, SERVICE_PENDING_LIMIT, SERVICE_RECOVERY_MARGIN,
+    SERVICE_STALE_LIMIT, SERVICE_STALE_LOOK,
 };
 
 use crate::core::config::{Problems, Schedule};

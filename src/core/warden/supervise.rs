@@ -9,7 +9,9 @@
 //!
 //! Also service workers (`service:`, Windows): after the service process exits,
 //! `service_verdict` says whether Windows is already bringing it back (leave it alone, adopt
-//! the new process) or it is a crash; the shell reads the Service Control Manager for it.
+//! the new process), someone stopped it on purpose (left down until the next planned
+//! restart: pacs-warden does not fight an admin), or it is a crash; the shell reads the
+//! Service Control Manager for it.
 
 use super::after;
 use super::{
@@ -86,11 +88,19 @@ impl Supervision {
 pub enum ServiceSeen {
     /// START_PENDING or STOP_PENDING: someone (its recovery, an admin) is acting.
     Pending,
-    /// RUNNING with a live process: Windows started it again already.
+    /// RUNNING with a live process: Windows started it again already (a RUNNING service whose
+    /// process is the one that exited is `Stale`).
     Running(Proc),
+    /// RUNNING, but its process is the one that exited, or is gone, or it names none: the SCM
+    /// has not noticed the exit yet (natively for a moment, until it records STOPPED with 1067
+    /// and its recovery acts), or never will (Wine keeps a killed service process RUNNING).
+    Stale,
     /// STOPPED with a failure, and its recovery restarts it after at most `delay`.
     RecoveryRestarts { delay: Duration },
-    /// STOPPED without a recovery restart to come, or it cannot be read: down.
+    /// STOPPED with exit code 0: stopped on purpose (an admin's `sc stop`, the Services
+    /// console, a tool), or it ended cleanly by itself.
+    Stopped,
+    /// STOPPED with a failure and no recovery restart to come, or it cannot be read: down.
     Down,
 }
 
@@ -101,43 +111,57 @@ pub enum ServiceVerdict {
     LeaveAlone(Duration),
     /// Windows started it again: watch this process from now on.
     Adopt(Proc),
+    /// Stopped on purpose: left down until the next planned restart (not fought).
+    Stopped,
     /// Down: a crash, for supervision to handle (its restart is an SCM start).
     Crashed,
 }
 
 /// How long past the longest recovery delay Windows is given to bring a service back.
 pub const SERVICE_RECOVERY_MARGIN: Duration = Duration::from_secs(30);
-/// How often a service still starting or stopping is looked at, and for how long in all.
-pub const SERVICE_PENDING_LOOK: Duration = Duration::from_secs(30);
+/// The longest pause between two looks at a service left alone, so that a service Windows
+/// started again is adopted promptly.
+pub const SERVICE_LOOK_MAX: Duration = Duration::from_secs(5);
+/// How long a service still starting or stopping is left alone in all.
 pub const SERVICE_PENDING_LIMIT: Duration = Duration::from_secs(10 * 60);
+/// How often a `Stale` service is looked at, and for how long in all (counted from the exit)
+/// before it is a crash.
+pub const SERVICE_STALE_LOOK: Duration = Duration::from_secs(1);
+pub const SERVICE_STALE_LIMIT: Duration = Duration::from_secs(10);
 
 /// The decision after a service worker's process `exited`, `waited` after the exit (the
 /// sum of the `LeaveAlone` pauses so far): a service Windows is already starting, stopping or
 /// about to restart (its recovery) is left alone, for the recovery delay plus
-/// `SERVICE_RECOVERY_MARGIN`, or while pending up to `SERVICE_PENDING_LIMIT`; one running again
-/// is adopted; anything else is a crash.
+/// `SERVICE_RECOVERY_MARGIN`, or while pending up to `SERVICE_PENDING_LIMIT`, looked at every
+/// `SERVICE_LOOK_MAX` at most; one the SCM still calls RUNNING with the exited (or a gone)
+/// process is left alone up to `SERVICE_STALE_LIMIT`; one running again is adopted; one
+/// stopped with exit code 0 is `Stopped`; anything else is a crash.
 pub fn service_verdict(seen: ServiceSeen, exited: Proc, waited: Duration) -> ServiceVerdict {
+    let within = |limit: Duration, look: Duration| {
+        if waited < limit {
+            ServiceVerdict::LeaveAlone(look.min(limit - waited))
+        } else {
+            ServiceVerdict::Crashed
+        }
+    };
     match seen {
         ServiceSeen::Running(id) if id != exited => ServiceVerdict::Adopt(id),
-        ServiceSeen::Running(_) | ServiceSeen::Down => ServiceVerdict::Crashed,
-        ServiceSeen::Pending if waited < SERVICE_PENDING_LIMIT => {
-            ServiceVerdict::LeaveAlone(SERVICE_PENDING_LOOK)
+        ServiceSeen::Running(_) | ServiceSeen::Stale => {
+            within(SERVICE_STALE_LIMIT, SERVICE_STALE_LOOK)
         }
-        ServiceSeen::Pending => ServiceVerdict::Crashed,
+        ServiceSeen::Stopped => ServiceVerdict::Stopped,
+        ServiceSeen::Down => ServiceVerdict::Crashed,
+        ServiceSeen::Pending => within(SERVICE_PENDING_LIMIT, SERVICE_LOOK_MAX),
         ServiceSeen::RecoveryRestarts { delay } => {
-            let patience = delay + SERVICE_RECOVERY_MARGIN;
-            if waited < patience {
-                ServiceVerdict::LeaveAlone(patience - waited)
-            } else {
-                ServiceVerdict::Crashed
-            }
+            within(delay + SERVICE_RECOVERY_MARGIN, SERVICE_LOOK_MAX)
         }
     }
 }
 
 impl Warden {
     /// A watched service worker's process `old` exited and Windows started the service again
-    /// (its recovery, an admin) as `new`: watched from now on, not a crash.
+    /// (its recovery, an admin) as `new`: watched from now on, and recorded as the worker's
+    /// process (a later daemon adopts it), not a crash.
     pub fn handle_service_restarted(
         &mut self,
         name: &str,
@@ -151,7 +175,7 @@ impl Warden {
         }
         self.fitness_stop(name);
         self.log(
-            Note::info(format!(
+            Note::warn(format!(
                 "the worker's service process {} exited and Windows started the service again (its recovery, or an admin); watching the new process",
                 old.pid
             ))
@@ -159,6 +183,43 @@ impl Warden {
             .pid(new.pid),
         );
         self.watch(name, new, now);
+        self.actions.push_back(Action::Save(Save::Adopted {
+            worker: name.to_string(),
+            id: new,
+        }));
+        // Not ready before: the new process is probed as the old one was.
+        if let Some(n) = self
+            .supervision
+            .get_mut(name)
+            .and_then(|s| s.not_ready.as_mut())
+        {
+            n.id = new;
+            n.probing = false;
+            n.wait = READY_PROBE_FIRST;
+            n.next_at = after(now, READY_PROBE_FIRST);
+        }
+        self.save_supervision(name);
+    }
+
+    /// A watched service worker's process `id` exited and the service is STOPPED with exit
+    /// code 0: someone stopped it on purpose (an admin, a tool). Warned and alerted, and left
+    /// down until the next planned restart, as if `supervise` were off for it until then.
+    pub fn handle_service_stopped(&mut self, name: &str, id: Proc, now: DateTime<Utc>) {
+        self.saw(now);
+        if self.watching.get(name) != Some(&id) || self.in_flight.contains(name) {
+            return; // stale watcher, or a restart is stopping it on purpose
+        }
+        self.watching.remove(name);
+        self.fitness_stop(name);
+        let message = format!(
+            "worker {name}'s service was stopped (STOPPED with exit code 0: an admin's `sc stop` or the Services console, a tool, or it ended by itself without a failure); pacs-warden does not start it again before the next planned restart (or `pacs-warden restart`)"
+        );
+        self.log(Note::warn(message.clone()).worker(name).pid(id.pid));
+        self.alert("worker_stopped", Some(name), &message);
+        if let Some(sup) = self.supervision.get_mut(name) {
+            sup.not_ready = None;
+            sup.retry_at = None;
+        }
         self.save_supervision(name);
     }
 

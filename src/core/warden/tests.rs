@@ -1335,8 +1335,8 @@ fn a_clock_stepped_back_does_not_delay_the_checks_of_a_running_worker() {
 }
 
 /// A service worker whose process exited: a service Windows is starting, stopping or about
-/// to restart (its recovery) is left alone; one running again is adopted; a stopped one is a
-/// crash.
+/// to restart (its recovery) is left alone, looked at again every few seconds; one running
+/// again is adopted; one stopped with exit code 0 is stopped on purpose; one down is a crash.
 #[test]
 fn a_service_windows_is_already_restarting_is_left_alone() {
     use std::time::Duration;
@@ -1345,29 +1345,32 @@ fn a_service_windows_is_already_restarting_is_left_alone() {
     // Pending: looked at again, until the limit; then a crash.
     assert_eq!(
         service_verdict(seen_pending, P1, Duration::ZERO),
-        ServiceVerdict::LeaveAlone(SERVICE_PENDING_LOOK)
+        ServiceVerdict::LeaveAlone(SERVICE_LOOK_MAX)
     );
     assert_eq!(
         service_verdict(seen_pending, P1, SERVICE_PENDING_LIMIT - secs(1)),
-        ServiceVerdict::LeaveAlone(SERVICE_PENDING_LOOK)
+        ServiceVerdict::LeaveAlone(secs(1))
     );
     assert_eq!(
         service_verdict(seen_pending, P1, SERVICE_PENDING_LIMIT),
         ServiceVerdict::Crashed
     );
     // Stopped after a failure, its recovery restarting it after 60 s: left alone for the
-    // delay and the margin, counted from the exit; then a crash.
+    // delay and the margin, counted from the exit, looked at every few seconds (a service
+    // Windows started again is adopted promptly); then a crash.
     let recovery = ServiceSeen::RecoveryRestarts { delay: secs(60) };
+    let patience = secs(60) + SERVICE_RECOVERY_MARGIN;
+    assert!(SERVICE_LOOK_MAX <= secs(5));
     assert_eq!(
         service_verdict(recovery, P1, Duration::ZERO),
-        ServiceVerdict::LeaveAlone(secs(60) + SERVICE_RECOVERY_MARGIN)
+        ServiceVerdict::LeaveAlone(SERVICE_LOOK_MAX)
     );
     assert_eq!(
-        service_verdict(recovery, P1, secs(60)),
-        ServiceVerdict::LeaveAlone(SERVICE_RECOVERY_MARGIN)
+        service_verdict(recovery, P1, patience - secs(2)),
+        ServiceVerdict::LeaveAlone(secs(2))
     );
     assert_eq!(
-        service_verdict(recovery, P1, secs(60) + SERVICE_RECOVERY_MARGIN),
+        service_verdict(recovery, P1, patience),
         ServiceVerdict::Crashed
     );
     // Running again under another process: adopted; stopped for good: a crash.
@@ -1381,6 +1384,113 @@ fn a_service_windows_is_already_restarting_is_left_alone() {
     );
 }
 
+/// The SCM may still say RUNNING with the exited process (or a gone one) for a moment after
+/// the exit (natively, until it records STOPPED 1067 and its recovery acts), or for good
+/// (Wine): left alone, looked at every second, for `SERVICE_STALE_LIMIT`; then a crash.
+#[test]
+fn a_service_still_running_with_its_exited_process_is_left_alone_briefly() {
+    use std::time::Duration;
+    let secs = Duration::from_secs;
+    assert!(SERVICE_STALE_LIMIT <= secs(10));
+    for seen in [ServiceSeen::Running(P1), ServiceSeen::Stale] {
+        assert_eq!(
+            service_verdict(seen, P1, Duration::ZERO),
+            ServiceVerdict::LeaveAlone(SERVICE_STALE_LOOK),
+            "{seen:?}"
+        );
+        assert_eq!(
+            service_verdict(seen, P1, SERVICE_STALE_LIMIT - SERVICE_STALE_LOOK),
+            ServiceVerdict::LeaveAlone(SERVICE_STALE_LOOK),
+            "{seen:?}"
+        );
+        assert_eq!(
+            service_verdict(seen, P1, SERVICE_STALE_LIMIT),
+            ServiceVerdict::Crashed,
+            "{seen:?}"
+        );
+    }
+    // Once the SCM noticed: its recovery's wait, or a new process, as usual.
+    assert_eq!(
+        service_verdict(
+            ServiceSeen::RecoveryRestarts { delay: secs(5) },
+            P1,
+            secs(2)
+        ),
+        ServiceVerdict::LeaveAlone(SERVICE_LOOK_MAX)
+    );
+    assert_eq!(
+        service_verdict(ServiceSeen::Running(P2), P1, secs(2)),
+        ServiceVerdict::Adopt(P2)
+    );
+}
+
+/// STOPPED with exit code 0 (an admin's `sc stop`, the Services console): warned and alerted,
+/// not started again by supervision (it would fight the admin), only by the next planned
+/// restart.
+#[test]
+fn a_service_stopped_on_purpose_stays_down_until_the_next_planned_restart() {
+    assert_eq!(
+        service_verdict(ServiceSeen::Stopped, P1, std::time::Duration::ZERO),
+        ServiceVerdict::Stopped
+    );
+    let mut w = booted(supervised(), t("10:00:00"));
+    w.handle_service_stopped("w", P1, t("10:01:00"));
+    let a = drain(&mut w);
+    assert!(restarts(&a).is_empty(), "{a:?}");
+    assert_eq!(alerts(&a), [("worker_stopped", Some("w"))]);
+    assert!(a
+        .iter()
+        .any(|a| matches!(a, Action::Log(n) if n.level == Level::Warn
+        && n.message.starts_with("worker w's service was stopped"))));
+    // No crash retry: the next wake-up is the planned restart's preparation.
+    assert_eq!(w.poll_timeout(), Some(t("10:07:59")));
+    assert!(restarts(&tick(&mut w, t("10:05:00"))).is_empty());
+    assert!(restarts(&tick(&mut w, t("10:07:59"))).is_empty());
+    assert_eq!(
+        restarts(&tick(&mut w, t("10:08:00"))),
+        [("w", Why::Planned), ("v", Why::Planned)]
+    );
+    // It is no longer watched: a late exit report of it is stale.
+    w.handle_exit("w", P1, t("10:08:01"));
+    assert!(!has_note(&drain(&mut w), "the worker exited"));
+}
+
+/// A planned restart stopping the service (STOPPED with exit code 0 too) is no admin's stop.
+#[test]
+fn a_service_stopped_by_its_own_restart_raises_no_alert() {
+    let mut w = booted(supervised(), t("10:00:00"));
+    assert_eq!(restarts(&tick(&mut w, t("10:08:00"))).len(), 2);
+    w.handle_service_stopped("w", P1, t("10:08:01"));
+    let a = drain(&mut w);
+    assert!(alerts(&a).is_empty(), "{a:?}");
+    assert!(!has_note(&a, "worker w's service was stopped"));
+}
+
+/// Windows started the service again while a restart of the worker is in flight (the
+/// restart's own start) or about a process no longer watched (stale): ignored.
+#[test]
+fn a_service_restarted_report_during_a_restart_or_stale_is_ignored() {
+    const P3: Proc = Proc {
+        pid: 103,
+        start_time: 3,
+    };
+    let mut w = booted(supervised(), t("10:00:00"));
+    // Stale: P2 is not w's watched process (P1 is).
+    w.handle_service_restarted("w", P2, P3, t("10:01:00"));
+    let a = drain(&mut w);
+    assert!(a.is_empty(), "{a:?}");
+    // In flight: the planned restart is stopping P1 on purpose.
+    assert_eq!(restarts(&tick(&mut w, t("10:08:00"))).len(), 2);
+    w.handle_service_restarted("w", P1, P3, t("10:08:01"));
+    let a = drain(&mut w);
+    assert!(
+        !a.iter()
+            .any(|a| matches!(a, Action::Watch { .. } | Action::Save(Save::Adopted { .. }))),
+        "{a:?}"
+    );
+    assert!(!has_note(&a, "the worker's service process"));
+}
+
 #[test]
 fn a_service_restarted_by_windows_is_watched_not_restarted() {
     let mut w = booted(every_ten(""), t("10:00:00"));
@@ -1391,10 +1501,15 @@ fn a_service_restarted_by_windows_is_watched_not_restarted() {
         id: P2
     }));
     assert!(restarts(&a).is_empty(), "{a:?}");
-    assert!(has_note(
-        &a,
-        "the worker's service process 101 exited and Windows started"
-    ));
+    assert!(a
+        .iter()
+        .any(|a| matches!(a, Action::Log(n) if n.level == Level::Warn
+        && n.message.starts_with("the worker's service process 101 exited and Windows started"))));
+    // Recorded as the worker's process: a later daemon adopts it.
+    assert!(a.contains(&Action::Save(Save::Adopted {
+        worker: "w".into(),
+        id: P2
+    })));
     // The new process is the one watched: its exit is a crash, the old one's is stale.
     w.handle_exit("w", P1, t("10:02:00"));
     assert!(!has_note(&drain(&mut w), "the worker exited"));
@@ -1403,4 +1518,35 @@ fn a_service_restarted_by_windows_is_watched_not_restarted() {
         &drain(&mut w),
         "the worker exited unexpectedly (crash)"
     ));
+}
+
+/// A not-ready service worker whose service Windows started again: the new process is probed,
+/// not the old one.
+#[test]
+fn a_not_ready_service_worker_restarted_by_windows_has_its_new_process_probed() {
+    let mut w = booted(supervised(), t("10:00:00"));
+    let done = SequenceDone {
+        running: Some(P1),
+        ok: false,
+        summary: "FAILED: not ready".into(),
+        not_ready: Some("no reply".into()),
+    };
+    w.handle_sequence_done("w", done, t("10:00:01"));
+    drain(&mut w);
+    w.handle_service_restarted("w", P1, P2, t("10:00:30"));
+    let a = drain(&mut w);
+    assert!(a.iter().any(
+        |a| matches!(a, Action::Save(Save::Supervision { worker, record })
+        if worker == "w" && record.not_ready.as_ref().is_some_and(|n| n.pid == P2.pid))
+    ));
+    let next = w.poll_timeout().unwrap();
+    let a = tick(&mut w, next);
+    assert!(
+        a.contains(&Action::ProbeReady {
+            worker: 0,
+            name: "w".into(),
+            id: P2
+        }),
+        "{a:?}"
+    );
 }

@@ -13,8 +13,8 @@ use tracing::{error, info};
 #[derive(Debug, Clone, Serialize)]
 pub struct Alert {
     /// `restart_failed`, `worker_not_ready`, `not_ready_at_query`, `supervision_gave_up`,
-    /// `schedule_rejected`, `query_not_run`, `query_failed`, `worker_unresponsive` or
-    /// `memory_limit`.
+    /// `schedule_rejected`, `query_not_run`, `query_failed`, `worker_unresponsive`,
+    /// `memory_limit` or `worker_stopped`.
     pub event: &'static str,
     pub worker: Option<String>,
     pub message: String,

@@ -70,6 +70,9 @@ pub(super) enum Event {
     Exited(String, Proc),
     /// A service worker's process exited and Windows started the service again: (old, new).
     ServiceRestarted(String, Proc, Proc),
+    /// A service worker's process exited and the service was stopped on purpose (STOPPED,
+    /// exit code 0).
+    ServiceStopped(String, Proc),
     /// A probe answered about a worker.
     Probe(String, Probe),
     /// A query run ended.
@@ -210,15 +213,31 @@ impl Runtime {
     }
 
     /// At start: the workers an earlier pacs-warden started that still run are adoptable.
+    /// So is a service worker's service process that Windows (its recovery) or an admin
+    /// started in place of the recorded one while no daemon watched, when the machine has not
+    /// rebooted since pacs-warden started the recorded one (a daemon restart: restarting the
+    /// service would stop a running retrieve); after a reboot `restart_at_boot` decides, as
+    /// for any worker.
     fn boot(&mut self) {
         let state = self.store.read();
         let schedule = self.schedule();
+        let booted = process::boot_time();
+        let mut replaced = Vec::new();
         let adoptable = schedule
             .workers
             .iter()
             .filter_map(|w| {
                 let saved = state.workers.get(&w.name)?;
-                let id = saved.started.filter(|id| process::is_running(*id))?;
+                let id = match saved.started.filter(|id| process::is_running(*id)) {
+                    Some(id) => id,
+                    None => {
+                        let gone = saved.started.filter(|id| id.start_time >= booted)?;
+                        let id = super::service_exit::running_process(w)?;
+                        info!(worker = %w.name, service = w.service().unwrap_or_default(), pid = id.pid, was = gone.pid, "the worker's service runs under another process than the one recorded (Windows or an admin started it again while no daemon watched it); adopting that process");
+                        replaced.push((w.name.clone(), id));
+                        id
+                    }
+                };
                 let not_ready = saved
                     .not_ready
                     .as_ref()
@@ -235,6 +254,13 @@ impl Runtime {
                 })
             })
             .collect();
+        for (worker, id) in replaced {
+            if let Err(e) = self.store.update(|s| {
+                s.workers.entry(worker.clone()).or_default().started = Some(id);
+            }) {
+                warn!(worker = %worker, error = %e, "cannot record the worker's new process");
+            }
+        }
         self.warden.handle_boot(adoptable, self.clock.now());
         // Missed query runs are found from the last recorded ones (`catch_up:`).
         let last: Vec<LastRun> = state
@@ -349,6 +375,10 @@ impl Runtime {
             }
             Event::ServiceRestarted(name, old, new) => {
                 self.warden.handle_service_restarted(&name, old, new, now)
+            }
+            Event::ServiceStopped(name, id) => {
+                self.metrics.set_up(&name, false);
+                self.warden.handle_service_stopped(&name, id, now)
             }
             Event::Probe(name, probe) => {
                 // A failed ready probe (of a not-ready worker, or `ready.every`'s of a running
@@ -741,6 +771,13 @@ impl Runtime {
                     }
                 }) {
                     warn!(worker = %worker, error = %e, "cannot record the worker's checks");
+                }
+            }
+            Save::Adopted { worker, id } => {
+                if let Err(e) = self.store.update(|s| {
+                    s.workers.entry(worker.clone()).or_default().started = Some(id.into());
+                }) {
+                    warn!(worker = %worker, error = %e, "cannot record the worker's new process");
                 }
             }
             Save::ReadyLater { worker, id, at } => {

@@ -1,35 +1,44 @@
 //! After a watched service worker's process exits (`service:`, Windows): what the Service
 //! Control Manager says of the service (`ServiceSeen`), and the wait the core's
 //! `service_verdict` asks for before it is a crash — a service Windows is already starting,
-//! stopping or about to restart (its recovery) is left alone; one running again is adopted.
+//! stopping or about to restart (its recovery), or whose exit the SCM has not noticed yet, is
+//! left alone; one running again is adopted; one stopped with exit code 0 is stopped on
+//! purpose.
+//!
+//! Also, at the daemon's start, the process of a service worker's service when the one recorded
+//! is gone (`running_process`).
 //!
 //! Costs nothing while the worker runs: this begins only once `wait_exit` has returned, and
-//! then looks again only after each pause the verdict names.
+//! then looks again only after each pause the verdict names (at most 5 s).
 
 use super::runtime::Event;
+use crate::core::config::Worker;
 use crate::core::warden::{service_verdict, Proc, ServiceSeen, ServiceVerdict};
 use crate::sys::os::scm::{self, State};
+use crate::sys::process::{self, ProcId, Snapshot};
 use std::time::Duration;
 use tracing::info;
-
-/// The Windows error code of a service process that ended without reporting STOPPED (a crash,
-/// to the SCM's recovery).
-const ERROR_PROCESS_ABORTED: u32 = 1067;
 
 /// Waits as the verdict says after `exited`, `name`'s service process, ended; the event for
 /// the core once decided.
 pub async fn after_exit(name: String, service: String, exited: Proc) -> Event {
     let mut waited = Duration::ZERO;
+    let mut told: Option<ServiceSeen> = None;
     loop {
         let svc = service.clone();
-        let seen = tokio::task::spawn_blocking(move || seen(&svc))
+        let seen = tokio::task::spawn_blocking(move || seen(&svc, exited))
             .await
             .unwrap_or(ServiceSeen::Down);
         match service_verdict(seen, exited, waited) {
             ServiceVerdict::Adopt(new) => return Event::ServiceRestarted(name, exited, new),
+            ServiceVerdict::Stopped => return Event::ServiceStopped(name, exited),
             ServiceVerdict::Crashed => return Event::Exited(name, exited),
             ServiceVerdict::LeaveAlone(pause) => {
-                info!(worker = %name, service = %service, pid = exited.pid, ?seen, look_again_in = ?pause, "the worker's service process exited, and Windows is starting, stopping or about to restart the service; leaving it alone");
+                // Told once for each state seen, not at every look.
+                if told != Some(seen) {
+                    told = Some(seen);
+                    info!(worker = %name, service = %service, pid = exited.pid, ?seen, "the worker's service process exited, and Windows is starting, stopping or about to restart the service, or has not noticed the exit yet; leaving it alone");
+                }
                 tokio::time::sleep(pause).await;
                 waited += pause;
             }
@@ -37,9 +46,11 @@ pub async fn after_exit(name: String, service: String, exited: Proc) -> Event {
     }
 }
 
-/// What the SCM says of `service` now. A RUNNING service whose process is gone (Wine reports
-/// a killed service process so) or that cannot be read is `Down`.
-fn seen(service: &str) -> ServiceSeen {
+/// What the SCM says of `service` now, after its process `exited` ended. A RUNNING service
+/// whose process is the exited one, or gone, is `Stale` (natively the SCM notices a moment
+/// later; Wine reports a killed service process so for good); one that cannot be read is
+/// `Down`.
+fn seen(service: &str, exited: Proc) -> ServiceSeen {
     let Ok(svc) = scm::open(service) else {
         return ServiceSeen::Down;
     };
@@ -48,12 +59,12 @@ fn seen(service: &str) -> ServiceSeen {
     };
     match status.state {
         State::StartPending | State::StopPending => ServiceSeen::Pending,
-        State::Running => status
-            .pid
-            .and_then(crate::sys::process::identify)
-            .map_or(ServiceSeen::Down, |id| ServiceSeen::Running(id.into())),
+        State::Running => match status.pid.and_then(crate::sys::process::identify) {
+            Some(id) if Proc::from(id) != exited => ServiceSeen::Running(id.into()),
+            _ => ServiceSeen::Stale,
+        },
         State::Stopped if status.failed() => {
-            let crashed = status.win32_exit == ERROR_PROCESS_ABORTED;
+            let crashed = status.crashed();
             match svc.recovery() {
                 Ok(Some(r)) if crashed || r.on_non_crash => r
                     .restart_delays
@@ -65,6 +76,25 @@ fn seen(service: &str) -> ServiceSeen {
                 _ => ServiceSeen::Down,
             }
         }
-        State::Stopped | State::Paused => ServiceSeen::Down,
+        State::Stopped => ServiceSeen::Stopped,
+        State::Paused => ServiceSeen::Down,
     }
+}
+
+/// At the daemon's start, for a service worker whose recorded process is gone: the process of
+/// its service, if the SCM reports it RUNNING with a live process that fits the worker's
+/// `match` (when it has one). Blocking (the SCM and a process snapshot).
+pub fn running_process(worker: &Worker) -> Option<ProcId> {
+    let status = scm::open(worker.service()?).ok()?.status().ok()?;
+    if status.state != State::Running {
+        return None;
+    }
+    let snap = Snapshot::take();
+    let p = snap.get(status.pid?)?;
+    if let Some(m) = worker.matcher() {
+        if !process::matches(&m.image, &m.args_contain, p) {
+            return None;
+        }
+    }
+    Some(p.id)
 }

@@ -14,6 +14,7 @@ const EVENT_IDS: &[(u32, u16, &str)] = &[
     (2002, 2, "worker_not_ready"),
     (2003, 2, "worker_unresponsive"),
     (2004, 2, "memory_limit"),
+    (2005, 2, "worker_stopped"),
     (3000, 1, "error"),
     (3001, 1, "start_failed"),
     (3002, 1, "restart_failed"),

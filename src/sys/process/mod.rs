@@ -1,8 +1,8 @@
 //! Processes: which ones are running and which of them are a worker's. Starting and killing
 //! them is `sys::os`'s (which builds on the identities defined here).
 //!
-//! Owns: process identity (PID + start time, because PIDs are reused), the `match` rule, and
-//! the worker's process tree. The pure parts (`matches`, `tree`) take a snapshot and decide;
+//! Owns: process identity (PID + start time, because PIDs are reused; and the machine's boot
+//! time in the same unit), the `match` rule, and the worker's process tree. The pure parts (`matches`, `tree`) take a snapshot and decide;
 //! `Snapshot::take` reads the OS through sysinfo; no `cfg` here.
 
 use std::collections::{HashMap, HashSet};
@@ -252,6 +252,12 @@ fn resident(ids: &[ProcId]) -> Option<u64> {
         })?;
         Some(sum + p.memory())
     })
+}
+
+/// When the machine last booted, in the unit of `ProcId::start_time`: a process that started
+/// before it ran in an earlier boot.
+pub fn boot_time() -> u64 {
+    System::boot_time()
 }
 
 /// The identity of a running PID, if it runs.
