@@ -105,12 +105,6 @@ pub enum SequenceError {
     NotAProcessService { service: String },
     #[error("the service {service}'s process (pid {pid}) is not the worker's: it is pacs-warden itself or one of its parents, or it fits neither `match` nor the service's program; not touching it")]
     ServiceForeign { service: String, pid: u32 },
-    #[error("the service {service} did not stop within {grace:?}: it is {state}")]
-    ServiceNotStopped {
-        service: String,
-        grace: Duration,
-        state: String,
-    },
     #[error("the service {service}'s process (pid {pid}) still runs after grace and after its descendants were killed; not killing it, because {why}")]
     ServiceKillRefused {
         service: String,

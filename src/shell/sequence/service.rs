@@ -152,7 +152,8 @@ impl Steps<'_> {
         let asked = Instant::now();
         let status = service
             .wait_for(timeout, |s| {
-                s.state == State::Running
+                // RUNNING with a live process (not a stale report of one that is gone).
+                (s.state == State::Running && s.pid.and_then(process::identify).is_some())
                     || (s.state == State::Stopped && asked.elapsed() >= START_FAILED_AFTER)
             })
             .await?;
@@ -228,19 +229,21 @@ impl Steps<'_> {
         let name = service.name();
         let grace = self.worker.stop.grace;
         let root = self.root(service).await?;
-        let (root_id, tree) = match &root {
-            Some((p, snap)) => {
-                info!(worker = %w, service = %name, pid = p.id.pid, because = ?super::Because::Service, cmdline = %p.cmdline_text(), "found worker process");
-                let tree: Vec<ProcId> = snap.tree(&[p.id]).iter().map(|c| c.id).collect();
-                (Some(p.id), tree)
-            }
-            None => {
-                // Wine keeps reporting a killed service process as RUNNING; Windows notices at
-                // once.
-                warn!(worker = %w, service = %name, "the Service Control Manager reports the service running, but its process is gone");
-                (None, Vec::new())
-            }
+        let Some((root, snap)) = root else {
+            // Wine keeps reporting a killed service process as RUNNING; Windows notices at
+            // once. Nothing of it to stop or kill: asked to stop all the same (the SCM may then
+            // notice), and started again below, which such an SCM accepts.
+            warn!(worker = %w, service = %name, "the Service Control Manager reports the service running, but its process is gone");
+            let _ = service.raw(|s| s.stop()).await;
+            let status = service
+                .wait_for(KILL_WAIT.min(grace), |s| s.state == State::Stopped)
+                .await?;
+            info!(worker = %w, service = %name, state = %describe(&status), "starting it again");
+            return Ok(Stopped::NotRunning);
         };
+        let root_id = root.id;
+        info!(worker = %w, service = %name, pid = root_id.pid, because = ?super::Because::Service, cmdline = %root.cmdline_text(), "found worker process");
+        let tree: Vec<ProcId> = snap.tree(&[root_id]).iter().map(|c| c.id).collect();
         let pids: Vec<u32> = tree.iter().map(|i| i.pid).collect();
         info!(worker = %w, service = %name, ?pids, "asking the Service Control Manager to stop the service");
         match service.raw(|s| s.stop()).await {
@@ -266,10 +269,7 @@ impl Steps<'_> {
             .wait_for(left, |s| s.state == State::Stopped)
             .await?;
         let descendants = |ids: &[ProcId]| -> Vec<ProcId> {
-            ids.iter()
-                .copied()
-                .filter(|id| Some(*id) != root_id)
-                .collect()
+            ids.iter().copied().filter(|id| *id != root_id).collect()
         };
         if status.state == State::Stopped {
             let after = t0.elapsed();
@@ -288,13 +288,6 @@ impl Steps<'_> {
 
         // Still running after grace: the descendants (the worker) first. The service process
         // (WinSW) is waiting on them and then reports STOPPED, which triggers no recovery.
-        let Some(root_id) = root_id else {
-            return Err(SequenceError::ServiceNotStopped {
-                service: name.to_string(),
-                grace,
-                state: describe(&status),
-            });
-        };
         let now: Vec<ProcId> = snapshot()
             .await
             .tree(&[root_id])
