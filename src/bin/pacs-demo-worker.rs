@@ -36,7 +36,7 @@
 //!   for tests).
 //!
 //! `pacs-demo-worker service --name NAME --pidfile P [--start-pending D] [--stop-pending D]
-//!                           [--ignore-stop-for D] [--share-process] [--crash-hard]`
+//!                           [--ignore-stop-for D] [--linger D] [--share-process] [--crash-hard]`
 //!                           (Windows only)
 //!   a stand-in for a WinSW service (the command a test registers with the Service Control
 //!   Manager): runs under the service dispatcher as the service NAME and starts
@@ -44,7 +44,7 @@
 //!   START_PENDING for `--start-pending` first. On the SCM's Stop it reports STOP_PENDING, waits
 //!   `--stop-pending`, ignores the stop for `--ignore-stop-for` (a worker that does not stop),
 //!   then asks the child to stop as `stop` does; it reports STOPPED (exit 0) once the child is
-//!   gone, however it went. A child that exits by itself is a failure: STOPPED with exit code
+//!   gone, however it went — `--linger` later (a WinSW hung in its own stop). A child that exits by itself is a failure: STOPPED with exit code
 //!   1067, as a crashed WinSW reports; with `--crash-hard` the service process then exits at
 //!   once (code 1) without reporting STOPPED, as WinSW does (`Environment.Exit`), so that only
 //!   the SCM noticing the process's end can tell. `--share-process` reports the service type
@@ -583,6 +583,7 @@ mod stand_in {
         start_pending: Duration,
         stop_pending: Duration,
         ignore_stop_for: Duration,
+        linger: Duration,
         shared: bool,
         crash_hard: bool,
     }
@@ -602,6 +603,7 @@ mod stand_in {
             start_pending: args.duration("--start-pending").unwrap_or_default(),
             stop_pending: args.duration("--stop-pending").unwrap_or_default(),
             ignore_stop_for: args.duration("--ignore-stop-for").unwrap_or_default(),
+            linger: args.duration("--linger").unwrap_or_default(),
             shared: args.flag("--share-process"),
             crash_hard: args.flag("--crash-hard"),
         };
@@ -695,6 +697,7 @@ mod stand_in {
             }
             std::thread::sleep(Duration::from_millis(100));
         }
+        std::thread::sleep(config.linger);
         set(ServiceState::Stopped, ServiceExitCode::NO_ERROR);
     }
 }

@@ -1496,6 +1496,57 @@ mod service_worker {
         assert_eq!(svc.status().state, State::Running);
     }
 
+    /// A service process that still runs after `grace` and after its worker child was killed
+    /// (a WinSW hung in its own stop: the stand-in lingers 20 s in STOP_PENDING). Killing it is
+    /// a failure to the SCM, which runs the service's recovery: done only when the recovery
+    /// settings can be read and do no more than restart it. Under Wine they cannot be read
+    /// (`ERROR_INVALID_LEVEL`): the restart is refused and the service process left running.
+    /// Natively (no recovery actions registered: nothing drastic) it is killed and the service
+    /// started again.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_service_process_hung_after_grace_is_killed_only_with_a_known_mild_recovery() {
+        let Some(svc) = StandIn::register(
+            "svc-hung",
+            &["--ignore-stop-for", "10m", "--linger", "20s"],
+            ServiceType::OWN_PROCESS,
+        ) else {
+            return;
+        };
+        let (old_service, old_child) = svc.start();
+        let (old_service_id, old_child_id) = (identify(old_service), identify(old_child));
+        let s = svc.schedule("3s", &svc.ping());
+        let outcome = run(&s).await;
+        assert!(
+            !alive(old_child, old_child_id),
+            "the worker child was not killed: {}",
+            outcome.summary()
+        );
+        if under_wine() {
+            assert!(!outcome.ok(), "{}", outcome.summary());
+            assert!(
+                outcome.summary().contains(&format!(
+                    "process (pid {old_service}) still runs after grace and after its descendants were killed; not killing it, because its recovery settings cannot be read"
+                )),
+                "{}",
+                outcome.summary()
+            );
+            assert!(
+                alive(old_service, old_service_id),
+                "the service process was killed with its recovery unknown"
+            );
+            assert!(outcome.started.is_none());
+        } else {
+            assert!(outcome.ok(), "{}", outcome.summary());
+            match &outcome.stopped {
+                Some(Stopped::Killed { killed, .. }) => {
+                    assert!(killed.contains(&old_service), "{}", outcome.summary())
+                }
+                other => panic!("{other:?}: {}", outcome.summary()),
+            }
+            assert!(!alive(old_service, old_service_id));
+        }
+    }
+
     /// A `match` the service's process does not fit: the restart is refused and the service
     /// left running as it was (nothing stopped, nothing killed).
     #[tokio::test(flavor = "current_thread")]
