@@ -40,6 +40,8 @@ const READY_RETRY: Duration = Duration::from_millis(500);
 
 mod service;
 
+pub(crate) use service::check_root;
+
 /// How the old worker went away.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Stopped {

@@ -535,17 +535,17 @@ impl Runtime {
                     old.abort();
                 }
                 let owned = name.clone();
-                let service = self
+                let service_worker = self
                     .schedule()
                     .workers
                     .iter()
-                    .find(|w| w.name == name)
-                    .and_then(|w| w.service().map(str::to_string));
+                    .find(|w| w.name == name && w.service().is_some())
+                    .cloned();
                 let handle = self.tasks.spawn(async move {
                     crate::sys::os::wait_exit(id.into()).await;
-                    match service {
+                    match service_worker {
                         // Windows may be restarting it already (`service_exit`).
-                        Some(service) => super::service_exit::after_exit(owned, service, id).await,
+                        Some(worker) => super::service_exit::after_exit(worker, id).await,
                         None => Event::Exited(owned, id),
                     }
                 });

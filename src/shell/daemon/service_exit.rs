@@ -14,19 +14,23 @@
 use super::runtime::Event;
 use crate::core::config::Worker;
 use crate::core::warden::{service_verdict, Proc, ServiceSeen, ServiceVerdict};
+use crate::shell::sequence::check_root;
 use crate::sys::os::scm::{self, State};
-use crate::sys::process::{self, ProcId, Snapshot};
+use crate::sys::process::{ProcId, Snapshot};
 use std::time::Duration;
 use tracing::info;
 
-/// Waits as the verdict says after `exited`, `name`'s service process, ended; the event for
-/// the core once decided.
-pub async fn after_exit(name: String, service: String, exited: Proc) -> Event {
+/// Waits as the verdict says after `exited`, the service process of `worker` (a service
+/// worker), ended; the event for the core once decided.
+pub async fn after_exit(worker: Worker, exited: Proc) -> Event {
+    let name = worker.name.clone();
+    let service = worker.service().unwrap_or_default().to_string();
+    let worker = std::sync::Arc::new(worker);
     let mut waited = Duration::ZERO;
     let mut told: Option<ServiceSeen> = None;
     loop {
-        let svc = service.clone();
-        let seen = tokio::task::spawn_blocking(move || seen(&svc, exited))
+        let w = std::sync::Arc::clone(&worker);
+        let seen = tokio::task::spawn_blocking(move || seen(&w, exited))
             .await
             .unwrap_or(ServiceSeen::Down);
         match service_verdict(seen, exited, waited) {
@@ -50,18 +54,28 @@ pub async fn after_exit(name: String, service: String, exited: Proc) -> Event {
 /// whose process is the exited one, or gone, is `Stale` (natively the SCM notices a moment
 /// later; Wine reports a killed service process so for good); one that cannot be read is
 /// `Down`.
-fn seen(service: &str, exited: Proc) -> ServiceSeen {
-    let Ok(svc) = scm::open(service) else {
+fn seen(worker: &Worker, exited: Proc) -> ServiceSeen {
+    let Some(Ok(svc)) = worker.service().map(scm::open) else {
         return ServiceSeen::Down;
     };
+    let Ok(program) = program_to_check(worker, &svc) else {
+        return ServiceSeen::Down;
+    };
+    // The snapshot before the SCM's answer (`check_root`).
+    let snap = Snapshot::take();
     let Ok(status) = svc.status() else {
         return ServiceSeen::Down;
     };
     match status.state {
         State::StartPending | State::StopPending => ServiceSeen::Pending,
-        State::Running => match status.pid.and_then(crate::sys::process::identify) {
-            Some(id) if Proc::from(id) != exited => ServiceSeen::Running(id.into()),
-            _ => ServiceSeen::Stale,
+        State::Running => match check_root(worker, &snap, &status, program.as_deref()) {
+            // A process started after the exited one: Windows started the service again.
+            Ok(Some(p)) if Proc::from(p.id) != exited && p.id.start_time >= exited.start_time => {
+                ServiceSeen::Running(p.id.into())
+            }
+            Ok(_) => ServiceSeen::Stale,
+            // Not the worker's: a crash to supervision, whose restart then says why.
+            Err(_) => ServiceSeen::Down,
         },
         State::Stopped if status.failed() => {
             let crashed = status.crashed();
@@ -85,16 +99,25 @@ fn seen(service: &str, exited: Proc) -> ServiceSeen {
 /// its service, if the SCM reports it RUNNING with a live process that fits the worker's
 /// `match` (when it has one). Blocking (the SCM and a process snapshot).
 pub fn running_process(worker: &Worker) -> Option<ProcId> {
-    let status = scm::open(worker.service()?).ok()?.status().ok()?;
+    let svc = scm::open(worker.service()?).ok()?;
+    let program = program_to_check(worker, &svc).ok()?;
+    // The snapshot before the SCM's answer (`check_root`).
+    let snap = Snapshot::take();
+    let status = svc.status().ok()?;
     if status.state != State::Running {
         return None;
     }
-    let snap = Snapshot::take();
-    let p = snap.get(status.pid?)?;
-    if let Some(m) = worker.matcher() {
-        if !process::matches(&m.image, &m.args_contain, p) {
-            return None;
-        }
+    check_root(worker, &snap, &status, program.as_deref())
+        .ok()
+        .flatten()
+        .map(|p| p.id)
+}
+
+/// The service's configured program, which its process must be when the worker has no
+/// `match` (`None` with a `match`, or when the SCM does not say).
+fn program_to_check(worker: &Worker, svc: &scm::Service) -> std::io::Result<Option<String>> {
+    match worker.matcher() {
+        Some(_) => Ok(None),
+        None => svc.program(),
     }
-    Some(p.id)
 }

@@ -13,7 +13,7 @@
 //! Ctrl-C, a wait of `<stoptimeout>` and a kill, so there is no stop command or signal here.
 
 use super::{fits, ms, snapshot, wait_gone, Outcome, SequenceError, Steps, Stopped, KILL_WAIT};
-use crate::core::config::DEFAULT_READY_TIMEOUT;
+use crate::core::config::{Worker, DEFAULT_READY_TIMEOUT};
 use crate::sys::os::scm::{self, Asked, Kind, State, Status};
 use crate::sys::process::{self, ProcId, ProcessInfo, Snapshot};
 use std::io;
@@ -185,41 +185,27 @@ impl Steps<'_> {
     /// itself or one of its ancestors, an svchost process, and a process that fits neither
     /// `match` nor, without `match`, the service's own program.
     async fn root(&self, service: &Scm) -> Result<Option<(ProcessInfo, Snapshot)>, SequenceError> {
+        let program = match self.worker.matcher() {
+            Some(_) => None,
+            None => {
+                service
+                    .call("cannot read its configuration", |s| s.program())
+                    .await?
+            }
+        };
         let snap = snapshot().await;
         let status = service.status().await?;
-        let pid = match (status.state, status.pid) {
-            (State::Stopped, _) | (_, None) => return Ok(None),
-            (_, Some(pid)) => pid,
-        };
-        let Some(p) = snap.get(pid).cloned() else {
-            return Ok(None);
-        };
-        let foreign = || SequenceError::ServiceForeign {
-            service: service.name().to_string(),
-            pid,
-        };
-        if is_self_or_ancestor(&snap, pid) {
-            return Err(foreign());
-        }
-        if process::matches("svchost", &[], &p) {
-            return Err(SequenceError::SharedService {
+        match check_root(self.worker, &snap, &status, program.as_deref()) {
+            Ok(Some(p)) => Ok(Some((p, snap))),
+            Ok(None) => Ok(None),
+            Err(Refused::Shared) => Err(SequenceError::SharedService {
                 service: service.name().to_string(),
-            });
+            }),
+            Err(Refused::Foreign(pid)) => Err(SequenceError::ServiceForeign {
+                service: service.name().to_string(),
+                pid,
+            }),
         }
-        if self.worker.matcher().is_some() {
-            if !fits(self.worker, &p) {
-                return Err(foreign());
-            }
-        } else if let Some(program) = service
-            .call("cannot read its configuration", |s| s.program())
-            .await?
-        {
-            let image = program.trim_end_matches(".exe").trim_end_matches(".EXE");
-            if !process::matches(image, &[], &p) {
-                return Err(foreign());
-            }
-        }
-        Ok(Some((p, snap)))
     }
 
     /// Stops a running (or paused) service: the SCM's stop, up to `grace`; then its
@@ -349,16 +335,69 @@ fn killed_of(pids: &[u32], killed: Vec<u32>) -> Stopped {
     }
 }
 
+/// Why the process the SCM names is not taken for the worker's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Refused {
+    /// An svchost process (services sharing it).
+    Shared,
+    /// pacs-warden itself or one of its parents, or a process that fits neither `match` nor
+    /// the service's program.
+    Foreign(u32),
+}
+
+/// The service's process, if it is the worker's: `status` must have been read *after* `snap`
+/// was taken (so the PID it names belonged, at the snapshot, to the process found there, not
+/// to a later one under a reused PID). `None` when the service is stopped or its process is
+/// not in the snapshot (gone). Refused: pacs-warden itself or one of its parents, an svchost
+/// process, and a process that fits neither `match` nor, without `match`, `program` (the
+/// service's configured program; not checked when unknown). Used by the restart sequence and
+/// by supervision (adopting a process Windows started).
+pub(crate) fn check_root(
+    worker: &Worker,
+    snap: &Snapshot,
+    status: &Status,
+    program: Option<&str>,
+) -> Result<Option<ProcessInfo>, Refused> {
+    let pid = match (status.state, status.pid) {
+        (State::Stopped, _) | (_, None) => return Ok(None),
+        (_, Some(pid)) => pid,
+    };
+    let Some(p) = snap.get(pid) else {
+        return Ok(None);
+    };
+    if is_self_or_ancestor(snap, pid) {
+        return Err(Refused::Foreign(pid));
+    }
+    if process::matches("svchost", &[], p) {
+        return Err(Refused::Shared);
+    }
+    // `matches` compares images without `.exe` and case.
+    let fits_program = || program.is_none_or(|program| process::matches(program, &[], p));
+    let ok = match worker.matcher() {
+        Some(_) => fits(worker, p),
+        None => fits_program(),
+    };
+    if !ok {
+        return Err(Refused::Foreign(pid));
+    }
+    Ok(Some(p.clone()))
+}
+
 /// Whether `pid` is pacs-warden's own process or one of its ancestors (`service:` naming
-/// pacs-warden's own service, say).
+/// pacs-warden's own service, say). A parent PID that now belongs to a process started after
+/// its child (a reused PID) ends the walk.
 fn is_self_or_ancestor(snap: &Snapshot, pid: u32) -> bool {
-    let mut at = Some(std::process::id());
+    let Some(mut here) = snap.get(std::process::id()) else {
+        return pid == std::process::id();
+    };
     for _ in 0..64 {
-        let Some(here) = at else { return false };
-        if here == pid {
+        if here.id.pid == pid {
             return true;
         }
-        at = snap.get(here).and_then(|p| p.parent);
+        match here.parent.and_then(|parent| snap.get(parent)) {
+            Some(parent) if parent.id.start_time <= here.id.start_time => here = parent,
+            _ => return false,
+        }
     }
     false
 }
@@ -380,5 +419,119 @@ pub fn describe(status: &Status) -> String {
         ),
         (State::Stopped, code) => format!("{state} (exit code {code})"),
         _ => state.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::config::{validate, Launch, ProcessMatch};
+
+    fn proc(pid: u32, parent: Option<u32>, start: u64, name: &str) -> ProcessInfo {
+        ProcessInfo {
+            id: ProcId {
+                pid,
+                start_time: start,
+            },
+            parent,
+            name: name.into(),
+            exe_name: None,
+            cmdline: vec![name.into()],
+        }
+    }
+
+    /// A service worker (built from a command worker: `service:` is refused off Windows).
+    fn service_worker(matcher: Option<ProcessMatch>) -> Worker {
+        let s = validate(
+            "timezone: UTC\nqueries:\n  - name: q\n    at: [\"06:00\"]\nworkers:\n  - name: huey\n    match: {image: x, args_contain: [y]}\n    start: {command: [x]}\n",
+            || None,
+        )
+        .unwrap();
+        let mut w = s.workers[0].clone();
+        w.launch = Launch::Service {
+            name: "openrem-huey".into(),
+            matcher,
+        };
+        w
+    }
+
+    fn running(pid: u32) -> Status {
+        Status {
+            state: State::Running,
+            pid: Some(pid),
+            kind: Kind::OwnProcess,
+            win32_exit: 0,
+            service_exit: 0,
+        }
+    }
+
+    /// pacs-warden's own process in the snapshot, its parent `parent` started at `started`.
+    fn with_me(parent: u32, started: u64, more: Vec<ProcessInfo>) -> Snapshot {
+        let me = std::process::id();
+        let mut processes = vec![
+            proc(me, Some(parent), 100, "pacs-warden"),
+            proc(parent, None, started, "services"),
+        ];
+        processes.extend(more);
+        Snapshot { processes }
+    }
+
+    #[test]
+    fn a_parent_pid_reused_by_a_later_process_is_not_an_ancestor() {
+        // The parent ran before pacs-warden: an ancestor, refused.
+        let snap = with_me(4242, 50, vec![]);
+        assert!(is_self_or_ancestor(&snap, 4242));
+        assert!(is_self_or_ancestor(&snap, std::process::id()));
+        // The parent's PID now belongs to a process started after pacs-warden (WinSW's next
+        // process, say): not an ancestor.
+        let snap = with_me(4242, 200, vec![]);
+        assert!(!is_self_or_ancestor(&snap, 4242));
+    }
+
+    #[test]
+    fn the_scm_process_is_checked_against_match_or_the_services_program() {
+        let w = service_worker(None);
+        let snap = with_me(
+            1,
+            10,
+            vec![
+                proc(500, Some(1), 300, "openrem-huey.exe"),
+                proc(600, Some(1), 300, "svchost.exe"),
+            ],
+        );
+        let found = check_root(&w, &snap, &running(500), Some("openrem-huey.exe"));
+        assert_eq!(found.unwrap().map(|p| p.id.pid), Some(500));
+        // Not the configured program.
+        assert_eq!(
+            check_root(&w, &snap, &running(500), Some("winsw.exe")),
+            Err(Refused::Foreign(500))
+        );
+        // An svchost process, whatever the program says.
+        assert_eq!(
+            check_root(&w, &snap, &running(600), Some("svchost.exe")),
+            Err(Refused::Shared)
+        );
+        // pacs-warden itself (`service:` naming pacs-warden's own service).
+        let me = std::process::id();
+        assert_eq!(
+            check_root(&w, &snap, &running(me), None),
+            Err(Refused::Foreign(me))
+        );
+        // Gone from the snapshot, or stopped: none.
+        assert_eq!(check_root(&w, &snap, &running(700), None), Ok(None));
+        let stopped = Status {
+            state: State::Stopped,
+            ..running(500)
+        };
+        assert_eq!(check_root(&w, &snap, &stopped, None), Ok(None));
+        // With `match`, `match` decides (a match copied from a command worker refuses).
+        let celery = service_worker(Some(ProcessMatch {
+            image: "celery".into(),
+            args_contain: vec![],
+        }));
+        assert_eq!(
+            check_root(&celery, &snap, &running(500), Some("openrem-huey.exe")),
+            Err(Refused::Foreign(500))
+        );
     }
 }

@@ -106,8 +106,27 @@ pub struct Service {
 pub fn open(name: &str) -> io::Result<Service> {
     Ok(Service {
         name: name.to_string(),
-        inner: imp::open(name)?,
+        inner: retried(|| imp::open(name))?,
     })
+}
+
+/// How many times an SCM call is tried when it fails with `ERROR_INVALID_HANDLE`.
+const TRIES: u32 = 4;
+
+/// `call`, tried again (after a short pause, up to `TRIES` in all) when it fails with
+/// `ERROR_INVALID_HANDLE`: seen under Wine 8.0 while other threads and processes opened and
+/// closed service handles at the same time. Blocking.
+fn retried<T>(mut call: impl FnMut() -> io::Result<T>) -> io::Result<T> {
+    let mut tries = 1;
+    loop {
+        match call() {
+            Err(e) if e.raw_os_error() == Some(code::INVALID_HANDLE) && tries < TRIES => {
+                tries += 1;
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            other => return other,
+        }
+    }
 }
 
 impl Service {
@@ -130,13 +149,12 @@ impl Service {
         self.again(|i| i.start())
     }
 
-    /// `call`, and once more through a fresh handle when the SCM calls the handle invalid
-    /// (`ERROR_INVALID_HANDLE`): seen under Wine 8.0 while other threads of the process
-    /// opened and closed service handles.
+    /// `call`, and again through fresh handles when the SCM calls the handle invalid
+    /// (`retried`).
     fn again<T>(&self, call: impl Fn(&imp::Inner) -> io::Result<T>) -> io::Result<T> {
         match call(&self.inner) {
             Err(e) if e.raw_os_error() == Some(code::INVALID_HANDLE) => {
-                call(&imp::open(&self.name)?)
+                retried(|| call(&imp::open(&self.name)?))
             }
             other => other,
         }
