@@ -3,7 +3,8 @@
 //! `service_verdict` asks for before it is a crash — a service Windows is already starting,
 //! stopping or about to restart (its recovery), or whose exit the SCM has not noticed yet, is
 //! left alone; one running again is adopted; one stopped with exit code 0 is stopped on
-//! purpose.
+//! purpose (once it stays so for a few seconds: a restart by hand stops, then starts it).
+//! While another process holds the worker's lock (`pacs-warden restart`), it is pending.
 //!
 //! Also, at the daemon's start, the process of a service worker's service when the one recorded
 //! is gone (`running_process`).
@@ -14,21 +15,29 @@
 use super::runtime::Event;
 use crate::core::config::Worker;
 use crate::core::warden::{service_verdict, Proc, ServiceSeen, ServiceVerdict};
+use crate::shell::state::Store;
 use crate::sys::os::scm::{self, State};
 use crate::sys::process::{self, ProcId, Snapshot};
 use std::time::Duration;
 use tracing::info;
 
 /// Waits as the verdict says after `exited`, `name`'s service process, ended; the event for
-/// the core once decided.
-pub async fn after_exit(name: String, service: String, exited: Proc) -> Event {
+/// the core once decided. While another process holds the worker's lock in `store` (a
+/// `pacs-warden restart` by hand is stopping and starting it), the service is `Pending`.
+pub async fn after_exit(name: String, service: String, exited: Proc, store: Store) -> Event {
     let mut waited = Duration::ZERO;
     let mut told: Option<ServiceSeen> = None;
     loop {
         let svc = service.clone();
-        let seen = tokio::task::spawn_blocking(move || seen(&svc, exited))
-            .await
-            .unwrap_or(ServiceSeen::Down);
+        let (worker, store_now) = (name.clone(), store.clone());
+        let seen = tokio::task::spawn_blocking(move || {
+            if restarting_elsewhere(&store_now, &worker) {
+                return ServiceSeen::Pending;
+            }
+            seen(&svc, exited)
+        })
+        .await
+        .unwrap_or(ServiceSeen::Down);
         match service_verdict(seen, exited, waited) {
             ServiceVerdict::Adopt(new) => return Event::ServiceRestarted(name, exited, new),
             ServiceVerdict::Stopped => return Event::ServiceStopped(name, exited),
@@ -44,6 +53,11 @@ pub async fn after_exit(name: String, service: String, exited: Proc) -> Event {
             }
         }
     }
+}
+
+/// Whether another restart of `worker` holds its lock (`pacs-warden restart` by hand).
+fn restarting_elsewhere(store: &Store, worker: &str) -> bool {
+    matches!(store.try_lock_worker(worker), Ok(None))
 }
 
 /// What the SCM says of `service` now, after its process `exited` ended. A RUNNING service
