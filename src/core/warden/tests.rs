@@ -1618,6 +1618,9 @@ fn a_service_process_exit_ends_its_checks_until_the_verdict() {
     );
     let a = alive(&mut w, P1, Err("connection refused"), None, t("10:15:02"));
     assert!(restarts(&a).is_empty() && alerts(&a).is_empty(), "{a:?}");
+    // An edit read meanwhile does not start its checks again either.
+    w.handle_edit(checked(HANGS), t("10:16:00"));
+    drain(&mut w);
     // No probe while awaiting the verdict, and none due (no busy loop).
     assert!(w.poll_timeout().is_none_or(|at| at > t("11:00:00")));
     for at in ["10:20:00", "10:25:00"] {
