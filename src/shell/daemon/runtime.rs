@@ -586,7 +586,7 @@ impl Runtime {
                     old.abort();
                 }
                 let owned = name.clone();
-                let store = self.store.clone();
+                let store = (!self.dry_run).then(|| self.store.clone());
                 let handle = self
                     .tasks
                     .spawn(super::service_exit::after_exit(owned, service, id, store));

@@ -24,14 +24,20 @@ use tracing::info;
 /// Waits as the verdict says after `exited`, `name`'s service process, ended; the event for
 /// the core once decided. While another process holds the worker's lock in `store` (a
 /// `pacs-warden restart` by hand is stopping and starting it), the service is `Pending`.
-pub async fn after_exit(name: String, service: String, exited: Proc, store: Store) -> Event {
+/// (`store` is `None` in a dry run, which takes no lock and writes nothing.)
+pub async fn after_exit(
+    name: String,
+    service: String,
+    exited: Proc,
+    store: Option<Store>,
+) -> Event {
     let mut waited = Duration::ZERO;
     let mut told: Option<ServiceSeen> = None;
     loop {
         let svc = service.clone();
         let (worker, store_now) = (name.clone(), store.clone());
         let seen = tokio::task::spawn_blocking(move || {
-            if restarting_elsewhere(&store_now, &worker) {
+            if store_now.is_some_and(|s| restarting_elsewhere(&s, &worker)) {
                 return ServiceSeen::Pending;
             }
             seen(&svc, exited)
@@ -111,4 +117,35 @@ pub fn running_process(worker: &Worker) -> Option<ProcId> {
         }
     }
     Some(p.id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EXITED: Proc = Proc {
+        pid: 4_000_000,
+        start_time: 1,
+    };
+
+    /// A service that cannot be read is a crash at once; while another restart of the worker
+    /// holds its lock (`pacs-warden restart` by hand), it is left alone instead (pending).
+    #[tokio::test]
+    async fn a_worker_lock_held_elsewhere_leaves_the_service_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path().to_path_buf());
+        let name = "pw-no-such-service-for-this-test".to_string();
+        let look = || after_exit("huey".into(), name.clone(), EXITED, Some(store.clone()));
+        let free = tokio::time::timeout(Duration::from_secs(30), look())
+            .await
+            .expect("decided at once");
+        assert!(matches!(free, Event::Exited(w, id) if w == "huey" && id == EXITED));
+        let held = store
+            .try_lock_worker("huey")
+            .unwrap()
+            .expect("the lock is free");
+        let waited = tokio::time::timeout(Duration::from_secs(2), look()).await;
+        assert!(waited.is_err(), "decided while the lock was held");
+        drop(held);
+    }
 }
