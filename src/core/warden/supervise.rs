@@ -10,8 +10,10 @@
 //! Also service workers (`service:`, Windows): after the service process exits,
 //! `service_verdict` says whether Windows is already bringing it back (leave it alone, adopt
 //! the new process), someone stopped it on purpose (left down until the next planned
-//! restart: pacs-warden does not fight an admin), or it is a crash; the shell reads the
-//! Service Control Manager for it.
+//! restart: pacs-warden does not fight an admin; saved, so that a daemon restarted before the
+//! machine is does not start it at its boot either), or it is a crash; the shell reads the
+//! Service Control Manager for it. From the exit until that verdict the dead process is not
+//! checked or probed (`handle_service_exited`).
 
 use super::after;
 use super::{

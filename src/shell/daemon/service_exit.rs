@@ -52,7 +52,7 @@ pub async fn after_exit(
                 // Told once for each state seen, not at every look.
                 if told != Some(seen) {
                     told = Some(seen);
-                    info!(worker = %name, service = %service, pid = exited.pid, ?seen, "the worker's service process exited, and Windows is starting, stopping or about to restart the service, or has not noticed the exit yet; leaving it alone");
+                    info!(worker = %name, service = %service, pid = exited.pid, ?seen, "the worker's service process exited, and Windows is starting, stopping or about to restart the service, or has not noticed the exit yet, or it is stopped and may be started again in a moment (a restart by hand); leaving it alone");
                 }
                 tokio::time::sleep(pause).await;
                 waited += pause;
