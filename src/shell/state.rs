@@ -144,6 +144,11 @@ pub struct SupervisionRecord {
     pub backoff_seconds: u64,
     pub last_crash: Option<DateTime<Utc>>,
     pub gave_up: bool,
+    /// A service worker's service was stopped on purpose then (an admin's stop, not fought),
+    /// and no restart of the worker finished since: the next daemon's start leaves it stopped
+    /// unless the machine rebooted since.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stopped_on_purpose: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]

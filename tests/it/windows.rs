@@ -1640,7 +1640,7 @@ mod service_worker {
 
     /// An admin stops the service worker (`sc stop`, the Services console): STOPPED with exit
     /// code 0. The daemon warns (and alerts, `worker_stopped`) and does not start it again:
-    /// it does not fight the admin.
+    /// it does not fight the admin. Nor does the next daemon's boot restart (no reboot since).
     #[test]
     fn the_daemon_does_not_start_a_service_an_admin_stopped() {
         use crate::harness::Daemon;
@@ -1664,6 +1664,45 @@ mod service_worker {
                 && !after.contains("the worker exited unexpectedly (crash)"),
             "{log}"
         );
+        // A daemon restart (an upgrade, its own crash recovery) does not undo the stop.
+        drop(daemon);
+        let mut daemon = Daemon::start(&svc.site.path("openrem.yaml"));
+        daemon.expect("was stopped on purpose at");
+        daemon.expect("next restarts");
+        let log = daemon.log();
+        assert!(!restarted(&log), "{log}");
+        assert_eq!(svc.status().state, State::Stopped, "{log}");
+    }
+
+    /// An admin's Restart-Service (or `pacs-warden restart` by hand) stops the service and
+    /// starts it again a moment later: the daemon sees STOPPED with exit code 0 in between,
+    /// but waits a few seconds before calling that a stop on purpose, so it adopts the new
+    /// process instead (no `worker_stopped`).
+    #[test]
+    fn a_service_stopped_and_started_again_at_once_is_adopted_not_taken_for_stopped() {
+        use crate::harness::Daemon;
+        let Some(svc) = StandIn::register("svc-bounce", &[], ServiceType::OWN_PROCESS) else {
+            return;
+        };
+        let _ = svc.schedule("30s", &svc.ping());
+        let mut daemon = Daemon::start(&svc.site.path("openrem.yaml"));
+        daemon.expect("restart done");
+        let first = svc.status();
+        svc.service().stop().unwrap();
+        wait_until("STOPPED", Duration::from_secs(30), || {
+            svc.status().state == State::Stopped
+        });
+        let _ = std::fs::remove_file(&svc.pidfile);
+        let (again, _) = svc.start();
+        assert_ne!(Some(again), first.pid);
+        daemon.expect("Windows started the service again");
+        let log = daemon.log();
+        assert!(
+            !log.contains("service was stopped")
+                && !log.contains("the worker exited unexpectedly (crash)"),
+            "{log}"
+        );
+        assert_eq!(svc.status().pid, Some(again), "{log}");
     }
 
     /// Windows started the service worker again while the daemon watched it (here: the

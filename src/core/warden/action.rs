@@ -58,7 +58,12 @@ pub enum Action {
     },
     /// Wait for process `id` of worker `name` to exit (`handle_exit`), instead of the one
     /// watched before for that worker.
+    /// For a service worker, its exit is reported with `handle_service_exited` first.
     Watch { name: String, id: Proc },
+    /// Service worker `name`'s watched process `id` exited: read the Service Control Manager
+    /// until `service_verdict` decides, and report the verdict (`handle_service_restarted`,
+    /// `handle_service_stopped`, or `handle_exit` for a crash). `Unwatch` ends this too.
+    AwaitService { name: String, id: Proc },
     /// Stop watching worker `name` (its restart stops it on purpose).
     Unwatch { name: String },
     /// Run `query` (an index), planned for `at`; report its end with `handle_query_done`.
@@ -140,6 +145,8 @@ pub struct SupervisionSnapshot {
     pub backoff: Duration,
     pub last_crash: Option<DateTime<Utc>>,
     pub gave_up: bool,
+    /// A service worker's service was stopped on purpose then (`worker_stopped`).
+    pub stopped_on_purpose: Option<DateTime<Utc>>,
     pub not_ready: Option<NotReadySnapshot>,
 }
 

@@ -152,7 +152,7 @@ impl Warden {
         let watched: Vec<(String, Proc)> = self
             .watching
             .iter()
-            .filter(|(n, _)| !self.fitness.contains_key(*n))
+            .filter(|(n, _)| !self.fitness.contains_key(*n) && !self.awaiting_service.contains(*n))
             .map(|(n, id)| (n.clone(), *id))
             .collect();
         for (name, id) in watched {

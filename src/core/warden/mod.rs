@@ -39,7 +39,7 @@ pub use fitness::{show_bytes, MemoryReading, ReadyAnswer, MEMORY_DEFER_MAX};
 pub use supervise::{
     next_probe_wait, service_verdict, ServiceSeen, ServiceVerdict, READY_PROBE_FIRST,
     READY_PROBE_MAX, SERVICE_LOOK_MAX, SERVICE_PENDING_LIMIT, SERVICE_RECOVERY_MARGIN,
-    SERVICE_STALE_LIMIT, SERVICE_STALE_LOOK,
+    SERVICE_STALE_LIMIT, SERVICE_STALE_LOOK, SERVICE_STOPPED_LIMIT, SERVICE_STOPPED_LOOK,
 };
 
 use crate::core::config::{Problems, Schedule};
@@ -197,6 +197,9 @@ pub struct Warden {
     in_flight: HashSet<String>,
     /// The worker process watched for each supervised worker.
     watching: HashMap<String, Proc>,
+    /// Service workers whose watched process exited, awaiting the shell's decision about the
+    /// service (`handle_service_exited`): no checks or probes of the dead process meanwhile.
+    awaiting_service: HashSet<String>,
     supervision: HashMap<String, Supervision>,
     deferrals: Deferrals,
     /// The periodic checks of running workers (`fitness`), by worker name.
@@ -220,6 +223,7 @@ impl Warden {
             reloaded: Vec::new(),
             in_flight: HashSet::new(),
             watching: HashMap::new(),
+            awaiting_service: HashSet::new(),
             supervision: HashMap::new(),
             deferrals: Deferrals::default(),
             fitness: HashMap::new(),
@@ -291,7 +295,16 @@ impl Warden {
                     self.log(Note::info("worker started earlier by pacs-warden is running; adopting it (no boot restart)").worker(&w.name).pid(a.id.pid));
                     adopted.push(a.clone());
                 }
-                None if schedule.restart_at_boot => to_restart.push(i),
+                None if schedule.restart_at_boot => match self.kept_stopped(&w.name) {
+                    Some(at) => self.log(
+                        Note::warn(format!(
+                            "the worker's service was stopped on purpose at {} and the machine has not rebooted since; not restarting it at start (it stays stopped until the next planned restart or `pacs-warden restart`)",
+                            at.to_rfc3339()
+                        ))
+                        .worker(&w.name),
+                    ),
+                    None => to_restart.push(i),
+                },
                 None => self.log(
                     Note::info("restart_at_boot is false: not restarting at start").worker(&w.name),
                 ),
@@ -447,11 +460,11 @@ impl Warden {
             return;
         };
         let supervise = spec.supervise.is_some();
-        // Whatever was not ready before is gone or restarted now.
-        self.supervision
-            .entry(worker.to_string())
-            .or_default()
-            .not_ready = None;
+        // Whatever was not ready before is gone or restarted now; a service stopped on purpose
+        // was started again.
+        let sup = self.supervision.entry(worker.to_string()).or_default();
+        sup.not_ready = None;
+        sup.stopped_on_purpose = None;
         match done.running {
             Some(id) if done.ok => {
                 let sup = self.supervision.entry(worker.to_string()).or_default();
@@ -632,6 +645,7 @@ impl Warden {
                 continue;
             }
             // The sequence stops the worker on purpose: that exit is not a crash.
+            self.awaiting_service.remove(&name);
             if self.watching.remove(&name).is_some() {
                 self.actions
                     .push_back(Action::Unwatch { name: name.clone() });
@@ -648,6 +662,7 @@ impl Warden {
 
     /// Watches `id`, `name`'s worker process, for its exit; its periodic checks begin.
     fn watch(&mut self, name: &str, id: Proc, now: DateTime<Utc>) {
+        self.awaiting_service.remove(name);
         self.fitness_start(name, id, now);
         self.watching.insert(name.to_string(), id);
         self.actions.push_back(Action::Watch {

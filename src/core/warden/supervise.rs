@@ -10,8 +10,10 @@
 //! Also service workers (`service:`, Windows): after the service process exits,
 //! `service_verdict` says whether Windows is already bringing it back (leave it alone, adopt
 //! the new process), someone stopped it on purpose (left down until the next planned
-//! restart: pacs-warden does not fight an admin), or it is a crash; the shell reads the
-//! Service Control Manager for it.
+//! restart: pacs-warden does not fight an admin; saved, so that a daemon restarted before the
+//! machine is does not start it at its boot either), or it is a crash; the shell reads the
+//! Service Control Manager for it. From the exit until that verdict the dead process is not
+//! checked or probed (`handle_service_exited`).
 
 use super::after;
 use super::{
@@ -62,6 +64,10 @@ pub(super) struct Supervision {
     pub(super) gave_up: bool,
     /// Started and running, but its `ready` command fails.
     pub(super) not_ready: Option<NotReady>,
+    /// A service worker's service was stopped on purpose at this instant (`worker_stopped`),
+    /// and no restart of it finished since: saved, so that a later daemon does not start it
+    /// again at its start.
+    pub(super) stopped_on_purpose: Option<DateTime<Utc>>,
 }
 
 impl Supervision {
@@ -128,6 +134,11 @@ pub const SERVICE_PENDING_LIMIT: Duration = Duration::from_secs(10 * 60);
 /// before it is a crash.
 pub const SERVICE_STALE_LOOK: Duration = Duration::from_secs(1);
 pub const SERVICE_STALE_LIMIT: Duration = Duration::from_secs(10);
+/// How often a service STOPPED with exit code 0 is looked at, and for how long in all
+/// (counted from the exit) before it is stopped on purpose (a restart by hand starts it again
+/// within).
+pub const SERVICE_STOPPED_LOOK: Duration = Duration::from_secs(1);
+pub const SERVICE_STOPPED_LIMIT: Duration = Duration::from_secs(10);
 
 /// The decision after a service worker's process `exited`, `waited` after the exit (the
 /// sum of the `LeaveAlone` pauses so far): a service Windows is already starting, stopping or
@@ -135,7 +146,8 @@ pub const SERVICE_STALE_LIMIT: Duration = Duration::from_secs(10);
 /// `SERVICE_RECOVERY_MARGIN`, or while pending up to `SERVICE_PENDING_LIMIT`, looked at every
 /// `SERVICE_LOOK_MAX` at most; one the SCM still calls RUNNING with the exited (or a gone)
 /// process is left alone up to `SERVICE_STALE_LIMIT`; one running again is adopted; one
-/// stopped with exit code 0 is `Stopped`; anything else is a crash.
+/// stopped with exit code 0 is looked at again every `SERVICE_STOPPED_LOOK` and is `Stopped`
+/// if still so after `SERVICE_STOPPED_LIMIT`; anything else is a crash.
 pub fn service_verdict(seen: ServiceSeen, exited: Proc, waited: Duration) -> ServiceVerdict {
     let within = |limit: Duration, look: Duration| {
         if waited < limit {
@@ -148,6 +160,11 @@ pub fn service_verdict(seen: ServiceSeen, exited: Proc, waited: Duration) -> Ser
         ServiceSeen::Running(id) if id != exited => ServiceVerdict::Adopt(id),
         ServiceSeen::Running(_) | ServiceSeen::Stale => {
             within(SERVICE_STALE_LIMIT, SERVICE_STALE_LOOK)
+        }
+        // An admin's Restart-Service, or `pacs-warden restart` by hand, shows it STOPPED for a
+        // moment between its stop and its start: only a STOPPED that stays so is on purpose.
+        ServiceSeen::Stopped if waited < SERVICE_STOPPED_LIMIT => {
+            ServiceVerdict::LeaveAlone(SERVICE_STOPPED_LOOK.min(SERVICE_STOPPED_LIMIT - waited))
         }
         ServiceSeen::Stopped => ServiceVerdict::Stopped,
         ServiceSeen::Down => ServiceVerdict::Crashed,
@@ -170,8 +187,9 @@ impl Warden {
         now: DateTime<Utc>,
     ) {
         self.saw(now);
-        if self.watching.get(name) != Some(&old) || self.in_flight.contains(name) {
-            return; // stale, or a restart is stopping it on purpose
+        // (A restart in flight removed the worker from `watching`: stale too.)
+        if self.watching.get(name) != Some(&old) {
+            return; // stale
         }
         self.fitness_stop(name);
         self.log(
@@ -206,21 +224,56 @@ impl Warden {
     /// down until the next planned restart, as if `supervise` were off for it until then.
     pub fn handle_service_stopped(&mut self, name: &str, id: Proc, now: DateTime<Utc>) {
         self.saw(now);
-        if self.watching.get(name) != Some(&id) || self.in_flight.contains(name) {
-            return; // stale watcher, or a restart is stopping it on purpose
+        // (A restart in flight removed the worker from `watching`: stale too.)
+        if self.watching.get(name) != Some(&id) {
+            return; // stale watcher
         }
         self.watching.remove(name);
+        self.awaiting_service.remove(name);
         self.fitness_stop(name);
         let message = format!(
             "worker {name}'s service was stopped (STOPPED with exit code 0: an admin's `sc stop` or the Services console, a tool, or it ended by itself without a failure); pacs-warden does not start it again before the next planned restart (or `pacs-warden restart`)"
         );
         self.log(Note::warn(message.clone()).worker(name).pid(id.pid));
         self.alert("worker_stopped", Some(name), &message);
-        if let Some(sup) = self.supervision.get_mut(name) {
-            sup.not_ready = None;
-            sup.retry_at = None;
-        }
+        let sup = self.supervision.entry(name.to_string()).or_default();
+        sup.not_ready = None;
+        sup.retry_at = None;
+        // Saved: a later daemon's boot restart does not start it again either.
+        sup.stopped_on_purpose = Some(now);
         self.save_supervision(name);
+    }
+
+    /// A watched service worker's process `id` exited; the shell now reads the SCM for the
+    /// verdict (`service_verdict`), which may take minutes. Meanwhile the dead process is not
+    /// checked (`ready.every`, `max_memory`) or probed: a failed ping of it must not restart
+    /// the service Windows is bringing back.
+    pub fn handle_service_exited(&mut self, name: &str, id: Proc, now: DateTime<Utc>) {
+        self.saw(now);
+        if self.watching.get(name) != Some(&id) {
+            return; // stale watcher
+        }
+        self.fitness_stop(name);
+        self.awaiting_service.insert(name.to_string());
+        self.actions.push_back(Action::AwaitService {
+            name: name.to_string(),
+            id,
+        });
+    }
+
+    /// At the daemon's start, before `handle_boot`: `name`'s service was stopped on purpose
+    /// at `at` (saved by an earlier daemon) and the machine has not rebooted since: its boot
+    /// restart is skipped (an admin's stop is not undone by a daemon restart).
+    pub fn handle_stopped_on_purpose(&mut self, name: &str, at: DateTime<Utc>) {
+        self.supervision
+            .entry(name.to_string())
+            .or_default()
+            .stopped_on_purpose = Some(at);
+    }
+
+    /// When `name`'s service was stopped on purpose, if it still is.
+    pub(super) fn kept_stopped(&self, name: &str) -> Option<DateTime<Utc>> {
+        self.supervision.get(name)?.stopped_on_purpose
     }
 
     /// A watched worker process exited.
@@ -230,6 +283,7 @@ impl Warden {
             return; // stale watcher, or a restart is stopping it on purpose
         }
         self.watching.remove(name);
+        self.awaiting_service.remove(name);
         self.fitness_stop(name);
         let Some(worker) = self.schedule.workers.iter().find(|w| w.name == name) else {
             return;
@@ -313,7 +367,9 @@ impl Warden {
             .filter(|(name, _)| self.schedule.workers.iter().any(|w| &&w.name == name));
         let probes = current
             .clone()
-            .filter(|(name, _)| !self.in_flight.contains(*name))
+            .filter(|(name, _)| {
+                !self.in_flight.contains(*name) && !self.awaiting_service.contains(*name)
+            })
             .filter_map(|(_, s)| s.not_ready.as_ref())
             .filter(|n| !n.probing)
             .map(|n| n.next_at);
@@ -410,7 +466,7 @@ impl Warden {
     /// Runs the `ready` command of each not-ready worker whose pause is over.
     fn probe_not_ready(&mut self, now: DateTime<Utc>) {
         for (i, w) in self.schedule.workers.iter().enumerate() {
-            if self.in_flight.contains(&w.name) {
+            if self.in_flight.contains(&w.name) || self.awaiting_service.contains(&w.name) {
                 continue;
             }
             let Some(n) = self
@@ -440,7 +496,7 @@ impl Warden {
         answer: Result<(), String>,
         now: DateTime<Utc>,
     ) {
-        let restarting = self.in_flight.contains(name);
+        let restarting = self.in_flight.contains(name) || self.awaiting_service.contains(name);
         let Some(sup) = self.supervision.get_mut(name) else {
             return;
         };
@@ -449,7 +505,7 @@ impl Warden {
         };
         n.probing = false;
         if restarting {
-            return; // the restart's outcome replaces this state
+            return; // the restart's outcome (or the service's verdict) replaces this state
         }
         match answer {
             Ok(()) => {
@@ -508,6 +564,7 @@ impl Warden {
             backoff: sup.backoff,
             last_crash: sup.last_crash,
             gave_up: sup.gave_up,
+            stopped_on_purpose: sup.stopped_on_purpose,
             not_ready: sup.not_ready.as_ref().map(|n| NotReadySnapshot {
                 pid: n.id.pid,
                 since: n.since,

@@ -1424,13 +1424,13 @@ fn a_service_still_running_with_its_exited_process_is_left_alone_briefly() {
     );
 }
 
-/// STOPPED with exit code 0 (an admin's `sc stop`, the Services console): warned and alerted,
-/// not started again by supervision (it would fight the admin), only by the next planned
-/// restart.
+/// STOPPED with exit code 0 (an admin's `sc stop`, the Services console), and still so after
+/// `SERVICE_STOPPED_LIMIT`: warned and alerted, not started again by supervision (it would
+/// fight the admin), only by the next planned restart.
 #[test]
 fn a_service_stopped_on_purpose_stays_down_until_the_next_planned_restart() {
     assert_eq!(
-        service_verdict(ServiceSeen::Stopped, P1, std::time::Duration::ZERO),
+        service_verdict(ServiceSeen::Stopped, P1, SERVICE_STOPPED_LIMIT),
         ServiceVerdict::Stopped
     );
     let mut w = booted(supervised(), t("10:00:00"));
@@ -1455,7 +1455,8 @@ fn a_service_stopped_on_purpose_stays_down_until_the_next_planned_restart() {
     assert!(!has_note(&drain(&mut w), "the worker exited"));
 }
 
-/// A planned restart stopping the service (STOPPED with exit code 0 too) is no admin's stop.
+/// A planned restart stopping the service (STOPPED with exit code 0 too) is no admin's stop:
+/// the restart stopped watching its process, so the report is stale.
 #[test]
 fn a_service_stopped_by_its_own_restart_raises_no_alert() {
     let mut w = booted(supervised(), t("10:00:00"));
@@ -1466,8 +1467,9 @@ fn a_service_stopped_by_its_own_restart_raises_no_alert() {
     assert!(!has_note(&a, "worker w's service was stopped"));
 }
 
-/// Windows started the service again while a restart of the worker is in flight (the
-/// restart's own start) or about a process no longer watched (stale): ignored.
+/// Windows started the service again about a process no longer watched (stale: another one
+/// is, or a restart in flight stopped watching it, its own start): ignored. (A restart in
+/// flight always stops watching first, so that is the stale case too: no separate guard.)
 #[test]
 fn a_service_restarted_report_during_a_restart_or_stale_is_ignored() {
     const P3: Proc = Proc {
@@ -1549,4 +1551,144 @@ fn a_not_ready_service_worker_restarted_by_windows_has_its_new_process_probed() 
         }),
         "{a:?}"
     );
+}
+
+/// An admin's Restart-Service, or `pacs-warden restart` by hand, shows the service STOPPED with
+/// exit code 0 for a few seconds between its stop and its start: looked at again every
+/// second, and only a STOPPED that stays so for `SERVICE_STOPPED_LIMIT` is on purpose; a new
+/// process or a pending state within that time is adopted or left alone as usual.
+#[test]
+fn a_service_stopped_only_for_a_moment_is_not_stopped_on_purpose() {
+    use std::time::Duration;
+    let secs = Duration::from_secs;
+    assert!(SERVICE_STOPPED_LIMIT >= secs(5) && SERVICE_STOPPED_LIMIT <= secs(15));
+    for waited in [
+        Duration::ZERO,
+        secs(3),
+        SERVICE_STOPPED_LIMIT - SERVICE_STOPPED_LOOK,
+    ] {
+        assert_eq!(
+            service_verdict(ServiceSeen::Stopped, P1, waited),
+            ServiceVerdict::LeaveAlone(SERVICE_STOPPED_LOOK),
+            "{waited:?}"
+        );
+    }
+    // Started again within: adopted; starting: left alone.
+    assert_eq!(
+        service_verdict(ServiceSeen::Running(P2), P1, secs(3)),
+        ServiceVerdict::Adopt(P2)
+    );
+    assert_eq!(
+        service_verdict(ServiceSeen::Pending, P1, secs(3)),
+        ServiceVerdict::LeaveAlone(SERVICE_LOOK_MAX)
+    );
+    assert_eq!(
+        service_verdict(ServiceSeen::Stopped, P1, SERVICE_STOPPED_LIMIT),
+        ServiceVerdict::Stopped
+    );
+}
+
+/// The service process exited: the core hears it at once, and until the verdict about the
+/// service arrives nothing checks the dead process — a late failed ping counts for nothing
+/// (no `worker_unresponsive`, no restart that would stop the service Windows brings back), and
+/// no new probe is started. The adopted process is checked again from its adoption.
+#[test]
+fn a_service_process_exit_ends_its_checks_until_the_verdict() {
+    let mut w = booted(checked(HANGS), t("10:00:00"));
+    for at in ["10:05:00", "10:10:00"] {
+        assert_eq!(probes_alive(&tick(&mut w, t(at))), [("w", P1)]);
+        alive(
+            &mut w,
+            P1,
+            Err("exit status 69"),
+            None,
+            t(at) + TimeDelta::seconds(2),
+        );
+    }
+    // The third probe is out when the service process exits.
+    assert_eq!(probes_alive(&tick(&mut w, t("10:15:00"))), [("w", P1)]);
+    w.handle_service_exited("w", P1, t("10:15:01"));
+    let a = drain(&mut w);
+    assert!(
+        a.contains(&Action::AwaitService {
+            name: "w".into(),
+            id: P1
+        }),
+        "{a:?}"
+    );
+    let a = alive(&mut w, P1, Err("connection refused"), None, t("10:15:02"));
+    assert!(restarts(&a).is_empty() && alerts(&a).is_empty(), "{a:?}");
+    // An edit read meanwhile does not start its checks again either.
+    w.handle_edit(checked(HANGS), t("10:16:00"));
+    drain(&mut w);
+    // No probe while awaiting the verdict, and none due (no busy loop).
+    assert!(w.poll_timeout().is_none_or(|at| at > t("11:00:00")));
+    for at in ["10:20:00", "10:25:00"] {
+        let a = tick(&mut w, t(at));
+        assert!(
+            probes_alive(&a).is_empty() && restarts(&a).is_empty(),
+            "{a:?}"
+        );
+    }
+    // Windows started it again: the new process is checked from now on.
+    w.handle_service_restarted("w", P1, P2, t("10:26:00"));
+    drain(&mut w);
+    assert_eq!(w.poll_timeout(), Some(t("10:31:00")));
+    assert_eq!(probes_alive(&tick(&mut w, t("10:31:00"))), [("w", P2)]);
+}
+
+/// A not-ready service worker's probes pause too while its service's verdict is awaited.
+#[test]
+fn a_not_ready_service_worker_is_not_probed_while_its_verdict_is_awaited() {
+    let mut w = booted(supervised(), t("10:00:00"));
+    let done = SequenceDone {
+        running: Some(P1),
+        ok: false,
+        summary: "FAILED: not ready".into(),
+        not_ready: Some("no reply".into()),
+    };
+    w.handle_sequence_done("w", done, t("10:00:01"));
+    drain(&mut w);
+    w.handle_service_exited("w", P1, t("10:00:30"));
+    drain(&mut w);
+    let a = tick(&mut w, t("10:01:01"));
+    assert!(
+        !a.iter().any(|a| matches!(a, Action::ProbeReady { .. })),
+        "{a:?}"
+    );
+}
+
+/// An admin's stop is saved (`stopped_on_purpose`) and a later daemon, when the machine has
+/// not rebooted since (the shell tells it so), skips that worker's boot restart; a finished
+/// restart of the worker clears it.
+#[test]
+fn a_service_stopped_on_purpose_stays_stopped_across_a_daemon_restart() {
+    let stopped = |a: &[Action]| {
+        a.iter().find_map(|a| match a {
+            Action::Save(Save::Supervision { worker, record }) if worker == "w" => {
+                Some(record.stopped_on_purpose)
+            }
+            _ => None,
+        })
+    };
+    let mut w = booted(supervised(), t("10:00:00"));
+    w.handle_service_stopped("w", P1, t("10:01:00"));
+    assert_eq!(stopped(&drain(&mut w)), Some(Some(t("10:01:00"))));
+    // The next daemon: `w` is not restarted at its start, `v` is.
+    let mut again = Warden::new(supervised(), false, t("10:02:00"));
+    again.handle_stopped_on_purpose("w", t("10:01:00"));
+    again.handle_boot(Vec::new(), t("10:02:00"));
+    let a = drain(&mut again);
+    assert_eq!(restarts(&a), [("v", Why::Boot)]);
+    assert!(
+        has_note(&a, "the worker's service was stopped on purpose at"),
+        "{a:?}"
+    );
+    // Its next planned restart starts it, and clears the record.
+    again.handle_sequence_done("v", ok(P2), t("10:02:01"));
+    drain(&mut again);
+    let a = tick(&mut again, t("10:08:00"));
+    assert_eq!(restarts(&a), [("w", Why::Planned), ("v", Why::Planned)]);
+    again.handle_sequence_done("w", ok(P1), t("10:08:05"));
+    assert_eq!(stopped(&drain(&mut again)), Some(None));
 }

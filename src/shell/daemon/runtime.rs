@@ -68,6 +68,9 @@ struct Finished {
 pub(super) enum Event {
     /// A watched worker process exited.
     Exited(String, Proc),
+    /// A watched service worker's process exited; the SCM is read next
+    /// (`Action::AwaitService`).
+    ServiceExited(String, Proc),
     /// A service worker's process exited and Windows started the service again: (old, new).
     ServiceRestarted(String, Proc, Proc),
     /// A service worker's process exited and the service was stopped on purpose (STOPPED,
@@ -217,7 +220,8 @@ impl Runtime {
     /// started in place of the recorded one while no daemon watched, when the machine has not
     /// rebooted since pacs-warden started the recorded one (a daemon restart: restarting the
     /// service would stop a running retrieve); after a reboot `restart_at_boot` decides, as
-    /// for any worker.
+    /// for any worker. A service worker whose service was stopped on purpose (saved by an
+    /// earlier daemon) is not restarted when the machine has not rebooted since.
     fn boot(&mut self) {
         let state = self.store.read();
         let schedule = self.schedule();
@@ -259,6 +263,18 @@ impl Runtime {
                 s.workers.entry(worker.clone()).or_default().started = Some(id);
             }) {
                 warn!(worker = %worker, error = %e, "cannot record the worker's new process");
+            }
+        }
+        // A service an admin stopped stays stopped across a daemon restart, not a reboot.
+        for w in &schedule.workers {
+            let at = state
+                .workers
+                .get(&w.name)
+                .and_then(|s| s.supervision.as_ref())
+                .and_then(|s| s.stopped_on_purpose)
+                .filter(|at| u64::try_from(at.timestamp()).is_ok_and(|t| t >= booted));
+            if let Some(at) = at {
+                self.warden.handle_stopped_on_purpose(&w.name, at);
             }
         }
         self.warden.handle_boot(adoptable, self.clock.now());
@@ -372,6 +388,10 @@ impl Runtime {
             Event::Exited(name, id) => {
                 self.metrics.set_up(&name, false);
                 self.warden.handle_exit(&name, id, now)
+            }
+            Event::ServiceExited(name, id) => {
+                self.metrics.set_up(&name, false);
+                self.warden.handle_service_exited(&name, id, now)
             }
             Event::ServiceRestarted(name, old, new) => {
                 self.warden.handle_service_restarted(&name, old, new, now)
@@ -535,21 +555,40 @@ impl Runtime {
                     old.abort();
                 }
                 let owned = name.clone();
-                let service_worker = self
+                let service = self
+                    .schedule()
+                    .workers
+                    .iter()
+                    .any(|w| w.name == name && w.service().is_some());
+                let handle = self.tasks.spawn(async move {
+                    crate::sys::os::wait_exit(id.into()).await;
+                    if service {
+                        // Told at once; Windows may be restarting it already (`AwaitService`).
+                        Event::ServiceExited(owned, id)
+                    } else {
+                        Event::Exited(owned, id)
+                    }
+                });
+                self.metrics.set_up(&name, true);
+                self.watching.insert(name, handle);
+            }
+            Action::AwaitService { name, id } => {
+                let Some(worker) = self
                     .schedule()
                     .workers
                     .iter()
                     .find(|w| w.name == name && w.service().is_some())
-                    .cloned();
-                let handle = self.tasks.spawn(async move {
-                    crate::sys::os::wait_exit(id.into()).await;
-                    match service_worker {
-                        // Windows may be restarting it already (`service_exit`).
-                        Some(worker) => super::service_exit::after_exit(worker, id).await,
-                        None => Event::Exited(owned, id),
-                    }
-                });
-                self.metrics.set_up(&name, true);
+                    .cloned()
+                else {
+                    return;
+                };
+                if let Some(old) = self.watching.remove(&name) {
+                    old.abort();
+                }
+                let store = (!self.dry_run).then(|| self.store.clone());
+                let handle = self
+                    .tasks
+                    .spawn(super::service_exit::after_exit(worker, id, store));
                 self.watching.insert(name, handle);
             }
             Action::Unwatch { name } => {
@@ -670,6 +709,7 @@ impl Runtime {
                     backoff_seconds: record.backoff.as_secs(),
                     last_crash: record.last_crash,
                     gave_up: record.gave_up,
+                    stopped_on_purpose: record.stopped_on_purpose,
                 };
                 let not_ready = record
                     .not_ready

@@ -3,7 +3,8 @@
 //! `service_verdict` asks for before it is a crash — a service Windows is already starting,
 //! stopping or about to restart (its recovery), or whose exit the SCM has not noticed yet, is
 //! left alone; one running again is adopted; one stopped with exit code 0 is stopped on
-//! purpose.
+//! purpose (once it stays so for a few seconds: a restart by hand stops, then starts it).
+//! While another process holds the worker's lock (`pacs-warden restart`), it is pending.
 //!
 //! Also, at the daemon's start, the process of a service worker's service when the one recorded
 //! is gone (`running_process`).
@@ -15,24 +16,33 @@ use super::runtime::Event;
 use crate::core::config::Worker;
 use crate::core::warden::{service_verdict, Proc, ServiceSeen, ServiceVerdict};
 use crate::shell::sequence::check_root;
+use crate::shell::state::Store;
 use crate::sys::os::scm::{self, State};
 use crate::sys::process::{ProcId, Snapshot};
 use std::time::Duration;
 use tracing::info;
 
 /// Waits as the verdict says after `exited`, the service process of `worker` (a service
-/// worker), ended; the event for the core once decided.
-pub async fn after_exit(worker: Worker, exited: Proc) -> Event {
+/// worker), ended; the event for the core once decided. While another process holds the
+/// worker's lock in `store` (a `pacs-warden restart` by hand is stopping and starting it), the
+/// service is `Pending`. (`store` is `None` in a dry run, which takes no lock and writes
+/// nothing.)
+pub async fn after_exit(worker: Worker, exited: Proc, store: Option<Store>) -> Event {
     let name = worker.name.clone();
     let service = worker.service().unwrap_or_default().to_string();
     let worker = std::sync::Arc::new(worker);
     let mut waited = Duration::ZERO;
     let mut told: Option<ServiceSeen> = None;
     loop {
-        let w = std::sync::Arc::clone(&worker);
-        let seen = tokio::task::spawn_blocking(move || seen(&w, exited))
-            .await
-            .unwrap_or(ServiceSeen::Down);
+        let (w, store_now) = (std::sync::Arc::clone(&worker), store.clone());
+        let seen = tokio::task::spawn_blocking(move || {
+            if store_now.is_some_and(|s| restarting_elsewhere(&s, &w.name)) {
+                return ServiceSeen::Pending;
+            }
+            seen(&w, exited)
+        })
+        .await
+        .unwrap_or(ServiceSeen::Down);
         match service_verdict(seen, exited, waited) {
             ServiceVerdict::Adopt(new) => return Event::ServiceRestarted(name, exited, new),
             ServiceVerdict::Stopped => return Event::ServiceStopped(name, exited),
@@ -41,13 +51,18 @@ pub async fn after_exit(worker: Worker, exited: Proc) -> Event {
                 // Told once for each state seen, not at every look.
                 if told != Some(seen) {
                     told = Some(seen);
-                    info!(worker = %name, service = %service, pid = exited.pid, ?seen, "the worker's service process exited, and Windows is starting, stopping or about to restart the service, or has not noticed the exit yet; leaving it alone");
+                    info!(worker = %name, service = %service, pid = exited.pid, ?seen, "the worker's service process exited, and Windows is starting, stopping or about to restart the service, or has not noticed the exit yet, or it is stopped and may be started again in a moment (a restart by hand); leaving it alone");
                 }
                 tokio::time::sleep(pause).await;
                 waited += pause;
             }
         }
     }
+}
+
+/// Whether another restart of `worker` holds its lock (`pacs-warden restart` by hand).
+fn restarting_elsewhere(store: &Store, worker: &str) -> bool {
+    matches!(store.try_lock_worker(worker), Ok(None))
 }
 
 /// What the SCM says of `service` now, after its process `exited` ended. A RUNNING service
@@ -119,5 +134,51 @@ fn program_to_check(worker: &Worker, svc: &scm::Service) -> std::io::Result<Opti
     match worker.matcher() {
         Some(_) => Ok(None),
         None => svc.program(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A service worker `huey` of a service that does not exist (built from a command worker:
+    /// `service:` is refused off Windows).
+    fn worker() -> Worker {
+        let s = crate::core::config::validate(
+            "timezone: UTC\nqueries:\n  - name: q\n    at: [\"06:00\"]\nworkers:\n  - name: huey\n    match: {image: x, args_contain: [y]}\n    start: {command: [x]}\n",
+            || None,
+        )
+        .unwrap();
+        let mut w = s.workers[0].clone();
+        w.launch = crate::core::config::Launch::Service {
+            name: "pw-no-such-service-for-this-test".into(),
+            matcher: None,
+        };
+        w
+    }
+
+    const EXITED: Proc = Proc {
+        pid: 4_000_000,
+        start_time: 1,
+    };
+
+    /// A service that cannot be read is a crash at once; while another restart of the worker
+    /// holds its lock (`pacs-warden restart` by hand), it is left alone instead (pending).
+    #[tokio::test]
+    async fn a_worker_lock_held_elsewhere_leaves_the_service_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path().to_path_buf());
+        let look = || after_exit(worker(), EXITED, Some(store.clone()));
+        let free = tokio::time::timeout(Duration::from_secs(30), look())
+            .await
+            .expect("decided at once");
+        assert!(matches!(free, Event::Exited(w, id) if w == "huey" && id == EXITED));
+        let held = store
+            .try_lock_worker("huey")
+            .unwrap()
+            .expect("the lock is free");
+        let waited = tokio::time::timeout(Duration::from_secs(2), look()).await;
+        assert!(waited.is_err(), "decided while the lock was held");
+        drop(held);
     }
 }
