@@ -40,7 +40,7 @@ const READY_RETRY: Duration = Duration::from_millis(500);
 
 mod service;
 
-pub(crate) use service::check_root;
+pub(crate) use service::observe;
 
 /// How the old worker went away.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -15,10 +15,10 @@
 use super::runtime::Event;
 use crate::core::config::Worker;
 use crate::core::warden::{service_verdict, Proc, ServiceSeen, ServiceVerdict};
-use crate::shell::sequence::check_root;
+use crate::shell::sequence::observe;
 use crate::shell::state::Store;
 use crate::sys::os::scm::{self, State};
-use crate::sys::process::{ProcId, Snapshot};
+use crate::sys::process::ProcId;
 use std::time::Duration;
 use tracing::info;
 
@@ -36,7 +36,7 @@ pub async fn after_exit(worker: Worker, exited: Proc, store: Option<Store>) -> E
     loop {
         let (w, store_now) = (std::sync::Arc::clone(&worker), store.clone());
         let seen = tokio::task::spawn_blocking(move || {
-            if store_now.is_some_and(|s| restarting_elsewhere(&s, &w.name)) {
+            if store_now.is_some_and(|s| s.is_restarting(&w.name)) {
                 return ServiceSeen::Pending;
             }
             seen(&w, exited)
@@ -60,11 +60,6 @@ pub async fn after_exit(worker: Worker, exited: Proc, store: Option<Store>) -> E
     }
 }
 
-/// Whether another restart of `worker` holds its lock (`pacs-warden restart` by hand).
-fn restarting_elsewhere(store: &Store, worker: &str) -> bool {
-    matches!(store.try_lock_worker(worker), Ok(None))
-}
-
 /// What the SCM says of `service` now, after its process `exited` ended. A RUNNING service
 /// whose process is the exited one, or gone, is `Stale` (natively the SCM notices a moment
 /// later; Wine reports a killed service process so for good); one that cannot be read is
@@ -73,17 +68,13 @@ fn seen(worker: &Worker, exited: Proc) -> ServiceSeen {
     let Some(Ok(svc)) = worker.service().map(scm::open) else {
         return ServiceSeen::Down;
     };
-    let Ok(program) = program_to_check(worker, &svc) else {
+    let Ok(now) = observe(worker, &svc) else {
         return ServiceSeen::Down;
     };
-    // The snapshot before the SCM's answer (`check_root`).
-    let snap = Snapshot::take();
-    let Ok(status) = svc.status() else {
-        return ServiceSeen::Down;
-    };
+    let status = now.status;
     match status.state {
         State::StartPending | State::StopPending => ServiceSeen::Pending,
-        State::Running => match check_root(worker, &snap, &status, program.as_deref()) {
+        State::Running => match now.process {
             // A process started after the exited one: Windows started the service again.
             Ok(Some(p)) if Proc::from(p.id) != exited && p.id.start_time >= exited.start_time => {
                 ServiceSeen::Running(p.id.into())
@@ -114,27 +105,11 @@ fn seen(worker: &Worker, exited: Proc) -> ServiceSeen {
 /// its service, if the SCM reports it RUNNING with a live process that fits the worker's
 /// `match` (when it has one). Blocking (the SCM and a process snapshot).
 pub fn running_process(worker: &Worker) -> Option<ProcId> {
-    let svc = scm::open(worker.service()?).ok()?;
-    let program = program_to_check(worker, &svc).ok()?;
-    // The snapshot before the SCM's answer (`check_root`).
-    let snap = Snapshot::take();
-    let status = svc.status().ok()?;
-    if status.state != State::Running {
+    let now = observe(worker, &scm::open(worker.service()?).ok()?).ok()?;
+    if now.status.state != State::Running {
         return None;
     }
-    check_root(worker, &snap, &status, program.as_deref())
-        .ok()
-        .flatten()
-        .map(|p| p.id)
-}
-
-/// The service's configured program, which its process must be when the worker has no
-/// `match` (`None` with a `match`, or when the SCM does not say).
-fn program_to_check(worker: &Worker, svc: &scm::Service) -> std::io::Result<Option<String>> {
-    match worker.matcher() {
-        Some(_) => Ok(None),
-        None => svc.program(),
-    }
+    now.process.ok().flatten().map(|p| p.id)
 }
 
 #[cfg(test)]

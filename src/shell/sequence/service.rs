@@ -178,25 +178,15 @@ impl Steps<'_> {
         self.confirm(id).await
     }
 
-    /// The service's process now, with the snapshot it was found in: the snapshot is taken
-    /// first and the SCM asked after it, so the PID it names belonged to that process when the
-    /// snapshot was taken, not to a later one under a reused PID (every kill checks PID and
-    /// start time against it). `None` when the service has no live process. Refused: pacs-warden
-    /// itself or one of its ancestors, an svchost process, and a process that fits neither
-    /// `match` nor, without `match`, the service's own program.
+    /// The service's process now, with the snapshot it was found in (`observe`). `None` when
+    /// the service has no live process; refused (an error) when it is not the worker's.
     async fn root(&self, service: &Scm) -> Result<Option<(ProcessInfo, Snapshot)>, SequenceError> {
-        let program = match self.worker.matcher() {
-            Some(_) => None,
-            None => {
-                service
-                    .call("cannot read its configuration", |s| s.program())
-                    .await?
-            }
-        };
-        let snap = snapshot().await;
-        let status = service.status().await?;
-        match check_root(self.worker, &snap, &status, program.as_deref()) {
-            Ok(Some(p)) => Ok(Some((p, snap))),
+        let worker = self.worker.clone();
+        let seen = service
+            .call("cannot read its state", move |s| observe(&worker, s))
+            .await?;
+        match seen.process {
+            Ok(Some(p)) => Ok(Some((p, seen.snapshot))),
             Ok(None) => Ok(None),
             Err(Refused::Shared) => Err(SequenceError::SharedService {
                 service: service.name().to_string(),
@@ -335,6 +325,33 @@ fn killed_of(pids: &[u32], killed: Vec<u32>) -> Stopped {
     }
 }
 
+/// A service as seen now: its status, the process snapshot taken just before it was read, and
+/// what `check_root` makes of the process it names.
+pub(crate) struct Observed {
+    pub status: Status,
+    pub snapshot: Snapshot,
+    pub process: Result<Option<ProcessInfo>, Refused>,
+}
+
+/// Reads `service` for `worker` in the order `check_root` needs: the service's configured
+/// program (only when the worker has no `match`), a process snapshot, then the status.
+/// Blocking (the SCM and the process table). Used by the restart sequence, by supervision
+/// after the service process exits, and at the daemon's start.
+pub(crate) fn observe(worker: &Worker, service: &scm::Service) -> io::Result<Observed> {
+    let program = match worker.matcher() {
+        Some(_) => None,
+        None => service.program()?,
+    };
+    let snapshot = Snapshot::take();
+    let status = service.status()?;
+    let process = check_root(worker, &snapshot, &status, program.as_deref());
+    Ok(Observed {
+        status,
+        snapshot,
+        process,
+    })
+}
+
 /// Why the process the SCM names is not taken for the worker's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Refused {
@@ -352,7 +369,7 @@ pub(crate) enum Refused {
 /// process, and a process that fits neither `match` nor, without `match`, `program` (the
 /// service's configured program; not checked when unknown). Used by the restart sequence and
 /// by supervision (adopting a process Windows started).
-pub(crate) fn check_root(
+fn check_root(
     worker: &Worker,
     snap: &Snapshot,
     status: &Status,
