@@ -320,20 +320,26 @@ pub fn watch_file(file: &Path) -> io::Result<(FileWatch, mpsc::UnboundedReceiver
     let dir = Handle(raw);
     let changed = event(true)?;
     let (tx, rx) = mpsc::unbounded_channel();
-    let waiter = Waiter::spawn(move |quit| watch_dir(quit, dir, changed, &names, &tx))?;
+    // Returned only once the thread has issued its first read: a change made after this
+    // returns is then never missed (the directory handle keeps changes between reads).
+    let (issued, first) = std::sync::mpsc::channel();
+    let waiter = Waiter::spawn(move |quit| watch_dir(quit, dir, changed, &names, &tx, issued))?;
+    let _ = first.recv();
     Ok((FileWatch { _waiter: waiter }, rx))
 }
 
-/// The watch's thread: issues `ReadDirectoryChangesW`, waits for its event or `quit`, reports,
-/// issues it again. The read is issued here, as overlapped I/O ends with the thread that
-/// issued it.
+/// The watch's thread: issues `ReadDirectoryChangesW`, tells `issued` once the first read is
+/// out (or failed), waits for its event or `quit`, reports, issues it again. The read is issued
+/// here, as overlapped I/O ends with the thread that issued it.
 fn watch_dir(
     quit: HANDLE,
     dir: Handle,
     changed: Handle,
     names: &[String],
     tx: &mpsc::UnboundedSender<()>,
+    issued_first: std::sync::mpsc::Sender<()>,
 ) {
+    let mut issued_first = Some(issued_first);
     use windows_sys::Win32::Foundation::ERROR_NOTIFY_ENUM_DIR;
     use windows_sys::Win32::Storage::FileSystem::{
         ReadDirectoryChangesW, FILE_NOTIFY_CHANGE_FILE_NAME, FILE_NOTIFY_CHANGE_LAST_WRITE,
@@ -363,6 +369,9 @@ fn watch_dir(
                 None,
             )
         };
+        if let Some(first) = issued_first.take() {
+            let _ = first.send(());
+        }
         if issued == 0 {
             let _ = tx.send(()); // cannot watch: one last look at the file
             return;
