@@ -87,9 +87,10 @@ impl fmt::Display for Line<'_> {
 pub const SHOWN_PROBLEMS: usize = 100;
 
 /// Formats diagnostics one per line (`Diagnostic::display`), the first `SHOWN_PROBLEMS` of
-/// them, then `FILE: and N more problems`.
+/// them, then `FILE: and N more problems`. Without a path (`import`'s problems shown before
+/// the caller names the file), `LINE:COL: message` and `and N more problems`.
 pub struct Problems<'a> {
-    pub path: &'a Path,
+    pub path: Option<&'a Path>,
     pub problems: &'a [Diagnostic],
 }
 
@@ -99,16 +100,16 @@ impl fmt::Display for Problems<'_> {
             if i > 0 {
                 writeln!(f)?;
             }
-            write!(f, "{}", p.display(Some(self.path)))?;
+            write!(f, "{}", p.display(self.path))?;
         }
         let rest = self.problems.len().saturating_sub(SHOWN_PROBLEMS);
         if rest > 0 {
-            write!(
-                f,
-                "\n{}: and {rest} more {}",
-                escape(&self.path.display().to_string()),
-                if rest == 1 { "problem" } else { "problems" }
-            )?;
+            f.write_str("\n")?;
+            if let Some(path) = self.path {
+                write!(f, "{}: ", escape(&path.display().to_string()))?;
+            }
+            let noun = if rest == 1 { "problem" } else { "problems" };
+            write!(f, "and {rest} more {noun}")?;
         }
         Ok(())
     }
@@ -148,7 +149,7 @@ mod tests {
             .map(|i| Diagnostic::error(i, 1, Some("f"), "m".into()))
             .collect();
         let text = Problems {
-            path: Path::new("s"),
+            path: Some(Path::new("s")),
             problems: &many,
         }
         .to_string();

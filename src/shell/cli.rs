@@ -550,12 +550,9 @@ fn service_cmd(args: &ServiceArgs) -> Result<(), Error> {
             let schedule = crate::shell::schedule::load(&config)?;
             // The service runs as LocalSystem: refuse a schedule that others may change
             // (README, Security). The folder the examples use is created restricted.
-            if cfg!(windows) {
-                if let Some(data) = std::env::var_os("ProgramData") {
-                    let ours = std::path::Path::new(&data).join("pacs-warden");
-                    trust::safe_create_dir_all(&ours)
-                        .map_err(Error::io(format!("cannot create {}", ours.display())))?;
-                }
+            if let Some(ours) = crate::sys::os::program_data_dir() {
+                trust::safe_create_dir_all(&ours)
+                    .map_err(Error::io(format!("cannot create {}", ours.display())))?;
             }
             if trust::is_privileged() {
                 let findings = trust::check_all(&trust_paths(&schedule), &config_arg.allowed());
@@ -809,7 +806,7 @@ fn print_warnings(schedule: &Schedule) {
         eprintln!(
             "{}",
             config::Problems {
-                path: &schedule.path,
+                path: Some(&schedule.path),
                 problems: &schedule.warnings,
             }
         );

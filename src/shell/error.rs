@@ -1,6 +1,10 @@
 //! The binary's one error type: every way a command of `pacs-warden` can fail, its text and its
 //! exit status (`code`). `cli::run` prints it, once, and exits with its code; nothing else
-//! prints an error and nothing else chooses an exit status.
+//! prints an error and nothing else chooses an exit status. Two errors have no text of their
+//! own, because what they report is printed where it must appear, once: `status` of a wrong
+//! file (the problems go *above* the status of the version the daemon runs, so `status_cmd`
+//! prints them and returns `StatusOfWrongSchedule`) and `restart`'s failure (each worker's
+//! outcome is already on stdout).
 //!
 //! Exit statuses (README): 0 success, 1 the command failed, 2 the schedule file or the command
 //! line is wrong. The text is what a person reads on stderr: one line per problem, with

@@ -186,34 +186,16 @@ pub fn locate_program(name: &str, workdir: &Path, path: Option<&str>) -> Option<
     } else if p.is_absolute() || p.components().count() > 1 {
         vec![crate::sys::os::resolve_program(name, workdir)]
     } else {
-        let var = match path {
-            Some(v) => Some(std::ffi::OsString::from(v)),
-            None => std::env::var_os("PATH"),
-        };
-        let mut dirs: Vec<PathBuf> = var
-            .map(|v| std::env::split_paths(&v).collect())
-            .unwrap_or_default();
-        if cfg!(windows) {
-            // Windows also looks beside the parent program and in the system folders.
-            dirs.extend(
-                std::env::current_exe()
-                    .ok()
-                    .and_then(|e| e.parent().map(Path::to_path_buf)),
-            );
-            if let Some(root) = std::env::var_os("SystemRoot") {
-                let root = PathBuf::from(root);
-                dirs.push(root.join("System32"));
-                dirs.push(root);
-            }
-        }
-        dirs.iter().map(|d| d.join(name)).collect()
+        crate::sys::os::program_search_dirs(path)
+            .iter()
+            .map(|d| d.join(name))
+            .collect()
     };
     for c in candidates {
-        let mut tries = vec![c.clone()];
-        if cfg!(windows) && c.extension().is_none() {
-            tries.push(c.with_extension("exe"));
-        }
-        if let Some(t) = tries.into_iter().find(|t| t.is_file()) {
+        if let Some(t) = crate::sys::os::program_files(&c)
+            .into_iter()
+            .find(|t| t.is_file())
+        {
             return Some(t);
         }
     }

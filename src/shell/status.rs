@@ -181,7 +181,7 @@ pub fn problem_lines(e: &crate::core::config::ConfigError) -> Vec<String> {
             .iter()
             .map(|p| {
                 Problems {
-                    path,
+                    path: Some(path),
                     problems: std::slice::from_ref(p),
                 }
                 .to_string()

@@ -434,7 +434,7 @@ pub enum ConfigError {
         #[source]
         source: std::io::Error,
     },
-    #[error("{}", Problems { path, problems })]
+    #[error("{}", Problems { path: Some(path), problems })]
     Invalid {
         path: PathBuf,
         problems: Vec<Diagnostic>,

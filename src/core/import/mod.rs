@@ -26,6 +26,7 @@ mod schtasks;
 pub use crontab::import_crontab;
 pub use schtasks::{decode_xml_bytes, import_schtasks};
 
+use crate::core::diagnostic::Problems;
 use crate::core::text::escape;
 use chrono::NaiveDate;
 use std::collections::HashSet;
@@ -102,7 +103,8 @@ pub type ImportProblem = crate::core::diagnostic::Diagnostic;
 /// Why nothing was imported.
 ///
 /// Its `Display` shows each problem as `LINE:COL: message`, one per line; `display_with` puts
-/// the file's name in front (both through `Diagnostic::display`).
+/// the file's name in front (both through `diagnostic::Problems`, as `check`'s are: the first
+/// 100, then a count).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ImportError {
     /// The input is malformed; every problem found, in file order.
@@ -121,8 +123,8 @@ impl ImportError {
         }
     }
 
-    fn lines(&self) -> ProblemLines<'_> {
-        ProblemLines {
+    fn lines(&self) -> Problems<'_> {
+        Problems {
             path: None,
             problems: self.problems(),
         }
@@ -131,27 +133,10 @@ impl ImportError {
     /// Shows every problem as `FILE:LINE:COL: message`, one per line (the same shape as
     /// `check`'s messages).
     pub fn display_with<'a>(&'a self, path: &'a Path) -> impl fmt::Display + 'a {
-        ProblemLines {
+        Problems {
             path: Some(path),
             problems: self.problems(),
         }
-    }
-}
-
-struct ProblemLines<'a> {
-    path: Option<&'a Path>,
-    problems: &'a [ImportProblem],
-}
-
-impl fmt::Display for ProblemLines<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, p) in self.problems.iter().enumerate() {
-            if i > 0 {
-                writeln!(f)?;
-            }
-            write!(f, "{}", p.display(self.path))?;
-        }
-        Ok(())
     }
 }
 

@@ -549,7 +549,7 @@ impl Warden {
     fn log_warnings(&mut self, schedule: &Schedule) {
         for w in &schedule.warnings {
             let line = Problems {
-                path: &schedule.path,
+                path: Some(&schedule.path),
                 problems: std::slice::from_ref(w),
             };
             self.log(Note::warn(line.to_string()));

@@ -341,7 +341,7 @@ impl Runtime {
             }
             Err(ConfigError::Invalid { path, problems }) => {
                 let text = Problems {
-                    path: &path,
+                    path: Some(&path),
                     problems: &problems,
                 }
                 .to_string();
@@ -586,9 +586,17 @@ impl Runtime {
                     old.abort();
                 }
                 let store = (!self.dry_run).then(|| self.store.clone());
-                let handle = self
-                    .tasks
-                    .spawn(super::service_exit::after_exit(worker, id, store));
+                let handle = self.tasks.spawn(async move {
+                    use crate::core::warden::ServiceVerdict;
+                    let name = worker.name.clone();
+                    match super::service_exit::after_exit(worker, id, store).await {
+                        ServiceVerdict::Adopt(new) => Event::ServiceRestarted(name, id, new),
+                        ServiceVerdict::Stopped => Event::ServiceStopped(name, id),
+                        ServiceVerdict::Crashed | ServiceVerdict::LeaveAlone(_) => {
+                            Event::Exited(name, id)
+                        }
+                    }
+                });
                 self.watching.insert(name, handle);
             }
             Action::Unwatch { name } => {

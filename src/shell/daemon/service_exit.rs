@@ -12,7 +12,6 @@
 //! Costs nothing while the worker runs: this begins only once `wait_exit` has returned, and
 //! then looks again only after each pause the verdict names (at most 5 s).
 
-use super::runtime::Event;
 use crate::core::config::Worker;
 use crate::core::warden::{service_verdict, Proc, ServiceSeen, ServiceVerdict};
 use crate::shell::sequence::observe;
@@ -23,11 +22,12 @@ use std::time::Duration;
 use tracing::info;
 
 /// Waits as the verdict says after `exited`, the service process of `worker` (a service
-/// worker), ended; the event for the core once decided. While another process holds the
+/// worker), ended; the verdict once decided (never `LeaveAlone`), for the runtime to hand to
+/// the core. While another process holds the
 /// worker's lock in `store` (a `pacs-warden restart` by hand is stopping and starting it), the
 /// service is `Pending`. (`store` is `None` in a dry run, which takes no lock and writes
 /// nothing.)
-pub async fn after_exit(worker: Worker, exited: Proc, store: Option<Store>) -> Event {
+pub async fn after_exit(worker: Worker, exited: Proc, store: Option<Store>) -> ServiceVerdict {
     let name = worker.name.clone();
     let service = worker.service().unwrap_or_default().to_string();
     let worker = std::sync::Arc::new(worker);
@@ -44,9 +44,6 @@ pub async fn after_exit(worker: Worker, exited: Proc, store: Option<Store>) -> E
         .await
         .unwrap_or(ServiceSeen::Down);
         match service_verdict(seen, exited, waited) {
-            ServiceVerdict::Adopt(new) => return Event::ServiceRestarted(name, exited, new),
-            ServiceVerdict::Stopped => return Event::ServiceStopped(name, exited),
-            ServiceVerdict::Crashed => return Event::Exited(name, exited),
             ServiceVerdict::LeaveAlone(pause) => {
                 // Told once for each state seen, not at every look.
                 if told != Some(seen) {
@@ -56,6 +53,7 @@ pub async fn after_exit(worker: Worker, exited: Proc, store: Option<Store>) -> E
                 tokio::time::sleep(pause).await;
                 waited += pause;
             }
+            decided => return decided,
         }
     }
 }
@@ -147,7 +145,7 @@ mod tests {
         let free = tokio::time::timeout(Duration::from_secs(30), look())
             .await
             .expect("decided at once");
-        assert!(matches!(free, Event::Exited(w, id) if w == "huey" && id == EXITED));
+        assert!(matches!(free, ServiceVerdict::Crashed));
         let held = store
             .try_lock_worker("huey")
             .unwrap()

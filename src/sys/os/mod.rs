@@ -430,6 +430,52 @@ pub fn resolve_program(program: &str, base: &Path) -> PathBuf {
     }
 }
 
+/// The folders a bare program name is looked for in, in order, as this OS's process start
+/// does: `path_var` (a worker's own `PATH`), else this process's `PATH`; on Windows also the
+/// folder of pacs-warden's own executable and the system folders (`%SystemRoot%\System32`,
+/// `%SystemRoot%`).
+pub fn program_search_dirs(path_var: Option<&str>) -> Vec<PathBuf> {
+    let var = match path_var {
+        Some(v) => Some(std::ffi::OsString::from(v)),
+        None => std::env::var_os("PATH"),
+    };
+    let mut dirs: Vec<PathBuf> = var
+        .map(|v| std::env::split_paths(&v).collect())
+        .unwrap_or_default();
+    if cfg!(windows) {
+        dirs.extend(
+            std::env::current_exe()
+                .ok()
+                .and_then(|e| e.parent().map(Path::to_path_buf)),
+        );
+        if let Some(root) = std::env::var_os("SystemRoot") {
+            let root = PathBuf::from(root);
+            dirs.push(root.join("System32"));
+            dirs.push(root);
+        }
+    }
+    dirs
+}
+
+/// The files a program path may name: itself, and on Windows, when it has no extension, the
+/// same with `.exe` (as `CreateProcessW` tries).
+pub fn program_files(candidate: &Path) -> Vec<PathBuf> {
+    let mut tries = vec![candidate.to_path_buf()];
+    if cfg!(windows) && candidate.extension().is_none() {
+        tries.push(candidate.with_extension("exe"));
+    }
+    tries
+}
+
+/// Windows: `%ProgramData%\pacs-warden`, the folder the shipped examples and the installer
+/// use. `None` elsewhere (or when `ProgramData` is not set).
+pub fn program_data_dir() -> Option<PathBuf> {
+    if !cfg!(windows) {
+        return None;
+    }
+    std::env::var_os("ProgramData").map(|d| PathBuf::from(d).join("pacs-warden"))
+}
+
 /// This machine's time zone as an IANA name, or `None` when it cannot be found.
 ///
 /// Order: the `TZ` environment variable (when it holds an IANA name), the OS answer through
