@@ -1098,3 +1098,118 @@ fn a_powershell_date_wrapper_in_a_task_becomes_placeholders() {
     ));
     assert_commands(&to_yaml(&imported, "task"), &imported);
 }
+
+#[test]
+fn a_task_or_crontab_line_that_runs_a_script_says_its_dates_cannot_be_seen() {
+    let matching = |m: &str| Options {
+        match_text: m.into(),
+        ..Options::default()
+    };
+    let seen = "the dates it computes (such as yesterday's) cannot be seen from here; copy its \
+                openrem_qr.py line into the query's `command:`, with placeholders such as \
+                {date-1d}";
+    let command = r#"-NoProfile -ExecutionPolicy Bypass -Command "$yesterday = \"{0:yyyy-MM-dd}\" -f (get-date).AddDays(-1); &amp; 'D:\Server Apps\python\python.exe' 'D:\Server Apps\openrem\openrem_qr.py' 2 1 -ct -f $yesterday -t $yesterday""#;
+    // The wrapper of OpenREM's docs, in a script file: `powershell -File wrapper.ps1`.
+    let task = |program: &str, args: &str| {
+        let xml = fixture("openrem-powershell-task.xml")
+            .replace(command, args)
+            .replace(
+                r"C:\Windows\System32\WindowsPowerShell\v1.0\powershell.exe",
+                program,
+            );
+        assert!(!xml.contains("openrem_qr.py"), "{xml}");
+        xml
+    };
+    let ps = r"C:\Windows\System32\WindowsPowerShell\v1.0\powershell.exe";
+    let script = r"D:\Server Apps\openrem\qr-yesterday.ps1";
+    for (program, args, named) in [
+        (
+            ps,
+            format!(r#"-NoProfile -ExecutionPolicy Bypass -File "{script}""#),
+            script,
+        ),
+        (r"pwsh.exe", format!(r#"-f "{script}" -Verbose"#), script),
+        (
+            r"D:\openrem\qr-yesterday.BAT",
+            String::new(),
+            r"D:\openrem\qr-yesterday.BAT",
+        ),
+        (
+            r"cmd.exe",
+            r#"/c "D:\openrem\qr-yesterday.cmd" 2"#.into(),
+            r"D:\openrem\qr-yesterday.cmd",
+        ),
+    ] {
+        let imported = import_schtasks(&task(program, &args), &matching("qr-yesterday")).unwrap();
+        assert_eq!(names(&imported).len(), 1, "{program} {args}");
+        let want = format!("action 1 runs the script `{named}`: {seen}");
+        assert!(has_note(&imported, &want), "{want}\n{:#?}", imported.notes);
+        assert_commands(&to_yaml(&imported, "task"), &imported);
+    }
+    // A command that runs no script, or `-Command` that happens to name one after it: no note.
+    for (program, args) in [
+        (ps, command.to_string()),
+        (ps, format!(r#"-Command "Write-Host -File {script}""#)),
+        (r"D:\openrem\qr-yesterday.exe", String::new()),
+    ] {
+        let xml = fixture("openrem-powershell-task.xml")
+            .replace(command, &args)
+            .replace(
+                r"C:\Windows\System32\WindowsPowerShell\v1.0\powershell.exe",
+                program,
+            );
+        let m = if args == command {
+            "openrem_qr.py"
+        } else {
+            "qr-yesterday"
+        };
+        let imported = import_schtasks(&xml, &matching(m)).unwrap();
+        assert_eq!(names(&imported).len(), 1, "{program} {args}");
+        assert!(
+            !has_note(&imported, "runs the script"),
+            "{:#?}",
+            imported.notes
+        );
+    }
+    // Whatever the file says stays on one line of the schedule, escaped.
+    let odd = format!(r#"-File "D:\qr&#10;yesterday{}.ps1""#, '\u{202e}');
+    let imported = import_schtasks(&task(ps, &odd), &matching("yesterday")).unwrap();
+    assert!(
+        has_note(&imported, "runs the script"),
+        "{:#?}",
+        imported.notes
+    );
+    let yaml = to_yaml(&imported, "task");
+    assert!(!yaml.contains('\u{202e}'), "{yaml}");
+    let (head, _) = yaml.split_once("\nqueries:").expect("queries");
+    assert!(
+        head.lines()
+            .all(|l| l.starts_with('#') || l.starts_with("timezone:")),
+        "{yaml}"
+    );
+    let words = head
+        .split_once("# Notes:")
+        .expect("notes")
+        .1
+        .lines()
+        .flat_map(|l| l.trim_start_matches('#').split_whitespace())
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert!(
+        words.contains(r"runs the script `D:\qr yesterday\u{202e}.ps1`"),
+        "{yaml}"
+    );
+
+    // A crontab line that runs a shell script.
+    let cron = "0 1 * * * cd /opt/openrem && ./qr-yesterday.sh ct >> qr.log 2>&1\n";
+    let imported = import_crontab(cron, &matching("qr-yesterday")).unwrap();
+    assert_eq!(names(&imported).len(), 1);
+    let want = format!("line 1: runs the script `./qr-yesterday.sh`: {seen}");
+    assert!(has_note(&imported, &want), "{want}\n{:#?}", imported.notes);
+    let imported = import_crontab(&fixture("openrem-user.crontab"), &opts()).unwrap();
+    assert!(
+        !has_note(&imported, "runs the script"),
+        "{:#?}",
+        imported.notes
+    );
+}

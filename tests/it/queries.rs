@@ -236,34 +236,67 @@ fn a_run_that_waited_for_the_previous_one_gets_the_dates_of_its_planned_time() {
     assert_eq!(late.1, format!("planned {}", late.0), "{log}");
 }
 
-/// The planned instants of the runs in query `q`'s log (`=== STARTED query q (scheduled AT)`).
-fn planned_runs(s: &Site) -> Vec<String> {
+/// The runs in query `q`'s log, in order: each run's planned instant
+/// (`=== STARTED query q (scheduled PLANNED) ===`) and the first line it said.
+fn logged_runs(s: &Site) -> Vec<(chrono::DateTime<chrono::Utc>, String)> {
     let log = std::fs::read_to_string(s.path("schedule.yaml.state/queries/q.log")).unwrap();
     log.split("(scheduled ")
         .skip(1)
-        .filter_map(|rest| rest.split(')').next())
-        .map(str::to_string)
+        .map(|rest| {
+            let (planned, said) = rest.split_once(") ===\n").unwrap_or((rest, ""));
+            let planned = chrono::DateTime::parse_from_rfc3339(planned)
+                .unwrap_or_else(|e| panic!("{planned:?}: {e}\n{log}"));
+            let said = said.lines().next().unwrap_or("").to_string();
+            (planned.to_utc(), said)
+        })
         .collect()
 }
 
 #[test]
 fn a_run_missed_while_the_daemon_was_stopped_is_caught_up_once_and_only_once() {
+    use chrono::{DurationRound, TimeDelta, Utc};
     let s = Site::new("qcatch");
-    // Every 5 s; missed runs less than a minute old are caught up.
-    write_without_workers(
-        &s,
-        "*/5 * * * * *",
-        &sleep_command("10ms", ""),
-        "    catch_up: 1m\n",
-    );
+    // Daily times chosen from now, so that exactly one run is missed while the daemon is
+    // stopped: `ran` (the first daemon runs it), `missed` (no daemon is running), then one every
+    // 6 s for the later daemons, none of them a catch-up of `missed`.
+    let now = Utc::now().duration_trunc(TimeDelta::seconds(1)).unwrap();
+    let ran = now + TimeDelta::seconds(6);
+    let missed = ran + TimeDelta::seconds(8);
+    let later = (0..8).map(|k| missed + TimeDelta::seconds(16 + 6 * k));
+    let times = [ran, missed]
+        .into_iter()
+        .chain(later)
+        .map(|t| format!("\"{}\"", t.format("%H:%M:%S")))
+        .collect::<Vec<_>>()
+        .join(", ");
+    std::fs::write(
+        s.path("schedule.yaml"),
+        format!(
+            "timezone: UTC\nlead: 1s\nqueries:\n  - name: q\n    at: [{times}]\n    command: {}\n    catch_up: 1m\n",
+            sleep_command("10ms", ", --say, 'planned {datetime}'")
+        ),
+    )
+    .unwrap();
+    // `{datetime}` of a run planned at `t` (the schedule's zone is UTC).
+    let said = |t: chrono::DateTime<Utc>| format!("planned {}", t.format("%Y-%m-%dT%H:%M:%S%:z"));
+    // How the daemon's log names a planned run.
+    let named = |t: chrono::DateTime<Utc>| t.format("%Y-%m-%d %H:%M:%S").to_string();
+
     let mut first = s.start();
     first.expect("query finished");
     drop(first);
-    // Stopped across at least one query time.
-    std::thread::sleep(std::time::Duration::from_secs(7));
+    let runs = logged_runs(&s);
+    assert_eq!(runs, [(ran, said(ran))], "the first daemon ran {runs:?}");
+    // Stopped across `missed`.
+    let wake = missed + TimeDelta::seconds(2) - Utc::now();
+    std::thread::sleep(wake.to_std().unwrap_or_default());
     let mut second = s.start();
     let line = second.expect("catch-up: running the missed run planned for");
+    assert!(line.contains(&named(missed)), "{line}");
     second.expect("query finished");
+    // The catch-up asked for the dates of the missed run, not of the time it ran.
+    let runs = logged_runs(&s);
+    assert_eq!(runs[1], (missed, said(missed)), "{runs:?}");
     eventually("`status` to show the catch-up", || {
         s.status()
             .contains("(a catch-up of the missed run planned for")
@@ -274,17 +307,28 @@ fn a_run_missed_while_the_daemon_was_stopped_is_caught_up_once_and_only_once() {
         health.contains("(a catch-up of the missed run planned for"),
         "{health}"
     );
-    // Restarted again right after: the catch-up is not run again.
+    // Restarted again right after: `missed` is not caught up again. Any run from now on is one
+    // of the later times (run on time, or caught up if one passed while no daemon ran).
     drop(second);
     let mut third = s.start();
     third.expect("query finished");
     let log = third.log();
-    assert!(!log.contains("catch-up: running"), "{log}");
-    assert!(!log.contains("a run was missed"), "{log}");
-    // Across the three daemons, each planned run ran at most once.
-    let planned = planned_runs(&s);
+    assert!(
+        !log.lines()
+            .any(|l| l.contains(&named(missed)) || l.contains(&named(ran))),
+        "{log}"
+    );
+    // Across the three daemons, each planned run ran once: `missed` once, as the catch-up.
+    let runs = logged_runs(&s);
+    let planned: Vec<_> = runs.iter().map(|(t, _)| *t).collect();
     let mut unique = planned.clone();
     unique.sort();
     unique.dedup();
-    assert_eq!(unique.len(), planned.len(), "{planned:?}\n{line}");
+    assert_eq!(unique.len(), planned.len(), "{runs:?}");
+    assert_eq!(
+        planned.iter().filter(|t| **t == missed).count(),
+        1,
+        "{runs:?}"
+    );
+    assert!(planned[2..].iter().all(|t| *t > missed), "{runs:?}");
 }

@@ -91,7 +91,8 @@ pub struct QueryRun {
     /// How long to wait for the query's workers to be ready before running anyway.
     pub ready_wait: Duration,
     /// A missed run (the machine was off or asleep, the daemon stopped) less than this long
-    /// ago is run once, late (`catch_up:`); `None`: missed runs are not caught up.
+    /// ago is run once, late (`catch_up:`, at least `validate::MIN_CATCH_UP`); `None`: missed
+    /// runs are not caught up.
     pub catch_up: Option<Duration>,
 }
 

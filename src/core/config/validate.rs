@@ -33,6 +33,11 @@ use std::time::Duration;
 pub const DEFAULT_LEAD: Duration = Duration::from_secs(15 * 60);
 pub const DEFAULT_GRACE: Duration = Duration::from_secs(10);
 pub const DEFAULT_READY_TIMEOUT: Duration = Duration::from_secs(60);
+/// The shortest `catch_up`. A run noticed more than `ON_TIME` (2 s) after its time counts as
+/// missed; a daemon's start, a loaded machine or the clock-jump check easily add seconds more,
+/// and a missed run later than `catch_up` is skipped. A minute, cron's own resolution, covers
+/// such delays and is far below any useful window (a daily query wants hours).
+pub const MIN_CATCH_UP: Duration = Duration::from_secs(60);
 /// How often `max_memory` is checked when `max_memory_every` is left out.
 pub const DEFAULT_MEMORY_EVERY: Duration = Duration::from_secs(60);
 
@@ -637,7 +642,7 @@ impl Checker<'_> {
                 let catch_up = match raw.catch_up {
                     None => Some(None),
                     Some(Spanned { pos, value }) => value.0.and_then(|d| {
-                        self.positive(Spanned { pos, value: d }, &join(field, "catch_up"))
+                        self.catch_up(Spanned { pos, value: d }, &join(field, "catch_up"))
                             .map(Some)
                     }),
                 };
@@ -1078,6 +1083,20 @@ impl Checker<'_> {
     }
 
     /// A duration that must be more than 0.
+    /// A query's `catch_up`: at least [`MIN_CATCH_UP`].
+    fn catch_up<const U: char>(&self, d: Spanned<Dur<U>>, field: &str) -> Option<Duration> {
+        if d.value.0 < MIN_CATCH_UP {
+            self.problem(
+                d.pos,
+                field,
+                "must be at least 1m: a run noticed more than 2 s after its time counts as \
+                 missed, and a shorter catch_up would skip it instead of running it late",
+            );
+            return None;
+        }
+        Some(d.value.0)
+    }
+
     fn positive<const U: char>(&self, d: Spanned<Dur<U>>, field: &str) -> Option<Duration> {
         if d.value.0.is_zero() {
             self.problem(d.pos, field, "must be more than 0");
@@ -1342,7 +1361,7 @@ mod tests {
     }
 
     #[test]
-    fn catch_up_is_a_positive_duration_that_goes_with_command() {
+    fn catch_up_is_at_least_a_minute_and_goes_with_command() {
         let shown = |yaml: String| -> Vec<String> {
             validate(&yaml, || None)
                 .expect_err("a wrong catch_up")
@@ -1350,9 +1369,23 @@ mod tests {
                 .map(|p| p.display(None).to_string())
                 .collect()
         };
+        // A run noticed more than 2 s late is missed: shorter windows would skip it.
+        let too_short = "must be at least 1m: a run noticed more than 2 s after its time counts \
+                         as missed, and a shorter catch_up would skip it instead of running it late";
+        for short in ["0", "1s", "59s"] {
+            assert_eq!(
+                shown(Q.to_string() + "    command: [q]\n    catch_up: " + short + "\n"),
+                [format!("6:15: queries[0].catch_up: {too_short}")]
+            );
+        }
+        let s = validate(
+            &(Q.to_string() + "    command: [q]\n    catch_up: 60s\n"),
+            || None,
+        )
+        .unwrap();
         assert_eq!(
-            shown(Q.to_string() + "    command: [q]\n    catch_up: 0\n"),
-            ["6:15: queries[0].catch_up: must be more than 0"]
+            s.queries[0].run.as_ref().unwrap().catch_up,
+            Some(Duration::from_secs(60))
         );
         assert_eq!(
             shown(Q.to_string() + "    command: [q]\n    catch_up: soon\n"),

@@ -751,6 +751,12 @@ fn build(line: usize, text: &str, shell: &str) -> Result<Built, (usize, String)>
         ));
     }
     built.notes.extend(date_notes);
+    // A shell script's dates (`date -d yesterday` inside it) are out of sight.
+    if let Some(script) = built.words.iter().find(|w| dates::is_script(w, &[".sh"])) {
+        built
+            .notes
+            .push(dates::script_note(&format!("line {line}:"), script));
+    }
     built.dated = marked;
     if let Some(stdin) = stdin {
         built.notes.push(format!(

@@ -6,7 +6,9 @@
 //! command) and PowerShell's `(Get-Date).AddDays(-1)` formatted with a .NET format
 //! (`"{0:yyyy-MM-dd}" -f …`, `.ToString('yyyy-MM-dd')`, `Get-Date -Format …`), including a
 //! `-Command` text that stores one in a variable first (`$d = …; python openrem_qr.py … -f $d`).
-//! What is not recognised is left as it was and named, by the callers' notes. Pure.
+//! What is not recognised is left as it was and named, by the callers' notes; so is a script
+//! the command runs (`powershell -File wrapper.ps1`, a `.bat`, a `.sh`: `script_note`), whose
+//! dates cannot be read from here. Pure.
 
 use crate::core::template::Template;
 
@@ -30,6 +32,28 @@ pub(super) fn to_template(text: &str) -> String {
         }
     }
     out
+}
+
+/// Whether `word` names a script whose dates the importer cannot see: a file ending in one of
+/// `extensions` (case-insensitive), quotes around it ignored.
+pub(super) fn is_script(word: &str, extensions: &[&str]) -> bool {
+    let w = word.trim_matches(['"', '\'']).to_ascii_lowercase();
+    extensions
+        .iter()
+        .any(|e| w.len() > e.len() && w.ends_with(e))
+}
+
+/// The note for a query whose command runs the script `script`: any date it computes for
+/// OpenREM's query (OpenREM's documented wrappers compute yesterday's) is out of sight, so the
+/// admin copies the query's line into `command:` with placeholders. `at` starts the note
+/// (`line 4`, `task …: action 1`).
+pub(super) fn script_note(at: &str, script: &str) -> String {
+    format!(
+        "{at} runs the script `{script}`: the dates it computes (such as yesterday's) cannot be \
+         seen from here; copy its openrem_qr.py line into the query's `command:`, with \
+         placeholders such as {{date-1d}} for its dates (README, \"Dates in query commands\"), \
+         so that pacs-warden fills them in from each run's planned time"
+    )
 }
 
 /// `text` with literal braces escaped (`{{`, `}}`), for text that holds no placeholder marks of

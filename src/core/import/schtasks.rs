@@ -866,17 +866,19 @@ fn exec_action(
         .first()
         .map(|a| a.to_ascii_lowercase())
         .filter(|a| matches!(a.as_str(), "/c" | "/k" | "/r"));
-    let ps_switch = matches!(
+    let powershell = matches!(
         file.as_str(),
         "powershell" | "powershell.exe" | "pwsh" | "pwsh.exe"
-    )
-    .then(|| {
-        split
-            .iter()
-            .position(|a| matches!(a.to_ascii_lowercase().as_str(), "-command" | "-c"))
-    })
-    .flatten();
+    );
+    let ps_switch = powershell
+        .then(|| {
+            split
+                .iter()
+                .position(|a| matches!(a.to_ascii_lowercase().as_str(), "-command" | "-c"))
+        })
+        .flatten();
     let ps = ps_switch.and_then(|i| dates::powershell_command(&split[i + 1..].join(" ")));
+    let through_cmd = matches!(file.as_str(), "cmd" | "cmd.exe") && shell_switch.is_some();
     let mut command = match (file.as_str(), shell_switch) {
         ("cmd" | "cmd.exe", Some(switch)) => {
             // cmd.exe parses the rest of its command line itself: keep it as one string.
@@ -929,6 +931,33 @@ fn exec_action(
                 }
             };
         }
+    }
+    // A script's dates are out of sight: `powershell -File SCRIPT` (`-f`; the first of `-File`
+    // and `-Command` wins), a script run directly, or one run by `cmd /c`.
+    const SCRIPTS: &[&str] = &[".ps1", ".bat", ".cmd"];
+    let script = if powershell {
+        split
+            .iter()
+            .position(|a| {
+                matches!(
+                    a.to_ascii_lowercase().as_str(),
+                    "-file" | "-f" | "-command" | "-c"
+                )
+            })
+            .filter(|&i| matches!(split[i].to_ascii_lowercase().as_str(), "-file" | "-f"))
+            .and_then(|i| split.get(i + 1))
+    } else if dates::is_script(&program, SCRIPTS) {
+        Some(&program)
+    } else if through_cmd {
+        split.get(1).filter(|w| dates::is_script(w, SCRIPTS))
+    } else {
+        None
+    };
+    if let Some(script) = script {
+        notes.push(dates::script_note(
+            &format!("{label}: action {index}"),
+            script,
+        ));
     }
     if words.iter().any(|a| a.contains('%')) || workdir.as_deref().is_some_and(|w| w.contains('%'))
     {
