@@ -256,8 +256,8 @@ pub(super) async fn wait_exit(id: ProcId) -> io::Result<()> {
     if has_exited(&process) {
         return Ok(());
     }
-    // sysinfo rounds the same FILETIME to seconds; allow one second either way (as kills do).
-    if creation_time(&process)?.abs_diff(id.start_time) > 1 {
+    // The same process: created when `id` says (within sysinfo's rounding, as kills check).
+    if !crate::sys::process::windows::created_as(creation_time(&process)?, id) {
         return Ok(());
     }
     let (tx, exited) = oneshot::channel();
