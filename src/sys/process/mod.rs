@@ -436,8 +436,9 @@ mod tests {
         let full = time(&|| Some(Snapshot::take().processes.len() as u64));
         eprintln!(
             "one read of {} known process(es): {direct:?}; through sysinfo: {sysinfo:?}; \
-             a full read: {full:?}",
-            known.len()
+             a full read ({} processes): {full:?}",
+            known.len(),
+            Snapshot::take().processes.len()
         );
 
         // The same PID with another start time is another process.
