@@ -7,13 +7,13 @@ use super::KillError;
 use crate::sys::process::ProcId;
 use windows_sys::Win32::Foundation::WAIT_OBJECT_0;
 use windows_sys::Win32::Foundation::{
-    CloseHandle, SetHandleInformation, FILETIME, HANDLE, HANDLE_FLAG_INHERIT, INVALID_HANDLE_VALUE,
+    CloseHandle, SetHandleInformation, HANDLE, HANDLE_FLAG_INHERIT, INVALID_HANDLE_VALUE,
 };
 use windows_sys::Win32::System::Console::{
     GetStdHandle, SetConsoleCtrlHandler, STD_ERROR_HANDLE, STD_INPUT_HANDLE, STD_OUTPUT_HANDLE,
 };
 use windows_sys::Win32::System::Threading::{
-    GetProcessTimes, OpenProcess, TerminateProcess, WaitForSingleObject, CREATE_BREAKAWAY_FROM_JOB,
+    OpenProcess, TerminateProcess, WaitForSingleObject, CREATE_BREAKAWAY_FROM_JOB,
     CREATE_NO_WINDOW, PROCESS_ACCESS_RIGHTS, PROCESS_QUERY_LIMITED_INFORMATION,
     PROCESS_SYNCHRONIZE, PROCESS_TERMINATE,
 };
@@ -77,18 +77,7 @@ impl Drop for Handle {
 
 /// Seconds since the Unix epoch at which the process behind `h` was created.
 pub(super) fn creation_time(h: &Handle) -> std::io::Result<u64> {
-    let zero = FILETIME {
-        dwLowDateTime: 0,
-        dwHighDateTime: 0,
-    };
-    let (mut created, mut exited, mut kernel, mut user) = (zero, zero, zero, zero);
-    // SAFETY: valid handle and out-pointers.
-    let ok = unsafe { GetProcessTimes(h.0, &mut created, &mut exited, &mut kernel, &mut user) };
-    if ok == 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    let ticks = (u64::from(created.dwHighDateTime) << 32) | u64::from(created.dwLowDateTime);
-    Ok((ticks / 10_000_000).saturating_sub(11_644_473_600))
+    crate::sys::process::windows::creation_time(h.0)
 }
 
 /// Opens `id` with `access` (plus what the check needs) if it is still that process: running,
@@ -115,8 +104,7 @@ fn open_verified(id: ProcId, access: PROCESS_ACCESS_RIGHTS) -> Result<Handle, Ki
         pid: id.pid,
         source,
     })?;
-    // sysinfo rounds the same FILETIME to seconds; allow one second either way.
-    if created.abs_diff(id.start_time) > 1 {
+    if !crate::sys::process::windows::created_as(created, id) {
         return Err(KillError::NotRunning(id.pid));
     }
     Ok(h)

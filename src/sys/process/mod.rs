@@ -3,12 +3,27 @@
 //!
 //! Owns: process identity (PID + start time, because PIDs are reused; and the machine's boot
 //! time in the same unit), the `match` rule, and the worker's process tree. The pure parts (`matches`, `tree`) take a snapshot and decide;
-//! `Snapshot::take` reads the OS through sysinfo; no `cfg` here.
+//! `Snapshot::take` reads the OS through sysinfo. One `cfg`: `TreeMemory` reads the known
+//! processes' memory through sysinfo on Linux (which reads /proc/PID for those PIDs only), and
+//! through `windows.rs` on Windows (a handle to each PID; sysinfo would list every process of
+//! the machine there to read one). `windows.rs` also holds the rule by which a process handle
+//! is the process a `ProcId` names (`created_as`), which `sys::os` kills and waits by.
 
 use std::collections::{HashMap, HashSet};
 use std::ffi::OsStr;
 use std::path::Path;
 use sysinfo::{ProcessRefreshKind, ProcessStatus, ProcessesToUpdate, System, UpdateKind};
+
+#[cfg(windows)]
+pub(crate) mod windows;
+#[cfg(windows)]
+use windows::resident;
+
+#[cfg(test)]
+thread_local! {
+    /// How many full reads (`Snapshot::take`) this thread made: a test's count of them.
+    static FULL_READS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
 
 /// A process's identity: its PID and when it started (whole seconds since the Unix epoch, as
 /// the OS reports it). A PID alone can belong to another process tomorrow.
@@ -94,6 +109,8 @@ impl Snapshot {
     /// Reads every process from the OS. Zombies (exited, not yet reaped) are left out: they
     /// are gone for every purpose here.
     pub fn take() -> Snapshot {
+        #[cfg(test)]
+        FULL_READS.with(|n| n.set(n.get() + 1));
         let mut sys = System::new();
         sys.refresh_processes_specifics(
             ProcessesToUpdate::All,
@@ -233,7 +250,9 @@ impl TreeMemory {
     }
 }
 
-/// The summed resident memory of `ids`, or `None` if one of them no longer runs.
+/// The summed resident memory of `ids`, or `None` if one of them no longer runs. sysinfo
+/// reads /proc/PID for each of them (Windows: `windows::resident`).
+#[cfg(not(windows))]
 fn resident(ids: &[ProcId]) -> Option<u64> {
     let pids: Vec<sysinfo::Pid> = ids
         .iter()
@@ -308,6 +327,135 @@ mod tests {
 
     fn matches(m: &M, p: &ProcessInfo) -> bool {
         super::matches(&m.image, &m.args_contain, p)
+    }
+
+    /// The helper process of `a_tree_s_memory_is_read_from_its_known_processes`: this test
+    /// binary started again with `PACS_TEST_HOARD_MB` set. It fills that many megabytes (every
+    /// page written), says so, and waits to be killed.
+    #[test]
+    #[ignore = "a helper process that another test starts"]
+    fn hoard() {
+        let Some(mb) = std::env::var("PACS_TEST_HOARD_MB")
+            .ok()
+            .and_then(|v| v.parse::<usize>().ok())
+        else {
+            return;
+        };
+        let hoard = vec![1u8; mb << 20];
+        println!("hoarding {}", std::hint::black_box(&hoard).len());
+        std::thread::sleep(std::time::Duration::from_secs(300));
+        drop(std::hint::black_box(hoard));
+    }
+
+    /// The resident memory the old path read on every OS: sysinfo asked for the known PIDs (on
+    /// Windows it lists every process for that). For the comparison printed below only.
+    fn resident_through_sysinfo(ids: &[ProcId]) -> Option<u64> {
+        let pids: Vec<sysinfo::Pid> = ids
+            .iter()
+            .map(|id| sysinfo::Pid::from_u32(id.pid))
+            .collect();
+        let mut sys = System::new();
+        sys.refresh_processes_specifics(
+            ProcessesToUpdate::Some(&pids),
+            true,
+            ProcessRefreshKind::nothing().with_memory(),
+        );
+        ids.iter().zip(&pids).try_fold(0u64, |sum, (id, pid)| {
+            let p = sys
+                .process(*pid)
+                .filter(|p| p.start_time() == id.start_time)?;
+            Some(sum + p.memory())
+        })
+    }
+
+    #[test]
+    fn a_tree_s_memory_is_read_from_its_known_processes() {
+        use std::io::BufRead as _;
+        const MB: u64 = 64;
+        /// Kills the helper whatever happens to the test.
+        struct Reaped(std::process::Child);
+        impl Drop for Reaped {
+            fn drop(&mut self) {
+                let _ = self.0.kill();
+                let _ = self.0.wait();
+            }
+        }
+        let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "sys::process::tests::hoard",
+                "--ignored",
+                "--nocapture",
+            ])
+            .env("PACS_TEST_HOARD_MB", MB.to_string())
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .map(Reaped)
+            .unwrap();
+        let mut out = std::io::BufReader::new(child.0.stdout.take().unwrap());
+        let mut line = String::new();
+        while !line.starts_with("hoarding") {
+            line.clear();
+            if out.read_line(&mut line).unwrap() == 0 {
+                panic!("the helper process ended before it filled its memory");
+            }
+        }
+        let id = identify(child.0.id()).unwrap();
+        let mut memory = TreeMemory::default();
+        let full_reads = || FULL_READS.with(std::cell::Cell::get);
+
+        let before = full_reads();
+        let first = memory.read(id).expect("a running process read as gone");
+        assert_eq!(full_reads(), before + 1, "the first read finds the tree");
+        assert!(
+            first >= MB << 20,
+            "{first} bytes read for a process that filled {MB} MB"
+        );
+        // Later reads ask the known processes only: no full read.
+        let second = memory.read(id).expect("a running process read as gone");
+        assert!(second >= MB << 20, "{second} bytes on the second read");
+        assert_eq!(
+            full_reads(),
+            before + 1,
+            "a later read listed every process"
+        );
+
+        // The cost of one read, this way and through sysinfo (printed, not asserted).
+        let known = memory.known.clone();
+        let time = |read: &dyn Fn() -> Option<u64>| {
+            let began = std::time::Instant::now();
+            for _ in 0..20 {
+                assert!(read().is_some());
+            }
+            began.elapsed() / 20
+        };
+        let direct = time(&|| resident(&known));
+        let sysinfo = time(&|| resident_through_sysinfo(&known));
+        let full = time(&|| Some(Snapshot::take().processes.len() as u64));
+        eprintln!(
+            "one read of {} known process(es): {direct:?}; through sysinfo: {sysinfo:?}; \
+             a full read ({} processes): {full:?}",
+            known.len(),
+            Snapshot::take().processes.len()
+        );
+
+        // The same PID with another start time is another process.
+        let reused = ProcId {
+            pid: id.pid,
+            start_time: id.start_time - 3600,
+        };
+        assert_eq!(resident(&[reused]), None, "a reused PID was read");
+        assert_eq!(resident(&[id, reused]), None);
+
+        child.0.kill().unwrap();
+        child.0.wait().unwrap();
+        // Gone, though `child` still holds its handle (on Windows the process stays openable).
+        assert_eq!(resident(&[id]), None, "an exited process was read");
+        assert_eq!(memory.read(id), None, "an exited tree was read");
+        drop(child);
+        assert_eq!(resident(&[id]), None);
     }
 
     #[test]
