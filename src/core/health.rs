@@ -133,12 +133,16 @@ pub struct Supervision {
     pub gave_up: bool,
 }
 
+/// A restart deferred while the worker is busy.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Deferral {
     pub since: DateTime<Utc>,
-    /// Its query's start.
+    /// The restart runs by then at the latest: a planned restart's query's start, or a memory
+    /// restart's longest wait.
     pub until: DateTime<Utc>,
     pub answer: String,
+    /// A memory restart (`max_memory`), not a planned one.
+    pub memory: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -355,18 +359,23 @@ pub fn classify(facts: &Facts) -> Health {
             ));
         }
         if let Some(d) = w.deferred.as_ref().filter(|d| current(d.since)) {
+            let (restart, cap) = if d.memory {
+                ("memory restart", "its longest wait")
+            } else {
+                ("planned restart", "its query's start")
+            };
             if facts.now >= d.until {
                 problems.push(problem(
                     State::Warning,
                     format!(
-                        "the planned restart of worker {name} is deferred past its query's start ({}; busy: {})",
+                        "the {restart} of worker {name} is deferred past {cap} ({}; busy: {})",
                         hhmm(d.until),
                         short(&d.answer, 120)
                     ),
                 ));
             } else {
                 notes.push(format!(
-                    "the restart of worker {name} is deferred while it is busy, until {} at the latest",
+                    "the {restart} of worker {name} is deferred while it is busy, until {} at the latest",
                     hhmm(d.until)
                 ));
             }
@@ -670,10 +679,24 @@ mod tests {
                         since: at("05:45:00"),
                         until: at("06:00:00"),
                         answer: "busy".into(),
+                        memory: false,
                     })
                 },
                 State::Warning,
                 "the planned restart of worker celery is deferred past its query's start (2026-03-02 06:00:00 UTC; busy: busy)",
+            ),
+            (
+                "memory restart deferred past its longest wait",
+                |f| {
+                    f.workers[0].deferred = Some(Deferral {
+                        since: at("05:30:00"),
+                        until: at("06:00:00"),
+                        answer: "busy".into(),
+                        memory: true,
+                    })
+                },
+                State::Warning,
+                "the memory restart of worker celery is deferred past its longest wait (2026-03-02 06:00:00 UTC; busy: busy)",
             ),
             (
                 "rejected edit",
@@ -798,17 +821,26 @@ mod tests {
             since: at("04:00:00"),
             until: at("04:15:00"),
             answer: "busy".into(),
+            memory: false,
         });
         assert_eq!(classify(&facts).state, State::Ok);
         facts.workers[0].deferred = Some(Deferral {
             since: at("06:05:00"),
             until: at("06:15:00"),
             answer: "busy".into(),
+            memory: false,
         });
         let (state, text) = check(&facts);
         assert_eq!(state, State::Ok);
         assert!(
-            text.contains("the restart of worker celery is deferred while it is busy, until 2026-03-02 06:15:00 UTC at the latest"),
+            text.contains("the planned restart of worker celery is deferred while it is busy, until 2026-03-02 06:15:00 UTC at the latest"),
+            "{text}"
+        );
+        facts.workers[0].deferred.as_mut().unwrap().memory = true;
+        let (state, text) = check(&facts);
+        assert_eq!(state, State::Ok);
+        assert!(
+            text.contains("the memory restart of worker celery is deferred while it is busy, until 2026-03-02 06:15:00 UTC at the latest"),
             "{text}"
         );
         // Down for a moment inside a restart sequence.

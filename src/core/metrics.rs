@@ -13,6 +13,10 @@ use std::fmt::Write as _;
 /// The outcomes a query run is counted under (a series each, from 0).
 pub const QUERY_OUTCOMES: [&str; 5] = ["ok", "failed", "timed_out", "not_run", "skipped"];
 
+/// The memory gauge shows a new reading when it moved by this share of `max_memory` (1/20:
+/// 5%), the step of the state file's record.
+const MEMORY_STEP: u64 = 20;
+
 #[derive(Debug, Clone, Default, PartialEq)]
 struct WorkerMetrics {
     restarts_ok: u64,
@@ -89,9 +93,19 @@ impl Metrics {
         self.worker(worker).ready_failures += 1;
     }
 
-    /// The resident memory of `worker`'s process tree, in bytes (`None`: not known).
-    pub fn set_tree_memory(&mut self, worker: &str, bytes: Option<u64>) {
-        self.worker(worker).memory = bytes;
+    /// A reading of the resident memory of `worker`'s process tree, in bytes (`None`: not
+    /// known), whose limit (`max_memory`) is `limit` bytes. The value shown changes only when
+    /// the reading moved by 5% of the limit or more (as the state file's record of it), so
+    /// that the file of an idle daemon is not rewritten at every reading.
+    pub fn set_tree_memory(&mut self, worker: &str, bytes: Option<u64>, limit: u64) {
+        let w = self.worker(worker);
+        let moved = match (w.memory, bytes) {
+            (Some(shown), Some(read)) => shown.abs_diff(read) >= (limit / MEMORY_STEP).max(1),
+            (shown, read) => shown != read,
+        };
+        if moved {
+            w.memory = bytes;
+        }
     }
 
     /// Whether `worker`'s process runs, as far as the daemon knows.
@@ -158,7 +172,7 @@ impl Metrics {
             &mut out,
             "pacs_warden_deferrals_total",
             "counter",
-            "Times a restart of the worker was put off because its busy probe said busy.",
+            "Restarts of the worker put off because its busy probe said busy (once per restart, however often it was asked again).",
             &|m| Some(m.deferrals.to_string()),
         );
         per_worker(
@@ -269,7 +283,7 @@ mod tests {
         m.record_ready_failure("w2");
         m.record_ready_failure("w2");
         m.set_up("w1", true);
-        m.set_tree_memory("w2", Some(123_456_789));
+        m.set_tree_memory("w2", Some(123_456_789), 1 << 30);
         m.record_query_run("q", "timed out");
         m.record_query_run("q", "ok");
         m.set_next_restart(Some(at(1_700_003_600, 0)));
@@ -284,7 +298,7 @@ pacs_warden_restarts_total{worker=\"w2\",outcome=\"failed\"} 0
 # TYPE pacs_warden_crash_restarts_total counter
 pacs_warden_crash_restarts_total{worker=\"w1\"} 1
 pacs_warden_crash_restarts_total{worker=\"w2\"} 0
-# HELP pacs_warden_deferrals_total Times a restart of the worker was put off because its busy probe said busy.
+# HELP pacs_warden_deferrals_total Restarts of the worker put off because its busy probe said busy (once per restart, however often it was asked again).
 # TYPE pacs_warden_deferrals_total counter
 pacs_warden_deferrals_total{worker=\"w1\"} 0
 pacs_warden_deferrals_total{worker=\"w2\"} 1
@@ -314,6 +328,34 @@ pacs_warden_query_runs_total{query=\"q\",outcome=\"timed_out\"} 1
 pacs_warden_next_restart_timestamp_seconds 1700003600.000
 ";
         assert_eq!(m.render(), expected);
+    }
+
+    #[test]
+    fn the_memory_gauge_moves_by_steps_of_5_percent_of_the_limit() {
+        let mut m = Metrics::default();
+        m.keep_only(["w"], []);
+        let limit = 1000 << 20;
+        let shown = |m: &Metrics| {
+            m.render()
+                .lines()
+                .find_map(|l| l.strip_prefix("pacs_warden_worker_memory_bytes{worker=\"w\"} "))
+                .map(|v| v.parse::<u64>().unwrap())
+        };
+        assert_eq!(shown(&m), None);
+        m.set_tree_memory("w", Some(100 << 20), limit);
+        assert_eq!(shown(&m), Some(100 << 20));
+        // Less than 50 MiB (5% of the limit) away: the text, and so the file, stays.
+        let text = m.render();
+        m.set_tree_memory("w", Some((100 << 20) + (49 << 20)), limit);
+        m.set_tree_memory("w", Some((100 << 20) - (49 << 20)), limit);
+        assert_eq!(m.render(), text);
+        m.set_tree_memory("w", Some(150 << 20), limit);
+        assert_eq!(shown(&m), Some(150 << 20));
+        m.set_tree_memory("w", Some(100 << 20), limit);
+        assert_eq!(shown(&m), Some(100 << 20));
+        // Not known any more (its process is gone): absent.
+        m.set_tree_memory("w", None, limit);
+        assert_eq!(shown(&m), None);
     }
 
     #[test]

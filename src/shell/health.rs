@@ -89,6 +89,7 @@ fn facts(s: &Status, file: File, now: DateTime<Utc>) -> Facts {
                 since: d.since,
                 until: d.until,
                 answer: d.answer.clone(),
+                memory: d.memory,
             }),
             // The last answer of `ready.every`'s periodic probe, when a counted failure, is a
             // failed answer too.

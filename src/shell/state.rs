@@ -127,11 +127,16 @@ pub struct NotReadyRecord {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct DeferralRecord {
     pub since: DateTime<Utc>,
-    /// The restart happens by then at the latest (its query's start).
+    /// The restart happens by then at the latest (its query's start, or a memory restart's
+    /// longest wait).
     pub until: DateTime<Utc>,
     /// The busy probe's last answer.
     pub answer: String,
     pub deferrals: u32,
+    /// A memory restart (`max_memory`) waits, up to its longest wait; not a planned restart
+    /// up to its query's start.
+    #[serde(default)]
+    pub memory: bool,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]

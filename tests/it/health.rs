@@ -7,6 +7,7 @@ use crate::harness::{q, wait_until, worker_exe, Site, Warden, PATIENCE};
 use pacs_warden::sys::os::kill_verified;
 use pacs_warden::sys::process::{ProcId, Snapshot};
 use std::path::Path;
+use std::time::Duration;
 
 /// A site with a query at 03:00 and the demo worker `w` (`run_args` added to its start
 /// command, `extra` lines to its entry).
@@ -42,8 +43,13 @@ fn health(config: &Path, args: &[&str]) -> (Option<i32>, String) {
 /// Polls `health` until its line starts with `start`, then checks it is one line and the exit
 /// status is `code`; returns the line.
 fn expect_health(config: &Path, code: i32, start: &str) -> String {
+    expect_health_within(config, code, start, PATIENCE)
+}
+
+/// `expect_health` with a deadline of its own.
+fn expect_health_within(config: &Path, code: i32, start: &str, limit: Duration) -> String {
     let mut last = (None, String::new());
-    wait_until(&format!("health to say {start:?}"), PATIENCE, || {
+    wait_until(&format!("health to say {start:?}"), limit, || {
         last = health(config, &[]);
         last.1.starts_with(start)
     });
@@ -233,4 +239,129 @@ fn critical_when_the_last_run_of_a_query_failed() {
         "PACS-WARDEN CRITICAL - the last run of query q failed (",
     );
     assert!(line.contains(" | workers_up="), "{line}");
+}
+
+/// A start command that returns at once and leaves the worker running in the background (a
+/// daemonizing start, like `celery multi start`; here `setsid --fork`): the process
+/// pacs-warden started exits within the settle time, so the restart failed, while the worker
+/// runs. The failed restart is the leading problem, not a worker that is down.
+#[cfg(target_os = "linux")]
+#[test]
+fn critical_when_the_last_restart_failed_though_the_worker_runs() {
+    let s = Site::new("health-restartfailed");
+    let yaml = yaml(&s, "", "    supervise: false\n").replace(
+        "    start:\n      command: [",
+        "    start:\n      command: [setsid, --fork, ",
+    );
+    assert!(yaml.contains("[setsid, --fork, "), "{yaml}");
+    s.write(&yaml);
+    let _d = s.start();
+    let line = expect_health(
+        &s.config(),
+        2,
+        "PACS-WARDEN CRITICAL - the last restart of worker w failed (",
+    );
+    assert!(
+        line.contains("FAILED: cannot start setsid: process "),
+        "{line}"
+    );
+    assert!(line.contains(" | workers_up=1;;1:;0;1 "), "{line}");
+    assert!(root(&s).is_some());
+}
+
+#[test]
+fn warning_when_the_last_run_of_a_query_was_skipped() {
+    let s = Site::new("health-skipped");
+    // No worker; a query every 2 s whose run takes 30 s: the runs after the first are skipped
+    // (`overlap: skip`, the default) while it goes on. Its command line carries the tag, so
+    // that the site's end kills it.
+    std::fs::write(
+        s.config(),
+        format!(
+            "timezone: UTC\nlead: 1s\nqueries:\n  - name: q\n    cron: \"*/2 * * * * *\"\n    command: [{}, sleep, 30s, --say, {}]\n",
+            q(&worker_exe()),
+            q(&s.tag)
+        ),
+    )
+    .unwrap();
+    let mut d = s.start();
+    d.expect("query started");
+    d.expect("this run is skipped (overlap: skip)");
+    let line = expect_health(
+        &s.config(),
+        1,
+        "PACS-WARDEN WARNING - the last run of query q was skipped (",
+    );
+    assert!(
+        line.contains("): skipped: the previous run was still going"),
+        "{line}"
+    );
+}
+
+/// Run as root (as CI does): a valid edit the daemon refuses because others could have made
+/// it (a group- and world-writable file; README, Security) leaves the daemon running the
+/// version it loaded, which differs from the (valid) file on disk.
+#[cfg(unix)]
+#[test]
+fn warning_when_the_daemon_runs_another_version_of_the_file() {
+    use std::os::unix::fs::PermissionsExt;
+    if !std::fs::metadata("/proc/self")
+        .map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
+        .unwrap_or(false)
+    {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must run the trust tests privileged"
+        );
+        eprintln!("skipped: the trust check applies only to a pacs-warden run as root");
+        return;
+    }
+    let s = Site::new("health-otherversion");
+    let good = yaml(&s, "", "");
+    s.write(&good);
+    let mut d = s.start();
+    d.expect("restart done:");
+    expect_health(&s.config(), 0, "PACS-WARDEN OK - daemon running");
+    let tmp = s.dir.path().join(".schedule.yaml.swp");
+    std::fs::write(&tmp, good.replace("0 0 3 * * *", "0 0 4 * * *")).unwrap();
+    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o666)).unwrap();
+    std::fs::rename(&tmp, s.config()).unwrap();
+    d.expect("the edited schedule can be changed by others; keeping the last good schedule");
+    expect_health(
+        &s.config(),
+        1,
+        "PACS-WARDEN WARNING - the daemon runs another version of the schedule file (loaded ",
+    );
+}
+
+/// A planned restart deferred while the worker is busy goes ahead anyway at its query's start,
+/// once the busy probe running then answers: the warning lasts from the query's start until
+/// that answer (README, `health`). Here every busy probe takes 10 s and says busy: the restart
+/// due 15 s before the query is deferred after the first answer, and the probe asked 1 s later
+/// is still running when the query begins.
+#[test]
+fn warning_while_a_planned_restart_is_deferred_past_its_query() {
+    let s = Site::new("health-deferred");
+    let w = q(&worker_exe());
+    let yaml = yaml(
+        &s,
+        "",
+        &format!(
+            "    busy:\n      command: [{w}, sleep, 10s, --exit-code, \"69\"]\n      every: 1s\n"
+        ),
+    )
+    .replace("0 0 3 * * *", "*/30 * * * * *");
+    s.write(&format!("lead: 15s\n{yaml}"));
+    let mut d = s.start();
+    d.expect("restart done:");
+    d.expect_within("worker is busy; restart deferred", Duration::from_secs(90));
+    let line = expect_health(
+        &s.config(),
+        1,
+        "PACS-WARDEN WARNING - the planned restart of worker w is deferred past its query's start (",
+    );
+    assert!(line.contains("; busy: no answer (exit status "), "{line}");
+    // Then it goes ahead.
+    d.expect("still busy, and its query begins now: restarting anyway");
+    d.expect("restart done:");
 }

@@ -3,11 +3,12 @@
 //! malformed line fails the test). Needs `target/e2e-venv` with `prometheus-client`;
 //! `scripts/test` installs it.
 
-use crate::harness::{eventually, q, tagged, worker_exe, Site};
+use crate::harness::{eventually, q, tagged, wait_until, worker_exe, Site};
 use pacs_warden::sys::os::kill_verified;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::Duration;
 
 fn python() -> PathBuf {
     let python = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/e2e-venv/bin/python");
@@ -129,4 +130,74 @@ fn the_daemon_writes_restarts_crashes_and_up_to_the_textfile() {
         .map(|e| e.unwrap().file_name())
         .collect();
     assert_eq!(names, ["pacs warden.prom"], "{names:?}");
+}
+
+/// The samples the first test does not reach: the memory gauge (`max_memory`), a query run
+/// that ended ok, a deferred restart counted once however often the busy worker was asked
+/// again, and ready failures (`ready.every`).
+#[test]
+fn the_daemon_writes_memory_query_runs_deferrals_and_ready_failures() {
+    let s = Site::new("metrics-more");
+    let file = s.path("pacs-warden.prom");
+    let w = q(&worker_exe());
+    // `w`: always busy (asked every second for the 5 s of lead before each query, every 30 s),
+    // its memory read every second. `v`: not restarted before queries; it stops answering its
+    // ready command 3 s after its start, and is asked every second (restarted only after 100
+    // failures).
+    s.write(&format!(
+        "timezone: UTC\nlead: 5s\nqueries:\n  - name: q\n    cron: \"*/30 * * * * *\"\n    command: [{w}, sleep, 10ms]\n\
+         metrics:\n  textfile: pacs-warden.prom\n\
+         workers:\n\
+         \x20 - name: w\n    match: {{image: pacs-demo-worker, args_contain: \"--name {tag}-w \"}}\n    pidfile: w.pid\n    stop:\n      command: [{w}, stop, --pidfile, w.pid]\n      grace: 5s\n    start:\n      command: [{w}, run, --name, {tag}-w, --pidfile, w.pid]\n    busy:\n      command: [{w}, sleep, 0s, --exit-code, \"69\"]\n      every: 1s\n    max_memory: 1GB\n    max_memory_every: 1s\n\
+         \x20 - name: v\n    match: {{image: pacs-demo-worker, args_contain: \"--name {tag}-v \"}}\n    pidfile: v.pid\n    restart_before_queries: false\n    stop:\n      command: [{w}, stop, --pidfile, v.pid]\n      grace: 5s\n    start:\n      command: [{w}, run, --name, {tag}-v, --pidfile, v.pid, --hang-after, 3s]\n    ready:\n      command: [{w}, ping, --pidfile, v.pid]\n      timeout: 5s\n      every: 1s\n      failures: 100\n",
+        tag = s.tag
+    ));
+    let read = || -> HashMap<String, f64> {
+        let text = std::fs::read_to_string(&file).unwrap_or_default();
+        parse(&text).unwrap_or_else(|e| panic!("not the text format: {e}\n{text}"))
+    };
+    let mut d = s.start();
+    eventually(
+        "the memory of w and ready failures of v in the metrics",
+        || {
+            let m = read();
+            m.get("pacs_warden_worker_memory_bytes{worker=w}")
+                .is_some_and(|b| *b > 0.0)
+                && m.get("pacs_warden_ready_failures_total{worker=v}")
+                    .is_some_and(|n| *n > 0.0)
+        },
+    );
+    assert_eq!(
+        read().get("pacs_warden_worker_memory_bytes{worker=v}"),
+        None
+    );
+
+    // The planned restart before a query: deferred while busy, asked again every second,
+    // restarted anyway at the query's start: one deferred restart, however often it was asked.
+    let long = Duration::from_secs(90);
+    d.expect_within(
+        "still busy, and its query begins now: restarting anyway",
+        long,
+    );
+    let asked = d
+        .log()
+        .matches("worker is busy; restart deferred, asking again in")
+        .count();
+    assert!(asked >= 2, "asked {asked} times:\n{}", d.log());
+    eventually("one deferral in the metrics", || {
+        read().get("pacs_warden_deferrals_total{worker=w}") == Some(&1.0)
+    });
+    assert_eq!(read()["pacs_warden_deferrals_total{worker=v}"], 0.0);
+    // The query runs after it.
+    wait_until("a query run in the metrics", long, || {
+        read()
+            .get("pacs_warden_query_runs_total{outcome=ok,query=q}")
+            .is_some_and(|n| *n >= 1.0)
+    });
+    let m = read();
+    assert_eq!(
+        m["pacs_warden_query_runs_total{outcome=failed,query=q}"],
+        0.0
+    );
+    assert!(m["pacs_warden_worker_memory_bytes{worker=w}"] > 0.0);
 }

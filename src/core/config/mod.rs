@@ -368,7 +368,7 @@ pub struct LogLimits {
     pub keep: usize,
 }
 
-/// `max_size` when not given: 50MB (50,000,000 bytes), for every log.
+/// `max_size` when not given: 50MB (52,428,800 bytes: `MB` is 1024²), for every log.
 pub const DEFAULT_LOG_MAX_SIZE: u64 = 50 << 20;
 
 impl Default for LogLimits {

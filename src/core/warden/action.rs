@@ -89,6 +89,21 @@ pub enum Action {
     Save(Save),
 }
 
+/// A restart deferred while its worker is busy, after a busy answer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Waiting {
+    /// It runs by then at the latest: a planned restart's query's start, or a memory
+    /// restart's longest wait.
+    pub until: DateTime<Utc>,
+    /// The busy probe's answer.
+    pub answer: String,
+    /// A memory restart (`max_memory`), not a planned one.
+    pub memory: bool,
+    /// The first busy answer of this deferral (the restart is deferred from now on); later
+    /// ones only ask again.
+    pub first: bool,
+}
+
 /// A record for the state directory.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Save {
@@ -101,7 +116,7 @@ pub enum Save {
     /// deferral starts then.
     Deferral {
         worker: String,
-        deferral: Option<(DateTime<Utc>, String)>,
+        deferral: Option<Waiting>,
         at: DateTime<Utc>,
     },
     /// A query run skipped because the previous run was still going.

@@ -2,7 +2,7 @@
 //! defer the restart (up to its query's start) while it is. A memory restart (`fitness`) waits
 //! the same way, up to its own cap.
 
-use super::{Action, Note, Save, Warden, Why};
+use super::{Action, Note, Save, Waiting, Warden, Why};
 use crate::core::report::file_duration;
 use crate::core::text::escape;
 use chrono::{DateTime, TimeDelta, Utc};
@@ -17,6 +17,8 @@ struct Deferred {
     next_probe: Option<DateTime<Utc>>,
     /// Planned, or a memory restart.
     why: Why,
+    /// A busy answer deferred it already (it is recorded, and counted once).
+    saved: bool,
 }
 
 /// The deferred restarts, by worker name.
@@ -55,12 +57,13 @@ impl Warden {
     /// it first whether it is busy. A planned restart takes over a waiting memory restart.
     pub(super) fn defer_for(&mut self, w: usize, until: DateTime<Utc>, why: Why) {
         let name = self.schedule.workers[w].name.clone();
-        let (until, why) = match self.deferrals.0.get(&name) {
+        let (until, why, saved) = match self.deferrals.0.get(&name) {
             Some(d) => (
                 d.until.min(until),
                 if d.why == Why::Planned { d.why } else { why },
+                d.saved,
             ),
-            None => (until, why),
+            None => (until, why, false),
         };
         self.deferrals.0.insert(
             name.clone(),
@@ -68,6 +71,7 @@ impl Warden {
                 until,
                 next_probe: None,
                 why,
+                saved,
             },
         );
         self.actions
@@ -151,7 +155,13 @@ impl Warden {
             let until = (deferred.until - now).to_std().unwrap_or_default();
             let wait = every.min(until);
             deferred.next_probe = Some(now + TimeDelta::from_std(wait).unwrap_or(TimeDelta::MAX));
-            let until = deferred.until;
+            let waiting = Waiting {
+                until: deferred.until,
+                answer: why.clone(),
+                memory: deferred.why == Why::Memory,
+                first: !deferred.saved,
+            };
+            deferred.saved = true;
             self.log(
                 Note::info(format!(
                     "worker is busy; restart deferred, asking again in {}",
@@ -162,7 +172,7 @@ impl Warden {
             );
             self.actions.push_back(Action::Save(Save::Deferral {
                 worker: name.to_string(),
-                deferral: Some((until, why)),
+                deferral: Some(waiting),
                 at: now,
             }));
             return;

@@ -34,7 +34,9 @@ mod supervise;
 #[cfg(test)]
 mod tests;
 
-pub use action::{Action, Fields, Level, NotReadySnapshot, Note, Save, SupervisionSnapshot};
+pub use action::{
+    Action, Fields, Level, NotReadySnapshot, Note, Save, SupervisionSnapshot, Waiting,
+};
 pub use fitness::{show_bytes, MemoryReading, ReadyAnswer, MEMORY_DEFER_MAX};
 pub use supervise::{
     next_probe_wait, service_verdict, ServiceSeen, ServiceVerdict, READY_PROBE_FIRST,

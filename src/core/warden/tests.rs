@@ -612,20 +612,46 @@ fn a_busy_worker_is_restarted_once_idle() {
     }));
     let a = busy(&mut w, true, t("10:08:01"));
     assert!(restarts(&a).is_empty());
-    assert!(a.iter().any(|a| matches!(a, Action::Save(Save::Deferral { deferral: Some((until, _)), .. }) if *until == t("10:10:00"))));
+    assert!(a.contains(&Action::Save(Save::Deferral {
+        worker: "w".into(),
+        deferral: Some(Waiting {
+            until: t("10:10:00"),
+            answer: "1 task".into(),
+            memory: false,
+            first: true,
+        }),
+        at: t("10:08:01"),
+    })));
     assert_eq!(w.poll_timeout(), Some(t("10:08:31")));
     let a = tick(&mut w, t("10:08:31"));
     assert!(a.contains(&Action::ProbeBusy {
         worker: 0,
         name: "w".into()
     }));
-    let a = busy(&mut w, false, t("10:08:32"));
+    // Asked again and still busy: the same deferral (not a new one, for the metrics).
+    let a = busy(&mut w, true, t("10:08:31"));
+    assert!(a.contains(&Action::Save(Save::Deferral {
+        worker: "w".into(),
+        deferral: Some(Waiting {
+            until: t("10:10:00"),
+            answer: "1 task".into(),
+            memory: false,
+            first: false,
+        }),
+        at: t("10:08:31"),
+    })));
+    let a = tick(&mut w, t("10:09:01"));
+    assert!(a.contains(&Action::ProbeBusy {
+        worker: 0,
+        name: "w".into()
+    }));
+    let a = busy(&mut w, false, t("10:09:02"));
     assert!(has_note(&a, "worker is idle; restarting it now"));
     assert_eq!(restarts(&a), [("w", Why::Planned)]);
     assert!(a.contains(&Action::Save(Save::Deferral {
         worker: "w".into(),
         deferral: None,
-        at: t("10:08:32")
+        at: t("10:09:02")
     })));
 }
 
@@ -1231,6 +1257,14 @@ fn a_memory_restart_of_a_busy_worker_waits_while_busy_up_to_its_cap() {
             break;
         }
         assert!(restarts(&a).is_empty(), "{now} {a:?}");
+        // Recorded as a memory restart's wait, up to its cap; first only at the first answer.
+        assert!(
+            a.iter().any(|a| matches!(a, Action::Save(Save::Deferral {
+                deferral: Some(Waiting { until, memory: true, first, .. }),
+                ..
+            }) if *until == cap && *first == (now == t("10:01:01")))),
+            "{now} {a:?}"
+        );
         now = w.poll_timeout().unwrap();
         assert!(now <= cap);
         let a = tick(&mut w, now);

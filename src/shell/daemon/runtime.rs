@@ -16,7 +16,7 @@ use crate::core::config::{ConfigError, Problems, Schedule};
 use crate::core::metrics::Metrics;
 use crate::core::warden::{
     Action, Adoptable, LastRun, Probe, Proc, QueryDone, Rejection, Save, SavedNotReady,
-    SequenceDone, Warden, Why, WorkerFacts,
+    SequenceDone, Waiting, Warden, Why, WorkerFacts,
 };
 use crate::shell::query_run;
 use crate::shell::sequence;
@@ -541,11 +541,15 @@ impl Runtime {
                     Event::Probe(name, Probe::Alive { id, answer, busy })
                 });
             }
-            Action::ProbeMemory { name, id, .. } => {
+            Action::ProbeMemory { worker, name, id } => {
                 // Cheap (a few known processes): read here, so that a check wakes the daemon
                 // once.
                 let bytes = self.memory.entry(name.clone()).or_default().read(id.into());
-                self.metrics.set_tree_memory(&name, bytes);
+                let limit = self.schedule().workers[worker]
+                    .max_memory
+                    .as_ref()
+                    .map_or(0, |m| m.bytes);
+                self.metrics.set_tree_memory(&name, bytes, limit);
                 let now = self.clock.now();
                 self.warden
                     .handle_probe(&name, Probe::Memory { id, bytes }, now);
@@ -663,9 +667,10 @@ impl Runtime {
             Action::Log(n) => note::write(&n),
             Action::Save(save) => {
                 match &save {
+                    // Once per deferred restart, not at every busy answer.
                     Save::Deferral {
                         worker,
-                        deferral: Some(_),
+                        deferral: Some(Waiting { first: true, .. }),
                         ..
                     } => self.metrics.record_deferral(worker),
                     Save::QuerySkipped { query, .. } | Save::QueryMissed { query, .. } => {
@@ -743,13 +748,19 @@ impl Runtime {
             } => {
                 if let Err(e) = self.store.update(|s| {
                     let w = s.workers.entry(worker).or_default();
-                    w.deferred =
-                        deferral.map(|(until, answer)| crate::shell::state::DeferralRecord {
-                            since: w.deferred.as_ref().map_or(at, |d| d.since),
-                            deferrals: w.deferred.as_ref().map_or(1, |d| d.deferrals + 1),
-                            until,
-                            answer,
-                        });
+                    // A new deferral starts now (a record left by an earlier daemon ended
+                    // with it).
+                    let earlier = w
+                        .deferred
+                        .as_ref()
+                        .filter(|_| !deferral.as_ref().is_some_and(|d| d.first));
+                    w.deferred = deferral.map(|d| crate::shell::state::DeferralRecord {
+                        since: earlier.map_or(at, |e| e.since),
+                        deferrals: earlier.map_or(1, |e| e.deferrals + 1),
+                        until: d.until,
+                        answer: d.answer,
+                        memory: d.memory,
+                    });
                 }) {
                     warn!(error = %e, "cannot record the deferral");
                 }
