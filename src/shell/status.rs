@@ -334,7 +334,8 @@ pub fn render(schedule: &Schedule, s: &Status) -> String {
         if let Some(d) = &w.deferred {
             let _ = writeln!(
                 out,
-                "  planned restart DEFERRED since {} ({} time{}; busy: {}); restarts by {} at the latest",
+                "  {} restart DEFERRED since {} ({} time{}; busy: {}); restarts by {} at the latest",
+                if d.memory { "memory" } else { "planned" },
                 at(d.since),
                 d.deferrals,
                 if d.deferrals == 1 { "" } else { "s" },
@@ -454,6 +455,60 @@ pub fn render(schedule: &Schedule, s: &Status) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    #[test]
+    fn a_deferral_is_named_by_what_waits_planned_or_memory_restart() {
+        let schedule = crate::core::config::validate(
+            "timezone: UTC\nqueries:\n  - {name: q, at: [\"07:00\"]}\nworkers:\n  - name: w\n    match: {image: x}\n    start: {command: [x]}\n",
+            || None,
+        )
+        .unwrap();
+        let t = |h| chrono::TimeZone::with_ymd_and_hms(&Utc, 2026, 12, 1, h, 0, 0).unwrap();
+        let shown = |memory| {
+            let status = Status {
+                schedule: "s.yaml".into(),
+                now: t(6).to_rfc3339(),
+                daemon: None,
+                workers: vec![WorkerStatus {
+                    name: "w".into(),
+                    service: None,
+                    running: true,
+                    pids: vec![7],
+                    since: None,
+                    uptime_seconds: None,
+                    started_by_pacs_warden: true,
+                    last_restart: None,
+                    supervision: None,
+                    deferred: Some(DeferralRecord {
+                        since: t(6),
+                        until: t(7),
+                        answer: "1 task".into(),
+                        deferrals: 2,
+                        memory,
+                    }),
+                    not_ready: None,
+                    checks: None,
+                    restarting: false,
+                }],
+                queries: vec![],
+                next_restarts: vec![],
+                problems: vec![],
+                daemon_schedule: None,
+                state_error: None,
+            };
+            render(&schedule, &status)
+        };
+        let planned = shown(false);
+        assert!(planned.contains("  planned restart DEFERRED since 2026-12-01 06:00:00 UTC (2 times; busy: 1 task); restarts by 2026-12-01 07:00:00 UTC at the latest"), "{planned}");
+        let memory = shown(true);
+        assert!(
+            memory.contains("  memory restart DEFERRED since"),
+            "{memory}"
+        );
+        assert!(!memory.contains("planned restart"), "{memory}");
+    }
+
     #[test]
     fn a_state_dir_line_is_read_without_a_parser() {
         let read = |t: &str| super::state_dir_line(t);
