@@ -261,8 +261,11 @@ fn critical_when_the_last_restart_failed_though_the_worker_runs() {
         2,
         "PACS-WARDEN CRITICAL - the last restart of worker w failed (",
     );
+    // The started process may exit before the start is confirmed or within the settle time
+    // after it, as the machine schedules `setsid`'s fork: two wordings of one failure.
     assert!(
-        line.contains("FAILED: cannot start setsid: process "),
+        line.contains("FAILED: cannot start setsid: process ")
+            || line.contains("FAILED: the new worker (pid "),
         "{line}"
     );
     assert!(line.contains(" | workers_up=1;;1:;0;1 "), "{line}");
