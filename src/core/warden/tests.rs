@@ -271,6 +271,27 @@ fn catch_up_after_a_clock_step_forward_runs_the_restart_whose_query_is_ahead() {
     // Stepped from 10:00 to 10:09: the 10:08 restart's query (10:10) is still ahead.
     let a = tick(&mut w, t("10:09:00"));
     assert_eq!(restarts(&a), [("w", Why::Planned), ("v", Why::Planned)]);
+    // Run a minute late, and said so; nothing skipped.
+    let due: Vec<_> = a
+        .iter()
+        .filter_map(|a| match a {
+            Action::Log(n) if n.message == "restart due" => {
+                Some((n.fields.restart_at.clone(), n.fields.late_ms))
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        due,
+        [(Some("2026-05-01 10:08:00 UTC".to_string()), Some(60_000.0))]
+    );
+    assert!(
+        !notes(&a).iter().any(|m| m.starts_with("skipped")),
+        "{:?}",
+        notes(&a)
+    );
+    // Decided once.
+    assert!(restarts(&tick(&mut w, t("10:09:01"))).is_empty());
 }
 
 #[test]
