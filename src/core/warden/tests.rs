@@ -1792,7 +1792,10 @@ fn ready_checks(actions: &[Action]) -> Vec<(&str, Vec<&str>)> {
         .collect()
 }
 
-fn not_run_saved(actions: &[Action]) -> Vec<(DateTime<Utc>, DateTime<Utc>, DateTime<Utc>, &str)> {
+/// A run recorded not run: (planned, waited since, decided at, summary).
+type NotRun<'a> = (DateTime<Utc>, DateTime<Utc>, DateTime<Utc>, &'a str);
+
+fn not_run_saved(actions: &[Action]) -> Vec<NotRun<'_>> {
     actions
         .iter()
         .filter_map(|a| match a {
