@@ -344,6 +344,7 @@ impl Warden {
             for f in self.fitness.values_mut() {
                 f.shift_back(back);
             }
+            self.queries.shift_back(back);
         }
         self.last_now = now;
     }

@@ -22,7 +22,7 @@ use std::time::Duration;
 
 /// How often the workers of a run waiting for them are asked about again (the end of one of
 /// their restarts and a not-ready worker's ready answer ask at once).
-pub const QUERY_READY_POLL: TimeDelta = TimeDelta::seconds(1);
+const QUERY_READY_POLL: TimeDelta = TimeDelta::seconds(1);
 
 /// A due run waiting for its workers to be ready (`ready_wait`).
 struct ReadyWait {
@@ -144,6 +144,18 @@ impl QueryRuns {
             query: query.to_string(),
             workers: workers.to_vec(),
         });
+    }
+
+    /// The clock was stepped back by `back`: the runs waiting for their workers wait as long
+    /// as they would have (`ready_wait` is a length of time).
+    pub(super) fn shift_back(&mut self, back: TimeDelta) {
+        for wait in self.readying.values_mut() {
+            wait.since -= back;
+            wait.until -= back;
+            if let Some(at) = wait.next_look.as_mut() {
+                *at -= back;
+            }
+        }
     }
 
     /// The next query start to check, or query run to start.

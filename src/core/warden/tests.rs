@@ -1928,3 +1928,33 @@ fn a_run_due_while_its_worker_restarts_waits_for_the_restarts_outcome() {
     );
     assert_eq!(alerts(&a), [("query_not_run", None)]);
 }
+
+#[test]
+fn a_clock_stepped_back_does_not_lengthen_a_run_s_wait_for_its_workers() {
+    let mut w = waiting_run(false);
+    let a = tick(&mut w, t("10:10:00"));
+    answer_ready(&mut w, a, false, t("10:10:00"));
+    // A minute after the run came due, the clock is stepped back by an hour: the wait still
+    // ends a minute later (two minutes after it began), not an hour and a minute later.
+    let a = tick(&mut w, t("10:11:00"));
+    answer_ready(&mut w, a, false, t("10:11:00"));
+    let a = tick(&mut w, t("09:11:00"));
+    answer_ready(&mut w, a, false, t("09:11:00"));
+    let mut now = t("09:11:00");
+    let mut a = Vec::new();
+    while not_run_saved(&a).is_empty() && now < t("09:20:00") {
+        now = w.poll_timeout().unwrap();
+        a = tick(&mut w, now);
+        a = answer_ready(&mut w, a, false, now);
+    }
+    assert_eq!(now, t("09:12:00"));
+    assert_eq!(
+        not_run_saved(&a),
+        [(
+            t("10:10:00"),
+            t("09:10:00"),
+            t("09:12:00"),
+            "not run: worker(s) w not ready within 2m"
+        )]
+    );
+}
