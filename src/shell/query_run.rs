@@ -1,22 +1,21 @@
-//! Running a PACS query itself (`command:` on a query), once its workers are ready.
+//! Running a PACS query itself (`command:` on a query), once the core has decided it runs.
 //!
-//! Owns: one run of one query — waiting (bounded) for the workers it needs, running the
-//! command (through `crate::shell::command`, like every helper) with its output appended to
-//! the query's log (rotated before the run when larger than its `max_size`), with its dates
-//! (`{date-1d}`) expanded from the run's planned instant, and the record of the outcome. The
-//! daemon decides when runs happen and what to do about overlaps.
+//! Owns: one run of one query — running the command (through `crate::shell::command`, like
+//! every helper) with its output appended to the query's log (rotated before the run when
+//! larger than its `max_size`), with its dates (`{date-1d}`) expanded from the run's planned
+//! instant, and the record of the outcome. The core (`crate::core::warden`) decides when runs
+//! happen, waits for their workers to be ready (`ready_wait`, `query_not_run`) and what to do
+//! about overlaps.
 
 use crate::core::config::{QueryRun, Schedule};
 use crate::shell::command::{self, Ended, Helper, Output};
-use crate::shell::state::Store;
 use crate::sys::clock::Clock;
-use crate::sys::process;
 use chrono::{DateTime, Utc};
 
 use std::io::Write as _;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use tracing::{info, warn};
 
 pub use crate::shell::state::QueryRecord;
@@ -32,21 +31,7 @@ pub fn log_path(schedule: &Schedule, name: &str, run: &QueryRun) -> PathBuf {
     }
 }
 
-/// Whether worker `name` is ready: no restart running (waits for one that is), its last
-/// restart succeeded, and the process pacs-warden started still runs.
-async fn worker_ready(store: &Store, name: &str) -> bool {
-    // Taking the worker's restart lock waits for a running sequence to end.
-    let Ok((lock, _)) = store.lock_worker(name).await else {
-        return false;
-    };
-    drop(lock);
-    let state = store.read();
-    let w = state.workers.get(name);
-    w.and_then(|w| w.last.as_ref()).is_some_and(|l| l.ok)
-        && w.and_then(|w| w.started).is_some_and(process::is_running)
-}
-
-/// Runs query `index` once its workers are ready. `scheduled_at` is the run's *planned*
+/// Runs query `index` (its workers are ready). `scheduled_at` is the run's *planned*
 /// instant (not when it starts): the placeholders of its command (`{date-1d}`) are expanded
 /// from it, so a run delayed by `ready_wait` or `overlap: wait` still asks for the right day.
 pub async fn run(
@@ -61,8 +46,6 @@ pub async fn run(
         .as_ref()
         .expect("only queries with a command are run");
     let name = &query.name;
-    let store = Store::new(schedule.state_dir());
-    let workers: Vec<&str> = schedule.worker_names(&query.workers);
     let t0 = Instant::now();
     let finish = |started_at, outcome: &str, exit_code, summary: String| QueryRecord {
         scheduled_at,
@@ -75,33 +58,7 @@ pub async fn run(
         catch_up: false,
     };
 
-    // 1. The workers it needs must be ready (bounded wait).
-    let deadline = t0 + run.ready_wait;
-    let mut waiting_for: Vec<&str> = workers.clone();
-    loop {
-        let mut still = Vec::new();
-        for w in &waiting_for {
-            if !worker_ready(&store, w).await {
-                still.push(*w);
-            }
-        }
-        waiting_for = still;
-        if waiting_for.is_empty() {
-            break;
-        }
-        if Instant::now() >= deadline {
-            let summary = format!(
-                "not run: worker(s) {} not ready within {}",
-                waiting_for.join(", "),
-                crate::core::report::file_duration(run.ready_wait)
-            );
-            warn!(query = %name, "{summary}");
-            return finish(None, "not run", None, summary);
-        }
-        tokio::time::sleep(Duration::from_secs(1)).await;
-    }
-
-    // 2. Run it, output appended to its log (first rotated if larger than its `max_size`).
+    // Run it, output appended to its log (first rotated if larger than its `max_size`).
     let log = log_path(&schedule, name, run);
     if let Some(dir) = log.parent() {
         let _ = crate::sys::trust::safe_create_dir_all(dir);

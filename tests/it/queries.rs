@@ -1,7 +1,7 @@
 //! Queries pacs-warden runs itself (`command:`): after the planned restart and once the worker
 //! is ready; output in the query's log; outcome in `status`; overlapping runs skipped or queued.
 
-use crate::harness::{eventually, q, worker_exe, Site};
+use crate::harness::{eventually, file_with, q, worker_exe, Site};
 
 /// One demo worker (ready 1 s after start) and one query `cron` running `command`.
 fn write_schedule(s: &Site, cron: &str, lead: &str, command: &str, extra: &str) {
@@ -331,4 +331,83 @@ fn a_run_missed_while_the_daemon_was_stopped_is_caught_up_once_and_only_once() {
         "{runs:?}"
     );
     assert!(planned[2..].iter().all(|t| *t > missed), "{runs:?}");
+}
+
+/// One demo worker ready `ready_after` after its start and one query `q` running `command`
+/// (restart 1 s before each run; no boot restart); `extra` goes at the top level.
+fn write_slow_worker(s: &Site, cron: &str, ready_after: &str, command: &str, extra: &str) {
+    let w = q(&worker_exe());
+    s.write(&format!(
+        "timezone: UTC\nlead: 1s\nrestart_at_boot: false\n{extra}queries:\n  - name: q\n    cron: \"{cron}\"\n    command: {command}\n    ready_wait: 4s\nworkers:\n  - name: w\n    match: {{image: pacs-demo-worker, args_contain: \"--name {tag} \"}}\n    pidfile: w.pid\n    stop:\n      command: [{w}, stop, --pidfile, w.pid]\n    start:\n      command: [{w}, run, --name, {tag}, --pidfile, w.pid, --ready-after, {ready_after}]\n    ready:\n      command: [{w}, ping, --pidfile, w.pid]\n      timeout: 10s\n",
+        tag = s.tag
+    ));
+}
+
+#[test]
+fn a_run_that_waited_for_its_worker_to_be_ready_gets_the_dates_of_its_planned_time() {
+    let s = Site::new("qready");
+    // The restart starts the worker 1 s before the run; it is ready 3 s after its start: the
+    // run waits for it (within `ready_wait`, 4 s), then starts late.
+    write_slow_worker(
+        &s,
+        "*/10 * * * * *",
+        "3s",
+        &sleep_command("10ms", ", --say, 'planned {datetime}'"),
+        "",
+    );
+    let mut d = s.start();
+    let (ready, _) = d.expect_at("worker is ready");
+    let (started, _) = d.expect_at("query started");
+    assert!(ready < started, "ready {ready}, query {started}");
+    d.expect("query finished");
+    let log = std::fs::read_to_string(s.path("schedule.yaml.state/queries/q.log")).unwrap();
+    // `=== STARTED query q (scheduled PLANNED) ===`, then what the run said.
+    let run = log.split("=== ").nth(1).unwrap_or_else(|| panic!("{log}"));
+    let (started, rest) = run.split_once(" query q (scheduled ").unwrap();
+    let (planned, said) = rest.split_once(") ===\n").unwrap();
+    let at = |t: &str| chrono::DateTime::parse_from_rfc3339(t).unwrap();
+    assert!(
+        at(started) - at(planned) >= chrono::Duration::seconds(1),
+        "not late: {log}"
+    );
+    assert_eq!(
+        said.lines().next(),
+        Some(format!("planned {planned}").as_str()),
+        "{log}"
+    );
+    assert!(!d.log().contains("not run:"), "{}", d.log());
+}
+
+#[test]
+fn a_run_whose_worker_is_not_ready_within_ready_wait_is_not_run_and_alerted() {
+    let s = Site::new("qnotrun");
+    // Never ready (its restart waits 10 s for it, longer than `ready_wait`, 4 s).
+    write_slow_worker(
+        &s,
+        "*/30 * * * * *",
+        "1h",
+        &sleep_command("10ms", ", --say, ran"),
+        &format!(
+            "alert:\n  command: [{}, record, --out, alerts.txt]\n",
+            q(&worker_exe())
+        ),
+    );
+    let mut d = s.start();
+    let line = d.expect("not run:");
+    assert!(
+        line.contains("not run: worker(s) w not ready within 4s"),
+        "{line}"
+    );
+    let alerts = file_with(&s.path("alerts.txt"), "PACS_WARDEN_EVENT=query_not_run");
+    assert!(
+        alerts.contains("PACS_WARDEN_MESSAGE=query q: not run: worker(s) w not ready within 4s"),
+        "{alerts}"
+    );
+    eventually("`status` to show the run not run", || {
+        s.status()
+            .contains("not run: worker(s) w not ready within 4s")
+    });
+    let log =
+        std::fs::read_to_string(s.path("schedule.yaml.state/queries/q.log")).unwrap_or_default();
+    assert!(!log.contains("ran"), "{log}");
 }

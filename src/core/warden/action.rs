@@ -66,8 +66,10 @@ pub enum Action {
     AwaitService { name: String, id: Proc },
     /// Stop watching worker `name` (its restart stops it on purpose).
     Unwatch { name: String },
-    /// Run `query` (an index), planned for `at`; report its end with `handle_query_done`.
-    /// `catch_up`: a missed run, run late (`catch_up:`); the shell records it as one.
+    /// Run the command of `query` (an index) now, planned for `at` (its dates are `at`'s),
+    /// its workers being ready (the core has waited for them, and recorded the run as
+    /// running); report its end with `handle_query_done`. `catch_up`: a missed run, run late
+    /// (`catch_up:`); the shell records it as one.
     RunQuery {
         query: usize,
         name: String,
@@ -77,6 +79,9 @@ pub enum Action {
     /// `query` begins: find out whether its `workers` are ready; answer with
     /// `handle_readiness`.
     CheckReady { query: String, workers: Vec<String> },
+    /// A run of `query` is due and waits for its `workers` (names) to be ready: find out what
+    /// the state directory says about them; answer with `handle_query_ready`.
+    CheckQueryReady { query: String, workers: Vec<String> },
     /// Raise an alert (the Event Log, and `alert.command` if set).
     Alert {
         event: &'static str,
@@ -124,6 +129,25 @@ pub enum Save {
         query: String,
         scheduled_at: DateTime<Utc>,
         at: DateTime<Utc>,
+    },
+    /// A run of `query` planned for `scheduled_at` begins at `at` (it may still wait for its
+    /// workers): recorded as running, so that a daemon stopped before it ends does not run it
+    /// again.
+    QueryRunning {
+        query: String,
+        scheduled_at: DateTime<Utc>,
+        at: DateTime<Utc>,
+        catch_up: bool,
+    },
+    /// A run of `query` planned for `scheduled_at`, which waited for its workers from `since`,
+    /// is not run (`summary` says why).
+    QueryNotRun {
+        query: String,
+        scheduled_at: DateTime<Utc>,
+        since: DateTime<Utc>,
+        at: DateTime<Utc>,
+        summary: String,
+        catch_up: bool,
     },
     /// Missed runs of `query` were skipped, the last planned for `scheduled_at` (older than
     /// its `catch_up`).

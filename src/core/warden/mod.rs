@@ -9,7 +9,8 @@
 //!
 //! How it is driven: the shell (`crate::shell::daemon`) calls a `handle_*` method for what
 //! happened (the clock moved, an edit was read, a sequence finished, a worker exited, a probe
-//! answered, a query ended, the last query runs were read at start), then takes
+//! answered, the state of a due query's workers was read, a query ended, the last query runs
+//! were read at start), then takes
 //! `poll_action()` until `None` and carries each action out, and sleeps until
 //! `poll_timeout()` (or the next event), then calls `handle_tick(now)`.
 //! Time enters only as arguments; nothing here reads a clock, a file or a process, so tests
@@ -20,8 +21,8 @@
 //! - `supervise`: crash backoff and give-up, not-ready probing.
 //! - `busy`: deferring a busy worker's planned (or memory) restart.
 //! - `fitness`: workers that hang or bloat while alive (`ready.every`, `max_memory`).
-//! - `queries`: query runs (overlap), missed runs (`catch_up`), and readiness checks at a
-//!   served query's start.
+//! - `queries`: query runs (their readiness wait, `ready_wait`, and overlap), missed runs
+//!   (`catch_up`), and readiness checks at a served query's start.
 //!
 //! A new duty (such as `fitness`'s probes, or the missed-run catch-up) is a handler for its
 //! answer and an action for its request, not a new loop arm in the shell.
@@ -165,7 +166,8 @@ pub struct QueryDone {
     pub summary: String,
 }
 
-/// What the shell found about a worker when a query it serves begins (`Action::CheckReady`).
+/// What the shell found about a worker when a query it serves begins (`Action::CheckReady`),
+/// or when a run that needs it is due (`Action::CheckQueryReady`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WorkerFacts {
     pub worker: String,
@@ -173,6 +175,9 @@ pub struct WorkerFacts {
     pub last_ok: bool,
     /// The process that restart started still runs.
     pub alive: bool,
+    /// A restart of it holds its lock (the daemon's, or `pacs-warden restart`'s). Only a
+    /// query run's readiness reads it; the daemon's own restarts it knows.
+    pub restarting: bool,
 }
 
 /// Why an edit of the schedule file was not taken.
@@ -342,6 +347,7 @@ impl Warden {
             for f in self.fitness.values_mut() {
                 f.shift_back(back);
             }
+            self.queries.shift_back(back);
         }
         self.last_now = now;
     }
@@ -383,6 +389,7 @@ impl Warden {
         }
         self.end_preparation();
         self.check_queries(now);
+        self.query_looks_due(now);
         self.run_due_queries(now);
         self.retry_due(now);
         self.busy_probes_due(now);
@@ -445,6 +452,7 @@ impl Warden {
     pub fn handle_sequence_done(&mut self, worker: &str, done: SequenceDone, now: DateTime<Utc>) {
         self.saw(now);
         self.in_flight.remove(worker);
+        self.query_worker_changed(worker, now);
         let Some(spec) = self.schedule.workers.iter().find(|w| w.name == worker) else {
             // Removed from the schedule while its sequence ran: nothing is supervised or
             // retried, but how the sequence ended is still said.
@@ -532,6 +540,13 @@ impl Warden {
     /// What the shell found about the workers of `query`, which begins now.
     pub fn handle_readiness(&mut self, query: &str, facts: Vec<WorkerFacts>) {
         self.readiness(query, facts);
+    }
+
+    /// What the shell found about the workers of `query`'s due run, which waits for them to
+    /// be ready (`Action::CheckQueryReady`).
+    pub fn handle_query_ready(&mut self, query: &str, facts: Vec<WorkerFacts>, now: DateTime<Utc>) {
+        self.saw(now);
+        self.query_ready_answer(query, facts, now);
     }
 
     // ---- shared steps ----

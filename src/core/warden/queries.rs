@@ -3,16 +3,39 @@
 //! previous one ends). Missed runs (`catch_up:`): at start, runs planned after the last
 //! recorded one, and after a jump of the clock, runs more than `ON_TIME` late; the most
 //! recent one less than `catch_up` ago runs once, when no restart of its workers is running,
-//! and the older ones are skipped (logged). And readiness at the start of each query a restart
-//! served: every worker it needs must be ready, or an alert says which is not and why.
+//! and the older ones are skipped (logged). A run's readiness rule (`ready_wait`): a run that
+//! is due starts only once every worker it needs is ready (no restart running, the last one
+//! succeeded, its process runs); it waits for that at most `ready_wait` (looking again at the
+//! end of each of their restarts, at a not-ready worker's ready answer, and every
+//! `QUERY_READY_POLL`), then it is not run (`query_not_run`). And readiness at the start of
+//! each query a restart served: every worker it needs must be ready, or an alert says which is
+//! not and why.
 
-use super::{Action, LastRun, Note, QueryDone, Save, Warden, WorkerFacts};
+use super::{after, Action, LastRun, Note, QueryDone, Save, Warden, WorkerFacts};
 use crate::core::config::{Overlap, Schedule};
 use crate::core::plan::{restarts, Fire};
 use crate::core::timeline::ON_TIME;
 use chrono::{DateTime, TimeDelta, Utc};
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
+use std::time::Duration;
+
+/// How often the workers of a run waiting for them are asked about again (the end of one of
+/// their restarts and a not-ready worker's ready answer ask at once).
+const QUERY_READY_POLL: TimeDelta = TimeDelta::seconds(1);
+
+/// A due run waiting for its workers to be ready (`ready_wait`).
+struct ReadyWait {
+    /// Its planned instant (the dates of its command are this instant's).
+    at: DateTime<Utc>,
+    catch_up: bool,
+    /// When the wait began, and when it ends: not run then.
+    since: DateTime<Utc>,
+    until: DateTime<Utc>,
+    ready_wait: Duration,
+    /// When to look again; `None`: asked (`Action::CheckQueryReady`), the answer is awaited.
+    next_look: Option<DateTime<Utc>>,
+}
 
 /// A query whose workers must be ready when it begins.
 struct QueryCheck {
@@ -34,6 +57,8 @@ pub(super) struct QueryRuns {
     catch_ups: Vec<(String, DateTime<Utc>)>,
     /// Queries served by restarts already run, to check at their start.
     checks: Vec<QueryCheck>,
+    /// Due runs waiting for their workers, by query name (one run of a query at a time).
+    readying: BTreeMap<String, ReadyWait>,
 }
 
 /// The query runs (queries with `command:`) after `after`, in time order.
@@ -108,6 +133,7 @@ impl QueryRuns {
             waiting: HashMap::new(),
             catch_ups: Vec::new(),
             checks: Vec::new(),
+            readying: BTreeMap::new(),
         }
     }
 
@@ -120,6 +146,18 @@ impl QueryRuns {
         });
     }
 
+    /// The clock was stepped back by `back`: the runs waiting for their workers wait as long
+    /// as they would have (`ready_wait` is a length of time).
+    pub(super) fn shift_back(&mut self, back: TimeDelta) {
+        for wait in self.readying.values_mut() {
+            wait.since -= back;
+            wait.until -= back;
+            if let Some(at) = wait.next_look.as_mut() {
+                *at -= back;
+            }
+        }
+    }
+
     /// The next query start to check, or query run to start.
     pub(super) fn next_wake(&self, schedule: &Schedule) -> Option<DateTime<Utc>> {
         let run = if schedule.queries.iter().any(|q| q.run.is_some()) {
@@ -127,7 +165,13 @@ impl QueryRuns {
         } else {
             None
         };
-        self.checks.iter().map(|c| c.at).chain(run).min()
+        let looks = self.readying.values().filter_map(|r| r.next_look);
+        self.checks
+            .iter()
+            .map(|c| c.at)
+            .chain(run)
+            .chain(looks)
+            .min()
     }
 }
 
@@ -269,6 +313,7 @@ impl Warden {
     fn start_query(&mut self, index: usize, at: DateTime<Utc>, catch_up: bool, now: DateTime<Utc>) {
         let query = &self.schedule.queries[index];
         let name = query.name.clone();
+        let ready_wait = query.run.as_ref().map(|r| r.ready_wait).unwrap_or_default();
         if self.dry_run {
             // What the run would pass: placeholders expanded for its planned instant.
             let command = format!(
@@ -328,12 +373,216 @@ impl Warden {
                 .query(&name),
             );
         }
+        // Recorded as it starts (before waiting for its workers): a daemon stopped before it
+        // ends must not run it again.
+        self.actions.push_back(Action::Save(Save::QueryRunning {
+            query: name.clone(),
+            scheduled_at: at,
+            at: now,
+            catch_up,
+        }));
+        self.queries.readying.insert(
+            name.clone(),
+            ReadyWait {
+                at,
+                catch_up,
+                since: now,
+                until: after(now, ready_wait),
+                ready_wait,
+                next_look: Some(now),
+            },
+        );
+        self.look_at_workers(&name, now);
+    }
+
+    /// The workers a run of `query` needs, if the query still is one pacs-warden runs.
+    fn run_workers(&self, query: &str) -> Option<(usize, Vec<String>)> {
+        let index = self
+            .schedule
+            .queries
+            .iter()
+            .position(|q| q.name == query && q.run.is_some())?;
+        let workers = self
+            .schedule
+            .worker_names(&self.schedule.queries[index].workers)
+            .into_iter()
+            .map(String::from)
+            .collect();
+        Some((index, workers))
+    }
+
+    /// Looks at the workers of `query`'s waiting run: runs it if it needs none; while one of
+    /// them is being restarted by the daemon, waits for that restart's end (or the end of
+    /// `ready_wait`); otherwise asks the shell (`Action::CheckQueryReady`).
+    fn look_at_workers(&mut self, query: &str, now: DateTime<Utc>) {
+        let Some(wait) = self.queries.readying.get(query) else {
+            return;
+        };
+        let until = wait.until;
+        let Some((_, workers)) = self.run_workers(query) else {
+            self.query_removed_while_waiting(query, now);
+            return;
+        };
+        if workers.is_empty() {
+            self.ready_to_run(query);
+            return;
+        }
+        let restarting: Vec<String> = workers
+            .iter()
+            .filter(|w| self.in_flight.contains(w.as_str()))
+            .cloned()
+            .collect();
+        if !restarting.is_empty() {
+            if now >= until {
+                self.not_run(query, &restarting, now);
+            } else if let Some(wait) = self.queries.readying.get_mut(query) {
+                // `handle_sequence_done` looks again when the restart ends.
+                wait.next_look = Some(until);
+            }
+            return;
+        }
+        if let Some(wait) = self.queries.readying.get_mut(query) {
+            wait.next_look = None;
+        }
+        self.actions.push_back(Action::CheckQueryReady {
+            query: query.to_string(),
+            workers,
+        });
+    }
+
+    /// The shell's answer about the workers of `query`'s waiting run (`CheckQueryReady`).
+    pub(super) fn query_ready_answer(
+        &mut self,
+        query: &str,
+        facts: Vec<WorkerFacts>,
+        now: DateTime<Utc>,
+    ) {
+        // An answer nobody waits for (stale, or the run was decided meanwhile) changes nothing.
+        let Some(wait) = self
+            .queries
+            .readying
+            .get(query)
+            .filter(|w| w.next_look.is_none())
+        else {
+            return;
+        };
+        let until = wait.until;
+        let Some((_, workers)) = self.run_workers(query) else {
+            self.query_removed_while_waiting(query, now);
+            return;
+        };
+        let not_ready: Vec<String> = workers
+            .into_iter()
+            .filter(|name| {
+                let ready = facts
+                    .iter()
+                    .any(|f| &f.worker == name && f.last_ok && f.alive && !f.restarting);
+                !ready || self.in_flight.contains(name.as_str())
+            })
+            .collect();
+        if not_ready.is_empty() {
+            self.ready_to_run(query);
+        } else if now >= until {
+            self.not_run(query, &not_ready, now);
+        } else if let Some(wait) = self.queries.readying.get_mut(query) {
+            wait.next_look = Some((now + QUERY_READY_POLL).min(until));
+        }
+    }
+
+    /// Looks again at the workers of the waiting runs whose time to look came.
+    pub(super) fn query_looks_due(&mut self, now: DateTime<Utc>) {
+        let due: Vec<String> = self
+            .queries
+            .readying
+            .iter()
+            .filter(|(_, w)| w.next_look.is_some_and(|at| at <= now))
+            .map(|(name, _)| name.clone())
+            .collect();
+        for query in due {
+            self.look_at_workers(&query, now);
+        }
+    }
+
+    /// Something changed about `worker` (its restart ended, it became ready): the runs
+    /// waiting for it look again at the next tick.
+    pub(super) fn query_worker_changed(&mut self, worker: &str, now: DateTime<Utc>) {
+        let schedule = Arc::clone(&self.schedule);
+        for (query, wait) in self.queries.readying.iter_mut() {
+            let needs = schedule
+                .queries
+                .iter()
+                .any(|q| &q.name == query && schedule.worker_names(&q.workers).contains(&worker));
+            if needs && wait.next_look.is_some() {
+                wait.next_look = Some(now);
+            }
+        }
+    }
+
+    /// Every worker of `query`'s waiting run is ready: it runs now, for its planned instant.
+    fn ready_to_run(&mut self, query: &str) {
+        let Some(wait) = self.queries.readying.remove(query) else {
+            return;
+        };
+        let Some((index, _)) = self.run_workers(query) else {
+            return;
+        };
         self.actions.push_back(Action::RunQuery {
             query: index,
-            name,
-            at,
-            catch_up,
+            name: query.to_string(),
+            at: wait.at,
+            catch_up: wait.catch_up,
         });
+    }
+
+    /// `query`'s waiting run is not run: `not_ready` (names) were not ready within its
+    /// `ready_wait`.
+    fn not_run(&mut self, query: &str, not_ready: &[String], now: DateTime<Utc>) {
+        let Some(wait) = self.queries.readying.remove(query) else {
+            return;
+        };
+        let summary = format!(
+            "not run: worker(s) {} not ready within {}",
+            not_ready.join(", "),
+            crate::core::report::file_duration(wait.ready_wait)
+        );
+        self.log(Note::warn(summary.clone()).query(query));
+        self.actions.push_back(Action::Save(Save::QueryNotRun {
+            query: query.to_string(),
+            scheduled_at: wait.at,
+            since: wait.since,
+            at: now,
+            summary: summary.clone(),
+            catch_up: wait.catch_up,
+        }));
+        self.query_finished(
+            query,
+            QueryDone {
+                not_run: true,
+                ok: false,
+                summary,
+            },
+            now,
+        );
+    }
+
+    /// An edit removed `query` (or its `command`) while its run waited for its workers: it is
+    /// not run, and no alert is raised for a query the schedule no longer has.
+    fn query_removed_while_waiting(&mut self, query: &str, now: DateTime<Utc>) {
+        let Some(wait) = self.queries.readying.remove(query) else {
+            return;
+        };
+        self.queries.running.remove(query);
+        let summary =
+            "not run: removed from the schedule while it waited for its workers".to_string();
+        self.log(Note::info(summary.clone()).query(query));
+        self.actions.push_back(Action::Save(Save::QueryNotRun {
+            query: query.to_string(),
+            scheduled_at: wait.at,
+            since: wait.since,
+            at: now,
+            summary,
+            catch_up: wait.catch_up,
+        }));
     }
 
     pub(super) fn query_finished(&mut self, name: &str, done: QueryDone, now: DateTime<Utc>) {

@@ -525,6 +525,7 @@ impl Warden {
                     id,
                     at: now,
                 }));
+                self.query_worker_changed(name, now);
             }
             Err(answer) => {
                 n.probes += 1;

@@ -271,6 +271,27 @@ fn catch_up_after_a_clock_step_forward_runs_the_restart_whose_query_is_ahead() {
     // Stepped from 10:00 to 10:09: the 10:08 restart's query (10:10) is still ahead.
     let a = tick(&mut w, t("10:09:00"));
     assert_eq!(restarts(&a), [("w", Why::Planned), ("v", Why::Planned)]);
+    // Run a minute late, and said so; nothing skipped.
+    let due: Vec<_> = a
+        .iter()
+        .filter_map(|a| match a {
+            Action::Log(n) if n.message == "restart due" => {
+                Some((n.fields.restart_at.clone(), n.fields.late_ms))
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        due,
+        [(Some("2026-05-01 10:08:00 UTC".to_string()), Some(60_000.0))]
+    );
+    assert!(
+        !notes(&a).iter().any(|m| m.starts_with("skipped")),
+        "{:?}",
+        notes(&a)
+    );
+    // Decided once.
+    assert!(restarts(&tick(&mut w, t("10:09:01"))).is_empty());
 }
 
 #[test]
@@ -697,11 +718,13 @@ fn at_a_served_query_start_a_worker_not_ready_raises_an_alert() {
             worker: "w".into(),
             last_ok: true,
             alive: true,
+            restarting: false,
         },
         WorkerFacts {
             worker: "v".into(),
             last_ok: true,
             alive: true,
+            restarting: false,
         },
     ];
     w.handle_readiness("q", facts);
@@ -730,6 +753,7 @@ fn a_worker_whose_last_restart_failed_is_not_ready_at_its_query() {
             worker: "v".into(),
             last_ok: false,
             alive: true,
+            restarting: false,
         }],
     );
     assert!(has_note(
@@ -896,6 +920,46 @@ fn last_run(hms: &str) -> Vec<LastRun> {
     }]
 }
 
+/// What the state directory says of a worker in good health (`ready`), or of one whose last
+/// restart did not succeed.
+fn facts(worker: &str, ready: bool) -> WorkerFacts {
+    WorkerFacts {
+        worker: worker.into(),
+        last_ok: ready,
+        alive: true,
+        restarting: false,
+    }
+}
+
+/// Answers every `CheckQueryReady` in `actions` at `now`, the workers being `ready`; returns
+/// `actions` and what followed.
+fn answer_ready(
+    w: &mut Warden,
+    mut actions: Vec<Action>,
+    ready: bool,
+    now: DateTime<Utc>,
+) -> Vec<Action> {
+    let asked: Vec<(String, Vec<String>)> = actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::CheckQueryReady { query, workers } => Some((query.clone(), workers.clone())),
+            _ => None,
+        })
+        .collect();
+    for (query, workers) in asked {
+        let f = workers.iter().map(|n| facts(n, ready)).collect();
+        w.handle_query_ready(&query, f, now);
+        actions.extend(drain(w));
+    }
+    actions
+}
+
+/// A tick at `now` whose query runs find their workers ready.
+fn tick_ready(w: &mut Warden, now: DateTime<Utc>) -> Vec<Action> {
+    let a = tick(w, now);
+    answer_ready(w, a, true, now)
+}
+
 /// The query runs started, as (planned instant, catch-up).
 fn catch_up_runs(actions: &[Action]) -> Vec<(DateTime<Utc>, bool)> {
     actions
@@ -921,7 +985,7 @@ fn a_run_missed_while_stopped_is_caught_up_once_after_the_boot_restart() {
     // Not while `w`'s boot restart runs; `v` is not the query's.
     assert!(catch_up_runs(&tick(&mut w, t("10:25:01"))).is_empty());
     w.handle_sequence_done("w", ok(P1), t("10:25:03"));
-    let a = tick(&mut w, t("10:25:03"));
+    let a = tick_ready(&mut w, t("10:25:03"));
     assert_eq!(catch_up_runs(&a), [(t("10:20:00"), true)]);
     assert!(has_note(
         &a,
@@ -931,8 +995,10 @@ fn a_run_missed_while_stopped_is_caught_up_once_after_the_boot_restart() {
     w.handle_query_done("q", query_done(true), t("10:26:00"));
     assert!(catch_up_runs(&drain(&mut w)).is_empty());
     assert!(catch_up_runs(&tick(&mut w, t("10:29:00"))).is_empty());
+    // The 10:28 restart (late: the tick came at 10:29) ends before the 10:30 run.
+    w.handle_sequence_done("w", ok(P1), t("10:29:05"));
     assert_eq!(
-        catch_up_runs(&tick(&mut w, t("10:30:00"))),
+        catch_up_runs(&tick_ready(&mut w, t("10:30:00"))),
         [(t("10:30:00"), false)]
     );
 
@@ -991,14 +1057,15 @@ fn without_catch_up_or_without_a_record_nothing_is_caught_up() {
 fn after_a_jump_of_the_clock_only_the_most_recent_missed_run_is_caught_up() {
     let mut w = booted(catching_up("    catch_up: 1h\n"), t("10:00:30"));
     // The machine slept from 10:00:30 to 10:35: 10:10, 10:20 and 10:30 were missed.
-    let a = tick(&mut w, t("10:35:00"));
+    let a = tick_ready(&mut w, t("10:35:00"));
     assert_eq!(catch_up_runs(&a), [(t("10:30:00"), true)]);
     assert!(has_note(&a, "skipped missed run(s)"), "{:?}", notes(&a));
     // A run noticed on time is not a catch-up.
     w.handle_query_done("q", query_done(true), t("10:36:00"));
     tick(&mut w, t("10:38:00"));
+    w.handle_sequence_done("w", ok(P1), t("10:38:05"));
     assert_eq!(
-        catch_up_runs(&tick(&mut w, t("10:40:00.5"))),
+        catch_up_runs(&tick_ready(&mut w, t("10:40:00.5"))),
         [(t("10:40:00"), false)]
     );
 }
@@ -1725,4 +1792,203 @@ fn a_service_stopped_on_purpose_stays_stopped_across_a_daemon_restart() {
     assert_eq!(restarts(&a), [("w", Why::Planned), ("v", Why::Planned)]);
     again.handle_sequence_done("w", ok(P1), t("10:08:05"));
     assert_eq!(stopped(&drain(&mut again)), Some(None));
+}
+
+// ---- a run's readiness (`ready_wait`) ----
+
+/// `q` (every 10 minutes, run by pacs-warden, needing `w`, `ready_wait: 2m`), booted at
+/// 10:00 with the 10:08 restart of `w` run; its sequence ended at 10:08:05 unless
+/// `w_restarting`.
+fn waiting_run(w_restarting: bool) -> Warden {
+    let mut w = booted(catching_up("    ready_wait: 2m\n"), t("10:00:00"));
+    tick(&mut w, t("10:07:59"));
+    assert_eq!(
+        restarts(&tick(&mut w, t("10:08:00"))),
+        [("w", Why::Planned)]
+    );
+    if !w_restarting {
+        w.handle_sequence_done("w", ok(P1), t("10:08:05"));
+    }
+    drain(&mut w);
+    w
+}
+
+/// The runs' readiness questions, as (query, workers).
+fn ready_checks(actions: &[Action]) -> Vec<(&str, Vec<&str>)> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::CheckQueryReady { query, workers } => {
+                Some((query.as_str(), workers.iter().map(String::as_str).collect()))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// A run recorded not run: (planned, waited since, decided at, summary).
+type NotRun<'a> = (DateTime<Utc>, DateTime<Utc>, DateTime<Utc>, &'a str);
+
+fn not_run_saved(actions: &[Action]) -> Vec<NotRun<'_>> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Save(Save::QueryNotRun {
+                scheduled_at,
+                since,
+                at,
+                summary,
+                ..
+            }) => Some((*scheduled_at, *since, *at, summary.as_str())),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_run_whose_workers_are_ready_starts_at_once() {
+    let mut w = waiting_run(false);
+    let a = tick(&mut w, t("10:10:00"));
+    // Recorded as running, then its workers are asked about; nothing runs before the answer.
+    assert!(a.contains(&Action::Save(Save::QueryRunning {
+        query: "q".into(),
+        scheduled_at: t("10:10:00"),
+        at: t("10:10:00"),
+        catch_up: false,
+    })));
+    assert_eq!(ready_checks(&a), [("q", vec!["w"])]);
+    assert!(query_runs(&a).is_empty());
+    let a = answer_ready(&mut w, a, true, t("10:10:00"));
+    assert_eq!(query_runs(&a), [t("10:10:00")]);
+    assert!(alerts(&a).is_empty());
+    // Decided: no more questions.
+    assert!(ready_checks(&tick(&mut w, t("10:10:01"))).is_empty());
+}
+
+#[test]
+fn a_run_waits_for_its_workers_and_runs_for_its_planned_instant() {
+    let mut w = waiting_run(false);
+    let mut now = t("10:10:00");
+    let mut a = tick(&mut w, now);
+    // `w` is not ready (its lock held by a `pacs-warden restart`, then its last restart
+    // failed) until 10:10:30: asked again every second, nothing runs meanwhile.
+    while now < t("10:10:30") {
+        assert_eq!(ready_checks(&a), [("q", vec!["w"])], "at {now}");
+        let busy = WorkerFacts {
+            restarting: now < t("10:10:10"),
+            ..facts("w", now < t("10:10:10"))
+        };
+        w.handle_query_ready("q", vec![busy], now);
+        let after = drain(&mut w);
+        assert!(query_runs(&after).is_empty(), "at {now}");
+        assert!(alerts(&after).is_empty(), "at {now}");
+        assert_eq!(w.poll_timeout(), Some(now + TimeDelta::seconds(1)));
+        now += TimeDelta::seconds(1);
+        a = tick(&mut w, now);
+    }
+    let a = answer_ready(&mut w, a, true, now);
+    // Late, but for its planned instant (its dates are 10:10's).
+    assert_eq!(query_runs(&a), [t("10:10:00")]);
+    assert!(not_run_saved(&a).is_empty());
+}
+
+#[test]
+fn a_run_whose_workers_never_get_ready_is_not_run_after_ready_wait() {
+    let mut w = waiting_run(false);
+    let mut now = t("10:10:00");
+    let mut a = tick(&mut w, now);
+    while now < t("10:12:00") {
+        let after = answer_ready(&mut w, a, false, now);
+        assert!(query_runs(&after).is_empty(), "at {now}");
+        assert!(not_run_saved(&after).is_empty(), "at {now}");
+        now = w.poll_timeout().unwrap();
+        a = tick(&mut w, now);
+    }
+    assert_eq!(now, t("10:12:00"));
+    let a = answer_ready(&mut w, a, false, now);
+    assert!(query_runs(&a).is_empty());
+    let summary = "not run: worker(s) w not ready within 2m";
+    assert_eq!(
+        not_run_saved(&a),
+        [(t("10:10:00"), t("10:10:00"), t("10:12:00"), summary)]
+    );
+    assert!(a.contains(&Action::Log(Note::warn(summary).query("q"))));
+    assert_eq!(alerts(&a), [("query_not_run", None)]);
+    assert!(a.iter().any(|a| matches!(a,
+        Action::Alert { message, .. } if message == &format!("query q: {summary}"))));
+    // Over: no more questions, and the next run is not taken for an overlap.
+    assert!(ready_checks(&tick(&mut w, t("10:12:01"))).is_empty());
+    tick(&mut w, t("10:17:59"));
+    tick(&mut w, t("10:18:00"));
+    w.handle_sequence_done("w", ok(P1), t("10:18:05"));
+    drain(&mut w);
+    assert_eq!(
+        query_runs(&tick_ready(&mut w, t("10:20:00"))),
+        [t("10:20:00")]
+    );
+}
+
+#[test]
+fn a_run_due_while_its_worker_restarts_waits_for_the_restarts_outcome() {
+    let mut w = waiting_run(true);
+    // `w`'s restart still runs at 10:10: no question, no polling; woken at the end of
+    // `ready_wait` at the latest.
+    let a = tick(&mut w, t("10:10:00"));
+    assert!(ready_checks(&a).is_empty());
+    assert!(query_runs(&a).is_empty());
+    assert_eq!(w.poll_timeout(), Some(t("10:12:00")));
+    assert!(ready_checks(&tick(&mut w, t("10:10:20"))).is_empty());
+    // Its end is looked at at once.
+    w.handle_sequence_done("w", ok(P1), t("10:10:40"));
+    drain(&mut w);
+    let a = tick(&mut w, t("10:10:40"));
+    assert_eq!(ready_checks(&a), [("q", vec!["w"])]);
+    let a = answer_ready(&mut w, a, true, t("10:10:40"));
+    assert_eq!(query_runs(&a), [t("10:10:00")]);
+
+    // A restart still running at the end of `ready_wait`: not run.
+    let mut w = waiting_run(true);
+    tick(&mut w, t("10:10:00"));
+    let a = tick(&mut w, t("10:12:00"));
+    assert!(query_runs(&a).is_empty());
+    assert_eq!(
+        not_run_saved(&a),
+        [(
+            t("10:10:00"),
+            t("10:10:00"),
+            t("10:12:00"),
+            "not run: worker(s) w not ready within 2m"
+        )]
+    );
+    assert_eq!(alerts(&a), [("query_not_run", None)]);
+}
+
+#[test]
+fn a_clock_stepped_back_does_not_lengthen_a_run_s_wait_for_its_workers() {
+    let mut w = waiting_run(false);
+    let a = tick(&mut w, t("10:10:00"));
+    answer_ready(&mut w, a, false, t("10:10:00"));
+    // A minute after the run came due, the clock is stepped back by an hour: the wait still
+    // ends a minute later (two minutes after it began), not an hour and a minute later.
+    let a = tick(&mut w, t("10:11:00"));
+    answer_ready(&mut w, a, false, t("10:11:00"));
+    let a = tick(&mut w, t("09:11:00"));
+    answer_ready(&mut w, a, false, t("09:11:00"));
+    let mut now = t("09:11:00");
+    let mut a = Vec::new();
+    while not_run_saved(&a).is_empty() && now < t("09:20:00") {
+        now = w.poll_timeout().unwrap();
+        a = tick(&mut w, now);
+        a = answer_ready(&mut w, a, false, now);
+    }
+    assert_eq!(now, t("09:12:00"));
+    assert_eq!(
+        not_run_saved(&a),
+        [(
+            t("10:10:00"),
+            t("09:10:00"),
+            t("09:12:00"),
+            "not run: worker(s) w not ready within 2m"
+        )]
+    );
 }

@@ -614,19 +614,7 @@ impl Runtime {
                 at,
                 catch_up,
             } => {
-                // Recorded as it starts: a daemon stopped before it ends must not run it again.
-                let now = self.clock.now();
-                let running = QueryRecord {
-                    scheduled_at: at,
-                    started_at: Some(now),
-                    finished_at: now,
-                    outcome: "running".into(),
-                    exit_code: None,
-                    duration_seconds: 0.0,
-                    summary: format!("running since {}", now.to_rfc3339()),
-                    catch_up,
-                };
-                self.save_query(&name, &running);
+                // Recorded as running already (`Save::QueryRunning`).
                 let schedule = self.schedule();
                 let clock = Arc::clone(&self.clock);
                 self.tasks.spawn(async move {
@@ -646,11 +634,31 @@ impl Runtime {
                             alive: saved
                                 .and_then(|w| w.started)
                                 .is_some_and(process::is_running),
+                            restarting: false,
                             worker: name,
                         }
                     })
                     .collect();
                 self.warden.handle_readiness(&query, facts);
+            }
+            Action::CheckQueryReady { query, workers } => {
+                let state = self.store.read();
+                let facts = workers
+                    .into_iter()
+                    .map(|name| {
+                        let saved = state.workers.get(&name);
+                        WorkerFacts {
+                            last_ok: saved.and_then(|w| w.last.as_ref()).is_some_and(|l| l.ok),
+                            alive: saved
+                                .and_then(|w| w.started)
+                                .is_some_and(process::is_running),
+                            restarting: self.store.is_restarting(&name),
+                            worker: name,
+                        }
+                    })
+                    .collect();
+                let now = self.clock.now();
+                self.warden.handle_query_ready(&query, facts, now);
             }
             Action::Alert {
                 event,
@@ -675,6 +683,9 @@ impl Runtime {
                     } => self.metrics.record_deferral(worker),
                     Save::QuerySkipped { query, .. } | Save::QueryMissed { query, .. } => {
                         self.metrics.record_query_run(query, "skipped")
+                    }
+                    Save::QueryNotRun { query, .. } => {
+                        self.metrics.record_query_run(query, "not run")
                     }
                     _ => {}
                 }
@@ -779,6 +790,44 @@ impl Runtime {
                     duration_seconds: 0.0,
                     summary: "skipped: the previous run was still going".into(),
                     catch_up: false,
+                };
+                self.save_query(&query, &record);
+            }
+            Save::QueryRunning {
+                query,
+                scheduled_at,
+                at,
+                catch_up,
+            } => {
+                let record = QueryRecord {
+                    scheduled_at,
+                    started_at: Some(at),
+                    finished_at: at,
+                    outcome: "running".into(),
+                    exit_code: None,
+                    duration_seconds: 0.0,
+                    summary: format!("running since {}", at.to_rfc3339()),
+                    catch_up,
+                };
+                self.save_query(&query, &record);
+            }
+            Save::QueryNotRun {
+                query,
+                scheduled_at,
+                since,
+                at,
+                summary,
+                catch_up,
+            } => {
+                let record = QueryRecord {
+                    scheduled_at,
+                    started_at: None,
+                    finished_at: at,
+                    outcome: "not run".into(),
+                    exit_code: None,
+                    duration_seconds: (at - since).num_milliseconds().max(0) as f64 / 1000.0,
+                    summary,
+                    catch_up,
                 };
                 self.save_query(&query, &record);
             }
