@@ -5,6 +5,9 @@
 //! `Problems`). Decoding and parsing are in `yaml.rs`; the keys of each mapping and the shape
 //! of each value are the types of `shape.rs`, read from the tree by `de.rs`; the rules between
 //! values are `validate.rs`'s; what only the machine can confirm is noted in `facts.rs`. Pure: reading the file and asking the machine are `shell::schedule`'s.
+//! The system whose rules apply (`Os`: which stop signals, whether `service:` exists, whether
+//! `PATH` is matched in any case) is a value the validator is given (`validate_on`); `validate`
+//! gives it `Os::HOST`.
 
 mod de;
 pub mod facts;
@@ -21,7 +24,27 @@ use std::time::Duration;
 
 pub use crate::core::diagnostic::{Diagnostic, Problems, Severity, SHOWN_PROBLEMS};
 pub use crate::core::zone::ZoneSource;
-pub use validate::{validate, validate_noting, DEFAULT_GRACE, DEFAULT_LEAD, DEFAULT_READY_TIMEOUT};
+pub use validate::{
+    validate, validate_noting, validate_noting_on, validate_on, DEFAULT_GRACE, DEFAULT_LEAD,
+    DEFAULT_READY_TIMEOUT,
+};
+
+/// The system a schedule is checked for: its rules differ (stop signals or console events,
+/// Windows services, the case of `PATH`). A value, so that both rule sets are tested on any
+/// machine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Os {
+    Windows,
+    /// Linux and the other Unix systems.
+    Unix,
+}
+
+impl Os {
+    /// The system this build runs on. The core's one `cfg!`: `validate`, the host's shorthand
+    /// that every caller (core tests included) uses, lives in the core, and the core may not
+    /// import `sys`; a constant of the build, not a question to the machine.
+    pub const HOST: Os = if cfg!(windows) { Os::Windows } else { Os::Unix };
+}
 
 /// A valid schedule file.
 #[derive(Debug, Clone)]

@@ -6,14 +6,15 @@
 //! types with the checks that need nothing but the value: a non-empty text, a path without
 //! control characters, a duration (with the unit a bare number most likely meant), a time of
 //! day, a weekday, true or false, a command's argument list. What needs more than one value or
-//! knowledge of the world (a cron expression, a zone, worker names, which keys go together) is
-//! `validate.rs`'s.
+//! knowledge of the world (a cron expression, a zone, worker names, which keys go together, the
+//! system: `stop.signal` is read as the name written, `SignalName`, and `validate.rs` maps it
+//! with `stop_signal_named` for the `Os` it is given) is `validate.rs`'s.
 //!
 //! `queries` and `workers` are `Later`: each query and worker is read on its own, so that a large
 //! file is not held twice.
 
 use super::de::{kind_of_text, reported, Checked, Spanned};
-use super::{IdleWhen, Overlap, Rotation, StopSignal};
+use super::{IdleWhen, Os, Overlap, Rotation, StopSignal};
 use chrono::{NaiveTime, Weekday};
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
@@ -155,7 +156,7 @@ pub struct RawMatch {
 #[derive(Deserialize)]
 pub struct RawStop {
     pub command: At<Command>,
-    pub signal: At<StopSignal>,
+    pub signal: Option<Spanned<SignalName>>,
     pub grace: Opt<Dur<'s'>>,
     pub repeat: Opt<Spanned<Dur<'s'>>>,
 }
@@ -448,43 +449,54 @@ impl<'de> Deserialize<'de> for IdleWhen {
     }
 }
 
-impl<'de> Deserialize<'de> for StopSignal {
+/// `stop.signal` as written. Which names are signals depends on the system the schedule is
+/// checked for, which a value read alone does not know: `validate.rs` maps it with
+/// `stop_signal_named` (or `not_a_signal`), at this value's position.
+pub enum SignalName {
+    /// A scalar, as written.
+    Text(String),
+    /// Not a scalar: what it is ("a list", "a mapping").
+    Not(&'static str),
+}
+
+impl<'de> Deserialize<'de> for SignalName {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct V;
         impl<'de> Visitor<'de> for V {
-            type Value = StopSignal;
+            type Value = SignalName;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(signal_names(cfg!(windows)))
+                f.write_str("a stop signal")
             }
-            fn visit_str<E: de::Error>(self, s: &str) -> Result<StopSignal, E> {
-                stop_signal_named(s, cfg!(windows)).map_err(E::custom)
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<SignalName, E> {
+                Ok(SignalName::Text(s.to_string()))
             }
-            fn visit_seq<A: SeqAccess<'de>>(self, _: A) -> Result<StopSignal, A::Error> {
-                Err(de::Error::custom(not_a_signal("a list")))
+            fn visit_seq<A: SeqAccess<'de>>(self, _: A) -> Result<SignalName, A::Error> {
+                Ok(SignalName::Not("a list"))
             }
-            fn visit_map<A: MapAccess<'de>>(self, _: A) -> Result<StopSignal, A::Error> {
-                Err(de::Error::custom(not_a_signal("a mapping")))
+            fn visit_map<A: MapAccess<'de>>(self, _: A) -> Result<SignalName, A::Error> {
+                Ok(SignalName::Not("a mapping"))
             }
-        }
-        fn not_a_signal(kind: &str) -> String {
-            format!("expected {}, found {kind}", signal_names(cfg!(windows)))
         }
         d.deserialize_any(V)
     }
 }
 
 /// The stop signals allowed on Windows (console events) or elsewhere (Unix signals).
-fn signal_names(windows: bool) -> &'static str {
-    if windows {
-        "CTRL_C or CTRL_BREAK"
-    } else {
-        "TERM, INT, QUIT or HUP"
+fn signal_names(os: Os) -> &'static str {
+    match os {
+        Os::Windows => "CTRL_C or CTRL_BREAK",
+        Os::Unix => "TERM, INT, QUIT or HUP",
     }
 }
 
+/// Why a `stop.signal` that is not a scalar (`kind`) is refused on `os`.
+pub(super) fn not_a_signal(kind: &str, os: Os) -> String {
+    format!("expected {}, found {kind}", signal_names(os))
+}
+
 /// `stop.signal` as written (any case, `SIG` before a Unix name allowed), for Windows or for
-/// Unix: a name of the other system is refused, naming the ones this system has.
-pub(super) fn stop_signal_named(s: &str, windows: bool) -> Result<StopSignal, String> {
+/// Unix: a name of the other system is refused, naming the ones `os` has.
+pub(super) fn stop_signal_named(s: &str, os: Os) -> Result<StopSignal, String> {
     let unix = [
         ("TERM", StopSignal::Term),
         ("INT", StopSignal::Int),
@@ -497,14 +509,13 @@ pub(super) fn stop_signal_named(s: &str, windows: bool) -> Result<StopSignal, St
     ];
     let upper = s.to_ascii_uppercase();
     let unix_name = upper.trim_start_matches("SIG");
-    let (own, other) = if windows {
-        (one_of(&upper, &console, ""), one_of(unix_name, &unix, ""))
-    } else {
-        (one_of(unix_name, &unix, ""), one_of(&upper, &console, ""))
+    let (own, other) = match os {
+        Os::Windows => (one_of(&upper, &console, ""), one_of(unix_name, &unix, "")),
+        Os::Unix => (one_of(unix_name, &unix, ""), one_of(&upper, &console, "")),
     };
     match (own, other) {
         (Ok(signal), _) => Ok(signal),
-        (Err(_), Ok(_)) if windows => Err(format!(
+        (Err(_), Ok(_)) if os == Os::Windows => Err(format!(
             "`{s}` is a Unix signal; on Windows use CTRL_C (a graceful stop for Python, Huey \
              and Celery) or CTRL_BREAK (ends a Python worker at once)"
         )),
@@ -513,7 +524,7 @@ pub(super) fn stop_signal_named(s: &str, windows: bool) -> Result<StopSignal, St
         )),
         (Err(_), Err(_)) => Err(format!(
             "expected {}, found {}",
-            signal_names(windows),
+            signal_names(os),
             describe(s)
         )),
     }
@@ -1049,7 +1060,7 @@ fn parse_weekday(text: &str) -> Option<Weekday> {
 
 #[cfg(test)]
 mod tests {
-    use super::{parse_size, stop_signal_named, StopSignal};
+    use super::{parse_size, stop_signal_named, Os, StopSignal};
 
     #[test]
     fn sizes_are_binary_with_a_hint_for_a_bare_number() {
@@ -1073,28 +1084,31 @@ mod tests {
 
     #[test]
     fn each_system_takes_its_own_stop_signals_and_names_them_for_the_other() {
-        assert_eq!(stop_signal_named("SIGINT", false), Ok(StopSignal::Int));
-        assert_eq!(stop_signal_named("term", false), Ok(StopSignal::Term));
-        assert_eq!(stop_signal_named("CTRL_C", true), Ok(StopSignal::CtrlC));
+        assert_eq!(stop_signal_named("SIGINT", Os::Unix), Ok(StopSignal::Int));
+        assert_eq!(stop_signal_named("term", Os::Unix), Ok(StopSignal::Term));
         assert_eq!(
-            stop_signal_named("ctrl_break", true),
+            stop_signal_named("CTRL_C", Os::Windows),
+            Ok(StopSignal::CtrlC)
+        );
+        assert_eq!(
+            stop_signal_named("ctrl_break", Os::Windows),
             Ok(StopSignal::CtrlBreak)
         );
         assert_eq!(
-            stop_signal_named("CTRL_C", false).unwrap_err(),
+            stop_signal_named("CTRL_C", Os::Unix).unwrap_err(),
             "`CTRL_C` is a Windows console event; on this system use TERM, INT, QUIT or HUP"
         );
         assert_eq!(
-            stop_signal_named("INT", true).unwrap_err(),
+            stop_signal_named("INT", Os::Windows).unwrap_err(),
             "`INT` is a Unix signal; on Windows use CTRL_C (a graceful stop for Python, Huey \
              and Celery) or CTRL_BREAK (ends a Python worker at once)"
         );
         assert_eq!(
-            stop_signal_named("KILL", true).unwrap_err(),
+            stop_signal_named("KILL", Os::Windows).unwrap_err(),
             "expected CTRL_C or CTRL_BREAK, found `KILL`"
         );
         assert_eq!(
-            stop_signal_named("CTRL-C", false).unwrap_err(),
+            stop_signal_named("CTRL-C", Os::Unix).unwrap_err(),
             "expected TERM, INT, QUIT or HUP, found `CTRL-C`"
         );
     }

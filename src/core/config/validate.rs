@@ -3,25 +3,30 @@
 //! Owns: the rules that need more than one value or knowledge of the world — a cron expression,
 //! a time zone (with the IANA name for a Windows or miscapitalised one), which worker names
 //! exist, which keys go together (`cron` or `at`; `workdir` with `command`; `service` in place
-//! of `start`, and Windows only), unique names, a
+//! of `start`, and Windows only), the rules of the system checked for (an `Os` given, not asked:
+//! `service` and the console events `CTRL_C`/`CTRL_BREAK` on Windows, the Unix signals
+//! elsewhere, `Path` as `PATH` in any case on Windows only), unique names, a
 //! command's program, the placeholders of a query's command and env (`{date-1d}`, parsed by
 //! `crate::core::template`, errors at their own column) — and the defaults. Which keys exist and what each value must look like is
 //! `shape.rs`'s, read by `de.rs`; every problem is reported, not only the first, and so are the
 //! warnings about valid but doubtful values (a `match` without `args_contain`). Pure: the
-//! machine's zone comes in as a function so tests choose it; what can only be checked on the
+//! machine's zone comes in as a function and the system as a value (`validate_on`; `validate`
+//! is the shorthand for `Os::HOST`) so tests choose them; what can only be checked on the
 //! machine (paths, programs, the zone's DST) is noted in `Facts` for `machine.rs`.
 
 use super::de::{map_pos, Checked, Path, Report, Spanned};
 use super::facts::{Facts, PathKind, PathRef};
 use super::shape::{
-    control_message, has_control, looks_like_windows_path, At, Command, Dur, Env, Keep, LogKey,
-    Opt, PathText, RawQuery, RawSchedule, RawWorker, Size, Supervise, Text, WorkerName,
+    control_message, has_control, looks_like_windows_path, not_a_signal, stop_signal_named, At,
+    Command, Dur, Env, Keep, LogKey, Opt, PathText, RawQuery, RawSchedule, RawWorker, SignalName,
+    Size, Supervise, Text, WorkerName,
 };
 use super::yaml::{self, Node, Pos, Value};
 use super::{
     AlertSpec, BusySpec, Days, Diagnostic, IdleWhen, Launch, LogLimits, LogSpec, MemoryLimit,
-    MetricsSpec, Overlap, ProcessMatch, Query, QueryRun, ReadySpec, Rotation, Schedule, Severity,
-    StartSpec, StopSpec, SuperviseSpec, When, Worker, ZoneSource, DEFAULT_LOG_MAX_SIZE,
+    MetricsSpec, Os, Overlap, ProcessMatch, Query, QueryRun, ReadySpec, Rotation, Schedule,
+    Severity, StartSpec, StopSignal, StopSpec, SuperviseSpec, When, Worker, ZoneSource,
+    DEFAULT_LOG_MAX_SIZE,
 };
 use crate::core::cron::CronSpec;
 use crate::core::template::Template;
@@ -41,13 +46,23 @@ pub const MIN_CATCH_UP: Duration = Duration::from_secs(60);
 /// How often `max_memory` is checked when `max_memory_every` is left out.
 pub const DEFAULT_MEMORY_EVERY: Duration = Duration::from_secs(60);
 
-/// Validates the text of a schedule file. `machine_zone` is asked only when the file has no
-/// `timezone:`. The schedule's `warnings` are those this text alone shows.
+/// Validates the text of a schedule file for this machine's system (`validate_on` with
+/// `Os::HOST`). `machine_zone` is asked only when the file has no `timezone:`. The schedule's
+/// `warnings` are those this text alone shows.
 pub fn validate(
     text: &str,
     machine_zone: impl FnOnce() -> Option<(Tz, &'static str)>,
 ) -> Result<Schedule, Vec<Diagnostic>> {
-    validate_noting(text, machine_zone).0
+    validate_on(text, machine_zone, Os::HOST)
+}
+
+/// `validate` with the rules of `os`.
+pub fn validate_on(
+    text: &str,
+    machine_zone: impl FnOnce() -> Option<(Tz, &'static str)>,
+    os: Os,
+) -> Result<Schedule, Vec<Diagnostic>> {
+    validate_noting_on(text, machine_zone, os).0
 }
 
 /// `validate`, and what `machine::check` needs to look at on this machine (even when the file
@@ -55,6 +70,15 @@ pub fn validate(
 pub fn validate_noting(
     text: &str,
     machine_zone: impl FnOnce() -> Option<(Tz, &'static str)>,
+) -> (Result<Schedule, Vec<Diagnostic>>, Facts) {
+    validate_noting_on(text, machine_zone, Os::HOST)
+}
+
+/// `validate_noting` with the rules of `os`.
+pub fn validate_noting_on(
+    text: &str,
+    machine_zone: impl FnOnce() -> Option<(Tz, &'static str)>,
+    os: Os,
 ) -> (Result<Schedule, Vec<Diagnostic>>, Facts) {
     let root = match yaml::parse(text) {
         Ok(root) => root,
@@ -64,8 +88,10 @@ pub fn validate_noting(
         }
     };
     let mut cx = Checker {
+        report: Report::default(),
+        facts: Facts::default(),
         text,
-        ..Checker::default()
+        os,
     };
     let schedule = cx.schedule(&root, machine_zone);
     let (mut warnings, mut problems): (Vec<_>, Vec<_>) = cx
@@ -98,12 +124,13 @@ pub fn validate_noting(
     (result, cx.facts)
 }
 
-#[derive(Default)]
 struct Checker<'t> {
     report: Report,
     facts: Facts,
     /// The file's text: where in a value a placeholder's error starts (`col_in`).
     text: &'t str,
+    /// The system whose rules apply.
+    os: Os,
 }
 
 fn join(path: &str, key: &str) -> String {
@@ -331,7 +358,9 @@ impl Checker<'_> {
     fn fill_programs(&mut self, first: usize, dir: Option<&PathBuf>, env: &[(String, String)]) {
         let path = env
             .iter()
-            .find(|(k, _)| k == "PATH" || (cfg!(windows) && k.eq_ignore_ascii_case("PATH")))
+            .find(|(k, _)| {
+                k == "PATH" || (self.os == Os::Windows && k.eq_ignore_ascii_case("PATH"))
+            })
             .map(|(_, v)| v.clone());
         for r in &mut self.facts.paths[first..] {
             if let PathKind::Program {
@@ -754,6 +783,9 @@ impl Checker<'_> {
             .as_ref()
             .and_then(|s| s.0.as_ref())
             .map(|s| s.pos);
+        // Before `service`, which refuses the same key beside it: the order of two problems at
+        // one place stays the one of the file's reading.
+        let signal = self.stop_signal(&raw, field);
         let service = self.service(&raw, field);
         let first_note = self.facts.paths.len();
         let name = raw.name.0;
@@ -824,7 +856,7 @@ impl Checker<'_> {
             });
             Some(StopSpec {
                 command: command?,
-                signal: or(unspan(s.signal), None, Some)?,
+                signal: signal?,
                 grace: or(s.grace, DEFAULT_GRACE, |g| g.0)?,
                 repeat: repeat?,
             })
@@ -987,16 +1019,40 @@ impl Checker<'_> {
         ))
     }
 
+    /// `stop.signal`, as a signal of the system checked for: `Some(None)` when there is none (or
+    /// no valid `stop`), `None` when it is not one of that system's.
+    fn stop_signal(&self, raw: &RawWorker, field: &str) -> Option<Option<StopSignal>> {
+        let Some(Spanned { pos, value }) = raw
+            .stop
+            .as_ref()
+            .and_then(|s| s.value.0.as_ref())
+            .and_then(|s| s.signal.as_ref())
+        else {
+            return Some(None);
+        };
+        let signal = match value {
+            SignalName::Text(name) => stop_signal_named(name, self.os),
+            SignalName::Not(kind) => Err(not_a_signal(kind, self.os)),
+        };
+        match signal {
+            Ok(signal) => Some(Some(signal)),
+            Err(message) => {
+                self.problem(*pos, &join(&join(field, "stop"), "signal"), message);
+                None
+            }
+        }
+    }
+
     /// `service:`, with the keys it excludes: `Some(None)` when there is none, `None` when it
-    /// (or a key beside it) is wrong. Only Windows has services: elsewhere it is refused
-    /// (pacs-warden does not map it to a systemd unit).
+    /// (or a key beside it) is wrong. Only Windows has services: for another system it is
+    /// refused (pacs-warden does not map it to a systemd unit).
     fn service(&mut self, raw: &RawWorker, field: &str) -> Option<Option<String>> {
         let Some(Checked(service)) = &raw.service else {
             return Some(None);
         };
         let service = service.as_ref()?;
         let f = join(field, "service");
-        if !cfg!(windows) {
+        if self.os != Os::Windows {
             self.problem(
                 service.pos,
                 &f,
