@@ -1299,10 +1299,9 @@ mod tests {
     const SERVICE: &str =
         "workers:\n  - name: huey\n    service: openrem-huey\n    stop: {grace: 11m}\n";
 
-    #[cfg(not(windows))]
     #[test]
     fn a_service_worker_is_refused_where_there_are_no_windows_services() {
-        let e = validate(&format!("{Q}{SERVICE}"), || None).unwrap_err();
+        let e = validate_on(&format!("{Q}{SERVICE}"), || None, Os::Unix).unwrap_err();
         assert_eq!(
             shown(&e),
             [
@@ -1313,10 +1312,9 @@ mod tests {
         );
     }
 
-    #[cfg(windows)]
     #[test]
     fn a_service_worker_needs_neither_start_nor_match_and_takes_no_start_stop_command_or_signal() {
-        let s = validate(&format!("{Q}{SERVICE}"), || None).unwrap();
+        let s = validate_on(&format!("{Q}{SERVICE}"), || None, Os::Windows).unwrap();
         let w = &s.workers[0];
         assert_eq!(w.service(), Some("openrem-huey"));
         assert!(w.start().is_none() && w.matcher().is_none());
@@ -1325,7 +1323,7 @@ mod tests {
         let text = format!(
             "{Q}{SERVICE}    start: {{command: [huey]}}\n  - name: other\n    service: x\n    stop: {{signal: CTRL_C, command: [stop], repeat: 5s}}\n  - name: plain\n    match: {{image: w, args_contain: x}}\n"
         );
-        let e = validate(&text, || None).unwrap_err();
+        let e = validate_on(&text, || None, Os::Windows).unwrap_err();
         assert_eq!(
             shown(&e),
             [
@@ -1343,6 +1341,135 @@ mod tests {
             ],
             "{text}"
         );
+    }
+
+    /// `validate` is `validate_on` for the system it runs on; the two systems differ here.
+    #[test]
+    fn validate_applies_the_rules_of_the_system_it_runs_on() {
+        let text = format!("{Q}{SERVICE}");
+        let on = |os| validate_on(&text, || None, os).is_ok();
+        assert_ne!(on(Os::Windows), on(Os::Unix));
+        assert_eq!(validate(&text, || None).is_ok(), on(Os::HOST));
+        assert_eq!(
+            validate_noting(&text, || None).0.is_ok(),
+            validate_noting_on(&text, || None, Os::HOST).0.is_ok()
+        );
+    }
+
+    /// A worker stopped with `signal` (as written in a flow mapping, at 9:20).
+    fn with_signal(signal: &str) -> String {
+        format!(
+            "{Q}workers:\n  - name: w\n    match: {{image: w, args_contain: x}}\n    start: {{command: [w]}}\n    stop: {{signal: {signal}}}\n"
+        )
+    }
+
+    #[test]
+    fn each_system_takes_only_its_own_stop_signals_at_the_value_s_line_and_column() {
+        let signal = |name: &str, os| {
+            validate_on(&with_signal(name), || None, os)
+                .map(|s| s.workers[0].stop.signal)
+                .map_err(|e| shown(&e))
+        };
+        let windows_only = "on this system use TERM, INT, QUIT or HUP";
+        for (name, expected) in [
+            ("CTRL_C", StopSignal::CtrlC),
+            ("ctrl_break", StopSignal::CtrlBreak),
+        ] {
+            assert_eq!(signal(name, Os::Windows), Ok(Some(expected)));
+            assert_eq!(
+                signal(name, Os::Unix),
+                Err(vec![format!(
+                    "9:20: workers[0].stop.signal: `{name}` is a Windows console event; \
+                     {windows_only}"
+                )])
+            );
+        }
+        for (name, expected) in [
+            ("TERM", StopSignal::Term),
+            ("SIGINT", StopSignal::Int),
+            ("quit", StopSignal::Quit),
+            ("SIGHUP", StopSignal::Hup),
+        ] {
+            assert_eq!(signal(name, Os::Unix), Ok(Some(expected)));
+            assert_eq!(
+                signal(name, Os::Windows),
+                Err(vec![format!(
+                    "9:20: workers[0].stop.signal: `{name}` is a Unix signal; on Windows use \
+                     CTRL_C (a graceful stop for Python, Huey and Celery) or CTRL_BREAK (ends a \
+                     Python worker at once)"
+                )])
+            );
+        }
+        // Neither system's: the allowed names are the given system's.
+        for (written, found) in [
+            ("KILL", "`KILL`"),
+            ("[TERM]", "a list"),
+            ("{a: b}", "a mapping"),
+        ] {
+            assert_eq!(
+                signal(written, Os::Unix),
+                Err(vec![format!(
+                    "9:20: workers[0].stop.signal: expected TERM, INT, QUIT or HUP, found {found}"
+                )])
+            );
+            assert_eq!(
+                signal(written, Os::Windows),
+                Err(vec![format!(
+                    "9:20: workers[0].stop.signal: expected CTRL_C or CTRL_BREAK, found {found}"
+                )])
+            );
+        }
+    }
+
+    /// A wrong signal beside `service` is named before the `service` rule at the same place, as
+    /// when the shape refused it while reading.
+    #[test]
+    fn a_unix_signal_beside_a_windows_service_is_named_first() {
+        let text =
+            format!("{Q}workers:\n  - name: s\n    service: x\n    stop: {{signal: TERM}}\n");
+        assert_eq!(
+            shown(&validate_on(&text, || None, Os::Windows).unwrap_err()),
+            [
+                "8:20: workers[0].stop.signal: `TERM` is a Unix signal; on Windows use CTRL_C (a \
+                 graceful stop for Python, Huey and Celery) or CTRL_BREAK (ends a Python worker \
+                 at once)",
+                "8:20: workers[0].stop.signal: `stop.signal` does not go with `service`: a \
+                 service worker is stopped through the Service Control Manager (WinSW sends its \
+                 worker the Ctrl-C itself)",
+            ]
+        );
+    }
+
+    /// The `PATH` a command is looked for with: Windows names variables in any case (`Path` is
+    /// how it spells its own), Unix only `PATH`.
+    #[test]
+    fn env_path_is_matched_in_any_case_on_windows_only() {
+        let path_var = |key: &str, os| {
+            let text = format!(
+                "{Q}workers:\n  - name: w\n    match: {{image: w, args_contain: x}}\n    start: {{command: [w]}}\n    env: {{{key}: /opt/w/bin}}\n"
+            );
+            let (result, facts) = validate_noting_on(&text, || None, os);
+            result.unwrap_or_else(|e| panic!("{e:?}"));
+            let vars: Vec<Option<String>> = facts
+                .paths
+                .iter()
+                .filter_map(|r| match &r.kind {
+                    PathKind::Program { path_var, .. } => Some(path_var.clone()),
+                    _ => None,
+                })
+                .collect();
+            assert_eq!(vars.len(), 1, "{text}");
+            vars[0].clone()
+        };
+        let set = Some("/opt/w/bin".to_string());
+        for os in [Os::Windows, Os::Unix] {
+            assert_eq!(path_var("PATH", os), set, "{os:?}");
+            assert_eq!(path_var("PATHS", os), None, "{os:?}");
+        }
+        assert_eq!(path_var("Path", Os::Windows), set);
+        assert_eq!(path_var("path", Os::Windows), set);
+        assert_eq!(path_var("Path", Os::Unix), None);
+        assert_eq!(path_var("path", Os::Unix), None);
     }
 
     #[test]
