@@ -354,7 +354,7 @@ pub enum IdleWhen {
 }
 
 /// A signal (Unix) or console event (Windows) that asks a worker to stop. Validation allows
-/// only the current system's kind.
+/// only the kind of the system it checks for (`Os`; `validate` checks for this one).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StopSignal {
     /// Celery: warm shutdown (finish the running task).
