@@ -1138,21 +1138,25 @@ impl Checker<'_> {
         ok.then(|| Some(name.clone()))
     }
 
-    /// A duration that must be more than 0.
-    /// A query's `catch_up`: at least [`MIN_CATCH_UP`].
+    /// A query's `catch_up`: at least [`MIN_CATCH_UP`]. (The "2 s" is `timeline::ON_TIME`,
+    /// which this module cannot import: the timeline reads the schedule.)
     fn catch_up<const U: char>(&self, d: Spanned<Dur<U>>, field: &str) -> Option<Duration> {
         if d.value.0 < MIN_CATCH_UP {
             self.problem(
                 d.pos,
                 field,
-                "must be at least 1m: a run noticed more than 2 s after its time counts as \
-                 missed, and a shorter catch_up would skip it instead of running it late",
+                &format!(
+                    "must be at least {}: a run noticed more than 2 s after its time counts as \
+                     missed, and a shorter catch_up would skip it instead of running it late",
+                    humantime::format_duration(MIN_CATCH_UP)
+                ),
             );
             return None;
         }
         Some(d.value.0)
     }
 
+    /// A duration that must be more than 0.
     fn positive<const U: char>(&self, d: Spanned<Dur<U>>, field: &str) -> Option<Duration> {
         if d.value.0.is_zero() {
             self.problem(d.pos, field, "must be more than 0");
