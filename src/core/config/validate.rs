@@ -1145,7 +1145,7 @@ impl Checker<'_> {
             self.problem(
                 d.pos,
                 field,
-                &format!(
+                format!(
                     "must be at least {}: a run noticed more than 2 s after its time counts as \
                      missed, and a shorter catch_up would skip it instead of running it late",
                     humantime::format_duration(MIN_CATCH_UP)
