@@ -42,8 +42,8 @@
 //! - `program_data_dir`: `%ProgramData%\pacs-warden` on Windows, `None` elsewhere.
 //!
 //! These last path rules differ between the OSes by a line or two: they are written here with
-//! `cfg!(windows)`, so that both forms compile on every OS, rather than in `unix.rs` / `windows.rs`,
-//! which hold the code that calls each OS's own API.
+//! `cfg!(windows)`, so that both forms compile on every OS, rather than in `unix.rs` /
+//! `windows.rs`, which hold the code that calls each OS's own API.
 
 #[cfg(unix)]
 #[path = "unix.rs"]

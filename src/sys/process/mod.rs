@@ -273,14 +273,18 @@ impl TreeMemory {
             }
             found = resident(&self.known);
         }
-        let (bytes, unread) = found?;
+        found.map(|(bytes, unread)| self.reading(bytes, unread))
+    }
+
+    /// The reading of the known processes, `bytes` summed over those read.
+    fn reading(&mut self, bytes: u64, unread: Vec<u32>) -> Reading {
         let unread_is_news = !unread.is_empty() && !self.told_unread;
         self.told_unread |= !unread.is_empty();
-        Some(Reading {
+        Reading {
             bytes: (unread.len() < self.known.len()).then_some(bytes),
             unread,
             unread_is_news,
-        })
+        }
     }
 }
 
@@ -520,6 +524,41 @@ mod tests {
         assert_eq!(memory.read(id), None, "an exited tree was read");
         drop(child);
         assert_eq!(resident(&[id]), None);
+    }
+
+    #[test]
+    fn unread_processes_make_a_lower_bound_that_is_news_once_per_root() {
+        let id = |pid| ProcId {
+            pid,
+            start_time: 50,
+        };
+        let mut memory = TreeMemory {
+            root: Some(id(10)),
+            known: vec![id(11), id(10)],
+            told_unread: false,
+        };
+        let all_read = memory.reading(300, vec![]);
+        assert_eq!(
+            (all_read.bytes, all_read.unread_is_news),
+            (Some(300), false)
+        );
+        let first = memory.reading(100, vec![11]);
+        assert_eq!(first.bytes, Some(100), "the readable part is a lower bound");
+        assert_eq!(first.unread, [11]);
+        assert!(
+            first.unread_is_news,
+            "the first partial reading is not news"
+        );
+        let again = memory.reading(100, vec![11]);
+        assert!(!again.unread_is_news, "a partial reading was news twice");
+        let none = memory.reading(0, vec![11, 10]);
+        assert_eq!(none.bytes, None, "nothing read reads as 0 bytes");
+        // Another worker process (here one that does not run): news again for it.
+        assert_eq!(memory.read(id(u32::MAX)), None);
+        assert!(
+            !memory.told_unread,
+            "a new root keeps the old root's warning"
+        );
     }
 
     #[test]
