@@ -409,7 +409,7 @@ mod tests {
     }
 
     /// Kills the helper whatever happens to the test.
-    struct Reaped(std::process::Child);
+    pub(super) struct Reaped(pub(super) std::process::Child);
     impl Drop for Reaped {
         fn drop(&mut self) {
             let _ = self.0.kill();
@@ -418,7 +418,7 @@ mod tests {
     }
 
     /// Starts `hoard` with `mb` megabytes and returns once it has filled them.
-    fn hoarder(mb: u64) -> Reaped {
+    pub(super) fn hoarder(mb: u64) -> Reaped {
         use std::io::BufRead as _;
         let mut child = std::process::Command::new(std::env::current_exe().unwrap())
             .args([

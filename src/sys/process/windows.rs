@@ -7,15 +7,18 @@
 //! the handle type that closes itself (`Handle`, `sys::os` uses it for its other kernel
 //! objects too), and the two questions asked this way: `is_running` and `resident` (a tree's
 //! working sets). A process that exists but is not ours to open (another account's, without
-//! the right) is told apart from one that has gone: it is `OpenError::Denied`.
+//! the right) is told apart from one that has gone: it is `OpenError::Denied`. The questions
+//! then try once more with the query right alone (`open_to_query`); what still cannot be
+//! opened is running, its memory unread.
 
 use super::ProcId;
 use windows_sys::Win32::Foundation::{
-    CloseHandle, ERROR_ACCESS_DENIED, ERROR_INVALID_PARAMETER, FILETIME, HANDLE, WAIT_OBJECT_0,
+    CloseHandle, ERROR_ACCESS_DENIED, ERROR_INVALID_PARAMETER, FILETIME, HANDLE, STILL_ACTIVE,
+    WAIT_OBJECT_0,
 };
 use windows_sys::Win32::System::ProcessStatus::{K32GetProcessMemoryInfo, PROCESS_MEMORY_COUNTERS};
 use windows_sys::Win32::System::Threading::{
-    GetProcessTimes, OpenProcess, WaitForSingleObject, PROCESS_ACCESS_RIGHTS,
+    GetExitCodeProcess, GetProcessTimes, OpenProcess, WaitForSingleObject, PROCESS_ACCESS_RIGHTS,
     PROCESS_QUERY_LIMITED_INFORMATION, PROCESS_SYNCHRONIZE,
 };
 
@@ -121,12 +124,51 @@ fn created_as(created: u64, id: ProcId) -> bool {
     created.abs_diff(id.start_time) <= 1
 }
 
-/// Whether `id` still runs. A process that is not ours to open counts as running: it exists,
-/// and the answer "running" only ever makes a caller wait, report it as still there or verify
-/// again before acting (every kill opens it itself), while "gone" would let a second copy of
-/// a worker start next to it.
+/// `open_verified` for a question only (is it running, how much memory): when the open with
+/// SYNCHRONIZE is denied, the process is opened again with PROCESS_QUERY_LIMITED_INFORMATION
+/// alone, which Windows grants more widely (the right sysinfo reads with), and checked the
+/// same way with its exit code in place of the wait. The handle may lack SYNCHRONIZE: wait on
+/// none from here.
+fn open_to_query(id: ProcId) -> Result<Handle, OpenError> {
+    match open_verified(id, 0) {
+        Err(OpenError::Denied) => open_limited(id),
+        other => other,
+    }
+}
+
+/// `id` opened with PROCESS_QUERY_LIMITED_INFORMATION alone, if it is still that process:
+/// its exit code says it still runs (a process that exited with code 259, STILL_ACTIVE, would
+/// read as running), and it was created when `id` says.
+fn open_limited(id: ProcId) -> Result<Handle, OpenError> {
+    // SAFETY: plain call; a null result is handled.
+    let raw = unsafe { OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, 0, id.pid) };
+    if raw.is_null() {
+        let code = std::io::Error::last_os_error()
+            .raw_os_error()
+            .unwrap_or_default() as u32;
+        return Err(open_failure(code));
+    }
+    let h = Handle(raw);
+    let mut code = 0u32;
+    // SAFETY: valid handle with PROCESS_QUERY_LIMITED_INFORMATION and a valid out-pointer.
+    if unsafe { GetExitCodeProcess(h.0, &mut code) } == 0 {
+        return Err(OpenError::Os(std::io::Error::last_os_error()));
+    }
+    if code != STILL_ACTIVE as u32 {
+        return Err(OpenError::Gone);
+    }
+    if !created_as(creation_time(&h).map_err(OpenError::Os)?, id) {
+        return Err(OpenError::Gone);
+    }
+    Ok(h)
+}
+
+/// Whether `id` still runs. A process that is not ours to open (not even to query) counts as
+/// running: it exists, and the answer "running" only ever makes a caller wait, report it as
+/// still there or verify again before acting (every kill opens it itself), while "gone" would
+/// let a second copy of a worker start next to it.
 pub(super) fn is_running(id: ProcId) -> bool {
-    open_verified(id, 0).map_or_else(|e| still_there(&e), |_| true)
+    open_to_query(id).map_or_else(|e| still_there(&e), |_| true)
 }
 
 /// Whether a process whose verified open failed with `e` is still there: all but `Gone`. Its
@@ -147,7 +189,7 @@ enum Memory {
 
 /// The working set of `id`.
 fn working_set(id: ProcId) -> Memory {
-    let h = match open_verified(id, 0) {
+    let h = match open_to_query(id) {
         Ok(h) => h,
         Err(e) if still_there(&e) => return Memory::Unread,
         Err(_) => return Memory::Gone,
@@ -198,5 +240,27 @@ mod tests {
         let other = open_failure(6);
         assert!(matches!(&other, OpenError::Os(e) if e.raw_os_error() == Some(6)));
         assert!(still_there(&other));
+    }
+
+    /// The fallback of a denied open, on a real child (Wine never denies, so it is called
+    /// directly): it runs, then it has exited though this test still holds its handle, and its
+    /// PID with another creation time is another process.
+    #[test]
+    fn a_process_opened_to_query_only_is_checked_by_exit_code_and_creation_time() {
+        let mut child = crate::sys::process::tests::hoarder(1);
+        let id = crate::sys::process::identify(child.0.id()).unwrap();
+        let running = open_limited(id);
+        let reused = open_limited(ProcId {
+            pid: id.pid,
+            start_time: id.start_time - 3600,
+        });
+        child.0.kill().unwrap();
+        child.0.wait().unwrap();
+        let exited = open_limited(id);
+        assert!(running.is_ok(), "a running child: {running:?}");
+        assert!(matches!(reused, Err(OpenError::Gone)), "{reused:?}");
+        assert!(matches!(exited, Err(OpenError::Gone)), "{exited:?}");
+        drop(child);
+        assert!(matches!(open_limited(id), Err(OpenError::Gone)));
     }
 }
