@@ -544,7 +544,11 @@ impl Runtime {
             Action::ProbeMemory { worker, name, id } => {
                 // Cheap (a few known processes): read here, so that a check wakes the daemon
                 // once.
-                let bytes = self.memory.entry(name.clone()).or_default().read(id.into());
+                let reading = self.memory.entry(name.clone()).or_default().read(id.into());
+                if let Some(r) = reading.as_ref().filter(|r| r.unread_is_news) {
+                    warn!(worker = %name, pids = ?r.unread, "cannot read the memory of some of the worker's processes (another account's, which pacs-warden may not open; run it as SYSTEM or an administrator): max_memory is checked against the memory of the others only; said once per worker process");
+                }
+                let bytes = reading.and_then(|r| r.bytes);
                 let limit = self.schedule().workers[worker]
                     .max_memory
                     .as_ref()

@@ -33,6 +33,17 @@
 //!   elsewhere).
 //! - `stdout_takes_colour`: whether stdout is a terminal that shows ANSI colours (on Windows,
 //!   the console's VT processing is turned on for it).
+//! - `open_log`: a log file opened for appending, never through a symbolic link.
+//! - `machine_zone`: the machine's time zone (`TZ`, then `iana_time_zone`, then `system_zone`).
+//! - `resolve_program`, `program_search_dirs`, `program_files`: where a command's program is
+//!   found, as this OS's process start looks for it (a relative path with a separator against
+//!   the working folder; a bare name in `PATH`, on Windows also in pacs-warden's own folder and
+//!   the system folders, and with `.exe` added when it has no extension).
+//! - `program_data_dir`: `%ProgramData%\pacs-warden` on Windows, `None` elsewhere.
+//!
+//! These last path rules differ between the OSes by a line or two: they are written here with
+//! `cfg!(windows)`, so that both forms compile on every OS, rather than in `unix.rs` /
+//! `windows.rs`, which hold the code that calls each OS's own API.
 
 #[cfg(unix)]
 #[path = "unix.rs"]

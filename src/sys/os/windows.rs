@@ -4,18 +4,17 @@
 //! console by a helper process that checks who else is on it.
 
 use super::KillError;
+use crate::sys::process::windows::{has_exited, open_verified as verified, Handle, OpenError};
 use crate::sys::process::ProcId;
-use windows_sys::Win32::Foundation::WAIT_OBJECT_0;
 use windows_sys::Win32::Foundation::{
-    CloseHandle, SetHandleInformation, HANDLE, HANDLE_FLAG_INHERIT, INVALID_HANDLE_VALUE,
+    SetHandleInformation, ERROR_ACCESS_DENIED, HANDLE_FLAG_INHERIT, INVALID_HANDLE_VALUE,
 };
 use windows_sys::Win32::System::Console::{
     GetStdHandle, SetConsoleCtrlHandler, STD_ERROR_HANDLE, STD_INPUT_HANDLE, STD_OUTPUT_HANDLE,
 };
 use windows_sys::Win32::System::Threading::{
-    OpenProcess, TerminateProcess, WaitForSingleObject, CREATE_BREAKAWAY_FROM_JOB,
-    CREATE_NO_WINDOW, PROCESS_ACCESS_RIGHTS, PROCESS_QUERY_LIMITED_INFORMATION,
-    PROCESS_SYNCHRONIZE, PROCESS_TERMINATE,
+    TerminateProcess, CREATE_BREAKAWAY_FROM_JOB, CREATE_NO_WINDOW, PROCESS_ACCESS_RIGHTS,
+    PROCESS_TERMINATE,
 };
 
 pub(super) fn spawn(mut cmd: tokio::process::Command) -> std::io::Result<tokio::process::Child> {
@@ -60,59 +59,20 @@ fn keep_own_stdio_out_of_children() {
     }
 }
 
-#[derive(Debug)]
-pub(super) struct Handle(pub(super) HANDLE);
-
-// SAFETY: a kernel handle (process, event, timer, directory) is an object reference, usable
-// from any thread.
-unsafe impl Send for Handle {}
-unsafe impl Sync for Handle {}
-
-impl Drop for Handle {
-    fn drop(&mut self) {
-        // SAFETY: the handle came from the call that opened it and is closed once.
-        unsafe { CloseHandle(self.0) };
-    }
-}
-
-/// Seconds since the Unix epoch at which the process behind `h` was created.
-pub(super) fn creation_time(h: &Handle) -> std::io::Result<u64> {
-    crate::sys::process::windows::creation_time(h.0)
-}
-
-/// Opens `id` with `access` (plus what the check needs) if it is still that process: running,
-/// and created when `id` says. The open handle keeps the PID from being reused.
+/// Opens `id` with `access` if it is still that process (`sys::process::windows`'s verified
+/// open). A process that is not ours to open is an error, not "no longer running": it exists.
 fn open_verified(id: ProcId, access: PROCESS_ACCESS_RIGHTS) -> Result<Handle, KillError> {
-    // SAFETY: plain call; a null result is handled.
-    let raw = unsafe {
-        OpenProcess(
-            access | PROCESS_QUERY_LIMITED_INFORMATION | PROCESS_SYNCHRONIZE,
-            0,
-            id.pid,
-        )
-    };
-    if raw.is_null() {
-        return Err(KillError::NotRunning(id.pid));
-    }
-    let h = Handle(raw);
-    // An exited process stays openable while anyone holds a handle to it (its parent, often):
-    // it is gone all the same, and TerminateProcess on it would fail with "access denied".
-    if has_exited(&h) {
-        return Err(KillError::NotRunning(id.pid));
-    }
-    let created = creation_time(&h).map_err(|source| KillError::Os {
-        pid: id.pid,
-        source,
-    })?;
-    if !crate::sys::process::windows::created_as(created, id) {
-        return Err(KillError::NotRunning(id.pid));
-    }
-    Ok(h)
-}
-
-pub(super) fn has_exited(h: &Handle) -> bool {
-    // SAFETY: valid handle with SYNCHRONIZE; a zero timeout only polls.
-    unsafe { WaitForSingleObject(h.0, 0) == WAIT_OBJECT_0 }
+    verified(id, access).map_err(|e| match e {
+        OpenError::Gone => KillError::NotRunning(id.pid),
+        OpenError::Denied => KillError::Os {
+            pid: id.pid,
+            source: std::io::Error::from_raw_os_error(ERROR_ACCESS_DENIED as i32),
+        },
+        OpenError::Os(source) => KillError::Os {
+            pid: id.pid,
+            source,
+        },
+    })
 }
 
 /// Terminates `id` if it is still that process. The open handle keeps the PID from being

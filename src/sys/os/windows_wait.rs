@@ -7,7 +7,7 @@
 //! costs nothing.) Dropping the owner sets the quit event and joins the thread, which closes
 //! its handles.
 
-use super::imp::{creation_time, has_exited, Handle};
+use crate::sys::process::windows::{open_verified, Handle, OpenError};
 use crate::sys::process::ProcId;
 use std::io;
 use std::path::Path;
@@ -17,8 +17,8 @@ use windows_sys::Win32::Foundation::{
     ERROR_ACCESS_DENIED, HANDLE, INVALID_HANDLE_VALUE, WAIT_OBJECT_0,
 };
 use windows_sys::Win32::System::Threading::{
-    CreateEventW, CreateWaitableTimerW, OpenProcess, ResetEvent, SetEvent, SetWaitableTimer,
-    WaitForMultipleObjects, INFINITE, PROCESS_QUERY_LIMITED_INFORMATION, PROCESS_SYNCHRONIZE,
+    CreateEventW, CreateWaitableTimerW, ResetEvent, SetEvent, SetWaitableTimer,
+    WaitForMultipleObjects, INFINITE,
 };
 
 /// Waiter threads alive now (for the tests: a dropped wait ends its thread).
@@ -237,29 +237,14 @@ impl WallTimer {
 /// `Err` when the process cannot be opened for waiting (another user's, without the right):
 /// the caller then polls. Dropping the future ends the waiter thread and closes the handle.
 pub(super) async fn wait_exit(id: ProcId) -> io::Result<()> {
-    // SAFETY: plain call; a null result is handled.
-    let raw = unsafe {
-        OpenProcess(
-            PROCESS_SYNCHRONIZE | PROCESS_QUERY_LIMITED_INFORMATION,
-            0,
-            id.pid,
-        )
+    let process = match open_verified(id, 0) {
+        Ok(h) => h,
+        Err(OpenError::Gone) => return Ok(()),
+        Err(OpenError::Denied) => {
+            return Err(io::Error::from_raw_os_error(ERROR_ACCESS_DENIED as i32))
+        }
+        Err(OpenError::Os(e)) => return Err(e),
     };
-    if raw.is_null() {
-        let err = io::Error::last_os_error();
-        return match err.raw_os_error() {
-            Some(code) if code == ERROR_ACCESS_DENIED as i32 => Err(err),
-            _ => Ok(()), // no such process
-        };
-    }
-    let process = Handle(raw);
-    if has_exited(&process) {
-        return Ok(());
-    }
-    // The same process: created when `id` says (within sysinfo's rounding, as kills check).
-    if !crate::sys::process::windows::created_as(creation_time(&process)?, id) {
-        return Ok(());
-    }
     let (tx, exited) = oneshot::channel();
     let _waiter = Waiter::spawn(move |quit| {
         let process = process;

@@ -3,11 +3,12 @@
 //!
 //! Owns: process identity (PID + start time, because PIDs are reused; and the machine's boot
 //! time in the same unit), the `match` rule, and the worker's process tree. The pure parts (`matches`, `tree`) take a snapshot and decide;
-//! `Snapshot::take` reads the OS through sysinfo. One `cfg`: `TreeMemory` reads the known
-//! processes' memory through sysinfo on Linux (which reads /proc/PID for those PIDs only), and
-//! through `windows.rs` on Windows (a handle to each PID; sysinfo would list every process of
-//! the machine there to read one). `windows.rs` also holds the rule by which a process handle
-//! is the process a `ProcId` names (`created_as`), which `sys::os` kills and waits by.
+//! `Snapshot::take` reads the OS through sysinfo. One `cfg`: `is_running` and `TreeMemory`
+//! ask the known processes through sysinfo on Linux (which reads /proc/PID for those PIDs
+//! only), and through `windows.rs` on Windows (a handle to each PID; sysinfo would list every
+//! process of the machine there to read one). `windows.rs` also holds the verified open of a
+//! process (`open_verified`: the process a `ProcId` names, or why not) and the handle type
+//! that `sys::os` kills, signals and waits through.
 
 use std::collections::{HashMap, HashSet};
 use std::ffi::OsStr;
@@ -17,7 +18,7 @@ use sysinfo::{ProcessRefreshKind, ProcessStatus, ProcessesToUpdate, System, Upda
 #[cfg(windows)]
 pub(crate) mod windows;
 #[cfg(windows)]
-use windows::resident;
+use windows::{is_running as running, resident};
 
 #[cfg(test)]
 thread_local! {
@@ -198,8 +199,16 @@ fn lossy(s: &OsStr) -> String {
     s.to_string_lossy().into_owned()
 }
 
-/// Whether the process `id` is still running (a zombie counts as exited).
+/// Whether the process `id` is still running (a zombie counts as exited). On Windows a
+/// process with that PID that this user may not open counts as running (see
+/// `windows::is_running`).
 pub fn is_running(id: ProcId) -> bool {
+    running(id)
+}
+
+/// `is_running` through sysinfo, which reads /proc/PID for that PID only.
+#[cfg(not(windows))]
+fn running(id: ProcId) -> bool {
     let mut sys = System::new();
     let pid = sysinfo::Pid::from_u32(id.pid);
     sys.refresh_processes_specifics(
@@ -221,39 +230,69 @@ pub fn is_running(id: ProcId) -> bool {
 pub struct TreeMemory {
     root: Option<ProcId>,
     known: Vec<ProcId>,
+    /// Whether a reading of this root has had unread processes already.
+    told_unread: bool,
+}
+
+/// One reading of a process tree's memory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reading {
+    /// The summed resident memory (bytes; the working set on Windows) of the tree's processes
+    /// that could be read: a lower bound when `unread` is not empty; `None` when none could.
+    pub bytes: Option<u64>,
+    /// The PIDs of the tree's processes that run but whose memory this user may not read
+    /// (Windows: another account's process, when pacs-warden is not SYSTEM). Empty on Linux.
+    pub unread: Vec<u32>,
+    /// Whether this is the first reading of this root with unread processes: the caller's cue
+    /// to say so once rather than at every reading.
+    pub unread_is_news: bool,
 }
 
 impl TreeMemory {
-    /// The resident memory (bytes; the working set on Windows) of `root` and its descendants;
-    /// `None` if `root` no longer runs.
-    pub fn read(&mut self, root: ProcId) -> Option<u64> {
+    /// The resident memory of `root` and its descendants; `None` if `root` no longer runs.
+    pub fn read(&mut self, root: ProcId) -> Option<Reading> {
         if self.root != Some(root) {
             self.root = Some(root);
             self.known.clear();
+            self.told_unread = false;
         }
+        let mut found = None;
         if !self.known.is_empty() {
-            if let Some(bytes) = resident(&self.known) {
-                return Some(bytes);
+            found = resident(&self.known);
+        }
+        if found.is_none() {
+            // First read, or the tree changed: find it again.
+            self.known = Snapshot::take()
+                .tree(&[root])
+                .iter()
+                .map(|p| p.id)
+                .collect();
+            if !self.known.contains(&root) {
+                self.known.clear();
+                return None;
             }
+            found = resident(&self.known);
         }
-        // First read, or the tree changed: find it again.
-        self.known = Snapshot::take()
-            .tree(&[root])
-            .iter()
-            .map(|p| p.id)
-            .collect();
-        if !self.known.contains(&root) {
-            self.known.clear();
-            return None;
+        found.map(|(bytes, unread)| self.reading(bytes, unread))
+    }
+
+    /// The reading of the known processes, `bytes` summed over those read.
+    fn reading(&mut self, bytes: u64, unread: Vec<u32>) -> Reading {
+        let unread_is_news = !unread.is_empty() && !self.told_unread;
+        self.told_unread |= !unread.is_empty();
+        Reading {
+            bytes: (unread.len() < self.known.len()).then_some(bytes),
+            unread,
+            unread_is_news,
         }
-        resident(&self.known)
     }
 }
 
-/// The summed resident memory of `ids`, or `None` if one of them no longer runs. sysinfo
-/// reads /proc/PID for each of them (Windows: `windows::resident`).
+/// The summed resident memory of `ids` and the PIDs of those whose memory could not be read,
+/// or `None` if one of them no longer runs. sysinfo reads /proc/PID for each of them, which
+/// any user may read (Windows: `windows::resident`).
 #[cfg(not(windows))]
-fn resident(ids: &[ProcId]) -> Option<u64> {
+fn resident(ids: &[ProcId]) -> Option<(u64, Vec<u32>)> {
     let pids: Vec<sysinfo::Pid> = ids
         .iter()
         .map(|id| sysinfo::Pid::from_u32(id.pid))
@@ -264,13 +303,14 @@ fn resident(ids: &[ProcId]) -> Option<u64> {
         true,
         ProcessRefreshKind::nothing().with_memory(),
     );
-    ids.iter().zip(&pids).try_fold(0u64, |sum, (id, pid)| {
+    let sum = ids.iter().zip(&pids).try_fold(0u64, |sum, (id, pid)| {
         let p = sys.process(*pid).filter(|p| {
             p.start_time() == id.start_time
                 && !matches!(p.status(), ProcessStatus::Zombie | ProcessStatus::Dead)
         })?;
         Some(sum + p.memory())
-    })
+    })?;
+    Some((sum, Vec::new()))
 }
 
 /// When the machine last booted, in the unit of `ProcId::start_time`: a process that started
@@ -368,18 +408,18 @@ mod tests {
         })
     }
 
-    #[test]
-    fn a_tree_s_memory_is_read_from_its_known_processes() {
-        use std::io::BufRead as _;
-        const MB: u64 = 64;
-        /// Kills the helper whatever happens to the test.
-        struct Reaped(std::process::Child);
-        impl Drop for Reaped {
-            fn drop(&mut self) {
-                let _ = self.0.kill();
-                let _ = self.0.wait();
-            }
+    /// Kills the helper whatever happens to the test.
+    pub(super) struct Reaped(pub(super) std::process::Child);
+    impl Drop for Reaped {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
         }
+    }
+
+    /// Starts `hoard` with `mb` megabytes and returns once it has filled them.
+    pub(super) fn hoarder(mb: u64) -> Reaped {
+        use std::io::BufRead as _;
         let mut child = std::process::Command::new(std::env::current_exe().unwrap())
             .args([
                 "--exact",
@@ -387,7 +427,7 @@ mod tests {
                 "--ignored",
                 "--nocapture",
             ])
-            .env("PACS_TEST_HOARD_MB", MB.to_string())
+            .env("PACS_TEST_HOARD_MB", mb.to_string())
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::null())
@@ -402,19 +442,47 @@ mod tests {
                 panic!("the helper process ended before it filled its memory");
             }
         }
+        child
+    }
+
+    #[test]
+    fn a_process_runs_until_it_exits_and_only_with_its_own_start_time() {
+        let mut child = hoarder(1);
+        let id = identify(child.0.id()).unwrap();
+        assert!(is_running(id), "a running child read as gone");
+        let reused = ProcId {
+            pid: id.pid,
+            start_time: id.start_time - 3600,
+        };
+        assert!(!is_running(reused), "the same PID with another start time");
+        child.0.kill().unwrap();
+        child.0.wait().unwrap();
+        // Gone, though `child` still holds its handle (on Windows the process stays openable).
+        assert!(!is_running(id), "an exited child read as running");
+    }
+
+    #[test]
+    fn a_tree_s_memory_is_read_from_its_known_processes() {
+        const MB: u64 = 64;
+        let mut child = hoarder(MB);
         let id = identify(child.0.id()).unwrap();
         let mut memory = TreeMemory::default();
         let full_reads = || FULL_READS.with(std::cell::Cell::get);
 
         let before = full_reads();
         let first = memory.read(id).expect("a running process read as gone");
+        assert_eq!(first.unread, [0u32; 0], "a child of ours could not be read");
+        let first = first.bytes.expect("no process of the tree read");
         assert_eq!(full_reads(), before + 1, "the first read finds the tree");
         assert!(
             first >= MB << 20,
             "{first} bytes read for a process that filled {MB} MB"
         );
         // Later reads ask the known processes only: no full read.
-        let second = memory.read(id).expect("a running process read as gone");
+        let second = memory
+            .read(id)
+            .and_then(|r| r.bytes)
+            .expect("a running process read as gone");
         assert!(second >= MB << 20, "{second} bytes on the second read");
         assert_eq!(
             full_reads(),
@@ -431,7 +499,7 @@ mod tests {
             }
             began.elapsed() / 20
         };
-        let direct = time(&|| resident(&known));
+        let direct = time(&|| resident(&known).map(|(bytes, _)| bytes));
         let sysinfo = time(&|| resident_through_sysinfo(&known));
         let full = time(&|| Some(Snapshot::take().processes.len() as u64));
         eprintln!(
@@ -456,6 +524,41 @@ mod tests {
         assert_eq!(memory.read(id), None, "an exited tree was read");
         drop(child);
         assert_eq!(resident(&[id]), None);
+    }
+
+    #[test]
+    fn unread_processes_make_a_lower_bound_that_is_news_once_per_root() {
+        let id = |pid| ProcId {
+            pid,
+            start_time: 50,
+        };
+        let mut memory = TreeMemory {
+            root: Some(id(10)),
+            known: vec![id(11), id(10)],
+            told_unread: false,
+        };
+        let all_read = memory.reading(300, vec![]);
+        assert_eq!(
+            (all_read.bytes, all_read.unread_is_news),
+            (Some(300), false)
+        );
+        let first = memory.reading(100, vec![11]);
+        assert_eq!(first.bytes, Some(100), "the readable part is a lower bound");
+        assert_eq!(first.unread, [11]);
+        assert!(
+            first.unread_is_news,
+            "the first partial reading is not news"
+        );
+        let again = memory.reading(100, vec![11]);
+        assert!(!again.unread_is_news, "a partial reading was news twice");
+        let none = memory.reading(0, vec![11, 10]);
+        assert_eq!(none.bytes, None, "nothing read reads as 0 bytes");
+        // Another worker process (here one that does not run): news again for it.
+        assert_eq!(memory.read(id(u32::MAX)), None);
+        assert!(
+            !memory.told_unread,
+            "a new root keeps the old root's warning"
+        );
     }
 
     #[test]
