@@ -411,9 +411,17 @@ impl Warden {
         Some((index, workers))
     }
 
+    /// Whether the daemon is restarting `worker`, or will: a restart put off while it is busy
+    /// (planned, or for its memory) restarts it when it is idle or at that restart's limit, so
+    /// a run started on it meanwhile would have its worker restarted under it.
+    fn restarting(&self, worker: &str) -> bool {
+        self.in_flight.contains(worker) || self.deferrals.contains(worker)
+    }
+
     /// Looks at the workers of `query`'s waiting run: runs it if it needs none; while one of
-    /// them is being restarted by the daemon, waits for that restart's end (or the end of
-    /// `ready_wait`); otherwise asks the shell (`Action::CheckQueryReady`).
+    /// them is being restarted by the daemon (or its restart is put off, `restarting`), waits
+    /// for that restart's end (or the end of `ready_wait`); otherwise asks the shell
+    /// (`Action::CheckQueryReady`).
     fn look_at_workers(&mut self, query: &str, now: DateTime<Utc>) {
         let Some(wait) = self.queries.readying.get(query) else {
             return;
@@ -429,7 +437,7 @@ impl Warden {
         }
         let restarting: Vec<String> = workers
             .iter()
-            .filter(|w| self.in_flight.contains(w.as_str()))
+            .filter(|w| self.restarting(w))
             .cloned()
             .collect();
         if !restarting.is_empty() {
@@ -477,7 +485,7 @@ impl Warden {
                 let ready = facts
                     .iter()
                     .any(|f| &f.worker == name && f.last_ok && f.alive && !f.restarting);
-                !ready || self.in_flight.contains(name.as_str())
+                !ready || self.restarting(name)
             })
             .collect();
         if not_ready.is_empty() {

@@ -1992,3 +1992,55 @@ fn a_clock_stepped_back_does_not_lengthen_a_run_s_wait_for_its_workers() {
         )]
     );
 }
+
+/// `q` as in `waiting_run`, its worker `w` busy-aware.
+fn busy_run() -> Arc<Schedule> {
+    schedule(&format!(
+        "timezone: UTC\nlead: 2m\nqueries:\n  - name: q\n    cron: \"*/10 * * * *\"\n    command: [x]\n    workers: [w]\n    ready_wait: 2m\n{}",
+        workers("    busy: {command: [x], every: 30s}\n")
+    ))
+}
+
+#[test]
+fn a_run_due_while_its_worker_s_restart_is_put_off_waits_for_that_restart() {
+    let mut w = booted(busy_run(), t("10:00:00"));
+    tick(&mut w, t("10:07:59"));
+    tick(&mut w, t("10:08:00"));
+    busy(&mut w, true, t("10:09:45"));
+    // At 10:10 the run is due and `w`'s restart, put off while it is busy, is due too: the run
+    // waits for that restart (it would restart `w` under the running query), not starting.
+    let a = tick(&mut w, t("10:10:00"));
+    let a = answer_ready(&mut w, a, true, t("10:10:00"));
+    assert!(query_runs(&a).is_empty());
+    assert!(ready_checks(&a).is_empty());
+    let a = busy(&mut w, true, t("10:10:05"));
+    assert_eq!(restarts(&a), [("w", Why::Planned)]);
+    assert!(query_runs(&a).is_empty());
+    // Then runs on the new worker, for its planned instant.
+    w.handle_sequence_done("w", ok(P1), t("10:10:30"));
+    drain(&mut w);
+    let a = tick_ready(&mut w, t("10:10:30"));
+    assert_eq!(query_runs(&a), [t("10:10:00")]);
+
+    // A memory restart waiting for the busy worker is waited for too.
+    let mut w = booted(
+        schedule(&format!(
+            "timezone: UTC\nlead: 2m\nqueries:\n  - name: q\n    cron: \"*/10 * * * *\"\n    command: [x]\n    workers: [w]\n    ready_wait: 2m\n{}",
+            workers("    busy: {command: [x], every: 30s}\n    max_memory: 1MB\n")
+        )),
+        t("10:00:00"),
+    );
+    tick(&mut w, t("10:07:59"));
+    tick(&mut w, t("10:08:00"));
+    w.handle_sequence_done("w", ok(P1), t("10:08:05"));
+    drain(&mut w);
+    let a = memory(&mut w, P1, 2 << 20, t("10:09:00"));
+    assert!(a.contains(&Action::ProbeBusy {
+        worker: 0,
+        name: "w".into()
+    }));
+    busy(&mut w, true, t("10:09:01"));
+    let a = tick(&mut w, t("10:10:00"));
+    let a = answer_ready(&mut w, a, true, t("10:10:00"));
+    assert!(query_runs(&a).is_empty());
+}
