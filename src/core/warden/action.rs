@@ -130,9 +130,17 @@ pub enum Save {
         scheduled_at: DateTime<Utc>,
         at: DateTime<Utc>,
     },
-    /// A run of `query` planned for `scheduled_at` begins at `at` (it may still wait for its
-    /// workers): recorded as running, so that a daemon stopped before it ends does not run it
-    /// again.
+    /// A due run of `query` planned for `scheduled_at` waits for its workers from `at`
+    /// (`ready_wait`): recorded, so that a daemon stopped meanwhile finds, at its next start,
+    /// a run that was not run (`LastRun::waiting`).
+    QueryWaiting {
+        query: String,
+        scheduled_at: DateTime<Utc>,
+        at: DateTime<Utc>,
+        catch_up: bool,
+    },
+    /// The command of a run of `query` planned for `scheduled_at` starts at `at`: recorded as
+    /// running, so that a daemon stopped before it ends does not run it again.
     QueryRunning {
         query: String,
         scheduled_at: DateTime<Utc>,
@@ -140,7 +148,7 @@ pub enum Save {
         catch_up: bool,
     },
     /// A run of `query` planned for `scheduled_at`, which waited for its workers from `since`,
-    /// is not run (`summary` says why).
+    /// is not run (`summary` says why). Its duration is none: a run's is its command's.
     QueryNotRun {
         query: String,
         scheduled_at: DateTime<Utc>,

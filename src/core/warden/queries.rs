@@ -177,22 +177,71 @@ impl QueryRuns {
 
 impl Warden {
     /// At start: the runs of each `catch_up` query planned after its last recorded run
-    /// (`last`) and at or before `now` were missed.
+    /// (`last`) and at or before `now` were missed. A last run that was still waiting for its
+    /// workers when the previous daemon stopped was missed too: caught up if it is the most
+    /// recent missed run and less than `catch_up` ago, otherwise not run (`query_not_run`).
+    /// A last run whose command had started is never run again.
     pub(super) fn boot_missed(&mut self, last: &[LastRun], now: DateTime<Utc>) {
         let schedule = Arc::clone(&self.schedule);
         for (index, query) in schedule.queries.iter().enumerate() {
-            let Some(window) = query.run.as_ref().and_then(|r| r.catch_up) else {
+            let Some(run) = query.run.as_ref() else {
                 continue;
             };
             // Never recorded: no run is known to be missed (a new query, a first start).
             let Some(l) = last.iter().find(|l| l.query == query.name) else {
                 continue;
             };
-            let window = TimeDelta::from_std(window).unwrap_or(TimeDelta::MAX);
-            let runs = runs_of(&schedule, index, l.scheduled_at, now);
-            let missed = Missed::sort(runs, window, now);
-            self.missed(index, missed, now);
+            let window = run
+                .catch_up
+                .map(|w| TimeDelta::from_std(w).unwrap_or(TimeDelta::MAX));
+            let mut runs = runs_of(&schedule, index, l.scheduled_at, now).peekable();
+            if let Some(since) = l.waiting {
+                if runs.peek().is_none() && window.is_some_and(|w| now - l.scheduled_at < w) {
+                    self.missed(
+                        index,
+                        Missed {
+                            catch_up: Some(l.scheduled_at),
+                            ..Missed::default()
+                        },
+                        now,
+                    );
+                    continue;
+                }
+                self.stopped_while_waiting(&query.name, l.scheduled_at, since, now);
+            }
+            if let Some(window) = window {
+                let missed = Missed::sort(runs, window, now);
+                self.missed(index, missed, now);
+            }
         }
+    }
+
+    /// At start: `query`'s run planned for `at` was waiting for its workers (since `since`)
+    /// when the previous daemon stopped, and is not caught up: it was not run.
+    fn stopped_while_waiting(
+        &mut self,
+        query: &str,
+        at: DateTime<Utc>,
+        since: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) {
+        let summary = format!(
+            "not run: pacs-warden stopped while the run planned for {} waited for its workers",
+            self.local(at)
+        );
+        self.log(Note::warn(summary.clone()).query(query));
+        if self.dry_run {
+            return;
+        }
+        self.actions.push_back(Action::Save(Save::QueryNotRun {
+            query: query.to_string(),
+            scheduled_at: at,
+            since,
+            at: now,
+            summary: summary.clone(),
+            catch_up: false,
+        }));
+        self.alert("query_not_run", None, &format!("query {query}: {summary}"));
     }
 
     /// Logs, records and queues the missed runs of query `index`.
@@ -373,9 +422,9 @@ impl Warden {
                 .query(&name),
             );
         }
-        // Recorded as it starts (before waiting for its workers): a daemon stopped before it
-        // ends must not run it again.
-        self.actions.push_back(Action::Save(Save::QueryRunning {
+        // Recorded as waiting: a daemon stopped before its command starts finds it not run at
+        // its next start (`boot_missed`).
+        self.actions.push_back(Action::Save(Save::QueryWaiting {
             query: name.clone(),
             scheduled_at: at,
             at: now,
@@ -432,7 +481,7 @@ impl Warden {
             return;
         };
         if workers.is_empty() {
-            self.ready_to_run(query);
+            self.ready_to_run(query, now);
             return;
         }
         let restarting: Vec<String> = workers
@@ -489,7 +538,7 @@ impl Warden {
             })
             .collect();
         if not_ready.is_empty() {
-            self.ready_to_run(query);
+            self.ready_to_run(query, now);
         } else if now >= until {
             self.not_run(query, &not_ready, now);
         } else if let Some(wait) = self.queries.readying.get_mut(query) {
@@ -527,13 +576,21 @@ impl Warden {
     }
 
     /// Every worker of `query`'s waiting run is ready: it runs now, for its planned instant.
-    fn ready_to_run(&mut self, query: &str) {
+    fn ready_to_run(&mut self, query: &str, now: DateTime<Utc>) {
         let Some(wait) = self.queries.readying.remove(query) else {
             return;
         };
         let Some((index, _)) = self.run_workers(query) else {
             return;
         };
+        // Recorded as running before its command starts: a daemon stopped before it ends must
+        // not run it again.
+        self.actions.push_back(Action::Save(Save::QueryRunning {
+            query: query.to_string(),
+            scheduled_at: wait.at,
+            at: now,
+            catch_up: wait.catch_up,
+        }));
         self.actions.push_back(Action::RunQuery {
             query: index,
             name: query.to_string(),

@@ -917,6 +917,7 @@ fn last_run(hms: &str) -> Vec<LastRun> {
     vec![LastRun {
         query: "q".into(),
         scheduled_at: t(hms),
+        waiting: None,
     }]
 }
 
@@ -1849,17 +1850,27 @@ fn not_run_saved(actions: &[Action]) -> Vec<NotRun<'_>> {
 fn a_run_whose_workers_are_ready_starts_at_once() {
     let mut w = waiting_run(false);
     let a = tick(&mut w, t("10:10:00"));
-    // Recorded as running, then its workers are asked about; nothing runs before the answer.
-    assert!(a.contains(&Action::Save(Save::QueryRunning {
+    // Recorded as waiting, then its workers are asked about; nothing runs before the answer.
+    assert!(a.contains(&Action::Save(Save::QueryWaiting {
         query: "q".into(),
         scheduled_at: t("10:10:00"),
         at: t("10:10:00"),
         catch_up: false,
     })));
+    assert!(!a
+        .iter()
+        .any(|a| matches!(a, Action::Save(Save::QueryRunning { .. }))));
     assert_eq!(ready_checks(&a), [("q", vec!["w"])]);
     assert!(query_runs(&a).is_empty());
-    let a = answer_ready(&mut w, a, true, t("10:10:00"));
+    let a = answer_ready(&mut w, a, true, t("10:10:01"));
     assert_eq!(query_runs(&a), [t("10:10:00")]);
+    // Recorded as running as its command starts.
+    assert!(a.contains(&Action::Save(Save::QueryRunning {
+        query: "q".into(),
+        scheduled_at: t("10:10:00"),
+        at: t("10:10:01"),
+        catch_up: false,
+    })));
     assert!(alerts(&a).is_empty());
     // Decided: no more questions.
     assert!(ready_checks(&tick(&mut w, t("10:10:01"))).is_empty());
@@ -2043,4 +2054,68 @@ fn a_run_due_while_its_worker_s_restart_is_put_off_waits_for_that_restart() {
     let a = tick(&mut w, t("10:10:00"));
     let a = answer_ready(&mut w, a, true, t("10:10:00"));
     assert!(query_runs(&a).is_empty());
+}
+
+/// A daemon booted at `now` whose last recorded run of `q` (planned for `at`) is `waiting`
+/// (its command not started) or running; its boot restarts end at once. Returns the boot's
+/// actions and those of the first tick after.
+fn boot_after(
+    catch_up: &str,
+    at: &str,
+    waiting: bool,
+    now: DateTime<Utc>,
+) -> (Vec<Action>, Vec<Action>) {
+    let mut w = Warden::new(catching_up(catch_up), false, now);
+    w.handle_boot(Vec::new(), now);
+    let last = [LastRun {
+        query: "q".into(),
+        scheduled_at: t(at),
+        waiting: waiting.then(|| t(at)),
+    }];
+    w.handle_last_runs(&last, now);
+    let boot = drain(&mut w);
+    for (name, id) in [("w", P1), ("v", P2)] {
+        w.handle_sequence_done(name, ok(id), now);
+    }
+    drain(&mut w);
+    let next = tick_ready(&mut w, now + TimeDelta::seconds(1));
+    (boot, next)
+}
+
+#[test]
+fn a_run_left_waiting_for_its_workers_by_a_stopped_daemon_is_caught_up_or_said_not_run() {
+    let summary = "not run: pacs-warden stopped while the run planned for 2026-05-01 10:10:00 UTC waited for its workers";
+    // Without catch_up: not run, said so (log, record, alert), and not run now.
+    let (boot, next) = boot_after("", "10:10:00", true, t("10:11:00"));
+    assert_eq!(
+        not_run_saved(&boot),
+        [(t("10:10:00"), t("10:10:00"), t("10:11:00"), summary)]
+    );
+    assert!(boot.contains(&Action::Log(Note::warn(summary).query("q"))));
+    assert_eq!(alerts(&boot), [("query_not_run", None)]);
+    assert!(query_runs(&next).is_empty());
+
+    // With catch_up, the most recent missed run: caught up once the boot restart ended.
+    let (boot, next) = boot_after("    catch_up: 1h\n", "10:10:00", true, t("10:11:00"));
+    assert!(not_run_saved(&boot).is_empty());
+    assert!(alerts(&boot).is_empty());
+    assert!(has_note(&boot, "a run was missed"), "{:?}", notes(&boot));
+    assert_eq!(catch_up_runs(&next), [(t("10:10:00"), true)]);
+
+    // Not the most recent missed run: not run (said so), the 10:20 run is caught up.
+    let (boot, next) = boot_after("    catch_up: 1h\n", "10:10:00", true, t("10:25:00"));
+    assert_eq!(
+        not_run_saved(&boot),
+        [(t("10:10:00"), t("10:10:00"), t("10:25:00"), summary)]
+    );
+    assert_eq!(alerts(&boot), [("query_not_run", None)]);
+    assert_eq!(catch_up_runs(&next), [(t("10:20:00"), true)]);
+
+    // Its command had started (recorded running): never run again.
+    for catch_up in ["", "    catch_up: 1h\n"] {
+        let (boot, next) = boot_after(catch_up, "10:10:00", false, t("10:11:00"));
+        assert!(not_run_saved(&boot).is_empty());
+        assert!(alerts(&boot).is_empty());
+        assert!(query_runs(&next).is_empty());
+    }
 }

@@ -285,6 +285,9 @@ impl Runtime {
             .map(|(name, r)| LastRun {
                 query: name.clone(),
                 scheduled_at: r.scheduled_at,
+                // This daemon has not started any run yet: a waiting one was the previous
+                // daemon's, which stopped before its command started.
+                waiting: (r.outcome == "waiting").then_some(r.finished_at),
             })
             .collect();
         self.warden.handle_last_runs(&last, self.clock.now());
@@ -614,7 +617,7 @@ impl Runtime {
                 at,
                 catch_up,
             } => {
-                // Recorded as running already (`Save::QueryRunning`).
+                // Recorded as running just before (`Save::QueryRunning`).
                 let schedule = self.schedule();
                 let clock = Arc::clone(&self.clock);
                 self.tasks.spawn(async move {
@@ -793,6 +796,24 @@ impl Runtime {
                 };
                 self.save_query(&query, &record);
             }
+            Save::QueryWaiting {
+                query,
+                scheduled_at,
+                at,
+                catch_up,
+            } => {
+                let record = QueryRecord {
+                    scheduled_at,
+                    started_at: None,
+                    finished_at: at,
+                    outcome: "waiting".into(),
+                    exit_code: None,
+                    duration_seconds: 0.0,
+                    summary: format!("waiting for its workers since {}", at.to_rfc3339()),
+                    catch_up,
+                };
+                self.save_query(&query, &record);
+            }
             Save::QueryRunning {
                 query,
                 scheduled_at,
@@ -814,18 +835,19 @@ impl Runtime {
             Save::QueryNotRun {
                 query,
                 scheduled_at,
-                since,
                 at,
                 summary,
                 catch_up,
+                ..
             } => {
+                // No command ran: no duration (a run's duration is its command's).
                 let record = QueryRecord {
                     scheduled_at,
                     started_at: None,
                     finished_at: at,
                     outcome: "not run".into(),
                     exit_code: None,
-                    duration_seconds: (at - since).num_milliseconds().max(0) as f64 / 1000.0,
+                    duration_seconds: 0.0,
                     summary,
                     catch_up,
                 };
