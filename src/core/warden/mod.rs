@@ -507,9 +507,11 @@ impl Warden {
     }
 
     /// A restart sequence ended abnormally and the shell no longer knows whose it was: every
-    /// worker may be restarted again.
-    pub fn handle_sequence_lost(&mut self) {
+    /// worker may be restarted again, and the runs waiting for a restart's end look again.
+    pub fn handle_sequence_lost(&mut self, now: DateTime<Utc>) {
+        self.saw(now);
         self.in_flight.clear();
+        self.query_workers_lost(now);
     }
 
     /// The stop requests of the prepared restart went out for `workers` (names): their

@@ -575,6 +575,17 @@ impl Warden {
         }
     }
 
+    /// A restart sequence was lost (whose, the shell no longer knows): every waiting run looks
+    /// again at the next tick, as at the end of one of its workers' restarts (the catch-ups
+    /// waiting for a restart's end are looked at every tick).
+    pub(super) fn query_workers_lost(&mut self, now: DateTime<Utc>) {
+        for wait in self.queries.readying.values_mut() {
+            if wait.next_look.is_some() {
+                wait.next_look = Some(now);
+            }
+        }
+    }
+
     /// Every worker of `query`'s waiting run is ready: it runs now, for its planned instant.
     fn ready_to_run(&mut self, query: &str, now: DateTime<Utc>) {
         let Some(wait) = self.queries.readying.remove(query) else {

@@ -898,7 +898,7 @@ fn a_sequence_whose_stop_request_went_out_runs_even_if_the_restart_was_merged() 
     w.handle_dispatched(&["w".to_string()]);
     assert_eq!(restarts(&drain(&mut w)), [("w", Why::Planned)]);
     // A sequence lost to a panic frees every worker for a new restart.
-    w.handle_sequence_lost();
+    w.handle_sequence_lost(t("10:08:02"));
     w.handle_dispatched(&["v".to_string()]);
     assert_eq!(restarts(&drain(&mut w)), [("v", Why::Planned)]);
 }
@@ -2118,4 +2118,20 @@ fn a_run_left_waiting_for_its_workers_by_a_stopped_daemon_is_caught_up_or_said_n
         assert!(alerts(&boot).is_empty());
         assert!(query_runs(&next).is_empty());
     }
+}
+
+#[test]
+fn a_run_waiting_for_a_restart_whose_sequence_was_lost_looks_again_at_once() {
+    let mut w = waiting_run(true);
+    tick(&mut w, t("10:10:00"));
+    assert_eq!(w.poll_timeout(), Some(t("10:12:00")));
+    // `w`'s sequence ended abnormally (the shell lost whose it was): no restart's end will
+    // come; the run looks again now, not at the end of `ready_wait`.
+    w.handle_sequence_lost(t("10:10:20"));
+    drain(&mut w);
+    assert_eq!(w.poll_timeout(), Some(t("10:10:20")));
+    let a = tick(&mut w, t("10:10:20"));
+    assert_eq!(ready_checks(&a), [("q", vec!["w"])]);
+    let a = answer_ready(&mut w, a, true, t("10:10:20"));
+    assert_eq!(query_runs(&a), [t("10:10:00")]);
 }

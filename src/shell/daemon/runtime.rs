@@ -380,7 +380,7 @@ impl Runtime {
             Err(e) => {
                 error!(error = %e, "a restart sequence ended abnormally");
                 // We no longer know which worker: let every one be restarted again.
-                self.warden.handle_sequence_lost();
+                self.warden.handle_sequence_lost(self.clock.now());
             }
         }
     }
