@@ -124,7 +124,8 @@ pub enum Save {
         deferral: Option<Waiting>,
         at: DateTime<Utc>,
     },
-    /// A query run skipped because the previous run was still going.
+    /// A query run skipped because the previous run was still going (or waiting for its
+    /// workers).
     QuerySkipped {
         query: String,
         scheduled_at: DateTime<Utc>,

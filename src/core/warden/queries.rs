@@ -387,7 +387,7 @@ impl Warden {
             match query.run.as_ref().map(|r| r.overlap) {
                 Some(Overlap::Wait) => {
                     self.log(
-                        Note::info("the previous run is still going; this one waits for it (overlap: wait)")
+                        Note::info("the previous run is still going (or still waiting for its workers); this one waits for it (overlap: wait)")
                             .query(&name),
                     );
                     self.queries
@@ -399,7 +399,7 @@ impl Warden {
                 _ => {
                     self.log(
                         Note::warn(
-                            "the previous run is still going; this run is skipped (overlap: skip)",
+                            "the previous run is still going (or still waiting for its workers); this run is skipped (overlap: skip)",
                         )
                         .query(&name),
                     );
@@ -490,6 +490,7 @@ impl Warden {
             .cloned()
             .collect();
         if !restarting.is_empty() {
+            // A clock stepped forward cuts the wait short, as it does the other waits.
             if now >= until {
                 self.not_run(query, &restarting, now);
             } else if let Some(wait) = self.queries.readying.get_mut(query) {
@@ -540,6 +541,7 @@ impl Warden {
         if not_ready.is_empty() {
             self.ready_to_run(query, now);
         } else if now >= until {
+            // A clock stepped forward cuts the wait short, as it does the other waits.
             self.not_run(query, &not_ready, now);
         } else if let Some(wait) = self.queries.readying.get_mut(query) {
             wait.next_look = Some((now + QUERY_READY_POLL).min(until));

@@ -813,7 +813,7 @@ fn a_query_run_while_the_previous_one_runs_waits_with_overlap_wait() {
     assert!(query_runs(&a).is_empty());
     assert!(has_note(
         &a,
-        "the previous run is still going; this one waits for it"
+        "the previous run is still going (or still waiting for its workers); this one waits for it"
     ));
     w.handle_query_done("q", query_done(true), t("10:02:30"));
     let a = drain(&mut w);
@@ -2134,4 +2134,25 @@ fn a_run_waiting_for_a_restart_whose_sequence_was_lost_looks_again_at_once() {
     assert_eq!(ready_checks(&a), [("q", vec!["w"])]);
     let a = answer_ready(&mut w, a, true, t("10:10:20"));
     assert_eq!(query_runs(&a), [t("10:10:00")]);
+}
+
+#[test]
+fn a_run_due_while_the_previous_one_still_waits_for_its_workers_says_so() {
+    let s = schedule(&format!(
+        "timezone: UTC\nlead: 0s\nrestart_at_boot: false\nqueries:\n  - name: q\n    cron: \"* * * * *\"\n    command: [x]\n    workers: [w]\n    ready_wait: 5m\n{}",
+        workers("")
+    ));
+    let mut w = booted(s, t("10:00:30"));
+    // `w`'s 10:01 restart does not end: the 10:01 run waits for it when 10:02 comes.
+    tick(&mut w, t("10:01:00"));
+    let a = tick(&mut w, t("10:02:00"));
+    assert!(query_runs(&a).is_empty());
+    assert!(
+        has_note(
+            &a,
+            "the previous run is still going (or still waiting for its workers); this run is skipped"
+        ),
+        "{:?}",
+        notes(&a)
+    );
 }

@@ -687,7 +687,16 @@ impl Runtime {
                     Save::QuerySkipped { query, .. } | Save::QueryMissed { query, .. } => {
                         self.metrics.record_query_run(query, "skipped")
                     }
-                    Save::QueryNotRun { query, .. } => {
+                    // Not for a query an edit removed while its run waited: its series went
+                    // with the edit (`metrics_names`) and must not come back.
+                    Save::QueryNotRun { query, .. }
+                        if self
+                            .warden
+                            .schedule()
+                            .queries
+                            .iter()
+                            .any(|q| &q.name == query && q.run.is_some()) =>
+                    {
                         self.metrics.record_query_run(query, "not run")
                     }
                     _ => {}
@@ -791,7 +800,9 @@ impl Runtime {
                     outcome: "skipped".into(),
                     exit_code: None,
                     duration_seconds: 0.0,
-                    summary: "skipped: the previous run was still going".into(),
+                    summary:
+                        "skipped: the previous run was still going (or waiting for its workers)"
+                            .into(),
                     catch_up: false,
                 };
                 self.save_query(&query, &record);
