@@ -298,18 +298,10 @@ impl Warden {
         let pending = std::mem::take(&mut self.queries.catch_ups);
         for (name, at) in pending {
             // The schedule may have been edited meanwhile: run it only if it is still there.
-            let Some(index) = self
-                .schedule
-                .queries
-                .iter()
-                .position(|q| q.name == name && q.run.is_some())
-            else {
+            let Some((index, workers)) = self.run_workers(&name) else {
                 continue;
             };
-            let restarting = self.schedule.queries[index]
-                .workers
-                .iter()
-                .any(|&w| self.in_flight.contains(&self.schedule.workers[w].name));
+            let restarting = workers.iter().any(|w| self.in_flight.contains(w));
             if restarting {
                 self.queries.catch_ups.push((name, at));
             } else {

@@ -627,39 +627,11 @@ impl Runtime {
                 });
             }
             Action::CheckReady { query, workers } => {
-                let state = self.store.read();
-                let facts = workers
-                    .into_iter()
-                    .map(|name| {
-                        let saved = state.workers.get(&name);
-                        WorkerFacts {
-                            last_ok: saved.and_then(|w| w.last.as_ref()).is_some_and(|l| l.ok),
-                            alive: saved
-                                .and_then(|w| w.started)
-                                .is_some_and(process::is_running),
-                            restarting: false,
-                            worker: name,
-                        }
-                    })
-                    .collect();
+                let facts = self.worker_facts(workers, false);
                 self.warden.handle_readiness(&query, facts);
             }
             Action::CheckQueryReady { query, workers } => {
-                let state = self.store.read();
-                let facts = workers
-                    .into_iter()
-                    .map(|name| {
-                        let saved = state.workers.get(&name);
-                        WorkerFacts {
-                            last_ok: saved.and_then(|w| w.last.as_ref()).is_some_and(|l| l.ok),
-                            alive: saved
-                                .and_then(|w| w.started)
-                                .is_some_and(process::is_running),
-                            restarting: self.store.is_restarting(&name),
-                            worker: name,
-                        }
-                    })
-                    .collect();
+                let facts = self.worker_facts(workers, true);
                 let now = self.clock.now();
                 self.warden.handle_query_ready(&query, facts, now);
             }
@@ -704,6 +676,26 @@ impl Runtime {
                 self.save(save)
             }
         }
+    }
+
+    /// What the state directory says of `workers` (`Action::CheckReady`,
+    /// `Action::CheckQueryReady`); whether a restart holds a worker's lock only if `locks`.
+    fn worker_facts(&self, workers: Vec<String>, locks: bool) -> Vec<WorkerFacts> {
+        let state = self.store.read();
+        workers
+            .into_iter()
+            .map(|name| {
+                let saved = state.workers.get(&name);
+                WorkerFacts {
+                    last_ok: saved.and_then(|w| w.last.as_ref()).is_some_and(|l| l.ok),
+                    alive: saved
+                        .and_then(|w| w.started)
+                        .is_some_and(process::is_running),
+                    restarting: locks && self.store.is_restarting(&name),
+                    worker: name,
+                }
+            })
+            .collect()
     }
 
     /// Starts `worker`'s sequence, going on from its prepared first step if there is one.
