@@ -797,7 +797,15 @@ impl Runtime {
                             .into(),
                     catch_up: false,
                 };
-                self.save_query(&query, &record);
+                // Not over a run still waiting for its workers: a daemon stopped before that
+                // run's command starts must find it at its next start (`LastRun::waiting`).
+                if let Err(e) = self.store.update(|s| {
+                    if s.queries.get(&query).is_none_or(|r| r.outcome != "waiting") {
+                        s.queries.insert(query.clone(), record.clone());
+                    }
+                }) {
+                    warn!(error = %e, "cannot record the query run");
+                }
             }
             Save::QueryWaiting {
                 query,
