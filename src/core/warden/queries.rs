@@ -1,15 +1,16 @@
 //! Queries the daemon runs itself (`command:`): when each run starts, and `overlap` (a run
 //! never overlaps the previous run of the same query: `skip` skips it, `wait` runs it when the
 //! previous one ends). Missed runs (`catch_up:`): at start, runs planned after the last
-//! recorded one, and after a jump of the clock, runs more than `ON_TIME` late; the most
-//! recent one less than `catch_up` ago runs once, when no restart of its workers is running,
-//! and the older ones are skipped (logged). A run's readiness rule (`ready_wait`): a run that
-//! is due starts only once every worker it needs is ready (no restart running, the last one
-//! succeeded, its process runs); it waits for that at most `ready_wait` (looking again at the
-//! end of each of their restarts, at a not-ready worker's ready answer, and every
-//! `QUERY_READY_POLL`), then it is not run (`query_not_run`). And readiness at the start of
-//! each query a restart served: every worker it needs must be ready, or an alert says which is
-//! not and why.
+//! recorded one (and that one, if the previous daemon left it waiting for its workers: caught
+//! up, or else said not run), and after a jump of the clock, runs more than `ON_TIME` late;
+//! the most recent one less than `catch_up` ago runs once, when no restart of its workers is
+//! running, and the older ones are skipped (logged). A run's readiness rule (`ready_wait`): a
+//! run that is due starts only once every worker it needs is ready (no restart running or put
+//! off while it is busy, the last one succeeded, its process runs); it waits for that at most
+//! `ready_wait` (looking again at the end of each of their restarts, at a not-ready worker's
+//! ready answer, and every `QUERY_READY_POLL`), then it is not run (`query_not_run`). And
+//! readiness at the start of each query a restart served: every worker it needs must be
+//! ready, or an alert says which is not and why.
 
 use super::{after, Action, LastRun, Note, QueryDone, Save, Warden, WorkerFacts};
 use crate::core::config::{Overlap, Schedule};
