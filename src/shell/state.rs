@@ -385,7 +385,8 @@ pub struct QueryRecord {
     /// `ok`, `failed`, `timed out`, `not run`, `skipped`, `waiting` (a due run waits for its
     /// workers: a daemon stopped meanwhile did not run it, and its next start says so or
     /// catches it up), or `running` (written when the command starts, so that a daemon
-    /// stopped meanwhile does not run it again).
+    /// stopped meanwhile does not run it again), or `interrupted` (the daemon stopped while its
+    /// command ran, so its outcome is unknown; written by the next daemon at its start).
     pub outcome: String,
     pub exit_code: Option<i32>,
     pub duration_seconds: f64,

@@ -158,6 +158,15 @@ pub enum Save {
         summary: String,
         catch_up: bool,
     },
+    /// The command of the run of `query` planned for `scheduled_at`, started at `started`,
+    /// had not ended when the previous daemon stopped: its outcome is unknown (`at` is now).
+    QueryInterrupted {
+        query: String,
+        scheduled_at: DateTime<Utc>,
+        started: DateTime<Utc>,
+        at: DateTime<Utc>,
+        summary: String,
+    },
     /// Missed runs of `query` were skipped, the last planned for `scheduled_at` (older than
     /// its `catch_up`).
     QueryMissed {

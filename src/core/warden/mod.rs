@@ -116,6 +116,9 @@ pub struct LastRun {
     /// It was waiting for its workers since this instant, its command not started, when the
     /// daemon that recorded it stopped: it was not run.
     pub waiting: Option<DateTime<Utc>>,
+    /// Its command had started at this instant and had not ended when the daemon that
+    /// recorded it stopped: its outcome is unknown, and it is never run again.
+    pub running: Option<DateTime<Utc>>,
 }
 
 /// A not-ready record left by the previous daemon.

@@ -196,6 +196,9 @@ impl Warden {
                 .catch_up
                 .map(|w| TimeDelta::from_std(w).unwrap_or(TimeDelta::MAX));
             let mut runs = runs_of(&schedule, index, l.scheduled_at, now).peekable();
+            if let Some(started) = l.running {
+                self.stopped_while_running(&query.name, l.scheduled_at, started, now);
+            }
             if let Some(since) = l.waiting {
                 if runs.peek().is_none() && window.is_some_and(|w| now - l.scheduled_at < w) {
                     self.missed(
@@ -215,6 +218,34 @@ impl Warden {
                 self.missed(index, missed, now);
             }
         }
+    }
+
+    /// At start: the command of `query`'s run planned for `at`, started at `started`, had not
+    /// ended when the previous daemon stopped: its outcome is unknown; it is not run again.
+    fn stopped_while_running(
+        &mut self,
+        query: &str,
+        at: DateTime<Utc>,
+        started: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) {
+        let summary = format!(
+            "outcome unknown: pacs-warden stopped while the command of the run planned for {} ran (started {}); it is not run again",
+            self.local(at),
+            self.local(started)
+        );
+        self.log(Note::warn(summary.clone()).query(query));
+        if self.dry_run {
+            return;
+        }
+        self.actions.push_back(Action::Save(Save::QueryInterrupted {
+            query: query.to_string(),
+            scheduled_at: at,
+            started,
+            at: now,
+            summary: summary.clone(),
+        }));
+        self.alert("query_failed", None, &format!("query {query}: {summary}"));
     }
 
     /// At start: `query`'s run planned for `at` was waiting for its workers (since `since`)

@@ -918,6 +918,7 @@ fn last_run(hms: &str) -> Vec<LastRun> {
         query: "q".into(),
         scheduled_at: t(hms),
         waiting: None,
+        running: None,
     }]
 }
 
@@ -2057,8 +2058,8 @@ fn a_run_due_while_its_worker_s_restart_is_put_off_waits_for_that_restart() {
 }
 
 /// A daemon booted at `now` whose last recorded run of `q` (planned for `at`) is `waiting`
-/// (its command not started) or running; its boot restarts end at once. Returns the boot's
-/// actions and those of the first tick after.
+/// (its command not started) or else running (its command started at `at`); its boot
+/// restarts end at once. Returns the boot's actions and those of the first tick after.
 fn boot_after(
     catch_up: &str,
     at: &str,
@@ -2071,6 +2072,7 @@ fn boot_after(
         query: "q".into(),
         scheduled_at: t(at),
         waiting: waiting.then(|| t(at)),
+        running: (!waiting).then(|| t(at)),
     }];
     w.handle_last_runs(&last, now);
     let boot = drain(&mut w);
@@ -2111,11 +2113,21 @@ fn a_run_left_waiting_for_its_workers_by_a_stopped_daemon_is_caught_up_or_said_n
     assert_eq!(alerts(&boot), [("query_not_run", None)]);
     assert_eq!(catch_up_runs(&next), [(t("10:20:00"), true)]);
 
-    // Its command had started (recorded running): never run again.
+    // Its command had started (recorded running): never run again; its outcome is unknown,
+    // and said so.
+    let unknown = "outcome unknown: pacs-warden stopped while the command of the run planned for 2026-05-01 10:10:00 UTC ran (started 2026-05-01 10:10:00 UTC); it is not run again";
     for catch_up in ["", "    catch_up: 1h\n"] {
         let (boot, next) = boot_after(catch_up, "10:10:00", false, t("10:11:00"));
         assert!(not_run_saved(&boot).is_empty());
-        assert!(alerts(&boot).is_empty());
+        assert!(boot.contains(&Action::Save(Save::QueryInterrupted {
+            query: "q".into(),
+            scheduled_at: t("10:10:00"),
+            started: t("10:10:00"),
+            at: t("10:11:00"),
+            summary: unknown.into(),
+        })));
+        assert!(boot.contains(&Action::Log(Note::warn(unknown).query("q"))));
+        assert_eq!(alerts(&boot), [("query_failed", None)]);
         assert!(query_runs(&next).is_empty());
     }
 }

@@ -288,6 +288,7 @@ impl Runtime {
                 // This daemon has not started any run yet: a waiting one was the previous
                 // daemon's, which stopped before its command started.
                 waiting: (r.outcome == "waiting").then_some(r.finished_at),
+                running: (r.outcome == "running").then(|| r.started_at.unwrap_or(r.finished_at)),
             })
             .collect();
         self.warden.handle_last_runs(&last, self.clock.now());
@@ -861,6 +862,25 @@ impl Runtime {
                     duration_seconds: 0.0,
                     summary,
                     catch_up,
+                };
+                self.save_query(&query, &record);
+            }
+            Save::QueryInterrupted {
+                query,
+                scheduled_at,
+                started,
+                at,
+                summary,
+            } => {
+                let record = QueryRecord {
+                    scheduled_at,
+                    started_at: Some(started),
+                    finished_at: at,
+                    outcome: "interrupted".into(),
+                    exit_code: None,
+                    duration_seconds: 0.0,
+                    summary,
+                    catch_up: false,
                 };
                 self.save_query(&query, &record);
             }
