@@ -793,6 +793,10 @@ mod tests {
             text.contains("query ct is waiting for its workers to be ready (a catch-up"),
             "{text}"
         );
+        facts.queries[0].last_run = Some(run("interrupted"));
+        let (state, text) = check(&facts);
+        assert_eq!(state, State::Critical);
+        assert!(text.contains("failed (interrupted)"), "{text}");
         facts.queries[0].last_run = Some(run("failed"));
         let (state, text) = check(&facts);
         assert_eq!(state, State::Critical);

@@ -447,3 +447,36 @@ fn a_run_waiting_for_its_worker_when_the_daemon_stops_is_said_not_run_at_the_nex
         std::fs::read_to_string(s.path("schedule.yaml.state/queries/q.log")).unwrap_or_default();
     assert!(!log.contains("ran"), "{log}");
 }
+
+#[test]
+fn a_run_whose_command_ran_when_the_daemon_stopped_is_never_run_again() {
+    use chrono::{DurationRound, TimeDelta, Utc};
+    let s = Site::new("qstoprun");
+    // One run a day, a few seconds from now, with `catch_up`: a daemon stopped while its
+    // command runs must not run it again at its next start, but say its outcome is unknown.
+    let now = Utc::now().duration_trunc(TimeDelta::seconds(1)).unwrap();
+    let at = now + TimeDelta::seconds(4);
+    std::fs::write(
+        s.path("schedule.yaml"),
+        format!(
+            "timezone: UTC\nlead: 1s\nqueries:\n  - name: q\n    at: \"{}\"\n    command: {}\n    catch_up: 1m\n",
+            at.format("%H:%M:%S"),
+            sleep_command("6s", ", --say, ran")
+        ),
+    )
+    .unwrap();
+    let mut first = s.start();
+    first.expect("query started");
+    drop(first);
+    let mut second = s.start();
+    let line = second.expect("outcome unknown: pacs-warden stopped while the command of the run");
+    assert!(line.contains("it is not run again"), "{line}");
+    eventually("`status` to show the run's outcome unknown", || {
+        s.status().contains("outcome unknown")
+    });
+    // Long enough for a wrong catch-up to have started.
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    assert!(!second.log().contains("catch-up"), "{}", second.log());
+    let log = std::fs::read_to_string(s.path("schedule.yaml.state/queries/q.log")).unwrap();
+    assert_eq!(log.matches("(scheduled ").count(), 1, "{log}");
+}
