@@ -394,6 +394,9 @@ pub fn classify(facts: &Facts) -> Health {
             }
             "ok" => {}
             "running" => notes.push(format!("query {name} is running{caught_up}")),
+            "waiting" => notes.push(format!(
+                "query {name} is waiting for its workers to be ready{caught_up}"
+            )),
             "skipped" => problems.push(problem(
                 State::Warning,
                 format!(
@@ -783,6 +786,17 @@ mod tests {
         let (state, text) = check(&facts);
         assert_eq!(state, State::Ok);
         assert!(text.contains("query ct is running (a catch-up"), "{text}");
+        facts.queries[0].last_run = Some(run("waiting"));
+        let (state, text) = check(&facts);
+        assert_eq!(state, State::Ok);
+        assert!(
+            text.contains("query ct is waiting for its workers to be ready (a catch-up"),
+            "{text}"
+        );
+        facts.queries[0].last_run = Some(run("interrupted"));
+        let (state, text) = check(&facts);
+        assert_eq!(state, State::Critical);
+        assert!(text.contains("failed (interrupted)"), "{text}");
         facts.queries[0].last_run = Some(run("failed"));
         let (state, text) = check(&facts);
         assert_eq!(state, State::Critical);

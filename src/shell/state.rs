@@ -382,8 +382,11 @@ pub struct QueryRecord {
     pub scheduled_at: DateTime<Utc>,
     pub started_at: Option<DateTime<Utc>>,
     pub finished_at: DateTime<Utc>,
-    /// `ok`, `failed`, `timed out`, `not run`, `skipped`, or `running` (written when a run
-    /// starts, so that a daemon stopped meanwhile does not catch the run up again).
+    /// `ok`, `failed`, `timed out`, `not run`, `skipped`, `waiting` (a due run waits for its
+    /// workers: a daemon stopped meanwhile did not run it, and its next start says so or
+    /// catches it up), or `running` (written when the command starts, so that a daemon
+    /// stopped meanwhile does not run it again), or `interrupted` (the daemon stopped while its
+    /// command ran, so its outcome is unknown; written by the next daemon at its start).
     pub outcome: String,
     pub exit_code: Option<i32>,
     pub duration_seconds: f64,

@@ -106,7 +106,7 @@ fn an_overlapping_run_is_skipped_by_default() {
     write_without_workers(&s, "*/2 * * * * *", &sleep_command("3s", ""), "");
     let mut d = s.start();
     d.expect("query started");
-    d.expect("the previous run is still going; this run is skipped (overlap: skip)");
+    d.expect("the previous run is still going (or still waiting for its workers); this run is skipped (overlap: skip)");
 }
 
 #[test]
@@ -121,7 +121,7 @@ fn an_overlapping_run_waits_when_asked_to() {
     );
     let mut d = s.start();
     d.expect("query started");
-    d.expect("the previous run is still going; this one waits for it (overlap: wait)");
+    d.expect("the previous run is still going (or still waiting for its workers); this one waits for it (overlap: wait)");
     d.expect("query finished");
     // The queued run starts right after the previous one ends.
     d.expect("query started");
@@ -356,10 +356,14 @@ fn a_run_that_waited_for_its_worker_to_be_ready_gets_the_dates_of_its_planned_ti
         "",
     );
     let mut d = s.start();
+    // A daemon started in the second before a restart skips it: the run after it finds no
+    // worker and is not run. The run looked at is the first after a restart that was done.
     let (ready, _) = d.expect_at("worker is ready");
+    let (done, _) = d.expect_at("restart done");
     let (started, _) = d.expect_at("query started");
     assert!(ready < started, "ready {ready}, query {started}");
     d.expect("query finished");
+    // Not run runs write nothing to the query's log: its first run is the one looked at.
     let log = std::fs::read_to_string(s.path("schedule.yaml.state/queries/q.log")).unwrap();
     // `=== STARTED query q (scheduled PLANNED) ===`, then what the run said.
     let run = log.split("=== ").nth(1).unwrap_or_else(|| panic!("{log}"));
@@ -375,7 +379,8 @@ fn a_run_that_waited_for_its_worker_to_be_ready_gets_the_dates_of_its_planned_ti
         Some(format!("planned {planned}").as_str()),
         "{log}"
     );
-    assert!(!d.log().contains("not run:"), "{}", d.log());
+    let after_done = d.log().lines().skip(done).any(|l| l.contains("not run:"));
+    assert!(!after_done, "{}", d.log());
 }
 
 #[test]
@@ -410,4 +415,68 @@ fn a_run_whose_worker_is_not_ready_within_ready_wait_is_not_run_and_alerted() {
     let log =
         std::fs::read_to_string(s.path("schedule.yaml.state/queries/q.log")).unwrap_or_default();
     assert!(!log.contains("ran"), "{log}");
+}
+
+#[test]
+fn a_run_waiting_for_its_worker_when_the_daemon_stops_is_said_not_run_at_the_next_start() {
+    let s = Site::new("qstopwait");
+    let w = q(&worker_exe());
+    // Never ready (its restart gives up after 5 s): the run waits for it, up to `ready_wait`.
+    s.write(&format!(
+        "timezone: UTC\nlead: 1s\nrestart_at_boot: false\nalert:\n  command: [{w}, record, --out, alerts.txt]\nqueries:\n  - name: q\n    cron: \"*/10 * * * * *\"\n    command: [{w}, sleep, 10ms, --say, ran]\n    ready_wait: 10m\nworkers:\n  - name: w\n    match: {{image: pacs-demo-worker, args_contain: \"--name {tag} \"}}\n    pidfile: w.pid\n    stop:\n      command: [{w}, stop, --pidfile, w.pid]\n    start:\n      command: [{w}, run, --name, {tag}, --pidfile, w.pid, --ready-after, 1h]\n    ready:\n      command: [{w}, ping, --pidfile, w.pid]\n      timeout: 5s\n",
+        tag = s.tag
+    ));
+    let mut first = s.start();
+    first.expect("restart due");
+    eventually("`status` to show the run waiting for its worker", || {
+        s.status().contains("waiting for its workers since")
+    });
+    // The next run, due while it waits, is skipped (its record does not hide the waiting
+    // run); then the daemon is stopped (killed) while the run still waits.
+    first.expect("this run is skipped (overlap: skip)");
+    drop(first);
+    let mut second = s.start();
+    let line = second.expect("not run: pacs-warden stopped while the run planned for");
+    assert!(line.contains("waited for its workers"), "{line}");
+    let alerts = file_with(&s.path("alerts.txt"), "PACS_WARDEN_EVENT=query_not_run");
+    assert!(
+        alerts.contains("PACS_WARDEN_MESSAGE=query q: not run: pacs-warden stopped while the run"),
+        "{alerts}"
+    );
+    let log =
+        std::fs::read_to_string(s.path("schedule.yaml.state/queries/q.log")).unwrap_or_default();
+    assert!(!log.contains("ran"), "{log}");
+}
+
+#[test]
+fn a_run_whose_command_ran_when_the_daemon_stopped_is_never_run_again() {
+    use chrono::{DurationRound, TimeDelta, Utc};
+    let s = Site::new("qstoprun");
+    // One run a day, a few seconds from now, with `catch_up`: a daemon stopped while its
+    // command runs must not run it again at its next start, but say its outcome is unknown.
+    let now = Utc::now().duration_trunc(TimeDelta::seconds(1)).unwrap();
+    let at = now + TimeDelta::seconds(4);
+    std::fs::write(
+        s.path("schedule.yaml"),
+        format!(
+            "timezone: UTC\nlead: 1s\nqueries:\n  - name: q\n    at: \"{}\"\n    command: {}\n    catch_up: 1m\n",
+            at.format("%H:%M:%S"),
+            sleep_command("6s", ", --say, ran")
+        ),
+    )
+    .unwrap();
+    let mut first = s.start();
+    first.expect("query started");
+    drop(first);
+    let mut second = s.start();
+    let line = second.expect("outcome unknown: pacs-warden stopped while the command of the run");
+    assert!(line.contains("it is not run again"), "{line}");
+    eventually("`status` to show the run's outcome unknown", || {
+        s.status().contains("outcome unknown")
+    });
+    // Long enough for a wrong catch-up to have started.
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    assert!(!second.log().contains("catch-up"), "{}", second.log());
+    let log = std::fs::read_to_string(s.path("schedule.yaml.state/queries/q.log")).unwrap();
+    assert_eq!(log.matches("(scheduled ").count(), 1, "{log}");
 }

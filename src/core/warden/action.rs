@@ -124,15 +124,24 @@ pub enum Save {
         deferral: Option<Waiting>,
         at: DateTime<Utc>,
     },
-    /// A query run skipped because the previous run was still going.
+    /// A query run skipped because the previous run was still going (or waiting for its
+    /// workers).
     QuerySkipped {
         query: String,
         scheduled_at: DateTime<Utc>,
         at: DateTime<Utc>,
     },
-    /// A run of `query` planned for `scheduled_at` begins at `at` (it may still wait for its
-    /// workers): recorded as running, so that a daemon stopped before it ends does not run it
-    /// again.
+    /// A due run of `query` planned for `scheduled_at` waits for its workers from `at`
+    /// (`ready_wait`): recorded, so that a daemon stopped meanwhile finds, at its next start,
+    /// a run that was not run (`LastRun::waiting`).
+    QueryWaiting {
+        query: String,
+        scheduled_at: DateTime<Utc>,
+        at: DateTime<Utc>,
+        catch_up: bool,
+    },
+    /// The command of a run of `query` planned for `scheduled_at` starts at `at`: recorded as
+    /// running, so that a daemon stopped before it ends does not run it again.
     QueryRunning {
         query: String,
         scheduled_at: DateTime<Utc>,
@@ -140,7 +149,7 @@ pub enum Save {
         catch_up: bool,
     },
     /// A run of `query` planned for `scheduled_at`, which waited for its workers from `since`,
-    /// is not run (`summary` says why).
+    /// is not run (`summary` says why). Its duration is none: a run's is its command's.
     QueryNotRun {
         query: String,
         scheduled_at: DateTime<Utc>,
@@ -148,6 +157,15 @@ pub enum Save {
         at: DateTime<Utc>,
         summary: String,
         catch_up: bool,
+    },
+    /// The command of the run of `query` planned for `scheduled_at`, started at `started`,
+    /// had not ended when the previous daemon stopped: its outcome is unknown (`at` is now).
+    QueryInterrupted {
+        query: String,
+        scheduled_at: DateTime<Utc>,
+        started: DateTime<Utc>,
+        at: DateTime<Utc>,
+        summary: String,
     },
     /// Missed runs of `query` were skipped, the last planned for `scheduled_at` (older than
     /// its `catch_up`).

@@ -113,6 +113,12 @@ pub struct LastRun {
     pub query: String,
     /// Its planned instant.
     pub scheduled_at: DateTime<Utc>,
+    /// It was waiting for its workers since this instant, its command not started, when the
+    /// daemon that recorded it stopped: it was not run.
+    pub waiting: Option<DateTime<Utc>>,
+    /// Its command had started at this instant and had not ended when the daemon that
+    /// recorded it stopped: its outcome is unknown, and it is never run again.
+    pub running: Option<DateTime<Utc>>,
 }
 
 /// A not-ready record left by the previous daemon.
@@ -355,7 +361,9 @@ impl Warden {
     /// At start, after `handle_boot`: the last recorded run of each query (from the state
     /// directory). Runs of a `catch_up` query planned after it and at or before `now` were
     /// missed: the most recent less than `catch_up` ago is caught up (once no restart of its
-    /// workers runs), the older ones are skipped.
+    /// workers runs), the older ones are skipped. A last run still waiting for its workers
+    /// (the daemon stopped meanwhile) was missed too: caught up likewise, or else recorded as
+    /// not run (`query_not_run`).
     pub fn handle_last_runs(&mut self, last: &[LastRun], now: DateTime<Utc>) {
         self.saw(now);
         self.boot_missed(last, now);
@@ -502,9 +510,11 @@ impl Warden {
     }
 
     /// A restart sequence ended abnormally and the shell no longer knows whose it was: every
-    /// worker may be restarted again.
-    pub fn handle_sequence_lost(&mut self) {
+    /// worker may be restarted again, and the runs waiting for a restart's end look again.
+    pub fn handle_sequence_lost(&mut self, now: DateTime<Utc>) {
+        self.saw(now);
         self.in_flight.clear();
+        self.query_workers_lost(now);
     }
 
     /// The stop requests of the prepared restart went out for `workers` (names): their

@@ -1,15 +1,16 @@
 //! Queries the daemon runs itself (`command:`): when each run starts, and `overlap` (a run
 //! never overlaps the previous run of the same query: `skip` skips it, `wait` runs it when the
 //! previous one ends). Missed runs (`catch_up:`): at start, runs planned after the last
-//! recorded one, and after a jump of the clock, runs more than `ON_TIME` late; the most
-//! recent one less than `catch_up` ago runs once, when no restart of its workers is running,
-//! and the older ones are skipped (logged). A run's readiness rule (`ready_wait`): a run that
-//! is due starts only once every worker it needs is ready (no restart running, the last one
-//! succeeded, its process runs); it waits for that at most `ready_wait` (looking again at the
-//! end of each of their restarts, at a not-ready worker's ready answer, and every
-//! `QUERY_READY_POLL`), then it is not run (`query_not_run`). And readiness at the start of
-//! each query a restart served: every worker it needs must be ready, or an alert says which is
-//! not and why.
+//! recorded one (and that one, if the previous daemon left it waiting for its workers: caught
+//! up, or else said not run), and after a jump of the clock, runs more than `ON_TIME` late;
+//! the most recent one less than `catch_up` ago runs once, when no restart of its workers is
+//! running, and the older ones are skipped (logged). A run's readiness rule (`ready_wait`): a
+//! run that is due starts only once every worker it needs is ready (no restart running or put
+//! off while it is busy, the last one succeeded, its process runs); it waits for that at most
+//! `ready_wait` (looking again at the end of each of their restarts, at a not-ready worker's
+//! ready answer, and every `QUERY_READY_POLL`), then it is not run (`query_not_run`). And
+//! readiness at the start of each query a restart served: every worker it needs must be
+//! ready, or an alert says which is not and why.
 
 use super::{after, Action, LastRun, Note, QueryDone, Save, Warden, WorkerFacts};
 use crate::core::config::{Overlap, Schedule};
@@ -177,22 +178,102 @@ impl QueryRuns {
 
 impl Warden {
     /// At start: the runs of each `catch_up` query planned after its last recorded run
-    /// (`last`) and at or before `now` were missed.
+    /// (`last`) and at or before `now` were missed. A last run that was still waiting for its
+    /// workers when the previous daemon stopped was missed too: caught up if it is the most
+    /// recent missed run and less than `catch_up` ago, otherwise not run (`query_not_run`).
+    /// A last run whose command had started is never run again.
     pub(super) fn boot_missed(&mut self, last: &[LastRun], now: DateTime<Utc>) {
         let schedule = Arc::clone(&self.schedule);
         for (index, query) in schedule.queries.iter().enumerate() {
-            let Some(window) = query.run.as_ref().and_then(|r| r.catch_up) else {
+            let Some(run) = query.run.as_ref() else {
                 continue;
             };
             // Never recorded: no run is known to be missed (a new query, a first start).
             let Some(l) = last.iter().find(|l| l.query == query.name) else {
                 continue;
             };
-            let window = TimeDelta::from_std(window).unwrap_or(TimeDelta::MAX);
-            let runs = runs_of(&schedule, index, l.scheduled_at, now);
-            let missed = Missed::sort(runs, window, now);
-            self.missed(index, missed, now);
+            let window = run
+                .catch_up
+                .map(|w| TimeDelta::from_std(w).unwrap_or(TimeDelta::MAX));
+            let mut runs = runs_of(&schedule, index, l.scheduled_at, now).peekable();
+            if let Some(started) = l.running {
+                self.stopped_while_running(&query.name, l.scheduled_at, started, now);
+            }
+            if let Some(since) = l.waiting {
+                if runs.peek().is_none() && window.is_some_and(|w| now - l.scheduled_at < w) {
+                    self.missed(
+                        index,
+                        Missed {
+                            catch_up: Some(l.scheduled_at),
+                            ..Missed::default()
+                        },
+                        now,
+                    );
+                    continue;
+                }
+                self.stopped_while_waiting(&query.name, l.scheduled_at, since, now);
+            }
+            if let Some(window) = window {
+                let missed = Missed::sort(runs, window, now);
+                self.missed(index, missed, now);
+            }
         }
+    }
+
+    /// At start: the command of `query`'s run planned for `at`, started at `started`, had not
+    /// ended when the previous daemon stopped: its outcome is unknown; it is not run again.
+    fn stopped_while_running(
+        &mut self,
+        query: &str,
+        at: DateTime<Utc>,
+        started: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) {
+        let summary = format!(
+            "outcome unknown: pacs-warden stopped while the command of the run planned for {} ran (started {}); it is not run again",
+            self.local(at),
+            self.local(started)
+        );
+        self.log(Note::warn(summary.clone()).query(query));
+        if self.dry_run {
+            return;
+        }
+        self.actions.push_back(Action::Save(Save::QueryInterrupted {
+            query: query.to_string(),
+            scheduled_at: at,
+            started,
+            at: now,
+            summary: summary.clone(),
+        }));
+        self.alert("query_failed", None, &format!("query {query}: {summary}"));
+    }
+
+    /// At start: `query`'s run planned for `at` was waiting for its workers (since `since`)
+    /// when the previous daemon stopped, and is not caught up: it was not run.
+    fn stopped_while_waiting(
+        &mut self,
+        query: &str,
+        at: DateTime<Utc>,
+        since: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) {
+        let summary = format!(
+            "not run: pacs-warden stopped while the run planned for {} waited for its workers",
+            self.local(at)
+        );
+        self.log(Note::warn(summary.clone()).query(query));
+        if self.dry_run {
+            return;
+        }
+        self.actions.push_back(Action::Save(Save::QueryNotRun {
+            query: query.to_string(),
+            scheduled_at: at,
+            since,
+            at: now,
+            summary: summary.clone(),
+            catch_up: false,
+        }));
+        self.alert("query_not_run", None, &format!("query {query}: {summary}"));
     }
 
     /// Logs, records and queues the missed runs of query `index`.
@@ -249,18 +330,10 @@ impl Warden {
         let pending = std::mem::take(&mut self.queries.catch_ups);
         for (name, at) in pending {
             // The schedule may have been edited meanwhile: run it only if it is still there.
-            let Some(index) = self
-                .schedule
-                .queries
-                .iter()
-                .position(|q| q.name == name && q.run.is_some())
-            else {
+            let Some((index, workers)) = self.run_workers(&name) else {
                 continue;
             };
-            let restarting = self.schedule.queries[index]
-                .workers
-                .iter()
-                .any(|&w| self.in_flight.contains(&self.schedule.workers[w].name));
+            let restarting = workers.iter().any(|w| self.in_flight.contains(w));
             if restarting {
                 self.queries.catch_ups.push((name, at));
             } else {
@@ -338,7 +411,7 @@ impl Warden {
             match query.run.as_ref().map(|r| r.overlap) {
                 Some(Overlap::Wait) => {
                     self.log(
-                        Note::info("the previous run is still going; this one waits for it (overlap: wait)")
+                        Note::info("the previous run is still going (or still waiting for its workers); this one waits for it (overlap: wait)")
                             .query(&name),
                     );
                     self.queries
@@ -350,7 +423,7 @@ impl Warden {
                 _ => {
                     self.log(
                         Note::warn(
-                            "the previous run is still going; this run is skipped (overlap: skip)",
+                            "the previous run is still going (or still waiting for its workers); this run is skipped (overlap: skip)",
                         )
                         .query(&name),
                     );
@@ -373,9 +446,9 @@ impl Warden {
                 .query(&name),
             );
         }
-        // Recorded as it starts (before waiting for its workers): a daemon stopped before it
-        // ends must not run it again.
-        self.actions.push_back(Action::Save(Save::QueryRunning {
+        // Recorded as waiting: a daemon stopped before its command starts finds it not run at
+        // its next start (`boot_missed`).
+        self.actions.push_back(Action::Save(Save::QueryWaiting {
             query: name.clone(),
             scheduled_at: at,
             at: now,
@@ -411,9 +484,17 @@ impl Warden {
         Some((index, workers))
     }
 
+    /// Whether the daemon is restarting `worker`, or will: a restart put off while it is busy
+    /// (planned, or for its memory) restarts it when it is idle or at that restart's limit, so
+    /// a run started on it meanwhile would have its worker restarted under it.
+    fn restarting(&self, worker: &str) -> bool {
+        self.in_flight.contains(worker) || self.deferrals.contains(worker)
+    }
+
     /// Looks at the workers of `query`'s waiting run: runs it if it needs none; while one of
-    /// them is being restarted by the daemon, waits for that restart's end (or the end of
-    /// `ready_wait`); otherwise asks the shell (`Action::CheckQueryReady`).
+    /// them is being restarted by the daemon (or its restart is put off, `restarting`), waits
+    /// for that restart's end (or the end of `ready_wait`); otherwise asks the shell
+    /// (`Action::CheckQueryReady`).
     fn look_at_workers(&mut self, query: &str, now: DateTime<Utc>) {
         let Some(wait) = self.queries.readying.get(query) else {
             return;
@@ -424,15 +505,16 @@ impl Warden {
             return;
         };
         if workers.is_empty() {
-            self.ready_to_run(query);
+            self.ready_to_run(query, now);
             return;
         }
         let restarting: Vec<String> = workers
             .iter()
-            .filter(|w| self.in_flight.contains(w.as_str()))
+            .filter(|w| self.restarting(w))
             .cloned()
             .collect();
         if !restarting.is_empty() {
+            // A clock stepped forward cuts the wait short, as it does the other waits.
             if now >= until {
                 self.not_run(query, &restarting, now);
             } else if let Some(wait) = self.queries.readying.get_mut(query) {
@@ -477,12 +559,13 @@ impl Warden {
                 let ready = facts
                     .iter()
                     .any(|f| &f.worker == name && f.last_ok && f.alive && !f.restarting);
-                !ready || self.in_flight.contains(name.as_str())
+                !ready || self.restarting(name)
             })
             .collect();
         if not_ready.is_empty() {
-            self.ready_to_run(query);
+            self.ready_to_run(query, now);
         } else if now >= until {
+            // A clock stepped forward cuts the wait short, as it does the other waits.
             self.not_run(query, &not_ready, now);
         } else if let Some(wait) = self.queries.readying.get_mut(query) {
             wait.next_look = Some((now + QUERY_READY_POLL).min(until));
@@ -518,14 +601,33 @@ impl Warden {
         }
     }
 
+    /// A restart sequence was lost (whose, the shell no longer knows): every waiting run looks
+    /// again at the next tick, as at the end of one of its workers' restarts (the catch-ups
+    /// waiting for a restart's end are looked at every tick).
+    pub(super) fn query_workers_lost(&mut self, now: DateTime<Utc>) {
+        for wait in self.queries.readying.values_mut() {
+            if wait.next_look.is_some() {
+                wait.next_look = Some(now);
+            }
+        }
+    }
+
     /// Every worker of `query`'s waiting run is ready: it runs now, for its planned instant.
-    fn ready_to_run(&mut self, query: &str) {
+    fn ready_to_run(&mut self, query: &str, now: DateTime<Utc>) {
         let Some(wait) = self.queries.readying.remove(query) else {
             return;
         };
         let Some((index, _)) = self.run_workers(query) else {
             return;
         };
+        // Recorded as running before its command starts: a daemon stopped before it ends must
+        // not run it again.
+        self.actions.push_back(Action::Save(Save::QueryRunning {
+            query: query.to_string(),
+            scheduled_at: wait.at,
+            at: now,
+            catch_up: wait.catch_up,
+        }));
         self.actions.push_back(Action::RunQuery {
             query: index,
             name: query.to_string(),

@@ -813,7 +813,7 @@ fn a_query_run_while_the_previous_one_runs_waits_with_overlap_wait() {
     assert!(query_runs(&a).is_empty());
     assert!(has_note(
         &a,
-        "the previous run is still going; this one waits for it"
+        "the previous run is still going (or still waiting for its workers); this one waits for it"
     ));
     w.handle_query_done("q", query_done(true), t("10:02:30"));
     let a = drain(&mut w);
@@ -898,7 +898,7 @@ fn a_sequence_whose_stop_request_went_out_runs_even_if_the_restart_was_merged() 
     w.handle_dispatched(&["w".to_string()]);
     assert_eq!(restarts(&drain(&mut w)), [("w", Why::Planned)]);
     // A sequence lost to a panic frees every worker for a new restart.
-    w.handle_sequence_lost();
+    w.handle_sequence_lost(t("10:08:02"));
     w.handle_dispatched(&["v".to_string()]);
     assert_eq!(restarts(&drain(&mut w)), [("v", Why::Planned)]);
 }
@@ -917,6 +917,8 @@ fn last_run(hms: &str) -> Vec<LastRun> {
     vec![LastRun {
         query: "q".into(),
         scheduled_at: t(hms),
+        waiting: None,
+        running: None,
     }]
 }
 
@@ -1849,17 +1851,27 @@ fn not_run_saved(actions: &[Action]) -> Vec<NotRun<'_>> {
 fn a_run_whose_workers_are_ready_starts_at_once() {
     let mut w = waiting_run(false);
     let a = tick(&mut w, t("10:10:00"));
-    // Recorded as running, then its workers are asked about; nothing runs before the answer.
-    assert!(a.contains(&Action::Save(Save::QueryRunning {
+    // Recorded as waiting, then its workers are asked about; nothing runs before the answer.
+    assert!(a.contains(&Action::Save(Save::QueryWaiting {
         query: "q".into(),
         scheduled_at: t("10:10:00"),
         at: t("10:10:00"),
         catch_up: false,
     })));
+    assert!(!a
+        .iter()
+        .any(|a| matches!(a, Action::Save(Save::QueryRunning { .. }))));
     assert_eq!(ready_checks(&a), [("q", vec!["w"])]);
     assert!(query_runs(&a).is_empty());
-    let a = answer_ready(&mut w, a, true, t("10:10:00"));
+    let a = answer_ready(&mut w, a, true, t("10:10:01"));
     assert_eq!(query_runs(&a), [t("10:10:00")]);
+    // Recorded as running as its command starts.
+    assert!(a.contains(&Action::Save(Save::QueryRunning {
+        query: "q".into(),
+        scheduled_at: t("10:10:00"),
+        at: t("10:10:01"),
+        catch_up: false,
+    })));
     assert!(alerts(&a).is_empty());
     // Decided: no more questions.
     assert!(ready_checks(&tick(&mut w, t("10:10:01"))).is_empty());
@@ -1990,5 +2002,169 @@ fn a_clock_stepped_back_does_not_lengthen_a_run_s_wait_for_its_workers() {
             t("09:12:00"),
             "not run: worker(s) w not ready within 2m"
         )]
+    );
+}
+
+/// `q` as in `waiting_run`, its worker `w` busy-aware.
+fn busy_run() -> Arc<Schedule> {
+    schedule(&format!(
+        "timezone: UTC\nlead: 2m\nqueries:\n  - name: q\n    cron: \"*/10 * * * *\"\n    command: [x]\n    workers: [w]\n    ready_wait: 2m\n{}",
+        workers("    busy: {command: [x], every: 30s}\n")
+    ))
+}
+
+#[test]
+fn a_run_due_while_its_worker_s_restart_is_put_off_waits_for_that_restart() {
+    let mut w = booted(busy_run(), t("10:00:00"));
+    tick(&mut w, t("10:07:59"));
+    tick(&mut w, t("10:08:00"));
+    busy(&mut w, true, t("10:09:45"));
+    // At 10:10 the run is due and `w`'s restart, put off while it is busy, is due too: the run
+    // waits for that restart (it would restart `w` under the running query), not starting.
+    let a = tick(&mut w, t("10:10:00"));
+    let a = answer_ready(&mut w, a, true, t("10:10:00"));
+    assert!(query_runs(&a).is_empty());
+    assert!(ready_checks(&a).is_empty());
+    let a = busy(&mut w, true, t("10:10:05"));
+    assert_eq!(restarts(&a), [("w", Why::Planned)]);
+    assert!(query_runs(&a).is_empty());
+    // Then runs on the new worker, for its planned instant.
+    w.handle_sequence_done("w", ok(P1), t("10:10:30"));
+    drain(&mut w);
+    let a = tick_ready(&mut w, t("10:10:30"));
+    assert_eq!(query_runs(&a), [t("10:10:00")]);
+
+    // A memory restart waiting for the busy worker is waited for too.
+    let mut w = booted(
+        schedule(&format!(
+            "timezone: UTC\nlead: 2m\nqueries:\n  - name: q\n    cron: \"*/10 * * * *\"\n    command: [x]\n    workers: [w]\n    ready_wait: 2m\n{}",
+            workers("    busy: {command: [x], every: 30s}\n    max_memory: 1MB\n")
+        )),
+        t("10:00:00"),
+    );
+    tick(&mut w, t("10:07:59"));
+    tick(&mut w, t("10:08:00"));
+    w.handle_sequence_done("w", ok(P1), t("10:08:05"));
+    drain(&mut w);
+    let a = memory(&mut w, P1, 2 << 20, t("10:09:00"));
+    assert!(a.contains(&Action::ProbeBusy {
+        worker: 0,
+        name: "w".into()
+    }));
+    busy(&mut w, true, t("10:09:01"));
+    let a = tick(&mut w, t("10:10:00"));
+    let a = answer_ready(&mut w, a, true, t("10:10:00"));
+    assert!(query_runs(&a).is_empty());
+}
+
+/// A daemon booted at `now` whose last recorded run of `q` (planned for `at`) is `waiting`
+/// (its command not started) or else running (its command started at `at`); its boot
+/// restarts end at once. Returns the boot's actions and those of the first tick after.
+fn boot_after(
+    catch_up: &str,
+    at: &str,
+    waiting: bool,
+    now: DateTime<Utc>,
+) -> (Vec<Action>, Vec<Action>) {
+    let mut w = Warden::new(catching_up(catch_up), false, now);
+    w.handle_boot(Vec::new(), now);
+    let last = [LastRun {
+        query: "q".into(),
+        scheduled_at: t(at),
+        waiting: waiting.then(|| t(at)),
+        running: (!waiting).then(|| t(at)),
+    }];
+    w.handle_last_runs(&last, now);
+    let boot = drain(&mut w);
+    for (name, id) in [("w", P1), ("v", P2)] {
+        w.handle_sequence_done(name, ok(id), now);
+    }
+    drain(&mut w);
+    let next = tick_ready(&mut w, now + TimeDelta::seconds(1));
+    (boot, next)
+}
+
+#[test]
+fn a_run_left_waiting_for_its_workers_by_a_stopped_daemon_is_caught_up_or_said_not_run() {
+    let summary = "not run: pacs-warden stopped while the run planned for 2026-05-01 10:10:00 UTC waited for its workers";
+    // Without catch_up: not run, said so (log, record, alert), and not run now.
+    let (boot, next) = boot_after("", "10:10:00", true, t("10:11:00"));
+    assert_eq!(
+        not_run_saved(&boot),
+        [(t("10:10:00"), t("10:10:00"), t("10:11:00"), summary)]
+    );
+    assert!(boot.contains(&Action::Log(Note::warn(summary).query("q"))));
+    assert_eq!(alerts(&boot), [("query_not_run", None)]);
+    assert!(query_runs(&next).is_empty());
+
+    // With catch_up, the most recent missed run: caught up once the boot restart ended.
+    let (boot, next) = boot_after("    catch_up: 1h\n", "10:10:00", true, t("10:11:00"));
+    assert!(not_run_saved(&boot).is_empty());
+    assert!(alerts(&boot).is_empty());
+    assert!(has_note(&boot, "a run was missed"), "{:?}", notes(&boot));
+    assert_eq!(catch_up_runs(&next), [(t("10:10:00"), true)]);
+
+    // Not the most recent missed run: not run (said so), the 10:20 run is caught up.
+    let (boot, next) = boot_after("    catch_up: 1h\n", "10:10:00", true, t("10:25:00"));
+    assert_eq!(
+        not_run_saved(&boot),
+        [(t("10:10:00"), t("10:10:00"), t("10:25:00"), summary)]
+    );
+    assert_eq!(alerts(&boot), [("query_not_run", None)]);
+    assert_eq!(catch_up_runs(&next), [(t("10:20:00"), true)]);
+
+    // Its command had started (recorded running): never run again; its outcome is unknown,
+    // and said so.
+    let unknown = "outcome unknown: pacs-warden stopped while the command of the run planned for 2026-05-01 10:10:00 UTC ran (started 2026-05-01 10:10:00 UTC); it is not run again";
+    for catch_up in ["", "    catch_up: 1h\n"] {
+        let (boot, next) = boot_after(catch_up, "10:10:00", false, t("10:11:00"));
+        assert!(not_run_saved(&boot).is_empty());
+        assert!(boot.contains(&Action::Save(Save::QueryInterrupted {
+            query: "q".into(),
+            scheduled_at: t("10:10:00"),
+            started: t("10:10:00"),
+            at: t("10:11:00"),
+            summary: unknown.into(),
+        })));
+        assert!(boot.contains(&Action::Log(Note::warn(unknown).query("q"))));
+        assert_eq!(alerts(&boot), [("query_failed", None)]);
+        assert!(query_runs(&next).is_empty());
+    }
+}
+
+#[test]
+fn a_run_waiting_for_a_restart_whose_sequence_was_lost_looks_again_at_once() {
+    let mut w = waiting_run(true);
+    tick(&mut w, t("10:10:00"));
+    assert_eq!(w.poll_timeout(), Some(t("10:12:00")));
+    // `w`'s sequence ended abnormally (the shell lost whose it was): no restart's end will
+    // come; the run looks again now, not at the end of `ready_wait`.
+    w.handle_sequence_lost(t("10:10:20"));
+    drain(&mut w);
+    assert_eq!(w.poll_timeout(), Some(t("10:10:20")));
+    let a = tick(&mut w, t("10:10:20"));
+    assert_eq!(ready_checks(&a), [("q", vec!["w"])]);
+    let a = answer_ready(&mut w, a, true, t("10:10:20"));
+    assert_eq!(query_runs(&a), [t("10:10:00")]);
+}
+
+#[test]
+fn a_run_due_while_the_previous_one_still_waits_for_its_workers_says_so() {
+    let s = schedule(&format!(
+        "timezone: UTC\nlead: 0s\nrestart_at_boot: false\nqueries:\n  - name: q\n    cron: \"* * * * *\"\n    command: [x]\n    workers: [w]\n    ready_wait: 5m\n{}",
+        workers("")
+    ));
+    let mut w = booted(s, t("10:00:30"));
+    // `w`'s 10:01 restart does not end: the 10:01 run waits for it when 10:02 comes.
+    tick(&mut w, t("10:01:00"));
+    let a = tick(&mut w, t("10:02:00"));
+    assert!(query_runs(&a).is_empty());
+    assert!(
+        has_note(
+            &a,
+            "the previous run is still going (or still waiting for its workers); this run is skipped"
+        ),
+        "{:?}",
+        notes(&a)
     );
 }

@@ -285,6 +285,10 @@ impl Runtime {
             .map(|(name, r)| LastRun {
                 query: name.clone(),
                 scheduled_at: r.scheduled_at,
+                // This daemon has not started any run yet: a waiting one was the previous
+                // daemon's, which stopped before its command started.
+                waiting: (r.outcome == "waiting").then_some(r.finished_at),
+                running: (r.outcome == "running").then(|| r.started_at.unwrap_or(r.finished_at)),
             })
             .collect();
         self.warden.handle_last_runs(&last, self.clock.now());
@@ -377,7 +381,7 @@ impl Runtime {
             Err(e) => {
                 error!(error = %e, "a restart sequence ended abnormally");
                 // We no longer know which worker: let every one be restarted again.
-                self.warden.handle_sequence_lost();
+                self.warden.handle_sequence_lost(self.clock.now());
             }
         }
     }
@@ -618,7 +622,7 @@ impl Runtime {
                 at,
                 catch_up,
             } => {
-                // Recorded as running already (`Save::QueryRunning`).
+                // Recorded as running just before (`Save::QueryRunning`).
                 let schedule = self.schedule();
                 let clock = Arc::clone(&self.clock);
                 self.tasks.spawn(async move {
@@ -628,39 +632,11 @@ impl Runtime {
                 });
             }
             Action::CheckReady { query, workers } => {
-                let state = self.store.read();
-                let facts = workers
-                    .into_iter()
-                    .map(|name| {
-                        let saved = state.workers.get(&name);
-                        WorkerFacts {
-                            last_ok: saved.and_then(|w| w.last.as_ref()).is_some_and(|l| l.ok),
-                            alive: saved
-                                .and_then(|w| w.started)
-                                .is_some_and(process::is_running),
-                            restarting: false,
-                            worker: name,
-                        }
-                    })
-                    .collect();
+                let facts = self.worker_facts(workers, false);
                 self.warden.handle_readiness(&query, facts);
             }
             Action::CheckQueryReady { query, workers } => {
-                let state = self.store.read();
-                let facts = workers
-                    .into_iter()
-                    .map(|name| {
-                        let saved = state.workers.get(&name);
-                        WorkerFacts {
-                            last_ok: saved.and_then(|w| w.last.as_ref()).is_some_and(|l| l.ok),
-                            alive: saved
-                                .and_then(|w| w.started)
-                                .is_some_and(process::is_running),
-                            restarting: self.store.is_restarting(&name),
-                            worker: name,
-                        }
-                    })
-                    .collect();
+                let facts = self.worker_facts(workers, true);
                 let now = self.clock.now();
                 self.warden.handle_query_ready(&query, facts, now);
             }
@@ -688,7 +664,16 @@ impl Runtime {
                     Save::QuerySkipped { query, .. } | Save::QueryMissed { query, .. } => {
                         self.metrics.record_query_run(query, "skipped")
                     }
-                    Save::QueryNotRun { query, .. } => {
+                    // Not for a query an edit removed while its run waited: its series went
+                    // with the edit (`metrics_names`) and must not come back.
+                    Save::QueryNotRun { query, .. }
+                        if self
+                            .warden
+                            .schedule()
+                            .queries
+                            .iter()
+                            .any(|q| &q.name == query && q.run.is_some()) =>
+                    {
                         self.metrics.record_query_run(query, "not run")
                     }
                     _ => {}
@@ -696,6 +681,26 @@ impl Runtime {
                 self.save(save)
             }
         }
+    }
+
+    /// What the state directory says of `workers` (`Action::CheckReady`,
+    /// `Action::CheckQueryReady`); whether a restart holds a worker's lock only if `locks`.
+    fn worker_facts(&self, workers: Vec<String>, locks: bool) -> Vec<WorkerFacts> {
+        let state = self.store.read();
+        workers
+            .into_iter()
+            .map(|name| {
+                let saved = state.workers.get(&name);
+                WorkerFacts {
+                    last_ok: saved.and_then(|w| w.last.as_ref()).is_some_and(|l| l.ok),
+                    alive: saved
+                        .and_then(|w| w.started)
+                        .is_some_and(process::is_running),
+                    restarting: locks && self.store.is_restarting(&name),
+                    worker: name,
+                }
+            })
+            .collect()
     }
 
     /// Starts `worker`'s sequence, going on from its prepared first step if there is one.
@@ -792,8 +797,36 @@ impl Runtime {
                     outcome: "skipped".into(),
                     exit_code: None,
                     duration_seconds: 0.0,
-                    summary: "skipped: the previous run was still going".into(),
+                    summary:
+                        "skipped: the previous run was still going (or waiting for its workers)"
+                            .into(),
                     catch_up: false,
+                };
+                // Not over a run still waiting for its workers: a daemon stopped before that
+                // run's command starts must find it at its next start (`LastRun::waiting`).
+                if let Err(e) = self.store.update(|s| {
+                    if s.queries.get(&query).is_none_or(|r| r.outcome != "waiting") {
+                        s.queries.insert(query.clone(), record.clone());
+                    }
+                }) {
+                    warn!(error = %e, "cannot record the query run");
+                }
+            }
+            Save::QueryWaiting {
+                query,
+                scheduled_at,
+                at,
+                catch_up,
+            } => {
+                let record = QueryRecord {
+                    scheduled_at,
+                    started_at: None,
+                    finished_at: at,
+                    outcome: "waiting".into(),
+                    exit_code: None,
+                    duration_seconds: 0.0,
+                    summary: format!("waiting for its workers since {}", at.to_rfc3339()),
+                    catch_up,
                 };
                 self.save_query(&query, &record);
             }
@@ -818,20 +851,40 @@ impl Runtime {
             Save::QueryNotRun {
                 query,
                 scheduled_at,
-                since,
                 at,
                 summary,
                 catch_up,
+                ..
             } => {
+                // No command ran: no duration (a run's duration is its command's).
                 let record = QueryRecord {
                     scheduled_at,
                     started_at: None,
                     finished_at: at,
                     outcome: "not run".into(),
                     exit_code: None,
-                    duration_seconds: (at - since).num_milliseconds().max(0) as f64 / 1000.0,
+                    duration_seconds: 0.0,
                     summary,
                     catch_up,
+                };
+                self.save_query(&query, &record);
+            }
+            Save::QueryInterrupted {
+                query,
+                scheduled_at,
+                started,
+                at,
+                summary,
+            } => {
+                let record = QueryRecord {
+                    scheduled_at,
+                    started_at: Some(started),
+                    finished_at: at,
+                    outcome: "interrupted".into(),
+                    exit_code: None,
+                    duration_seconds: 0.0,
+                    summary,
+                    catch_up: false,
                 };
                 self.save_query(&query, &record);
             }
