@@ -208,7 +208,7 @@ impl Metrics {
             &mut out,
             "pacs_warden_query_runs_total",
             "counter",
-            "Runs of the query pacs-warden runs, by outcome (ok, failed, timed_out, not_run, skipped).",
+            "Runs of the query pacs-warden runs, by outcome (ok, failed, timed_out, not_run, skipped, interrupted).",
         );
         for (q, outcomes) in &self.queries {
             for (outcome, n) in outcomes {
@@ -316,7 +316,7 @@ pacs_warden_last_restart_timestamp_seconds{worker=\"w1\"} 1700000100.250
 # HELP pacs_warden_worker_memory_bytes Resident memory of the worker's process tree; absent when not measured.
 # TYPE pacs_warden_worker_memory_bytes gauge
 pacs_warden_worker_memory_bytes{worker=\"w2\"} 123456789
-# HELP pacs_warden_query_runs_total Runs of the query pacs-warden runs, by outcome (ok, failed, timed_out, not_run, skipped).
+# HELP pacs_warden_query_runs_total Runs of the query pacs-warden runs, by outcome (ok, failed, timed_out, not_run, skipped, interrupted).
 # TYPE pacs_warden_query_runs_total counter
 pacs_warden_query_runs_total{query=\"q\",outcome=\"failed\"} 0
 pacs_warden_query_runs_total{query=\"q\",outcome=\"not_run\"} 0

@@ -400,6 +400,11 @@ impl QueryRecord {
     pub fn ok(&self) -> bool {
         self.outcome == "ok"
     }
+
+    /// A run not over yet: still waiting for its workers, or its command running.
+    pub fn pending(&self) -> bool {
+        self.outcome == "waiting" || self.outcome == "running"
+    }
 }
 
 #[cfg(test)]

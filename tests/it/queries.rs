@@ -480,3 +480,26 @@ fn a_run_whose_command_ran_when_the_daemon_stopped_is_never_run_again() {
     let log = std::fs::read_to_string(s.path("schedule.yaml.state/queries/q.log")).unwrap();
     assert_eq!(log.matches("(scheduled ").count(), 1, "{log}");
 }
+
+#[test]
+fn a_skipped_run_s_record_does_not_hide_the_run_still_going() {
+    let s = Site::new("qskiprun");
+    // Runs every 2 s that last 20 s: the next one is skipped while the first runs; then the
+    // daemon is stopped (killed): its next start must still find the first run's command
+    // running, not the skip.
+    std::fs::write(
+        s.path("schedule.yaml"),
+        format!(
+            "timezone: UTC\nlead: 1s\nqueries:\n  - name: q\n    cron: \"*/2 * * * * *\"\n    command: {}\n",
+            sleep_command("20s", "")
+        ),
+    )
+    .unwrap();
+    let mut first = s.start();
+    first.expect("query started");
+    first.expect("this run is skipped (overlap: skip)");
+    drop(first);
+    let mut second = s.start();
+    let line = second.expect("outcome unknown: pacs-warden stopped while the command of the run");
+    assert!(line.contains("it is not run again"), "{line}");
+}

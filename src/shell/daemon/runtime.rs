@@ -664,6 +664,9 @@ impl Runtime {
                     Save::QuerySkipped { query, .. } | Save::QueryMissed { query, .. } => {
                         self.metrics.record_query_run(query, "skipped")
                     }
+                    Save::QueryInterrupted { query, .. } => {
+                        self.metrics.record_query_run(query, "interrupted")
+                    }
                     // Not for a query an edit removed while its run waited: its series went
                     // with the edit (`metrics_names`) and must not come back.
                     Save::QueryNotRun { query, .. }
@@ -802,15 +805,7 @@ impl Runtime {
                             .into(),
                     catch_up: false,
                 };
-                // Not over a run still waiting for its workers: a daemon stopped before that
-                // run's command starts must find it at its next start (`LastRun::waiting`).
-                if let Err(e) = self.store.update(|s| {
-                    if s.queries.get(&query).is_none_or(|r| r.outcome != "waiting") {
-                        s.queries.insert(query.clone(), record.clone());
-                    }
-                }) {
-                    warn!(error = %e, "cannot record the query run");
-                }
+                self.save_skip(&query, &record);
             }
             Save::QueryWaiting {
                 query,
@@ -904,7 +899,7 @@ impl Runtime {
                     summary,
                     catch_up: false,
                 };
-                self.save_query(&query, &record);
+                self.save_skip(&query, &record);
             }
             Save::Fitness {
                 worker,
@@ -961,6 +956,19 @@ impl Runtime {
                     warn!(worker = %worker, error = %e, "cannot record that the worker is ready");
                 }
             }
+        }
+    }
+
+    /// A skipped run's record (`overlap: skip`, or missed after a clock jump), unless the
+    /// record holds a run still waiting for its workers or running: a daemon stopped before
+    /// that run ends must find it at its next start (`LastRun`); the skip is logged anyway.
+    fn save_skip(&self, name: &str, record: &QueryRecord) {
+        if let Err(e) = self.store.update(|s| {
+            if s.queries.get(name).is_none_or(|r| !r.pending()) {
+                s.queries.insert(name.to_string(), record.clone());
+            }
+        }) {
+            warn!(error = %e, "cannot record the query run");
         }
     }
 
