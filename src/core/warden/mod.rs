@@ -419,6 +419,9 @@ impl Warden {
         self.prepared = None;
         self.deferrals_after_edit(now);
         self.fitness_edited(now);
+        // The runs waiting for their workers look again at the next tick: the edit may have
+        // changed the workers they need.
+        self.query_workers_lost(now);
         if before == after {
             self.log(Note::info(
                 "schedule reloaded; the upcoming restarts are unchanged",

@@ -200,7 +200,10 @@ impl Warden {
                 self.stopped_while_running(&query.name, l.scheduled_at, started, now);
             }
             if let Some(since) = l.waiting {
-                if runs.peek().is_none() && window.is_some_and(|w| now - l.scheduled_at < w) {
+                // Not a run planned after `now` (the clock was set back across the restart).
+                let recent =
+                    l.scheduled_at <= now && window.is_some_and(|w| now - l.scheduled_at < w);
+                if runs.peek().is_none() && recent {
                     self.missed(
                         index,
                         Missed {
@@ -220,8 +223,10 @@ impl Warden {
         }
     }
 
-    /// At start: the command of `query`'s run planned for `at`, started at `started`, had not
-    /// ended when the previous daemon stopped: its outcome is unknown; it is not run again.
+    /// At start: the command of `query`'s run planned for `at`, recorded running since
+    /// `started`, had not ended when the previous daemon stopped: its outcome is unknown; it is
+    /// not run again. (An earlier release recorded a run running while it still waited for
+    /// its workers: its command may not have started, hence "may have run".)
     fn stopped_while_running(
         &mut self,
         query: &str,
@@ -230,7 +235,7 @@ impl Warden {
         now: DateTime<Utc>,
     ) {
         let summary = format!(
-            "outcome unknown: pacs-warden stopped while the command of the run planned for {} ran (started {}); it is not run again",
+            "outcome unknown: pacs-warden stopped while the command of the run planned for {} may have run (recorded running since {}); it is not run again",
             self.local(at),
             self.local(started)
         );
@@ -331,6 +336,7 @@ impl Warden {
         for (name, at) in pending {
             // The schedule may have been edited meanwhile: run it only if it is still there.
             let Some((index, workers)) = self.run_workers(&name) else {
+                self.catch_up_removed(&name, at, now);
                 continue;
             };
             let restarting = workers.iter().any(|w| self.in_flight.contains(w));
@@ -340,6 +346,25 @@ impl Warden {
                 self.start_query(index, at, true, now);
             }
         }
+    }
+
+    /// An edit removed `query` (or its `command`) while its missed run planned for `at` waited
+    /// to be caught up: it is not run (logged and recorded; no alert for a query the schedule
+    /// no longer has).
+    fn catch_up_removed(&mut self, query: &str, at: DateTime<Utc>, now: DateTime<Utc>) {
+        let summary = format!(
+            "not run: removed from the schedule while its missed run planned for {} waited to be caught up",
+            self.local(at)
+        );
+        self.log(Note::info(summary.clone()).query(query));
+        self.actions.push_back(Action::Save(Save::QueryNotRun {
+            query: query.to_string(),
+            scheduled_at: at,
+            since: now,
+            at: now,
+            summary,
+            catch_up: true,
+        }));
     }
 
     /// Starts the query runs that came due.
@@ -604,6 +629,7 @@ impl Warden {
     /// A restart sequence was lost (whose, the shell no longer knows): every waiting run looks
     /// again at the next tick, as at the end of one of its workers' restarts (the catch-ups
     /// waiting for a restart's end are looked at every tick).
+    /// (An edit, which may change the workers a run needs, looks again the same way.)
     pub(super) fn query_workers_lost(&mut self, now: DateTime<Utc>) {
         for wait in self.queries.readying.values_mut() {
             if wait.next_look.is_some() {

@@ -2115,7 +2115,7 @@ fn a_run_left_waiting_for_its_workers_by_a_stopped_daemon_is_caught_up_or_said_n
 
     // Its command had started (recorded running): never run again; its outcome is unknown,
     // and said so.
-    let unknown = "outcome unknown: pacs-warden stopped while the command of the run planned for 2026-05-01 10:10:00 UTC ran (started 2026-05-01 10:10:00 UTC); it is not run again";
+    let unknown = "outcome unknown: pacs-warden stopped while the command of the run planned for 2026-05-01 10:10:00 UTC may have run (recorded running since 2026-05-01 10:10:00 UTC); it is not run again";
     for catch_up in ["", "    catch_up: 1h\n"] {
         let (boot, next) = boot_after(catch_up, "10:10:00", false, t("10:11:00"));
         assert!(not_run_saved(&boot).is_empty());
@@ -2167,4 +2167,68 @@ fn a_run_due_while_the_previous_one_still_waits_for_its_workers_says_so() {
         "{:?}",
         notes(&a)
     );
+}
+
+#[test]
+fn a_run_left_waiting_planned_after_now_is_not_caught_up() {
+    // The clock was set back across the restart: the run left waiting is planned for 10:10,
+    // the daemon starts at 10:05. Not caught up (it is not less than `catch_up` ago, it is
+    // ahead): said not run.
+    let (boot, next) = boot_after("    catch_up: 1h\n", "10:10:00", true, t("10:05:00"));
+    assert!(catch_up_runs(&next).is_empty(), "{next:?}");
+    assert_eq!(alerts(&boot), [("query_not_run", None)]);
+}
+
+#[test]
+fn an_edit_makes_a_run_waiting_for_its_workers_look_again_at_once() {
+    let mut w = waiting_run(false);
+    let a = tick(&mut w, t("10:10:00"));
+    answer_ready(&mut w, a, false, t("10:10:00"));
+    assert_eq!(w.poll_timeout(), Some(t("10:10:01")));
+    let a = tick(&mut w, t("10:10:01"));
+    answer_ready(&mut w, a, false, t("10:10:01"));
+    // An edit at 10:10:01.5 makes the query need `v` (ready) instead of `w`: the run looks
+    // again at the next tick and runs, not at the next poll nor at the end of `ready_wait`.
+    let edited = schedule(&format!(
+        "timezone: UTC\nlead: 2m\nqueries:\n  - name: q\n    cron: \"*/10 * * * *\"\n    command: [x, \"{{time}}\"]\n    workers: [v]\n    ready_wait: 2m\n{}",
+        workers("")
+    ));
+    let at = t("10:10:01") + TimeDelta::milliseconds(500);
+    w.handle_edit(edited, at);
+    drain(&mut w);
+    assert_eq!(w.poll_timeout(), Some(at));
+    let a = tick(&mut w, at);
+    assert_eq!(ready_checks(&a), [("q", vec!["v"])]);
+    assert_eq!(
+        query_runs(&answer_ready(&mut w, a, true, at)),
+        [t("10:10:00")]
+    );
+}
+
+#[test]
+fn a_catch_up_whose_query_an_edit_removed_is_said_not_run() {
+    // Booted at 10:11 while `w` restarts (boot restart): the 10:10 run waits to be caught up.
+    let mut w = Warden::new(catching_up("    catch_up: 1h\n"), false, t("10:11:00"));
+    w.handle_boot(Vec::new(), t("10:11:00"));
+    w.handle_last_runs(&last_run("10:00:00"), t("10:11:00"));
+    drain(&mut w);
+    // The edit removes the query's command.
+    let edited = schedule(&format!(
+        "timezone: UTC\nlead: 2m\nqueries:\n  - name: q\n    cron: \"*/10 * * * *\"\n    workers: [w]\n{}",
+        workers("")
+    ));
+    w.handle_edit(edited, t("10:11:10"));
+    drain(&mut w);
+    let a = tick(&mut w, t("10:11:20"));
+    let summary = "not run: removed from the schedule while its missed run planned for 2026-05-01 10:10:00 UTC waited to be caught up";
+    assert!(
+        a.contains(&Action::Log(Note::info(summary).query("q"))),
+        "{:?}",
+        notes(&a)
+    );
+    assert_eq!(
+        not_run_saved(&a),
+        [(t("10:10:00"), t("10:11:20"), t("10:11:20"), summary)]
+    );
+    assert!(alerts(&a).is_empty());
 }
