@@ -69,7 +69,9 @@ pub enum Action {
     /// Run the command of `query` (an index) now, planned for `at` (its dates are `at`'s),
     /// its workers being ready (the core has waited for them, and recorded the run as
     /// running); report its end with `handle_query_done`. `catch_up`: a missed run, run late
-    /// (`catch_up:`); the shell records it as one.
+    /// (`catch_up:`); the shell records it as one. If that running record
+    /// (`Save::QueryRunning`, just before) could not be written, the shell does not start the
+    /// command and says so with `handle_query_unrecorded`.
     RunQuery {
         query: usize,
         name: String,
@@ -141,7 +143,8 @@ pub enum Save {
         catch_up: bool,
     },
     /// The command of a run of `query` planned for `scheduled_at` starts at `at`: recorded as
-    /// running, so that a daemon stopped before it ends does not run it again.
+    /// running, so that a daemon stopped before it ends does not run it again (not written:
+    /// the command is not started, `Action::RunQuery`).
     QueryRunning {
         query: String,
         scheduled_at: DateTime<Utc>,

@@ -539,6 +539,21 @@ impl Warden {
         self.query_finished(query, done, now);
     }
 
+    /// The shell could not record `query`'s run planned for `at` as running
+    /// (`Save::QueryRunning`; `why`: the error), so it did not start its command: a daemon
+    /// stopped while it ran would not know it had run, and could run it again.
+    pub fn handle_query_unrecorded(
+        &mut self,
+        query: &str,
+        at: DateTime<Utc>,
+        catch_up: bool,
+        why: &str,
+        now: DateTime<Utc>,
+    ) {
+        self.saw(now);
+        self.query_unrecorded(query, at, catch_up, why, now);
+    }
+
     /// A probe answered about `worker`.
     pub fn handle_probe(&mut self, worker: &str, probe: Probe, now: DateTime<Utc>) {
         self.saw(now);

@@ -693,6 +693,38 @@ impl Warden {
         );
     }
 
+    /// `query`'s run planned for `at` could not be recorded as running (`why`): its command
+    /// was not started; it is not run (logged, recorded if the state directory takes it,
+    /// alerted).
+    pub(super) fn query_unrecorded(
+        &mut self,
+        query: &str,
+        at: DateTime<Utc>,
+        catch_up: bool,
+        why: &str,
+        now: DateTime<Utc>,
+    ) {
+        let summary = format!("not run: the state directory could not be written ({why})");
+        self.log(Note::error(summary.clone()).query(query));
+        self.actions.push_back(Action::Save(Save::QueryNotRun {
+            query: query.to_string(),
+            scheduled_at: at,
+            since: now,
+            at: now,
+            summary: summary.clone(),
+            catch_up,
+        }));
+        self.query_finished(
+            query,
+            QueryDone {
+                not_run: true,
+                ok: false,
+                summary,
+            },
+            now,
+        );
+    }
+
     /// An edit removed `query` (or its `command`) while its run waited for its workers: it is
     /// not run, and no alert is raised for a query the schedule no longer has.
     fn query_removed_while_waiting(&mut self, query: &str, now: DateTime<Utc>) {

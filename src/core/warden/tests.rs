@@ -2232,3 +2232,29 @@ fn a_catch_up_whose_query_an_edit_removed_is_said_not_run() {
     );
     assert!(alerts(&a).is_empty());
 }
+
+#[test]
+fn a_run_that_could_not_be_recorded_running_is_not_run_and_said_so() {
+    let mut w = waiting_run(false);
+    let a = tick_ready(&mut w, t("10:10:00"));
+    assert_eq!(query_runs(&a), [t("10:10:00")]);
+    // The shell could not write the running record: it did not start the command.
+    w.handle_query_unrecorded("q", t("10:10:00"), false, "disk full", t("10:10:00"));
+    let a = drain(&mut w);
+    let summary = "not run: the state directory could not be written (disk full)";
+    assert!(a.contains(&Action::Log(Note::error(summary).query("q"))));
+    assert_eq!(
+        not_run_saved(&a),
+        [(t("10:10:00"), t("10:10:00"), t("10:10:00"), summary)]
+    );
+    assert_eq!(alerts(&a), [("query_not_run", None)]);
+    // Over: the next run is not taken for an overlap.
+    tick(&mut w, t("10:17:59"));
+    tick(&mut w, t("10:18:00"));
+    w.handle_sequence_done("w", ok(P1), t("10:18:05"));
+    drain(&mut w);
+    assert_eq!(
+        query_runs(&tick_ready(&mut w, t("10:20:00"))),
+        [t("10:20:00")]
+    );
+}

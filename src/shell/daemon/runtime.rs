@@ -102,6 +102,9 @@ struct Runtime {
     metrics_written: Option<(PathBuf, String)>,
     /// The known process tree of each worker whose memory is checked (`max_memory`).
     memory: HashMap<String, process::TreeMemory>,
+    /// Query runs whose running record (`Save::QueryRunning`) could not be written, with the
+    /// error: their command is not started (`Action::RunQuery`).
+    unrecorded: HashMap<String, String>,
 }
 
 pub(super) async fn run(
@@ -134,6 +137,7 @@ pub(super) async fn run(
         metrics: Metrics::default(),
         metrics_written: None,
         memory: HashMap::new(),
+        unrecorded: HashMap::new(),
     };
     rt.metrics_names();
     rt.carry_out(); // the schedule's warnings
@@ -422,7 +426,7 @@ impl Runtime {
             }
             Event::Query(name, record) => {
                 self.metrics.record_query_run(&name, &record.outcome);
-                self.save_query(&name, &record);
+                let _ = self.save_query(&name, &record); // logged
                 let done = QueryDone {
                     not_run: record.outcome == "not run",
                     ok: record.ok(),
@@ -622,7 +626,15 @@ impl Runtime {
                 at,
                 catch_up,
             } => {
-                // Recorded as running just before (`Save::QueryRunning`).
+                // Recorded as running just before (`Save::QueryRunning`). Not recorded: not
+                // started (a daemon stopped while it ran would find it waiting and run it
+                // again).
+                if let Some(why) = self.unrecorded.remove(&name) {
+                    let now = self.clock.now();
+                    self.warden
+                        .handle_query_unrecorded(&name, at, catch_up, &why, now);
+                    return;
+                }
                 let schedule = self.schedule();
                 let clock = Arc::clone(&self.clock);
                 self.tasks.spawn(async move {
@@ -736,7 +748,7 @@ impl Runtime {
         });
     }
 
-    fn save(&self, save: Save) {
+    fn save(&mut self, save: Save) {
         match save {
             Save::Supervision { worker, record } => {
                 let supervision = crate::shell::state::SupervisionRecord {
@@ -823,7 +835,7 @@ impl Runtime {
                     summary: format!("waiting for its workers since {}", at.to_rfc3339()),
                     catch_up,
                 };
-                self.save_query(&query, &record);
+                let _ = self.save_query(&query, &record); // logged
             }
             Save::QueryRunning {
                 query,
@@ -841,7 +853,9 @@ impl Runtime {
                     summary: format!("running since {}", at.to_rfc3339()),
                     catch_up,
                 };
-                self.save_query(&query, &record);
+                if let Err(e) = self.save_query(&query, &record) {
+                    self.unrecorded.insert(query, e);
+                }
             }
             Save::QueryNotRun {
                 query,
@@ -862,7 +876,7 @@ impl Runtime {
                     summary,
                     catch_up,
                 };
-                self.save_query(&query, &record);
+                let _ = self.save_query(&query, &record); // logged
             }
             Save::QueryInterrupted {
                 query,
@@ -881,7 +895,7 @@ impl Runtime {
                     summary,
                     catch_up: false,
                 };
-                self.save_query(&query, &record);
+                let _ = self.save_query(&query, &record); // logged
             }
             Save::QueryMissed {
                 query,
@@ -972,11 +986,15 @@ impl Runtime {
         }
     }
 
-    fn save_query(&self, name: &str, record: &QueryRecord) {
-        if let Err(e) = self.store.update(|s| {
-            s.queries.insert(name.to_string(), record.clone());
-        }) {
-            warn!(error = %e, "cannot record the query run");
-        }
+    /// Records a query run (logged if it cannot, and the error returned).
+    fn save_query(&self, name: &str, record: &QueryRecord) -> Result<(), String> {
+        self.store
+            .update(|s| {
+                s.queries.insert(name.to_string(), record.clone());
+            })
+            .map_err(|e| {
+                warn!(error = %e, "cannot record the query run");
+                e.to_string()
+            })
     }
 }
