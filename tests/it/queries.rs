@@ -503,3 +503,34 @@ fn a_skipped_run_s_record_does_not_hide_the_run_still_going() {
     let line = second.expect("outcome unknown: pacs-warden stopped while the command of the run");
     assert!(line.contains("it is not run again"), "{line}");
 }
+
+#[cfg(unix)]
+#[test]
+fn a_run_that_ends_while_the_daemon_finishes_its_restarts_at_stop_is_recorded() {
+    use chrono::{DurationRound, TimeDelta, Utc};
+    let s = Site::new("qstopend");
+    let w = q(&worker_exe());
+    // At `at`: `q` (no workers) runs 2 s; `r` (no command) is served by a restart of `v` that
+    // lasts ~10 s (never ready). Stopped when `q` starts, the daemon lets `v`'s restart finish:
+    // `q` ends meanwhile and must be recorded as it ended, not left running.
+    let now = Utc::now().duration_trunc(TimeDelta::seconds(1)).unwrap();
+    let at = (now + TimeDelta::seconds(4)).format("%H:%M:%S");
+    s.write(&format!(
+        "timezone: UTC\nlead: 1s\nrestart_at_boot: false\nqueries:\n  - name: q\n    at: \"{at}\"\n    command: {}\n    workers: []\n  - name: r\n    at: \"{at}\"\n    workers: [v]\nworkers:\n  - name: v\n    match: {{image: pacs-demo-worker, args_contain: \"--name {tag} \"}}\n    pidfile: v.pid\n    stop:\n      command: [{w}, stop, --pidfile, v.pid]\n    start:\n      command: [{w}, run, --name, {tag}, --pidfile, v.pid, --ready-after, 1h]\n    ready:\n      command: [{w}, ping, --pidfile, v.pid]\n      timeout: 10s\n",
+        sleep_command("2s", ", --say, ran"),
+        tag = s.tag
+    ));
+    let mut d = s.start();
+    d.expect("query started");
+    d.terminate();
+    assert!(
+        d.log().contains("letting running restart sequences finish"),
+        "{}",
+        d.log()
+    );
+    let status = s.status();
+    assert!(
+        status.contains("Query q (run by pacs-warden): last run") && status.contains("— ok"),
+        "{status}"
+    );
+}

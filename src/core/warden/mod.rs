@@ -539,6 +539,13 @@ impl Warden {
         self.query_finished(query, done, now);
     }
 
+    /// The daemon stops (it may still take the end of restart sequences and query runs):
+    /// the runs queued behind a run of the same query (`overlap: wait`) are not run; said so.
+    pub fn handle_stop(&mut self, now: DateTime<Utc>) {
+        self.saw(now);
+        self.queued_runs_dropped();
+    }
+
     /// The shell could not record `query`'s run planned for `at` as running
     /// (`Save::QueryRunning`; `why`: the error), so it did not start its command: a daemon
     /// stopped while it ran would not know it had run, and could run it again.

@@ -693,6 +693,25 @@ impl Warden {
         );
     }
 
+    /// The daemon stops: the runs queued behind a run of the same query (`overlap: wait`)
+    /// are not run. Logged; not recorded (the record holds the run they waited for, which
+    /// the next start must find); with `catch_up`, the next start catches up the most recent.
+    pub(super) fn queued_runs_dropped(&mut self) {
+        let mut queued: Vec<_> = std::mem::take(&mut self.queries.waiting)
+            .into_iter()
+            .collect();
+        queued.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        for (query, runs) in queued {
+            for (_, at, _) in runs {
+                let summary = format!(
+                    "not run: pacs-warden stopped while the run planned for {} waited for the previous run (overlap: wait)",
+                    self.local(at)
+                );
+                self.log(Note::warn(summary).query(&query));
+            }
+        }
+    }
+
     /// `query`'s run planned for `at` could not be recorded as running (`why`): its command
     /// was not started; it is not run (logged, recorded if the state directory takes it,
     /// alerted).

@@ -2258,3 +2258,24 @@ fn a_run_that_could_not_be_recorded_running_is_not_run_and_said_so() {
         [t("10:20:00")]
     );
 }
+
+#[test]
+fn a_run_queued_behind_another_when_the_daemon_stops_is_not_run_and_said_so() {
+    let mut w = booted(runs("wait"), t("10:00:30"));
+    tick(&mut w, t("10:01:00"));
+    let a = tick(&mut w, t("10:02:00"));
+    assert!(query_runs(&a).is_empty());
+    w.handle_stop(t("10:02:10"));
+    let a = drain(&mut w);
+    assert!(
+        a.contains(&Action::Log(
+            Note::warn("not run: pacs-warden stopped while the run planned for 2026-05-01 10:02:00 UTC waited for the previous run (overlap: wait)")
+                .query("q")
+        )),
+        "{:?}",
+        notes(&a)
+    );
+    // The run going ends while the daemon finishes stopping: nothing new starts.
+    w.handle_query_done("q", query_done(true), t("10:02:30"));
+    assert!(query_runs(&drain(&mut w)).is_empty());
+}

@@ -190,6 +190,10 @@ pub(super) async fn run(
         rt.carry_out();
     }
 
+    // Runs queued behind another run (`overlap: wait`) are not started any more.
+    let now = rt.clock.now();
+    rt.warden.handle_stop(now);
+    rt.carry_out();
     if !rt.running.is_empty() {
         info!(count = rt.running.len(), "stopping: letting running restart sequences finish (send the stop request again to abandon them)");
         loop {
@@ -207,8 +211,16 @@ pub(super) async fn run(
                     while rt.running.join_next().await.is_some() {}
                     break;
                 },
+                // A query run that ends meanwhile is recorded (and alerted), not left
+                // `running` for the next start to call interrupted.
+                Some(joined) = rt.tasks.join_next(), if !rt.tasks.is_empty() => rt.stopping_task(joined),
             }
         }
+    }
+    // Runs that ended before the daemon exits (also while the stop request was being taken);
+    // a run still going stays recorded running: the next start says it was interrupted.
+    while let Some(joined) = rt.tasks.try_join_next() {
+        rt.stopping_task(joined);
     }
     info!("pacs-warden daemon stopped; the workers keep running");
     Ok(())
@@ -387,6 +399,22 @@ impl Runtime {
                 // We no longer know which worker: let every one be restarted again.
                 self.warden.handle_sequence_lost(self.clock.now());
             }
+        }
+    }
+
+    /// A background task that ended while the daemon stops: only a query run's end is taken
+    /// (recorded, alerted); an exit or a probe answer no longer matters.
+    fn stopping_task(&mut self, joined: Result<Event, tokio::task::JoinError>) {
+        match joined {
+            Ok(event @ Event::Query(..)) => {
+                self.event(event);
+                self.carry_out();
+            }
+            Ok(_) => {}
+            Err(e) if e.is_panic() => {
+                error!(error = %e, "a background task of the daemon (an exit waiter, a probe or a query) ended abnormally")
+            }
+            Err(_) => {}
         }
     }
 
