@@ -459,7 +459,7 @@ fn a_run_whose_command_ran_when_the_daemon_stopped_is_never_run_again() {
     std::fs::write(
         s.path("schedule.yaml"),
         format!(
-            "timezone: UTC\nlead: 1s\nqueries:\n  - name: q\n    at: \"{}\"\n    command: {}\n    catch_up: 1m\n",
+            "timezone: UTC\nlead: 1s\nmetrics:\n  textfile: m.prom\nqueries:\n  - name: q\n    at: \"{}\"\n    command: {}\n    catch_up: 1m\n",
             at.format("%H:%M:%S"),
             sleep_command("6s", ", --say, ran")
         ),
@@ -473,6 +473,11 @@ fn a_run_whose_command_ran_when_the_daemon_stopped_is_never_run_again() {
     assert!(line.contains("it is not run again"), "{line}");
     eventually("`status` to show the run's outcome unknown", || {
         s.status().contains("outcome unknown")
+    });
+    eventually("the metrics to count the interrupted run", || {
+        std::fs::read_to_string(s.path("m.prom")).is_ok_and(|m| {
+            m.contains("pacs_warden_query_runs_total{query=\"q\",outcome=\"interrupted\"} 1")
+        })
     });
     // Long enough for a wrong catch-up to have started.
     std::thread::sleep(std::time::Duration::from_secs(3));
