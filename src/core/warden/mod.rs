@@ -9,8 +9,8 @@
 //!
 //! How it is driven: the shell (`crate::shell::daemon`) calls a `handle_*` method for what
 //! happened (the clock moved, an edit was read, a sequence finished, a worker exited, a probe
-//! answered, the state of a due query's workers was read, a query ended, the last query runs
-//! were read at start), then takes
+//! answered, the state of a due query's workers was read, a query ended or could not be
+//! recorded running, the last query runs were read at start, the daemon stops), then takes
 //! `poll_action()` until `None` and carries each action out, and sleeps until
 //! `poll_timeout()` (or the next event), then calls `handle_tick(now)`.
 //! Time enters only as arguments; nothing here reads a clock, a file or a process, so tests

@@ -1,6 +1,6 @@
 //! Queries the daemon runs itself (`command:`): when each run starts, and `overlap` (a run
 //! never overlaps the previous run of the same query: `skip` skips it, `wait` runs it when the
-//! previous one ends). Missed runs (`catch_up:`): at start, runs planned after the last
+//! previous one ends, unless the daemon stops first: then it is not run, logged). Missed runs (`catch_up:`): at start, runs planned after the last
 //! recorded one (and that one, if the previous daemon left it waiting for its workers: caught
 //! up, or else said not run), and after a jump of the clock, runs more than `ON_TIME` late;
 //! the most recent one less than `catch_up` ago runs once, when no restart of its workers is

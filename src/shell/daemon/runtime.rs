@@ -8,7 +8,8 @@
 //! (`crate::shell::query_run`), alerts, log lines, the state directory and the metrics file
 //! (`metrics:`, values in `crate::core::metrics`, written when they change). It decides nothing:
 //! after every event the core is told the time (`handle_tick`), then every action it asks for
-//! is carried out in order.
+//! is carried out in order. At stop it lets running restart sequences finish, recording the
+//! query runs that end meanwhile.
 
 use super::dispatch::{Early, Preparation};
 use super::{alert, note, record, watch, DaemonError, Options, Request, Vet, MAX_SLEEP};
