@@ -160,11 +160,14 @@ pub struct Query {
 #[derive(Debug, Clone, PartialEq)]
 pub struct QueryRun {
     pub finished_at: DateTime<Utc>,
-    /// `ok`, `failed`, `timed out`, `not run` or `skipped`.
+    /// `ok`, `failed`, `timed out`, `not run`, `skipped`, `waiting`, `running` or
+    /// `interrupted`.
     pub outcome: String,
     pub summary: String,
     /// A caught-up missed run (`catch_up:`): its planned instant.
     pub catch_up: Option<DateTime<Utc>>,
+    /// A run skipped while this one waited or ran: when, and why.
+    pub skipped: Option<(DateTime<Utc>, String)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -418,6 +421,17 @@ pub fn classify(facts: &Facts) -> Health {
                 ),
             )),
         }
+        // A run skipped while this one waits or runs (the record keeps the one not over).
+        if let Some((at, summary)) = &run.skipped {
+            problems.push(problem(
+                State::Warning,
+                format!(
+                    "the last run of query {name} was skipped ({}): {}",
+                    hhmm(*at),
+                    short(summary, 200)
+                ),
+            ));
+        }
     }
     let last = facts
         .workers
@@ -601,6 +615,7 @@ mod tests {
                 outcome: outcome.into(),
                 summary: "exit status 1".into(),
                 catch_up: None,
+                skipped: None,
             })
         }
         type Change = fn(&mut Facts);
@@ -765,6 +780,28 @@ mod tests {
     }
 
     #[test]
+    fn a_run_skipped_while_the_recorded_one_runs_is_a_warning() {
+        let mut facts = fine();
+        facts.queries[0].last_run = Some(QueryRun {
+            finished_at: at("06:05:00"),
+            outcome: "running".into(),
+            summary: "running since 06:05".into(),
+            catch_up: None,
+            skipped: Some((
+                at("06:06:00"),
+                "skipped: the previous run was still going".into(),
+            )),
+        });
+        let (state, text) = check(&facts);
+        assert_eq!(state, State::Warning);
+        assert!(
+            text.contains("the last run of query ct was skipped (2026-03-02 06:06:00 UTC): skipped: the previous run was still going"),
+            "{text}"
+        );
+        assert!(text.contains("query ct is running"), "{text}");
+    }
+
+    #[test]
     fn a_caught_up_run_and_a_running_one_are_noted_not_failures() {
         let mut facts = fine();
         let run = |outcome: &str| QueryRun {
@@ -772,6 +809,7 @@ mod tests {
             outcome: outcome.into(),
             summary: "s".into(),
             catch_up: Some(at("01:00:00")),
+            skipped: None,
         };
         facts.queries[0].last_run = Some(run("ok"));
         let (state, text) = check(&facts);
@@ -814,6 +852,7 @@ mod tests {
             outcome: "skipped".into(),
             summary: "s".into(),
             catch_up: None,
+            skipped: None,
         });
         facts.state_error = Some("bad json".into());
         facts.workers.push(Worker {

@@ -122,6 +122,7 @@ fn facts(s: &Status, file: File, now: DateTime<Utc>) -> Facts {
                 outcome: r.outcome.clone(),
                 summary: r.summary.clone(),
                 catch_up: r.catch_up.then_some(r.scheduled_at),
+                skipped: r.skipped.as_ref().map(|k| (k.at, k.summary.clone())),
             }),
         })
         .collect();

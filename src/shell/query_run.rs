@@ -56,6 +56,7 @@ pub async fn run(
         duration_seconds: t0.elapsed().as_secs_f64(),
         summary,
         catch_up: false,
+        skipped: None,
     };
 
     // Run it, output appended to its log (first rotated if larger than its `max_size`).

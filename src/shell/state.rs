@@ -394,6 +394,20 @@ pub struct QueryRecord {
     /// A missed run run late (`catch_up:`); its planned instant is `scheduled_at`.
     #[serde(default)]
     pub catch_up: bool,
+    /// The last run skipped while this one was `waiting` or `running` (`overlap: skip`, or
+    /// missed after a clock jump): the record keeps the run not over yet, which a daemon
+    /// stopped meanwhile must find at its next start; the skip is noted here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<SkippedRun>,
+}
+
+/// A run skipped while the recorded one waited or ran.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SkippedRun {
+    pub scheduled_at: DateTime<Utc>,
+    /// When it was skipped.
+    pub at: DateTime<Utc>,
+    pub summary: String,
 }
 
 impl QueryRecord {

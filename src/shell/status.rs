@@ -420,9 +420,21 @@ pub fn render(schedule: &Schedule, s: &Status) -> String {
                 } else {
                     String::new()
                 };
+                // A run skipped while this one waits or runs.
+                let skipped = r
+                    .skipped
+                    .as_ref()
+                    .map(|k| {
+                        format!(
+                            "; the run planned for {} was {}",
+                            at(k.scheduled_at),
+                            k.summary
+                        )
+                    })
+                    .unwrap_or_default();
                 let _ = writeln!(
                     out,
-                    "Query {} (run by pacs-warden): last run {}{caught_up} — {}",
+                    "Query {} (run by pacs-warden): last run {}{caught_up} — {}{skipped}",
                     q.name,
                     at(r.finished_at),
                     r.summary

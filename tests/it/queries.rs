@@ -503,6 +503,11 @@ fn a_skipped_run_s_record_does_not_hide_the_run_still_going() {
     let mut first = s.start();
     first.expect("query started");
     first.expect("this run is skipped (overlap: skip)");
+    // `status` shows both: the run going, and the skip.
+    eventually("`status` to show the run going and the skip", || {
+        let status = s.status();
+        status.contains("running since") && status.contains("was skipped: the previous run")
+    });
     drop(first);
     let mut second = s.start();
     let line = second.expect("outcome unknown: pacs-warden stopped while the command of the run");

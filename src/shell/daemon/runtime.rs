@@ -21,7 +21,9 @@ use crate::core::warden::{
 };
 use crate::shell::query_run;
 use crate::shell::sequence;
-use crate::shell::state::{ChecksRecord, MemoryCheckRecord, QueryRecord, ReadyCheckRecord, Store};
+use crate::shell::state::{
+    ChecksRecord, MemoryCheckRecord, QueryRecord, ReadyCheckRecord, SkippedRun, Store,
+};
 use crate::sys::clock::Clock;
 use crate::sys::process::{self, ProcId};
 use chrono::{DateTime, TimeDelta, Utc};
@@ -845,6 +847,7 @@ impl Runtime {
                         "skipped: the previous run was still going (or waiting for its workers)"
                             .into(),
                     catch_up: false,
+                    skipped: None,
                 };
                 self.save_skip(&query, &record);
             }
@@ -863,6 +866,7 @@ impl Runtime {
                     duration_seconds: 0.0,
                     summary: format!("waiting for its workers since {}", at.to_rfc3339()),
                     catch_up,
+                    skipped: None,
                 };
                 let _ = self.save_query(&query, &record); // logged
             }
@@ -881,6 +885,7 @@ impl Runtime {
                     duration_seconds: 0.0,
                     summary: format!("running since {}", at.to_rfc3339()),
                     catch_up,
+                    skipped: None,
                 };
                 if let Err(e) = self.save_query(&query, &record) {
                     self.unrecorded.insert(query, e);
@@ -904,6 +909,7 @@ impl Runtime {
                     duration_seconds: 0.0,
                     summary,
                     catch_up,
+                    skipped: None,
                 };
                 let _ = self.save_query(&query, &record); // logged
             }
@@ -923,6 +929,7 @@ impl Runtime {
                     duration_seconds: 0.0,
                     summary,
                     catch_up: false,
+                    skipped: None,
                 };
                 let _ = self.save_query(&query, &record); // logged
             }
@@ -941,6 +948,7 @@ impl Runtime {
                     duration_seconds: 0.0,
                     summary,
                     catch_up: false,
+                    skipped: None,
                 };
                 self.save_skip(&query, &record);
             }
@@ -1004,10 +1012,18 @@ impl Runtime {
 
     /// A skipped run's record (`overlap: skip`, or missed after a clock jump), unless the
     /// record holds a run still waiting for its workers or running: a daemon stopped before
-    /// that run ends must find it at its next start (`LastRun`); the skip is logged anyway.
+    /// that run ends must find it at its next start (`LastRun`); the skip is noted in that
+    /// record (`QueryRecord::skipped`, shown by `status` and `health`).
     fn save_skip(&self, name: &str, record: &QueryRecord) {
-        if let Err(e) = self.store.update(|s| {
-            if s.queries.get(name).is_none_or(|r| !r.pending()) {
+        if let Err(e) = self.store.update(|s| match s.queries.get_mut(name) {
+            Some(pending) if pending.pending() => {
+                pending.skipped = Some(SkippedRun {
+                    scheduled_at: record.scheduled_at,
+                    at: record.finished_at,
+                    summary: record.summary.clone(),
+                });
+            }
+            _ => {
                 s.queries.insert(name.to_string(), record.clone());
             }
         }) {
