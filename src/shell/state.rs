@@ -411,6 +411,27 @@ pub struct SkippedRun {
 }
 
 impl QueryRecord {
+    /// The record of a run planned for `scheduled_at` with no command outcome (skipped, not
+    /// run, waiting, running, interrupted), written at `at`.
+    pub fn without_outcome(
+        scheduled_at: DateTime<Utc>,
+        at: DateTime<Utc>,
+        outcome: &str,
+        summary: String,
+    ) -> QueryRecord {
+        QueryRecord {
+            scheduled_at,
+            started_at: None,
+            finished_at: at,
+            outcome: outcome.into(),
+            exit_code: None,
+            duration_seconds: 0.0,
+            summary,
+            catch_up: false,
+            skipped: None,
+        }
+    }
+
     pub fn ok(&self) -> bool {
         self.outcome == "ok"
     }

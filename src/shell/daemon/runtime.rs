@@ -836,19 +836,12 @@ impl Runtime {
                 scheduled_at,
                 at,
             } => {
-                let record = QueryRecord {
+                let record = QueryRecord::without_outcome(
                     scheduled_at,
-                    started_at: None,
-                    finished_at: at,
-                    outcome: "skipped".into(),
-                    exit_code: None,
-                    duration_seconds: 0.0,
-                    summary:
-                        "skipped: the previous run was still going (or waiting for its workers)"
-                            .into(),
-                    catch_up: false,
-                    skipped: None,
-                };
+                    at,
+                    "skipped",
+                    "skipped: the previous run was still going (or waiting for its workers)".into(),
+                );
                 self.save_skip(&query, &record);
             }
             Save::QueryWaiting {
@@ -857,16 +850,10 @@ impl Runtime {
                 at,
                 catch_up,
             } => {
+                let summary = format!("waiting for its workers since {}", at.to_rfc3339());
                 let record = QueryRecord {
-                    scheduled_at,
-                    started_at: None,
-                    finished_at: at,
-                    outcome: "waiting".into(),
-                    exit_code: None,
-                    duration_seconds: 0.0,
-                    summary: format!("waiting for its workers since {}", at.to_rfc3339()),
                     catch_up,
-                    skipped: None,
+                    ..QueryRecord::without_outcome(scheduled_at, at, "waiting", summary)
                 };
                 let _ = self.save_query(&query, &record); // logged
             }
@@ -876,16 +863,11 @@ impl Runtime {
                 at,
                 catch_up,
             } => {
+                let summary = format!("running since {}", at.to_rfc3339());
                 let record = QueryRecord {
-                    scheduled_at,
                     started_at: Some(at),
-                    finished_at: at,
-                    outcome: "running".into(),
-                    exit_code: None,
-                    duration_seconds: 0.0,
-                    summary: format!("running since {}", at.to_rfc3339()),
                     catch_up,
-                    skipped: None,
+                    ..QueryRecord::without_outcome(scheduled_at, at, "running", summary)
                 };
                 if let Err(e) = self.save_query(&query, &record) {
                     self.unrecorded.insert(query, e);
@@ -901,15 +883,8 @@ impl Runtime {
             } => {
                 // No command ran: no duration (a run's duration is its command's).
                 let record = QueryRecord {
-                    scheduled_at,
-                    started_at: None,
-                    finished_at: at,
-                    outcome: "not run".into(),
-                    exit_code: None,
-                    duration_seconds: 0.0,
-                    summary,
                     catch_up,
-                    skipped: None,
+                    ..QueryRecord::without_outcome(scheduled_at, at, "not run", summary)
                 };
                 let _ = self.save_query(&query, &record); // logged
             }
@@ -921,15 +896,8 @@ impl Runtime {
                 summary,
             } => {
                 let record = QueryRecord {
-                    scheduled_at,
                     started_at: Some(started),
-                    finished_at: at,
-                    outcome: "interrupted".into(),
-                    exit_code: None,
-                    duration_seconds: 0.0,
-                    summary,
-                    catch_up: false,
-                    skipped: None,
+                    ..QueryRecord::without_outcome(scheduled_at, at, "interrupted", summary)
                 };
                 let _ = self.save_query(&query, &record); // logged
             }
@@ -939,17 +907,7 @@ impl Runtime {
                 at,
                 summary,
             } => {
-                let record = QueryRecord {
-                    scheduled_at,
-                    started_at: None,
-                    finished_at: at,
-                    outcome: "skipped".into(),
-                    exit_code: None,
-                    duration_seconds: 0.0,
-                    summary,
-                    catch_up: false,
-                    skipped: None,
-                };
+                let record = QueryRecord::without_outcome(scheduled_at, at, "skipped", summary);
                 self.save_skip(&query, &record);
             }
             Save::Fitness {
