@@ -4,9 +4,9 @@
 //! service exists, its WinSW `<stoptimeout>` (when WinSW runs it) shorter than its grace.
 //!
 //! Owns: the checks made against the machine when a schedule is loaded, and their messages.
-//! Reads the file system and asks the SCM (never creates or changes anything); the machine's zone and the
-//! current instant come in as arguments, so tests choose them. What to look at comes from the
-//! validator as `Facts`, with the position each value has in the file.
+//! Reads the file system and asks the SCM, read-only (never creates or changes anything); the
+//! machine's zone and the current instant come in as arguments, so tests choose them. What to
+//! look at comes from the validator as `Facts`, with the position each value has in the file.
 
 use crate::core::config::facts::{Facts, PathKind, PathRef, ServiceRef};
 use crate::core::config::yaml::Pos;
