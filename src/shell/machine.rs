@@ -1,18 +1,20 @@
 //! What a schedule file means on this machine: its folders and programs exist, the state
-//! directory can be written by the user checking it, and a fixed-offset `timezone:` is not
-//! silently out of step with the machine's daylight saving time.
+//! directory can be written by the user checking it, a fixed-offset `timezone:` is not
+//! silently out of step with the machine's daylight saving time, and a service worker's
+//! service exists, its WinSW `<stoptimeout>` (when WinSW runs it) shorter than its grace.
 //!
 //! Owns: the checks made against the machine when a schedule is loaded, and their messages.
-//! Reads the file system (never creates or changes anything); the machine's zone and the
-//! current instant come in as arguments, so tests choose them. What to look at comes from the
-//! validator as `Facts`, with the position each value has in the file.
+//! Reads the file system and asks the SCM, read-only (never creates or changes anything); the
+//! machine's zone and the current instant come in as arguments, so tests choose them. What to
+//! look at comes from the validator as `Facts`, with the position each value has in the file.
 
-use crate::core::config::facts::{Facts, PathKind, PathRef};
+use crate::core::config::facts::{Facts, PathKind, PathRef, ServiceRef};
 use crate::core::config::yaml::Pos;
 use crate::core::config::Diagnostic;
 use chrono::{DateTime, Offset, TimeDelta, TimeZone, Utc};
 use chrono_tz::{OffsetComponents, Tz};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 /// The machine as the checks see it.
 #[derive(Debug, Clone, Copy)]
@@ -101,12 +103,152 @@ pub fn check(facts: &Facts, base_dir: &Path, state_dir: Option<&Path>, machine: 
             }
         }
     }
+    for s in &facts.services {
+        service(&mut found, s);
+    }
     if let Some(dir) = state_dir {
         if let Some(message) = state_dir_problem(dir) {
             found.warn(facts.state_dir, "state_dir", message);
         }
     }
     found
+}
+
+/// Looks a service worker's service up through the SCM: a missing one is a warning (the file
+/// may be meant for another machine); one run by WinSW whose `<stoptimeout>` outlasts the
+/// worker's grace is another. Any other failure to read it (no SCM here, no right to read it)
+/// says nothing.
+fn service(found: &mut Found, s: &ServiceRef) {
+    let esc = crate::core::text::escape;
+    let svc = match crate::sys::os::scm::open_to_read(&s.name) {
+        Ok(svc) => svc,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            found.warn(
+                s.pos,
+                &s.field,
+                format!(
+                    "no service named `{}` on this machine (give the service's name, not its \
+                     display name: `sc query state= all`)",
+                    esc(&s.name)
+                ),
+            );
+            return;
+        }
+        Err(_) => return,
+    };
+    let Ok(Some(exe)) = svc.program_path() else {
+        return;
+    };
+    let xml = Path::new(&exe).with_extension("xml");
+    let Ok(text) = std::fs::read_to_string(&xml) else {
+        return;
+    };
+    let Ok(timeout) = winsw_stop_timeout(&text) else {
+        return;
+    };
+    let written = s.grace_at.is_some();
+    if let Some(message) = grace_too_short(s.grace, written, &timeout, &xml.to_string_lossy()) {
+        let (pos, field) = s
+            .grace_at
+            .as_ref()
+            .map_or((s.pos, s.field.as_str()), |(p, f)| (*p, f.as_str()));
+        found.warn(pos, field, message);
+    }
+}
+
+/// What a WinSW wrapper waits for its program to stop before killing it: `<stoptimeout>` as
+/// written (`None` when absent) and as a duration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StopTimeout {
+    pub written: Option<String>,
+    pub duration: Duration,
+}
+
+/// WinSW's stop timeout when `<stoptimeout>` is absent.
+const WINSW_DEFAULT_STOP_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// How long pacs-warden's grace must exceed WinSW's stop timeout: the SCM's own stop, the
+/// wrapper's exit and the service reporting STOPPED come after it.
+const WINSW_MARGIN: Duration = Duration::from_secs(30);
+
+/// `<stoptimeout>` of a WinSW configuration file (`<service>` at its root), read as WinSW reads
+/// it: a whole number with `ms`, `sec`, `secs`, `min`, `mins`, `hr`, `hrs`, `hour`, `hours`,
+/// `day` or `days` after it, or a bare number of milliseconds; 15 s when absent. An `Err`
+/// (with why) when the file is not XML or the value is not one of those.
+pub fn winsw_stop_timeout(xml: &str) -> Result<StopTimeout, String> {
+    let doc = roxmltree::Document::parse(xml).map_err(|e| format!("not XML: {e}"))?;
+    let Some(element) = doc
+        .root_element()
+        .children()
+        .find(|n| n.has_tag_name("stoptimeout"))
+    else {
+        return Ok(StopTimeout {
+            written: None,
+            duration: WINSW_DEFAULT_STOP_TIMEOUT,
+        });
+    };
+    let text = element.text().unwrap_or("").trim();
+    let suffixes: [(&str, u64); 11] = [
+        ("ms", 1),
+        ("secs", 1_000),
+        ("sec", 1_000),
+        ("mins", 60_000),
+        ("min", 60_000),
+        ("hrs", 3_600_000),
+        ("hr", 3_600_000),
+        ("hours", 3_600_000),
+        ("hour", 3_600_000),
+        ("days", 86_400_000),
+        ("day", 86_400_000),
+    ];
+    let (number, unit) = suffixes
+        .iter()
+        .find_map(|(suffix, ms)| text.strip_suffix(suffix).map(|n| (n.trim(), *ms)))
+        .unwrap_or((text, 1));
+    let bad = || {
+        format!(
+            "`{}` is not a WinSW duration",
+            crate::core::text::escape(text)
+        )
+    };
+    let n: u64 = number.parse().map_err(|_| bad())?;
+    let ms = n.checked_mul(unit).ok_or_else(bad)?;
+    Ok(StopTimeout {
+        written: Some(text.to_string()),
+        duration: Duration::from_millis(ms),
+    })
+}
+
+/// The warning when `grace` leaves less than `WINSW_MARGIN` after the wrapper's stop timeout
+/// (read from the file `xml`): pacs-warden would kill the service process while WinSW still
+/// gives the worker time to finish. `written`: the file writes `stop.grace` (else it is the
+/// default).
+pub fn grace_too_short(
+    grace: Duration,
+    written: bool,
+    timeout: &StopTimeout,
+    xml: &str,
+) -> Option<String> {
+    let wanted = timeout.duration + WINSW_MARGIN;
+    if grace >= wanted {
+        return None;
+    }
+    let esc = crate::core::text::escape;
+    let timeout = match &timeout.written {
+        Some(w) => format!("<stoptimeout> {} in {}", esc(w), esc(xml)),
+        None => format!("default <stoptimeout> of 15 s ({} has none)", esc(xml)),
+    };
+    let grace = crate::core::report::file_duration(grace);
+    let grace = if written {
+        grace
+    } else {
+        format!("`stop.grace` (not written: {grace})")
+    };
+    Some(format!(
+        "{grace} is shorter than the service's {timeout} plus 30 s: a busy worker would be \
+         killed while WinSW still waits for it to finish; set `stop.grace: {}` or more",
+        crate::core::report::file_duration(wanted)
+    ))
 }
 
 /// Checks that a command's program exists, as the OS will look for it.
@@ -474,5 +616,94 @@ mod tests {
         // The file's zone has DST of its own: a deliberate choice.
         assert_eq!(dst_mismatch(ny, london, now), None);
         assert_eq!(dst_mismatch(london, london, now), None);
+    }
+
+    fn winsw(stop: &str) -> String {
+        format!(
+            "<service>\n  <id>huey</id>\n  <executable>python</executable>\n  {stop}\n</service>\n"
+        )
+    }
+
+    #[test]
+    fn winsw_stop_timeouts_are_read_as_winsw_reads_them() {
+        for (written, secs) in [
+            ("15 sec", 15),
+            ("10 secs", 10),
+            ("10 min", 600),
+            ("3mins", 180),
+            ("1 hour", 3600),
+            ("2 hours", 7200),
+            ("1 hr", 3600),
+            ("2hrs", 7200),
+            ("1 day", 86_400),
+            ("2 days", 172_800),
+            ("15000", 15),
+            ("90000ms", 90),
+            ("  7 sec ", 7),
+        ] {
+            let t = winsw_stop_timeout(&winsw(&format!("<stoptimeout>{written}</stoptimeout>")))
+                .unwrap_or_else(|e| panic!("{written}: {e}"));
+            assert_eq!(t.duration, Duration::from_secs(secs), "{written}");
+            assert_eq!(t.written.as_deref(), Some(written.trim()));
+        }
+        // Absent: WinSW's default, 15 s.
+        let t = winsw_stop_timeout(&winsw(
+            "<stopparentprocessfirst>true</stopparentprocessfirst>",
+        ))
+        .unwrap();
+        assert_eq!((t.written, t.duration), (None, Duration::from_secs(15)));
+        // Not read: no duration, so no warning (WinSW itself would refuse such a file).
+        for bad in [
+            "ten min",
+            "1.5 min",
+            "",
+            "-5 sec",
+            "10 minutes",
+            "99999999999999999 days",
+        ] {
+            let e = winsw_stop_timeout(&winsw(&format!("<stoptimeout>{bad}</stoptimeout>")))
+                .unwrap_err();
+            assert!(e.contains("is not a WinSW duration"), "{bad}: {e}");
+        }
+        assert!(winsw_stop_timeout("<service><stoptimeout>").is_err());
+        // A `<stoptimeout>` deeper down is not the service's.
+        let t = winsw_stop_timeout(&winsw("<log><stoptimeout>1 hour</stoptimeout></log>")).unwrap();
+        assert_eq!(t.duration, Duration::from_secs(15));
+    }
+
+    #[test]
+    fn a_grace_shorter_than_winsw_stop_timeout_and_30_s_is_a_warning() {
+        let xml = r"C:\Program Files\OpenREM\huey-default.xml";
+        let ten_min = StopTimeout {
+            written: Some("10 min".into()),
+            duration: Duration::from_secs(600),
+        };
+        let m = grace_too_short(Duration::from_secs(60), true, &ten_min, xml).expect("a warning");
+        assert_eq!(
+            m,
+            r"1m is shorter than the service's <stoptimeout> 10 min in C:\Program Files\OpenREM\huey-default.xml plus 30 s: a busy worker would be killed while WinSW still waits for it to finish; set `stop.grace: 10m 30s` or more"
+        );
+        assert_eq!(
+            grace_too_short(Duration::from_secs(630), true, &ten_min, xml),
+            None
+        );
+        assert!(grace_too_short(Duration::from_secs(629), true, &ten_min, xml).is_some());
+        // The default 15 s, and a grace the file does not write.
+        let default = StopTimeout {
+            written: None,
+            duration: Duration::from_secs(15),
+        };
+        let m = grace_too_short(Duration::from_secs(10), false, &default, xml).unwrap();
+        assert!(
+            m.starts_with("`stop.grace` (not written: 10s) is shorter than the service's default <stoptimeout> of 15 s"),
+            "{m}"
+        );
+        assert_eq!(
+            grace_too_short(Duration::from_secs(45), false, &default, xml),
+            None
+        );
+        // A path with a control character cannot split the line.
+        let m = grace_too_short(Duration::from_secs(1), true, &ten_min, "C:\\a\nb.xml").unwrap();
+        assert!(!m.contains('\n') && m.contains(r"C:\a\nb.xml"), "{m}");
     }
 }

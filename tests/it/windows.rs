@@ -16,7 +16,8 @@
 //!   mode, a service process with a worker child, as WinSW runs python) restarted through the
 //!   Service Control Manager — stopped gracefully; or, ignoring the stop beyond grace, its child
 //!   killed first and the service still STOPPED and started again; a shared-process or missing
-//!   service refused; `check` takes `service:` without `start` or `match`.
+//!   service refused; `check` takes `service:` without `start` or `match`, warns of a missing
+//!   service and of a grace shorter than the WinSW `<stoptimeout>` beside the service's program.
 
 use crate::harness::{q, tagged, Site, Warden, WORKER};
 use pacs_warden::core::config::Schedule;
@@ -1075,7 +1076,26 @@ mod service_worker {
         /// Registers the stand-in with `flags` (`None` natively without the right to create a
         /// service).
         fn register(test: &str, flags: &[&str], kind: ServiceType) -> Option<StandIn> {
+            StandIn::register_as(test, flags, kind, None)
+        }
+
+        /// `register`, the service's program a copy of the stand-in named `exe` in the site's
+        /// folder when given (where a WinSW wrapper has its XML beside it).
+        fn register_as(
+            test: &str,
+            flags: &[&str],
+            kind: ServiceType,
+            exe: Option<&str>,
+        ) -> Option<StandIn> {
             let site = Site::new(test);
+            let program = match exe {
+                None => std::path::absolute(WORKER).unwrap(),
+                Some(name) => {
+                    let copy = std::path::absolute(site.path(name)).unwrap();
+                    std::fs::copy(WORKER, &copy).unwrap();
+                    copy
+                }
+            };
             // The tag's PID repeats across runs under Wine: the clock makes the name unique.
             let nanos = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
@@ -1104,7 +1124,7 @@ mod service_worker {
                 service_type: kind,
                 start_type: ServiceStartType::OnDemand,
                 error_control: ServiceErrorControl::Normal,
-                executable_path: std::path::absolute(WORKER).unwrap(),
+                executable_path: program,
                 launch_arguments,
                 dependencies: vec![],
                 account_name: None,
@@ -1347,17 +1367,77 @@ mod service_worker {
             "timezone: UTC\nqueries:\n  - name: q\n    at: [\"06:00\"]\n    workers: [huey]\nworkers:\n  - name: huey\n    service: openrem-huey\n    stop: {grace: 11m}\n",
         );
         let out = w.run(&["check"]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(
             out.status.code(),
             Some(0),
-            "{}{}",
+            "{}{stderr}",
             String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
+        );
+        // No such service here: a warning at `service:`'s value (the file may be meant for
+        // another machine), the exit status still 0.
+        assert!(
+            stderr.contains(&format!(
+                "{}:8:14: workers[0].service: warning: no service named `openrem-huey` on this \
+                 machine (give the service's name, not its display name: `sc query state= all`)",
+                w.path.display()
+            )),
+            "{stderr}"
         );
         // `plan` names the service beside the worker.
         let plan = w.run(&["plan"]);
         let text = String::from_utf8_lossy(&plan.stdout);
         assert!(text.contains("huey (service openrem-huey)"), "{text}");
+    }
+
+    /// A service run by WinSW (an XML of the program's name beside it) whose `<stoptimeout>`
+    /// outlasts the worker's grace less 30 s: `check` warns at `stop.grace`; a grace long
+    /// enough says nothing.
+    #[test]
+    fn check_warns_when_the_grace_is_shorter_than_the_winsw_stop_timeout() {
+        let Some(svc) = StandIn::register_as(
+            "svc-winsw",
+            &[],
+            ServiceType::OWN_PROCESS,
+            Some("huey default.exe"),
+        ) else {
+            return;
+        };
+        let xml = std::path::absolute(svc.site.path("huey default.xml")).unwrap();
+        std::fs::write(
+            &xml,
+            "<service>\n  <id>huey</id>\n  <executable>python</executable>\n  <stoptimeout>10 min</stoptimeout>\n</service>\n",
+        )
+        .unwrap();
+        let path = svc.site.path("openrem.yaml");
+        let check = |grace: &str| {
+            std::fs::write(
+                &path,
+                format!(
+                    "timezone: UTC\nqueries:\n  - name: q\n    at: [\"06:00\"]\n    workers: [huey]\nworkers:\n  - name: huey\n    service: {}\n    stop: {{grace: {grace}}}\n",
+                    svc.name
+                ),
+            )
+            .unwrap();
+            let out = Warden::at(&path).run(&["check"]);
+            let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+            assert_eq!(out.status.code(), Some(0), "{stderr}");
+            stderr
+        };
+        let stderr = check("60s");
+        assert!(
+            stderr.contains(&format!(
+                "{}:9:19: workers[0].stop.grace: warning: 1m is shorter than the service's \
+                 <stoptimeout> 10 min in {} plus 30 s: a busy worker would be killed while WinSW \
+                 still waits for it to finish; set `stop.grace: 10m 30s` or more",
+                path.display(),
+                xml.display()
+            )),
+            "{stderr}"
+        );
+        assert!(!stderr.contains("no service named"), "{stderr}");
+        let stderr = check("10m 30s");
+        assert!(!stderr.contains("stoptimeout"), "{stderr}");
     }
 
     /// The daemon supervises a service worker: its worker child dies, the stand-in reports

@@ -157,7 +157,7 @@ pub struct RawMatch {
 pub struct RawStop {
     pub command: At<Command>,
     pub signal: Option<Spanned<SignalName>>,
-    pub grace: Opt<Dur<'s'>>,
+    pub grace: Opt<Spanned<Dur<'s'>>>,
     pub repeat: Opt<Spanned<Dur<'s'>>>,
 }
 

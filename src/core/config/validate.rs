@@ -15,7 +15,7 @@
 //! machine (paths, programs, the zone's DST) is noted in `Facts` for `machine.rs`.
 
 use super::de::{map_pos, Checked, Path, Report, Spanned};
-use super::facts::{Facts, PathKind, PathRef};
+use super::facts::{Facts, PathKind, PathRef, ServiceRef};
 use super::shape::{
     control_message, has_control, looks_like_windows_path, not_a_signal, stop_signal_named, At,
     Command, Dur, Env, Keep, LogKey, Opt, PathText, RawQuery, RawSchedule, RawWorker, SignalName,
@@ -783,6 +783,13 @@ impl Checker<'_> {
             .as_ref()
             .and_then(|s| s.0.as_ref())
             .map(|s| s.pos);
+        let grace_pos = raw
+            .stop
+            .as_ref()
+            .and_then(|s| s.value.0.as_ref())
+            .and_then(|s| s.grace.as_ref())
+            .and_then(|g| g.0.as_ref())
+            .map(|g| g.pos);
         // Before `service`, which refuses the same key beside it: the order of two problems at
         // one place stays the one of the file's reading.
         let signal = self.stop_signal(&raw, field);
@@ -857,7 +864,7 @@ impl Checker<'_> {
             Some(StopSpec {
                 command: command?,
                 signal: signal?,
-                grace: or(s.grace, DEFAULT_GRACE, |g| g.0)?,
+                grace: or(s.grace, DEFAULT_GRACE, |g| g.value.0)?,
                 repeat: repeat?,
             })
         });
@@ -995,6 +1002,15 @@ impl Checker<'_> {
             &join(field, "pidfile"),
             Some("pid file"),
         );
+        if let (Some(Some(service)), Some(stop), Some(pos)) = (&service, &stop, service_pos) {
+            self.facts.services.push(ServiceRef {
+                pos,
+                field: join(field, "service"),
+                name: service.clone(),
+                grace: stop.grace,
+                grace_at: grace_pos.map(|p| (p, join(&join(field, "stop"), "grace"))),
+            });
+        }
         let name = name?;
         Some((
             Worker {
@@ -1302,6 +1318,38 @@ mod tests {
     /// A worker run as a Windows service: `service:` in place of `start` (and `match`).
     const SERVICE: &str =
         "workers:\n  - name: huey\n    service: openrem-huey\n    stop: {grace: 11m}\n";
+
+    /// A service worker's service and grace are noted for `machine::check`, with where each is.
+    #[test]
+    fn a_service_worker_is_noted_with_its_grace() {
+        let (s, facts) = validate_noting_on(&format!("{Q}{SERVICE}"), || None, Os::Windows);
+        s.unwrap();
+        let [r] = &facts.services[..] else {
+            panic!("{:?}", facts.services)
+        };
+        assert_eq!((r.pos.line, r.pos.col), (7, 14));
+        assert_eq!(
+            (r.field.as_str(), r.name.as_str()),
+            ("workers[0].service", "openrem-huey")
+        );
+        assert_eq!(r.grace, Duration::from_secs(660));
+        let (at, field) = r.grace_at.as_ref().unwrap();
+        assert_eq!(
+            (at.line, at.col, field.as_str()),
+            (8, 19, "workers[0].stop.grace")
+        );
+        // No `grace:`: the default, and no position of its own.
+        let (_, facts) = validate_noting_on(
+            &format!("{Q}workers:\n  - name: huey\n    service: openrem-huey\n"),
+            || None,
+            Os::Windows,
+        );
+        assert_eq!(facts.services[0].grace, DEFAULT_GRACE);
+        assert!(facts.services[0].grace_at.is_none());
+        // Not on Unix, where `service:` is refused.
+        let (_, facts) = validate_noting_on(&format!("{Q}{SERVICE}"), || None, Os::Unix);
+        assert!(facts.services.is_empty());
+    }
 
     #[test]
     fn a_service_worker_is_refused_where_there_are_no_windows_services() {

@@ -98,6 +98,8 @@ pub struct Recovery {
 pub struct Service {
     name: String,
     inner: imp::Inner,
+    /// Opened by `open_to_read`: opened again the same way.
+    read_only: bool,
 }
 
 /// Opens the service `name` for reading its state, stopping and starting it. A missing
@@ -106,7 +108,18 @@ pub struct Service {
 pub fn open(name: &str) -> io::Result<Service> {
     Ok(Service {
         name: name.to_string(),
-        inner: retried(|| imp::open(name))?,
+        inner: retried(|| imp::open(name, false))?,
+        read_only: false,
+    })
+}
+
+/// Opens the service `name` only to read it (its state and configuration): what `check` may
+/// do as a user who cannot stop or start it. Errors as `open`'s.
+pub fn open_to_read(name: &str) -> io::Result<Service> {
+    Ok(Service {
+        name: name.to_string(),
+        inner: retried(|| imp::open(name, true))?,
+        read_only: true,
     })
 }
 
@@ -154,7 +167,7 @@ impl Service {
     fn again<T>(&self, call: impl Fn(&imp::Inner) -> io::Result<T>) -> io::Result<T> {
         match call(&self.inner) {
             Err(e) if e.raw_os_error() == Some(code::INVALID_HANDLE) => {
-                retried(|| call(&imp::open(&self.name)?))
+                retried(|| call(&imp::open(&self.name, self.read_only)?))
             }
             other => other,
         }
@@ -170,11 +183,24 @@ impl Service {
     pub fn program(&self) -> io::Result<Option<String>> {
         self.again(|i| i.binary_path()).map(|p| program_name(&p))
     }
+
+    /// The full path of the program the service runs, as its configured command line names
+    /// it (`program_path`): where a WinSW wrapper keeps its XML beside it.
+    pub fn program_path(&self) -> io::Result<Option<String>> {
+        self.again(|i| i.binary_path()).map(|p| program_path(&p))
+    }
 }
 
 /// The program's file name in a service's command line (`lpBinaryPathName`): quoted, or up to
 /// the first `.exe`, or up to the first space; `None` when there is nothing.
 pub fn program_name(command_line: &str) -> Option<String> {
+    let path = program_path(command_line)?;
+    let name = path.rsplit(['\\', '/']).next().unwrap_or(&path).trim();
+    (!name.is_empty()).then(|| name.to_string())
+}
+
+/// The program's path in a service's command line, as `program_name` finds it.
+pub fn program_path(command_line: &str) -> Option<String> {
     let line = command_line.trim();
     let path = if let Some(rest) = line.strip_prefix('"') {
         rest.split('"').next().unwrap_or(rest)
@@ -183,8 +209,8 @@ pub fn program_name(command_line: &str) -> Option<String> {
     } else {
         line.split(' ').next().unwrap_or(line)
     };
-    let name = path.rsplit(['\\', '/']).next().unwrap_or(path).trim();
-    (!name.is_empty()).then(|| name.to_string())
+    let path = path.trim();
+    (!path.is_empty()).then(|| path.to_string())
 }
 
 /// Windows error codes the callers may want to name.
@@ -204,7 +230,7 @@ pub mod code {
 
 #[cfg(test)]
 mod tests {
-    use super::program_name;
+    use super::{program_name, program_path};
 
     #[test]
     fn the_program_is_read_from_the_service_command_line() {
@@ -223,6 +249,14 @@ mod tests {
         ] {
             assert_eq!(program_name(line).as_deref(), want, "{line}");
         }
+        assert_eq!(
+            program_path(r#""C:\Program Files\WinSW\huey.exe" run"#).as_deref(),
+            Some(r"C:\Program Files\WinSW\huey.exe")
+        );
+        assert_eq!(
+            program_path(r"C:\WinSW\huey.EXE --flag x").as_deref(),
+            Some(r"C:\WinSW\huey.EXE")
+        );
     }
 }
 
@@ -233,7 +267,7 @@ mod imp {
 
     pub enum Inner {}
 
-    pub fn open(_name: &str) -> io::Result<Inner> {
+    pub fn open(_name: &str, _read_only: bool) -> io::Result<Inner> {
         Err(io::Error::new(
             io::ErrorKind::Unsupported,
             "Windows services exist only on Windows",
@@ -297,25 +331,24 @@ mod imp {
         }
     }
 
-    pub fn open(name: &str) -> io::Result<Inner> {
+    /// `read_only`: the rights to query it only, not to stop or start it.
+    pub fn open(name: &str, read_only: bool) -> io::Result<Inner> {
         let manager = ServiceManager::local_computer(None::<&str>, ServiceManagerAccess::CONNECT)
             .map_err(os)?;
-        let service = manager
-            .open_service(
-                name,
-                ServiceAccess::QUERY_STATUS
-                    | ServiceAccess::STOP
-                    | ServiceAccess::START
-                    | ServiceAccess::QUERY_CONFIG,
-            )
-            .map_err(|e| {
-                let e = os(e);
-                if e.raw_os_error() == Some(super::code::SERVICE_DOES_NOT_EXIST) {
-                    io::Error::new(io::ErrorKind::NotFound, e)
-                } else {
-                    e
-                }
-            })?;
+        let read = ServiceAccess::QUERY_STATUS | ServiceAccess::QUERY_CONFIG;
+        let access = if read_only {
+            read
+        } else {
+            read | ServiceAccess::STOP | ServiceAccess::START
+        };
+        let service = manager.open_service(name, access).map_err(|e| {
+            let e = os(e);
+            if e.raw_os_error() == Some(super::code::SERVICE_DOES_NOT_EXIST) {
+                io::Error::new(io::ErrorKind::NotFound, e)
+            } else {
+                e
+            }
+        })?;
         Ok(Inner {
             service,
             _manager: manager,
