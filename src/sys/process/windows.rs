@@ -68,21 +68,10 @@ pub(crate) fn open_verified(
     id: ProcId,
     access: PROCESS_ACCESS_RIGHTS,
 ) -> Result<Handle, OpenError> {
-    // SAFETY: plain call; a null result is handled.
-    let raw = unsafe {
-        OpenProcess(
-            access | PROCESS_QUERY_LIMITED_INFORMATION | PROCESS_SYNCHRONIZE,
-            0,
-            id.pid,
-        )
-    };
-    if raw.is_null() {
-        let code = std::io::Error::last_os_error()
-            .raw_os_error()
-            .unwrap_or_default() as u32;
-        return Err(open_failure(code));
-    }
-    let h = Handle(raw);
+    let h = open(
+        id.pid,
+        access | PROCESS_QUERY_LIMITED_INFORMATION | PROCESS_SYNCHRONIZE,
+    )?;
     // An exited process stays openable while anyone holds a handle to it (its parent, often):
     // it is gone all the same.
     if has_exited(&h) {
@@ -92,6 +81,20 @@ pub(crate) fn open_verified(
         return Err(OpenError::Gone);
     }
     Ok(h)
+}
+
+/// `OpenProcess(access)` on `pid`, its failure told apart (`open_failure`). Checks nothing of
+/// the process: see `open_verified`.
+fn open(pid: u32, access: PROCESS_ACCESS_RIGHTS) -> Result<Handle, OpenError> {
+    // SAFETY: plain call; a null result is handled.
+    let raw = unsafe { OpenProcess(access, 0, pid) };
+    if raw.is_null() {
+        let code = std::io::Error::last_os_error()
+            .raw_os_error()
+            .unwrap_or_default() as u32;
+        return Err(open_failure(code));
+    }
+    Ok(Handle(raw))
 }
 
 /// Whether the process behind `h` (opened with SYNCHRONIZE) has exited.
@@ -140,15 +143,7 @@ fn open_to_query(id: ProcId) -> Result<Handle, OpenError> {
 /// its exit code says it still runs (a process that exited with code 259, STILL_ACTIVE, would
 /// read as running), and it was created when `id` says.
 fn open_limited(id: ProcId) -> Result<Handle, OpenError> {
-    // SAFETY: plain call; a null result is handled.
-    let raw = unsafe { OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, 0, id.pid) };
-    if raw.is_null() {
-        let code = std::io::Error::last_os_error()
-            .raw_os_error()
-            .unwrap_or_default() as u32;
-        return Err(open_failure(code));
-    }
-    let h = Handle(raw);
+    let h = open(id.pid, PROCESS_QUERY_LIMITED_INFORMATION)?;
     let mut code = 0u32;
     // SAFETY: valid handle with PROCESS_QUERY_LIMITED_INFORMATION and a valid out-pointer.
     if unsafe { GetExitCodeProcess(h.0, &mut code) } == 0 {
