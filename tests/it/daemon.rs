@@ -335,15 +335,9 @@ fn sigterm_leaves_the_worker_running_and_a_new_daemon_adopts_it() {
 #[test]
 fn an_edit_that_others_can_change_is_rejected_when_run_as_root() {
     use std::os::unix::fs::PermissionsExt;
-    if !std::fs::metadata("/proc/self")
-        .map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
-        .unwrap_or(false)
-    {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must run the trust tests privileged"
-        );
-        eprintln!("skipped: the trust check applies only to a pacs-warden run as root");
+    if !crate::harness::privileged_for_trust_tests(
+        "the trust check applies only to a pacs-warden run as root",
+    ) {
         return;
     }
     let s = Site::new("untrusted-edit");

@@ -42,6 +42,22 @@ pub fn q(s: &str) -> String {
     format!("'{}'", s.replace('\'', "''"))
 }
 
+/// Whether this test process may run the trust tests: pacs-warden judges files only when it
+/// runs privileged (root; an administrator or LocalSystem), as `sys::trust::is_privileged`
+/// says. Not privileged, the test is skipped with `why` on stderr, except in CI, where the
+/// trust tests must run: there it fails.
+pub fn privileged_for_trust_tests(why: &str) -> bool {
+    if pacs_warden::sys::trust::is_privileged() {
+        return true;
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "CI must run the trust tests privileged"
+    );
+    eprintln!("skipped: {why}");
+    false
+}
+
 /// Polls `cond` until it holds; fails the test naming `what` after `limit`.
 pub fn wait_until(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) {
     let t0 = Instant::now();

@@ -308,15 +308,9 @@ fn warning_when_the_last_run_of_a_query_was_skipped() {
 #[test]
 fn warning_when_the_daemon_runs_another_version_of_the_file() {
     use std::os::unix::fs::PermissionsExt;
-    if !std::fs::metadata("/proc/self")
-        .map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
-        .unwrap_or(false)
-    {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must run the trust tests privileged"
-        );
-        eprintln!("skipped: the trust check applies only to a pacs-warden run as root");
+    if !crate::harness::privileged_for_trust_tests(
+        "the trust check applies only to a pacs-warden run as root",
+    ) {
         return;
     }
     let s = Site::new("health-otherversion");

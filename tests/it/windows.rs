@@ -846,12 +846,9 @@ fn the_windows_schedule_reproduces_the_seed_batch_file() {
 #[test]
 fn a_schedule_others_may_change_is_refused_and_the_state_folder_is_created_restricted() {
     use pacs_warden::sys::trust;
-    if !trust::is_privileged() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must run the trust tests privileged"
-        );
-        eprintln!("skipped: the trust check applies to an administrator or LocalSystem only");
+    if !crate::harness::privileged_for_trust_tests(
+        "the trust check applies to an administrator or LocalSystem only",
+    ) {
         return;
     }
     let dir = tempfile::Builder::new()
